@@ -1,0 +1,3 @@
+from lxcframe.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""The container's init child: from the fork in the monitor to the exec of the payload.
+
+Runs single-threaded in a process forked from the monitor. Never returns: it executes the payload
+or reports an error over the channel and leaves with ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any, NoReturn
+
+from lxcframe import syscalls
+from lxcframe.channel import Channel, ChildLog
+from lxcframe.context import ChildContext, StartPlan
+from lxcframe.errors import StageError
+from lxcframe.stage_runner import call_hook, describe
+
+#: Signals the minimal init of ``execute`` passes on to the application.
+FORWARDED_SIGNALS = (
+    signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+    signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT, signal.SIGWINCH, signal.SIGPWR,
+)
+
+
+class _Failed(Exception):
+    def __init__(self, stage: str, plugin: str | None, message: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.stage, self.plugin, self.errno = stage, plugin, errno
+
+
+def _wait_go(channel: Channel, barrier: str) -> dict[str, Any]:
+    channel.send({"t": "barrier", "name": barrier})
+    record = channel.recv()
+    if record is None or record.get("t") != "go":
+        # The monitor gave up on us (or died): nothing to report to.
+        os._exit(1)
+    data: dict[str, Any] = record.get("data") or {}
+    return data
+
+
+#: Modules Python would import lazily after pivot_root, when the host's files are out of reach.
+_PRELOAD = ("encodings.ascii", "encodings.latin_1", "encodings.utf_8", "encodings.idna")
+
+
+def preload() -> None:
+    import importlib
+
+    for module in _PRELOAD:
+        importlib.import_module(module)
+
+
+def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
+    preload()
+    stage = "clone"
+    try:
+        # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
+        syscalls.set_pdeathsig(signal.SIGKILL)
+        if plan.new_pidns and os.getppid() != 0:
+            os._exit(1)
+        if plan.clone_flags & syscalls.CLONE_NEWUSER:
+            syscalls.unshare(syscalls.CLONE_NEWUSER)
+        from_host = _wait_go(channel, "created")
+        if plan.clone_flags & syscalls.CLONE_NEWUSER:
+            _become(from_host.get("core", {}).get("userns_uid", 0), from_host.get("core", {}).get("userns_gid", 0))
+        stage = "namespaces"
+        syscalls.unshare(plan.clone_flags & ~syscalls.CLONE_NEWUSER)
+        from_host.update(_wait_go(channel, "namespaces"))
+        ctx = ChildContext(plan, ChildLog(channel), from_host)
+        call_hook(plugins, "lxcframe_child_network", ctx=ctx)
+        stage = "pre-mount"
+        # Nothing we mount from here on may propagate back to the host.
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE)
+        call_hook(plugins, "lxcframe_child_pre_mount", ctx=ctx)
+        if not call_hook(plugins, "lxcframe_child_mount_rootfs", firstresult=True, ctx=ctx):
+            raise StageError("rootfs", None, "no plugin mounted the rootfs")
+        stage = "rootfs"
+        ctx.root_fd = os.open(ctx.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        call_hook(plugins, "lxcframe_child_mount_filesystems", ctx=ctx)
+        call_hook(plugins, "lxcframe_child_devices", ctx=ctx)
+        call_hook(plugins, "lxcframe_child_pre_pivot", ctx=ctx)
+        stage = "pivot"
+        _pivot(ctx.rootfs_mount)
+        os.close(ctx.root_fd)
+        call_hook(plugins, "lxcframe_child_security", ctx=ctx)
+        call_hook(plugins, "lxcframe_child_pre_exec", ctx=ctx)
+        stage = "exec"
+        try:
+            os.chdir(plan.cwd)
+        except OSError as err:
+            raise StageError("exec", None, f"lxc.init.cwd {plan.cwd}: {err.strerror}") from None
+        _set_final_ids(ctx)
+        _set_pdeath_for_payload(plan)
+        if plan.mode == "execute":
+            _minimal_init(plan, channel)
+        _exec_payload(plan, channel)
+    except StageError as err:
+        _report(channel, err.stage, err.plugin, err.message, err.errno)
+    except BaseException as err:
+        errno = err.errno if isinstance(err, OSError) else None
+        _report(channel, stage, None, describe(err), errno)
+    os._exit(1)
+
+
+def _report(channel: Channel, stage: str, plugin: str | None, message: str, errno: int | None) -> None:
+    try:
+        channel.send({"t": "error", "stage": stage, "plugin": plugin, "message": message, "errno": errno})
+    except OSError:
+        pass
+
+
+def _become(uid: int, gid: int) -> None:
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def _pivot(new_root: str) -> None:
+    # pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only the new.
+    os.chdir(new_root)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+
+
+def _set_final_ids(ctx: ChildContext) -> None:
+    if (ctx.final_uid, ctx.final_gid) == (os.getuid(), os.getgid()):
+        return
+    try:
+        os.setgroups([])
+    except PermissionError:
+        pass  # setgroups is denied in a user namespace whose gid map was written without it
+    _become(ctx.final_uid, ctx.final_gid)
+
+
+def _set_pdeath_for_payload(plan: StartPlan) -> None:
+    wanted = plan.config.get("lxc.monitor.signal.pdeath", int(signal.SIGKILL))
+    if wanted != signal.SIGKILL:
+        # 0 lets the container outlive its monitor.
+        syscalls.set_pdeathsig(wanted)
+
+
+def _exec_payload(plan: StartPlan, channel: Channel) -> NoReturn:
+    env = dict(item.partition("=")[::2] for item in plan.env)
+    # From here a closed channel means the exec succeeded (the socket is close-on-exec).
+    channel.send({"t": "exec"})
+    try:
+        os.execvpe(plan.argv[0], list(plan.argv), env)
+    except OSError as err:
+        raise StageError("exec", None, f"cannot execute {plan.argv[0]}: {err.strerror}", err.errno) from None
+
+
+def _minimal_init(plan: StartPlan, channel: Channel) -> NoReturn:
+    """pid 1 of an application container: runs the command, reaps orphans, passes signals on."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _exec_payload(plan, channel)
+        except StageError as err:
+            _report(channel, err.stage, err.plugin, err.message, err.errno)
+        os._exit(127)
+    channel.close()
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in FORWARDED_SIGNALS:
+        signal.signal(signum, forward)
+    status = 1
+    while True:
+        try:
+            reaped, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if reaped == pid:
+            status = os.waitstatus_to_exitcode(wait_status)
+            status = 128 - status if status < 0 else status
+            break
+    sys.stdout.flush()
+    os._exit(status)

@@ -1,0 +1,1 @@
+"""The ``lxcframe`` command: a thin layer over the library."""

@@ -1,0 +1,219 @@
+"""What each verb does: parse nothing, print results; the library does the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from lxcframe.errors import ConfigError, LxcframeError, PluginError
+
+
+def _setup(options: Any) -> tuple[Any, Any]:
+    """Logging, host config and plugins for this command."""
+    from lxcframe.hostconfig import load_host_config
+    from lxcframe.log import HUB
+    from lxcframe.plugin_manager import Plugins
+
+    level = options.log_level or ("debug" if options.debug else None)
+    HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
+    host = load_host_config(options.host_config)
+    disabled = list(host.disable)
+    for item in options.plugin_opts:
+        if not item.startswith("no:") or not item[3:]:
+            raise PluginError(f"-p {item}: expected -p no:NAME")
+        disabled.append(item[3:])
+    if options.lxcpath is None:
+        options.lxcpath = host.lxcpath
+    return host, Plugins(disabled)
+
+
+def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:
+    from lxcframe.container import Container
+
+    return Container(name or options.name, options.lxcpath, plugins=plugins, config_path=config_path)
+
+
+def _emit(options: Any, rows: Any, text: str) -> None:
+    if options.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def dispatch(options: Any) -> int:
+    handler = _HANDLERS[options.command]
+    return handler(options)
+
+
+def cmd_plugins(options: Any) -> int:
+    _, plugins = _setup(options)
+    records = plugins.records()
+    rows = [[r.name, r.distribution, r.version, r.state + (f" ({r.reason})" if r.reason else ""),
+             ",".join(r.extensions) or "-", ",".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
+            for r in records]
+    data = [{"name": r.name, "distribution": r.distribution, "version": r.version, "state": r.state,
+             "reason": r.reason, "extensions": list(r.extensions), "hooks": list(r.hooks), "builtin": r.builtin}
+            for r in records]
+    _emit(options, data, _table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
+    return 0
+
+
+def cmd_extensions(options: Any) -> int:
+    _, plugins = _setup(options)
+    names = sorted(plugins.api_extensions())
+    _emit(options, names, "\n".join(names))
+    return 0
+
+
+def cmd_check(options: Any) -> int:
+    _, plugins = _setup(options)
+    probes = [p for result in plugins.hook.lxcframe_check() for p in result]
+    rows = [[p.name, "yes" if p.supported else "no", p.detail] for p in probes]
+    data = [{"name": p.name, "supported": p.supported, "detail": p.detail} for p in probes]
+    _emit(options, data, _table(["FEATURE", "SUPPORTED", "DETAIL"], rows))
+    return 0
+
+
+def cmd_config(options: Any) -> int:
+    _, plugins = _setup(options)
+    if options.config_command == "validate":
+        from lxcframe.config.model import load_config
+        from lxcframe.errors import ConfigErrors
+
+        try:
+            config = load_config(options.file, plugins.key_registry())
+        except ConfigErrors as errs:
+            for err in errs.errors:
+                print(f"lxcframe: error: {err}", file=sys.stderr)
+            return 1
+        notes = [u.describe() for u in config.unhandled]
+        data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}
+        _emit(options, data, "\n".join([f"{options.file}: valid ({data['keys']} keys)", *notes]))
+        return 0
+    container = _container(options, plugins)
+    if options.config_command == "get":
+        value = container.get_config_item(options.key)
+        if value is None:
+            if not plugins.config_item_is_supported(options.key):
+                raise ConfigError("not a key any enabled plugin handles", key=options.key)
+            return 0
+        print(value)
+        return 0
+    container.set_config_item(options.key, options.value)
+    return 0
+
+
+def _read_config_lines(path: str) -> list[tuple[str, str]]:
+    from lxcframe.config.parser import read_entries
+
+    return [(entry.key, entry.value) for entry in read_entries(path)]
+
+
+def cmd_create(options: Any) -> int:
+    _, plugins = _setup(options)
+    extra = _read_config_lines(options.config) if options.config else []
+    _container(options, plugins).create(options.template, options.template_args, rootfs=options.rootfs,
+                                        config=extra)
+    return 0
+
+
+def cmd_start(options: Any) -> int:
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.foreground:
+        return int(container.start(options.cmd or None, foreground=True))
+    container.start(options.cmd or None)
+    return 0
+
+
+def cmd_stop(options: Any) -> int:
+    _, plugins = _setup(options)
+    _container(options, plugins).stop(kill=options.kill, timeout=options.timeout)
+    return 0
+
+
+def cmd_execute(options: Any) -> int:
+    _, plugins = _setup(options)
+    if options.rcfile:
+        name = options.name_opt or options.name or os.path.splitext(os.path.basename(options.rcfile))[0]
+        container = _container(options, plugins, name, os.path.abspath(options.rcfile))
+    else:
+        if not options.name:
+            raise LxcframeError("execute needs a container NAME or -f CONFIG")
+        container = _container(options, plugins)
+    return int(container.execute(options.cmd or None))
+
+
+def cmd_attach(options: Any) -> int:
+    _, plugins = _setup(options)
+    return int(_container(options, plugins).attach_wait(
+        options.cmd, clear_env=options.clear_env, uid=options.uid, gid=options.gid, env=options.set_var))
+
+
+def cmd_destroy(options: Any) -> int:
+    _, plugins = _setup(options)
+    _container(options, plugins).destroy(force=options.force)
+    return 0
+
+
+def cmd_info(options: Any) -> int:
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if not container.defined:
+        raise LxcframeError(f"{options.name}: no such container")
+    data = container.info()
+    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{value}" for key, value in data.items())
+    _emit(options, data, text)
+    return 0
+
+
+def cmd_ls(options: Any) -> int:
+    from lxcframe.container import list_containers
+
+    _, plugins = _setup(options)
+    names = list_containers(options.lxcpath)
+    if not options.fancy and options.format == "text":
+        print("\n".join(names))
+        return 0
+    data = []
+    for name in names:
+        info = _container(options, plugins, name).info()
+        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or "-",
+                     "ipv4": ",".join(info.get("ipv4", [])) or "-", "ipv6": ",".join(info.get("ipv6", [])) or "-"})
+    rows = [[d["name"], d["state"], str(d["pid"]), d["ipv4"], d["ipv6"]] for d in data]
+    _emit(options, data, _table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
+    return 0
+
+
+def cmd_wait(options: Any) -> int:
+    _, plugins = _setup(options)
+    return 0 if _container(options, plugins).wait(options.state, options.timeout) else 1
+
+
+def cmd_freeze(options: Any) -> int:
+    _, plugins = _setup(options)
+    _container(options, plugins).freeze()
+    return 0
+
+
+def cmd_unfreeze(options: Any) -> int:
+    _, plugins = _setup(options)
+    _container(options, plugins).unfreeze()
+    return 0
+
+
+_HANDLERS = {
+    "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
+    "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
+    "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
+    "freeze": cmd_freeze, "unfreeze": cmd_unfreeze,
+}

@@ -1,0 +1,153 @@
+"""Config keys as plugins declare them, and the registry that matches a key to its owner.
+
+A key name is exact (``lxc.uts.name``), indexed (``lxc.net.<N>.type``: ``<N>`` is a decimal
+index) or a namespace (``lxc.cgroup2.*``: any non-empty rest). Each key has a validator that
+turns the raw string into a value or raises :class:`ValueError` with the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+Validator = Callable[[str], Any]
+
+
+def _text(value: str) -> str:
+    return value
+
+
+@attrs.frozen
+class KeySpec:
+    """One config key (or key pattern) owned by a plugin."""
+
+    name: str
+    validator: Validator = _text
+    #: Repeatable: every occurrence adds a value (``lxc.mount.entry``); an empty value clears the list.
+    multi: bool = False
+    doc: str = ""
+    #: Filled by the registry: the entry-point name of the plugin that declared the key.
+    plugin: str = ""
+
+    @property
+    def is_pattern(self) -> bool:
+        return "<N>" in self.name or self.name.endswith(".*")
+
+    def regex(self) -> re.Pattern[str]:
+        pattern = re.escape(self.name).replace(re.escape("<N>"), r"(?:0|[1-9][0-9]*)")
+        if pattern.endswith(r"\.\*"):
+            pattern = pattern[: -len(r"\.\*")] + r"\.[^\s]+"
+        return re.compile(pattern + r"\Z")
+
+
+class KeyRegistry:
+    """All keys the enabled plugins declared, plus the keys of plugins that are not enabled.
+
+    Lookup is by exact name first, then by pattern, most specific (longest) pattern first.
+    """
+
+    def __init__(self) -> None:
+        self._exact: dict[str, KeySpec] = {}
+        self._patterns: list[tuple[re.Pattern[str], KeySpec]] = []
+        # Keys known but handled by no enabled plugin: name or pattern -> (plugin, why not enabled).
+        self._inactive: list[tuple[re.Pattern[str], str, str, str]] = []
+
+    def add(self, spec: KeySpec) -> None:
+        existing = self._exact.get(spec.name) or next(
+            (s for _, s in self._patterns if s.name == spec.name), None
+        )
+        if existing is not None:
+            raise ValueError(
+                f"config key {spec.name!r} declared by both {existing.plugin!r} and {spec.plugin!r}"
+            )
+        if spec.is_pattern:
+            self._patterns.append((spec.regex(), spec))
+            self._patterns.sort(key=lambda item: len(item[1].name), reverse=True)
+        else:
+            self._exact[spec.name] = spec
+
+    def add_inactive(self, name: str, plugin: str, why: str) -> None:
+        """Record a key that ``plugin`` would handle if it were enabled (``why`` says why not)."""
+        self._inactive.append((KeySpec(name).regex(), name, plugin, why))
+
+    def lookup(self, key: str) -> KeySpec | None:
+        spec = self._exact.get(key)
+        if spec is not None:
+            return spec
+        for regex, pattern_spec in self._patterns:
+            if regex.match(key):
+                return pattern_spec
+        return None
+
+    def inactive_owner(self, key: str) -> tuple[str, str] | None:
+        """(plugin, why) for a key no enabled plugin handles but a known plugin would."""
+        best: tuple[int, str, str] | None = None
+        for regex, name, plugin, why in self._inactive:
+            if regex.match(key) and (best is None or len(name) > best[0]):
+                best = (len(name), plugin, why)
+        return None if best is None else (best[1], best[2])
+
+    def suggest(self, key: str) -> str | None:
+        """The closest declared key name, for a "did you mean" hint."""
+        candidates = list(self._exact)
+        for _, spec in self._patterns:
+            # Offer the pattern with a concrete index so the hint reads like a real key.
+            candidates.append(spec.name.replace("<N>", "0").removesuffix(".*"))
+        matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+        return matches[0] if matches else None
+
+    def specs(self) -> Iterable[KeySpec]:
+        yield from self._exact.values()
+        for _, spec in self._patterns:
+            yield spec
+
+
+# --- validators ------------------------------------------------------------------------------------
+
+
+def boolean01(value: str) -> bool:
+    """LXC's 0/1 flags."""
+    if value in ("0", "1"):
+        return value == "1"
+    raise ValueError("expected 0 or 1")
+
+
+def uint(value: str) -> int:
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise ValueError("expected an unsigned integer") from None
+    if number < 0:
+        raise ValueError("expected an unsigned integer")
+    return number
+
+
+def integer(value: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def choice(*allowed: str) -> Validator:
+    def validate(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return validate
+
+
+def absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("expected an absolute path")
+    return value
+
+
+def words(value: str) -> tuple[str, ...]:
+    """Whitespace-separated words (``lxc.cap.drop = sys_module mac_admin``)."""
+    return tuple(value.split())

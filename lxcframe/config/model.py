@@ -1,0 +1,149 @@
+"""The parsed container config: immutable, located, and safe to hand across the fork."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from lxcframe.config.keys import KeyRegistry
+from lxcframe.config.parser import RawEntry, read_entries, read_text
+from lxcframe.errors import ConfigError, ConfigErrors
+
+
+@attrs.frozen
+class ConfigValue:
+    """A validated value with the line it came from."""
+
+    key: str
+    raw: str
+    value: Any
+    path: str
+    line: int
+    plugin: str
+
+
+@attrs.frozen
+class Unhandled:
+    """A key LXC defines whose plugin is not enabled here; kept so the user is told, not ignored."""
+
+    key: str
+    value: str
+    path: str
+    line: int
+    plugin: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}"
+
+
+def _freeze(mapping: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@attrs.frozen
+class ContainerConfig:
+    """A container's whole config, every include expanded and every value validated."""
+
+    path: str | None
+    single: Mapping[str, ConfigValue] = attrs.field(converter=_freeze)
+    multi: Mapping[str, tuple[ConfigValue, ...]] = attrs.field(converter=_freeze)
+    unhandled: tuple[Unhandled, ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        item = self.single.get(key)
+        return default if item is None else item.value
+
+    def get_all(self, key: str) -> tuple[Any, ...]:
+        return tuple(item.value for item in self.multi.get(key, ()))
+
+    def raw(self, key: str) -> str | None:
+        """The text LXC's ``get_config_item`` gives: a multi key's values one per line."""
+        if key in self.single:
+            return self.single[key].raw
+        if key in self.multi:
+            return "\n".join(item.raw for item in self.multi[key])
+        return None
+
+    def located(self, key: str) -> ConfigValue | None:
+        item = self.single.get(key)
+        if item is None and self.multi.get(key):
+            item = self.multi[key][-1]
+        return item
+
+    def keys(self) -> Iterator[str]:
+        yield from self.single
+        yield from self.multi
+
+    def keys_under(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.keys() if k.startswith(prefix))
+
+    def indexes(self, prefix: str) -> list[int]:
+        """Indexes used under ``prefix`` (``"lxc.net."`` → ``[0, 1]``)."""
+        pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+        found = {int(m.group(1)) for k in self.keys() if (m := pattern.match(k))}
+        return sorted(found)
+
+
+def build_config(entries: Iterable[RawEntry], registry: KeyRegistry, path: str | None) -> ContainerConfig:
+    """Validate raw entries against the registry; every problem is collected, then raised together."""
+    single: dict[str, ConfigValue] = {}
+    multi: dict[str, list[ConfigValue]] = {}
+    unhandled: list[Unhandled] = []
+    errors: list[ConfigError] = []
+    for entry in entries:
+        spec = registry.lookup(entry.key)
+        if spec is None:
+            owner = registry.inactive_owner(entry.key)
+            if owner is not None:
+                plugin, why = owner
+                unhandled.append(Unhandled(entry.key, entry.value, entry.path, entry.line, plugin, why))
+                continue
+            hint = registry.suggest(entry.key)
+            message = "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+            errors.append(ConfigError(message, path=entry.path, line=entry.line, key=entry.key, value=entry.value))
+            continue
+        if entry.value == "":
+            _clear(entry.key, single, multi)
+            continue
+        try:
+            value = spec.validator(entry.value)
+        except ValueError as err:
+            errors.append(ConfigError(str(err), path=entry.path, line=entry.line, key=entry.key, value=entry.value))
+            continue
+        item = ConfigValue(entry.key, entry.value, value, entry.path, entry.line, spec.plugin)
+        if spec.multi:
+            multi.setdefault(entry.key, []).append(item)
+        else:
+            single[entry.key] = item
+    if errors:
+        raise ConfigErrors(errors)
+    return ContainerConfig(
+        path=path,
+        single=single,
+        multi={k: tuple(v) for k, v in multi.items() if v},
+        unhandled=tuple(unhandled),
+    )
+
+
+def _clear(key: str, single: dict[str, ConfigValue], multi: dict[str, list[ConfigValue]]) -> None:
+    # An empty value resets the key and everything below it (``lxc.net =`` drops every network).
+    below = key + "."
+    for table in (single, multi):
+        for name in [k for k in table if k == key or k.startswith(below)]:
+            del table[name]
+
+
+def load_config(path: str, registry: KeyRegistry, extra: Iterable[tuple[str, str]] = ()) -> ContainerConfig:
+    """Read and validate the config file at ``path``; ``extra`` (key, value) pairs are applied last."""
+    entries: list[RawEntry] = list(read_entries(path))
+    entries.extend(RawEntry(k, v, "<override>", n) for n, (k, v) in enumerate(extra, start=1))
+    return build_config(entries, registry, path)
+
+
+def load_text(text: str, registry: KeyRegistry, path: str = "<string>") -> ContainerConfig:
+    return build_config(read_text(text, path), registry, path)

@@ -1,0 +1,120 @@
+"""Reading LXC's ``key = value`` files into located raw entries, following ``lxc.include``.
+
+This module knows the syntax only; which keys exist and what values mean is the registry's business
+(:mod:`lxcframe.config.keys`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import attrs
+
+from lxcframe.errors import ConfigError
+
+INCLUDE_KEY = "lxc.include"
+_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+
+
+@attrs.frozen
+class RawEntry:
+    """One ``key = value`` line, with where it came from."""
+
+    key: str
+    value: str
+    path: str
+    line: int
+
+
+def _strip_quotes(value: str) -> str:
+    # LXC accepts a value wrapped in matching single or double quotes and drops them.
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def parse_line(text: str, path: str, lineno: int) -> RawEntry | None:
+    """Parse one line; ``None`` for blank lines and comments."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    key, sep, value = stripped.partition("=")
+    key = key.strip()
+    if not sep:
+        raise ConfigError("expected 'key = value'", path=path, line=lineno, key=key or stripped)
+    if not _KEY_RE.match(key):
+        raise ConfigError("malformed key", path=path, line=lineno, key=key, value=value.strip())
+    return RawEntry(key=key, value=_strip_quotes(value.strip()), path=path, line=lineno)
+
+
+def read_entries(path: str) -> Iterator[RawEntry]:
+    """Yield every entry of ``path`` in file order, with includes expanded in place."""
+    yield from _read(os.path.abspath(path), stack=(), origin=None)
+
+
+def read_text(text: str, path: str = "<string>") -> Iterator[RawEntry]:
+    """Like :func:`read_entries` for text held in memory (includes are still read from disk)."""
+    yield from _entries_of(text.splitlines(), path, stack=(path,))
+
+
+def _read(path: str, stack: tuple[str, ...], origin: RawEntry | None) -> Iterator[RawEntry]:
+    real = os.path.realpath(path)
+    if real in stack:
+        chain = " -> ".join((*stack, real))
+        raise _at(origin, f"include loop: {chain}", path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        raise _at(origin, "no such file", path) from None
+    except IsADirectoryError:
+        raise _at(origin, "is a directory", path) from None
+    except PermissionError:
+        raise _at(origin, "permission denied", path) from None
+    except UnicodeDecodeError as err:
+        raise _at(origin, f"not UTF-8 text ({err.reason} at byte {err.start})", path) from None
+    except OSError as err:
+        raise _at(origin, err.strerror or str(err), path) from None
+    yield from _entries_of(lines, path, (*stack, real))
+
+
+def _entries_of(lines: list[str], path: str, stack: tuple[str, ...]) -> Iterator[RawEntry]:
+    for lineno, text in enumerate(lines, start=1):
+        entry = parse_line(text, path, lineno)
+        if entry is None:
+            continue
+        if entry.key == INCLUDE_KEY:
+            yield from _include(entry, stack)
+        else:
+            yield entry
+
+
+def _include(entry: RawEntry, stack: tuple[str, ...]) -> Iterator[RawEntry]:
+    target = entry.value
+    if not target:
+        raise ConfigError("include needs a path", path=entry.path, line=entry.line, key=entry.key, value="")
+    if not os.path.isabs(target):
+        target = os.path.join(os.path.dirname(os.path.abspath(entry.path)), target)
+    if os.path.isdir(target):
+        try:
+            names = sorted(n for n in os.listdir(target) if n.endswith(".conf"))
+        except OSError as err:
+            raise _at(entry, err.strerror or str(err), target) from None
+        for name in names:
+            yield from _read(os.path.join(target, name), stack, entry)
+    else:
+        yield from _read(target, stack, entry)
+
+
+def _at(origin: RawEntry | None, message: str, path: str) -> ConfigError:
+    if origin is None:
+        return ConfigError(message, path=path)
+    return ConfigError(
+        f"cannot include {path}: {message}",
+        path=origin.path,
+        line=origin.line,
+        key=origin.key,
+        value=origin.value,
+    )

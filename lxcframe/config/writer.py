@@ -1,0 +1,58 @@
+"""Writing a key back into a config file without losing its comments, blank lines or order."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from lxcframe.config.parser import parse_line
+
+
+def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
+    """Set ``key`` in the file at ``path`` (only that file, never its includes).
+
+    A single-valued key replaces its first line in place and drops later duplicates; a repeatable key
+    gets a new line after its last one; an empty value removes the key's lines (and those below it).
+    A key not yet present is appended at the end.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    new_line = f"{key} = {value}"
+    below = key + "."
+    positions: list[int] = []
+    for index, text in enumerate(lines):
+        entry = parse_line(text, path, index + 1)
+        if entry is not None and (entry.key == key or (value == "" and entry.key.startswith(below))):
+            positions.append(index)
+    if value == "":
+        lines = [text for index, text in enumerate(lines) if index not in positions]
+    elif multi:
+        at = positions[-1] + 1 if positions else len(lines)
+        lines.insert(at, new_line)
+    elif positions:
+        lines[positions[0]] = new_line
+        lines = [text for index, text in enumerate(lines) if index not in positions[1:]]
+    else:
+        lines.append(new_line)
+    _write_atomically(path, "".join(line + "\n" for line in lines))
+
+
+def _write_atomically(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = 0o640
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

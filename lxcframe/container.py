@@ -1,0 +1,378 @@
+"""The library API: ``Container(name, lxcpath)``, familiar to users of python3-lxc.
+
+Methods raise :class:`lxcframe.errors.LxcframeError` subclasses with a one-line reason instead of
+returning ``False``. Every method is safe to call from several threads at once; commands on one
+container serialise on its lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from lxcframe import state as st
+from lxcframe.config.model import ContainerConfig, load_config
+from lxcframe.config.writer import set_item
+from lxcframe.errors import ConfigError, ContainerError
+from lxcframe.hostconfig import load_host_config
+from lxcframe.log import bound_container, get_logger
+from lxcframe.stage_runner import call_hook
+
+
+def _check_name(name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\0" in name or len(name) > 200:
+        raise ContainerError(f"invalid container name {name!r}")
+    return name
+
+
+def list_containers(lxcpath: str | None = None) -> list[str]:
+    """Names of the containers defined under ``lxcpath`` (those with a config file)."""
+    path = lxcpath or load_host_config().lxcpath
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if os.path.isfile(os.path.join(path, n, "config")))
+
+
+class Container:
+    def __init__(
+        self,
+        name: str,
+        lxcpath: str | None = None,
+        *,
+        plugins: Any = None,
+        disable: Iterable[str] = (),
+        config_path: str | None = None,
+    ) -> None:
+        self.name = _check_name(name)
+        self.lxcpath = os.path.abspath(lxcpath or load_host_config().lxcpath)
+        self._disable = tuple(disable)
+        self._plugins = plugins
+        self._config_path = config_path
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def plugins(self) -> Any:
+        if self._plugins is None:
+            from lxcframe.plugin_manager import Plugins
+
+            self._plugins = Plugins(self._disable)
+        return self._plugins
+
+    @property
+    def container_dir(self) -> str:
+        return os.path.join(self.lxcpath, self.name)
+
+    @property
+    def config_file_name(self) -> str:
+        return self._config_path or os.path.join(self.container_dir, "config")
+
+    @property
+    def defined(self) -> bool:
+        return os.path.isfile(self.config_file_name)
+
+    def load_config(self) -> ContainerConfig:
+        if not self.defined:
+            raise ContainerError(f"{self.name}: no such container (no {self.config_file_name})")
+        return load_config(self.config_file_name, self.plugins.key_registry())
+
+    def _log(self) -> Any:
+        return get_logger("container")
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def current_state(self) -> st.ContainerState | None:
+        """The live state, or ``None`` when stopped. A dead monitor is detected, not trusted."""
+        recorded = st.read_state(self.lxcpath, self.name)
+        if recorded is None:
+            return None
+        if st.monitor_alive(self.lxcpath, self.name):
+            if recorded.state == st.RUNNING and call_hook(
+                self.plugins, "lxcframe_is_frozen", firstresult=True, state=recorded
+            ) == [True]:
+                return _evolve(recorded, state=st.FROZEN)
+            return recorded
+        # The monitor died. Its init may live on (lxc.monitor.signal.pdeath = 0).
+        if recorded.init_pid and st.process_start_time(recorded.init_pid) == recorded.init_start:
+            return _evolve(recorded, state=st.RUNNING, monitor_pid=None)
+        return None
+
+    @property
+    def state(self) -> str:
+        current = self.current_state()
+        return st.STOPPED if current is None else current.state
+
+    @property
+    def running(self) -> bool:
+        return self.state in (st.RUNNING, st.FROZEN, st.STARTING, st.STOPPING)
+
+    @property
+    def init_pid(self) -> int:
+        current = self.current_state()
+        return current.init_pid if current and current.init_pid else -1
+
+    def _clean_stale(self) -> None:
+        """Release what a dead monitor left (its recorded host state) and drop its state file."""
+        recorded = st.read_state(self.lxcpath, self.name)
+        if recorded is None or st.monitor_alive(self.lxcpath, self.name):
+            return
+        if recorded.init_pid and st.process_start_time(recorded.init_pid) == recorded.init_start:
+            return  # init still runs; stop will kill it first
+        with bound_container(self.name):
+            self._log().warning("cleaning up after a monitor that died", monitor_pid=recorded.monitor_pid)
+            call_hook(self.plugins, "lxcframe_cleanup", state=recorded)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(st.runtime_dir(self.lxcpath, self.name), "state.json"))
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        template: str = "busybox",
+        args: Sequence[str] = (),
+        *,
+        rootfs: str | None = None,
+        config: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Create the container from ``template``; a failure leaves nothing behind."""
+        from lxcframe.create import create_container
+
+        with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
+            create_container(self, template, tuple(args), rootfs, tuple(config))
+
+    def _plan(self, argv: Sequence[str] | None, mode: str) -> Any:
+        from lxcframe.planner import build_plan
+
+        return build_plan(self.plugins, self.name, self.lxcpath, self.load_config(),
+                          tuple(argv) if argv else None, mode)
+
+    def start(self, cmd: Sequence[str] | None = None, *, foreground: bool = False) -> int:
+        """Start the container. Returns init's pid; with ``foreground`` waits and returns its exit code."""
+        from lxcframe import launcher
+
+        with bound_container(self.name):
+            lock = st.acquire_command_lock(self.lxcpath, self.name)
+            try:
+                self._refuse_if_running()
+                plan = self._plan(cmd, "foreground" if foreground else "daemon")
+                disabled = tuple(sorted(self.plugins.disabled))
+                if foreground:
+                    return launcher.run_foreground(
+                        self.plugins, plan, disabled,
+                        started=lambda: st.release_command_lock(self.lxcpath, self.name, lock),
+                    )
+                return launcher.start_daemon(self.plugins, plan, disabled)
+            finally:
+                with contextlib.suppress(OSError):
+                    st.release_command_lock(self.lxcpath, self.name, lock)
+
+    def execute(self, cmd: Sequence[str] | None = None) -> int:
+        """Run ``cmd`` as an application container under a minimal init; returns its exit status."""
+        from lxcframe import launcher
+
+        with bound_container(self.name):
+            lock = st.acquire_command_lock(self.lxcpath, self.name)
+            try:
+                self._refuse_if_running()
+                plan = self._plan(cmd, "execute")
+                return launcher.run_foreground(
+                    self.plugins, plan, tuple(sorted(self.plugins.disabled)),
+                    started=lambda: st.release_command_lock(self.lxcpath, self.name, lock),
+                )
+            finally:
+                with contextlib.suppress(OSError):
+                    st.release_command_lock(self.lxcpath, self.name, lock)
+
+    def _refuse_if_running(self) -> None:
+        self._clean_stale()
+        current = self.current_state()
+        if current is not None:
+            raise ContainerError(f"{self.name}: already {current.state.lower()}")
+
+    def stop(self, *, kill: bool = False, timeout: float = 60.0) -> None:
+        """Ask init to halt (``lxc.signal.halt``), kill everything after ``timeout`` s; ``kill`` at once."""
+        with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
+            self._stop_locked(kill, timeout)
+
+    def shutdown(self, timeout: float = 60.0) -> bool:
+        """Halt cleanly within ``timeout``; ``False`` (and still running) if it did not."""
+        with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
+            return self._stop_locked(kill=False, timeout=timeout, escalate=False)
+
+    def _stop_locked(self, kill: bool, timeout: float, escalate: bool = True) -> bool:
+        from lxcframe import syscalls
+        from lxcframe.context import StopContext
+
+        current = self.current_state()
+        if current is None:
+            self._clean_stale()
+            raise ContainerError(f"{self.name}: not running")
+        call_hook(self.plugins, "lxcframe_stop_requested",
+                  ctx=StopContext(self.name, self.lxcpath, kill, timeout))
+        monitor = _open_pidfd(current.monitor_pid, current.monitor_start)
+        init = _open_pidfd(current.init_pid, current.init_start)
+        try:
+            if init is not None and not kill:
+                if current.state == st.FROZEN:
+                    call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
+                config = self.load_config()
+                halt = config.get("lxc.signal.halt", int(signal.SIGPWR))
+                syscalls.pidfd_send_signal(init, halt)
+                if _wait_readable(monitor if monitor is not None else init, timeout):
+                    return True
+                if not escalate:
+                    return False
+            if init is not None:
+                done = call_hook(self.plugins, "lxcframe_kill_all", firstresult=True,
+                                 state=current, signal=int(signal.SIGKILL))
+                if not done:
+                    with contextlib.suppress(ProcessLookupError):
+                        syscalls.pidfd_send_signal(init, signal.SIGKILL)
+            _wait_readable(monitor if monitor is not None else init, 30.0)
+        finally:
+            for fd in (monitor, init):
+                if fd is not None:
+                    os.close(fd)
+        self._clean_stale()
+        return True
+
+    def wait(self, state: str, timeout: float = -1) -> bool:
+        """Wait until the container is in ``state``; ``timeout`` < 0 waits forever."""
+        state = state.upper()
+        if state not in st.STATES:
+            raise ContainerError(f"unknown state {state!r} (expected one of {', '.join(st.STATES)})")
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        while self.state != state:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def destroy(self, *, force: bool = False) -> None:
+        """Remove the container; refuses a running one unless ``force`` (then it is killed first)."""
+        with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
+            if not self.defined:
+                raise ContainerError(f"{self.name}: no such container")
+            if self.current_state() is not None:
+                if not force:
+                    raise ContainerError(f"{self.name}: is running (stop it first, or destroy -f)")
+                self._stop_locked(kill=True, timeout=0)
+            self._clean_stale()
+            try:
+                config: ContainerConfig | None = self.load_config()
+            except ConfigError:
+                config = None  # a broken config must not make a container impossible to remove
+            call_hook(self.plugins, "lxcframe_destroy", name=self.name, lxcpath=self.lxcpath, config=config)
+            if config is not None and config.get("lxc.rootfs.managed", True) is False:
+                self._log().info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
+                return
+            shutil.rmtree(self.container_dir)
+
+    # --- config --------------------------------------------------------------------------------
+
+    def get_config_item(self, key: str) -> str | None:
+        return self.load_config().raw(key)
+
+    def set_config_item(self, key: str, value: str) -> None:
+        """Write ``key = value`` into the config file; validated first, comments and order kept."""
+        registry = self.plugins.key_registry()
+        spec = registry.lookup(key)
+        if spec is None:
+            owner = registry.inactive_owner(key)
+            if owner:
+                raise ConfigError(f"handled by plugin {owner[0]!r}, which {owner[1]}", key=key, value=value)
+            hint = registry.suggest(key)
+            raise ConfigError("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), key=key, value=value)
+        if value:
+            try:
+                spec.validator(value)
+            except ValueError as err:
+                raise ConfigError(str(err), key=key, value=value) from None
+        with st.command_lock(self.lxcpath, self.name):
+            set_item(self.config_file_name, key, value, multi=spec.multi)
+
+    def has_api_extension(self, name: str | None) -> bool:
+        return bool(self.plugins.has_api_extension(name))
+
+    # --- running containers --------------------------------------------------------------------
+
+    def _running_state(self) -> st.ContainerState:
+        current = self.current_state()
+        if current is None or not current.init_pid:
+            raise ContainerError(f"{self.name}: not running")
+        return current
+
+    def freeze(self) -> None:
+        if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
+                         frozen=True):
+            raise ContainerError("no enabled plugin can freeze containers (enable cgroup1 or cgroup2)")
+
+    def unfreeze(self) -> None:
+        if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
+                         frozen=False):
+            raise ContainerError("no enabled plugin can thaw containers (enable cgroup1 or cgroup2)")
+
+    def info(self) -> dict[str, Any]:
+        current = self.current_state()
+        data: dict[str, Any] = {"name": self.name, "state": current.state if current else st.STOPPED}
+        if current is not None:
+            data["pid"] = current.init_pid
+            data["monitor_pid"] = current.monitor_pid
+            for extra in call_hook(self.plugins, "lxcframe_info", state=current):
+                for key, value in extra.items():
+                    data.setdefault(key, value)
+        return data
+
+    def attach_wait(
+        self,
+        cmd: Sequence[str],
+        *,
+        clear_env: bool = False,
+        uid: int | None = None,
+        gid: int | None = None,
+        env: Iterable[str] = (),
+    ) -> int:
+        """Run ``cmd`` inside the running container; returns its exit status."""
+        from lxcframe.attach import attach
+
+        with bound_container(self.name):
+            return attach(self, self._running_state(), tuple(cmd), clear_env=clear_env, uid=uid, gid=gid,
+                          env=tuple(env))
+
+
+def _evolve(state: st.ContainerState, **changes: Any) -> st.ContainerState:
+    import attrs
+
+    return attrs.evolve(state, **changes)
+
+
+def _open_pidfd(pid: int | None, start: int | None) -> int | None:
+    from lxcframe import syscalls
+
+    if not pid:
+        return None
+    try:
+        fd = syscalls.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    # The pid could have been recycled between reading the state and opening it.
+    if st.process_start_time(pid) != start:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _wait_readable(fd: int | None, timeout: float) -> bool:
+    """A pidfd turns readable when its process exits."""
+    if fd is None:
+        return True
+    readable, _, _ = select.select([fd], [], [], max(timeout, 0))
+    return bool(readable)

@@ -1,0 +1,65 @@
+"""Registration hooks: what a plugin brings before any container is touched.
+
+They run in whichever process builds a plugin manager (CLI, library caller, monitor) and must not
+touch the host: no mounts, no sockets, no subprocesses. Keep them cheap; they run on every command
+that needs the plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lxcframe.hooks import hookspec
+
+if TYPE_CHECKING:
+    from lxcframe.config.keys import KeySpec
+    from lxcframe.hostprobe import Probe
+    from lxcframe.templates import Template
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+@hookspec
+def lxcframe_config_keys() -> list[KeySpec]:
+    """Declare the config keys this plugin owns, each with its validator.
+
+    Called once per plugin manager, in every process. Return a list of :class:`KeySpec`.
+    A key may be declared by one enabled plugin only; a clash is an error at load time.
+    """
+
+
+@hookspec
+def lxcframe_api_extensions() -> list[str]:
+    """Declare the API-extension names this plugin provides (LXC's list where the feature matches).
+
+    Answers ``has_api_extension(name)`` and ``lxcframe extensions``. Called on every enabled plugin;
+    the results are merged.
+    """
+
+
+@hookspec
+def lxcframe_templates() -> list[Template]:
+    """Offer container templates for ``lxcframe create -t NAME``.
+
+    Return a list of :class:`lxcframe.templates.Template`; a name offered twice is an error.
+    """
+
+
+@hookspec
+def lxcframe_check() -> list[Probe]:
+    """Report what this host supports for the plugin's feature, each fact with its reason.
+
+    Used by ``lxcframe check``. May read /proc and /sys and probe syscalls harmlessly; must not
+    change host state. Called on every enabled plugin; the results are concatenated.
+    """
+
+
+@hookspec(firstresult=True)
+def lxcframe_unavailable_reason() -> str | None:
+    """Say why this plugin cannot work on this host, or ``None`` when it can.
+
+    Called on each plugin alone (not as a chain) right after it is loaded; a plugin that answers
+    with a reason is unregistered and shown as *unavailable* with that reason, and the config keys
+    it declared are reported as handled by an unavailable plugin.
+    """

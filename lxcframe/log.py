@@ -1,0 +1,216 @@
+"""Logging: structlog in front, the container name bound per thread, one or more sinks behind.
+
+The container a thread (or asyncio task) works on is held in a :class:`contextvars.ContextVar`, so two
+threads working on two containers and sharing one log file are told apart on every line. structlog is
+imported only when a logger is first asked for, never on the ``--version`` path.
+
+Sinks: one process-wide (stderr by default, or a file), and one per container that sets
+``lxc.log.file`` (with its own ``lxc.log.level``). Lines are written whole with one ``write`` on an
+``O_APPEND`` descriptor so that processes sharing a file do not interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+#: LXC's priorities (lxc.log.level accepts the names or 0..8), mapped to ascending severity.
+LEVELS: dict[str, int] = {
+    "trace": 0, "debug": 1, "info": 2, "notice": 3, "warn": 4, "warning": 4,
+    "error": 5, "crit": 6, "critical": 6, "alert": 7, "fatal": 8,
+}
+_LEVEL_NAMES = ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL"]
+
+current_container: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "lxcframe_container", default=None
+)
+
+
+def parse_level(value: str) -> int:
+    """Validator for ``lxc.log.level``: a name (any case) or a number 0..8."""
+    text = value.strip().lower()
+    if text.isdigit() and int(text) <= 8:
+        return int(text)
+    if text in LEVELS:
+        return LEVELS[text]
+    raise ValueError("expected a level name (trace … fatal) or 0..8")
+
+
+class Sink:
+    """A destination for log lines with its own minimum level and format."""
+
+    def __init__(self, fd: int, level: int, fmt: str = "console", owned: bool = False) -> None:
+        self.fd = fd
+        self.level = level
+        self.fmt = fmt
+        self.owned = owned
+
+    @classmethod
+    def open(cls, path: str, level: int, fmt: str = "console") -> Sink:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        return cls(fd, level, fmt, owned=True)
+
+    def write(self, event: dict[str, Any], level: int) -> None:
+        if level < self.level:
+            return
+        line = render_json(event, level) if self.fmt == "json" else render_console(event, level)
+        with contextlib.suppress(OSError):  # a full disk must not crash a container's start
+            os.write(self.fd, line.encode("utf-8", "replace"))
+
+    def close(self) -> None:
+        if self.owned:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.owned = False
+
+
+def _timestamp() -> str:
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y%m%d%H%M%S.") + f"{now.microsecond // 1000:03d}"
+
+
+def render_console(event: dict[str, Any], level: int) -> str:
+    event = dict(event)
+    message = str(event.pop("event", ""))
+    name = event.pop("container", None) or "-"
+    logger = event.pop("logger", "lxcframe")
+    extra = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}" for k, v in event.items())
+    return f"lxcframe {name} {_timestamp()} {_LEVEL_NAMES[level]:<8} {logger} - {message}" + (
+        f" {extra}\n" if extra else "\n"
+    )
+
+
+def render_json(event: dict[str, Any], level: int) -> str:
+    record = {"timestamp": _timestamp(), "level": _LEVEL_NAMES[level].lower(), **event}
+    return json.dumps(record, default=str) + "\n"
+
+
+class _Router:
+    """The object structlog hands finished event dicts to; sends each to the sinks that want it."""
+
+    def __init__(self, hub: LogHub) -> None:
+        self._hub = hub
+
+    def _emit(self, level: int, event: dict[str, Any]) -> None:
+        self._hub.emit(level, event)
+
+    def trace(self, **event: Any) -> None:
+        self._emit(0, event)
+
+    def debug(self, **event: Any) -> None:
+        self._emit(1, event)
+
+    def info(self, **event: Any) -> None:
+        self._emit(2, event)
+
+    def notice(self, **event: Any) -> None:
+        self._emit(3, event)
+
+    def warning(self, **event: Any) -> None:
+        self._emit(4, event)
+
+    warn = warning
+
+    def error(self, **event: Any) -> None:
+        self._emit(5, event)
+
+    def critical(self, **event: Any) -> None:
+        self._emit(6, event)
+
+    exception = error
+    msg = info
+
+
+class LogHub:
+    """Sinks of one process: the global one and one per container that asked for a file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.global_sink = Sink(sys.stderr.fileno() if sys.stderr else 2, LEVELS["warn"])
+        self._container_sinks: dict[str, Sink] = {}
+
+    def configure(self, level: str | int | None = None, path: str | None = None, fmt: str | None = None) -> None:
+        with self._lock:
+            sink = self.global_sink
+            new_level = parse_level(str(level)) if level is not None else sink.level
+            new_fmt = fmt or sink.fmt
+            if path:
+                self.global_sink = Sink.open(path, new_level, new_fmt)
+                sink.close()
+            else:
+                sink.level, sink.fmt = new_level, new_fmt
+
+    @contextlib.contextmanager
+    def container_sink(self, name: str, path: str | None, level: int | None) -> Iterator[None]:
+        """While the block runs, lines about container ``name`` also go to ``path``."""
+        if not path:
+            yield
+            return
+        sink = Sink.open(path, LEVELS["error"] if level is None else level)
+        with self._lock:
+            previous = self._container_sinks.get(name)
+            self._container_sinks[name] = sink
+        try:
+            yield
+        finally:
+            with self._lock:
+                if previous is None:
+                    self._container_sinks.pop(name, None)
+                else:
+                    self._container_sinks[name] = previous
+            sink.close()
+
+    def emit(self, level: int, event: dict[str, Any]) -> None:
+        name = event.get("container")
+        sinks = [self.global_sink]
+        if name is not None:
+            with self._lock:
+                extra = self._container_sinks.get(name)
+            if extra is not None:
+                sinks.append(extra)
+        for sink in sinks:
+            sink.write(event, level)
+
+
+HUB = LogHub()
+
+
+def _add_container(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    name = current_container.get()
+    if name is not None:
+        event.setdefault("container", name)
+    return event
+
+
+def _as_kwargs(_logger: Any, _method: str, event: dict[str, Any]) -> tuple[tuple[()], dict[str, Any]]:
+    return (), event
+
+
+def get_logger(name: str = "lxcframe", hub: LogHub | None = None) -> Any:
+    """A structlog logger whose lines carry the container bound in the current context."""
+    import structlog
+
+    return structlog.wrap_logger(
+        _Router(hub or HUB),
+        processors=[_add_container, structlog.processors.format_exc_info, _as_kwargs],
+    ).bind(logger=name)
+
+
+@contextlib.contextmanager
+def bound_container(name: str) -> Iterator[None]:
+    """Every line logged in this context (thread or task) names container ``name``."""
+    token = current_container.set(name)
+    try:
+        yield
+    finally:
+        current_container.reset(token)

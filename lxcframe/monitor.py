@@ -1,0 +1,292 @@
+"""The monitor: the host-side owner of one running container.
+
+It runs the host stages, forks the init child (in a new pid namespace), serves the child's barriers,
+records state, waits for init to exit, then unwinds everything the start created. A failure at any
+stage unwinds at once and is reported to whoever launched the monitor.
+
+Also runnable as ``python -m lxcframe.monitor`` (see :mod:`lxcframe.launcher`) for callers that are
+multi-threaded and so must not fork a Python process that keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lxcframe import state as st
+from lxcframe import syscalls
+from lxcframe.channel import Channel
+from lxcframe.context import HostContext, StartPlan
+from lxcframe.errors import StageError, UndoErrors
+from lxcframe.log import HUB, bound_container, get_logger
+from lxcframe.stage_runner import call_hook, describe
+
+Notify = Callable[[dict[str, Any]], None]
+
+
+def _kill_and_reap(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Channel) -> int:
+    own_pidns = -1
+    if plan.new_pidns:
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        syscalls.unshare(syscalls.CLONE_NEWPID)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            from lxcframe.child import run_child
+
+            host_end.close()
+            run_child(plugins, plan, child_end)
+    finally:
+        if own_pidns >= 0:
+            # Later forks (hooks after the container stopped) must land in the host's pid namespace.
+            syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+            os.close(own_pidns)
+    return pid
+
+
+def _serve_child(ctx: HostContext, channel: Channel, pid: int) -> None:
+    """Answer the child's barriers until it executes the payload (EOF after an ``exec`` record)."""
+    log = ctx.log
+    exec_announced = False
+    while True:
+        record = channel.recv()
+        if record is None:
+            if exec_announced:
+                return
+            # Closed without reaching exec: the child died (its exit status says how).
+            _, status = os.waitpid(pid, 0)
+            ctx.init_pid = None
+            raise StageError("exec", None, f"init died during start ({_status_text(status)})")
+        kind = record.get("t")
+        if kind == "exec":
+            exec_announced = True
+        elif kind == "log":
+            level = int(record.pop("level", 2))
+            record.pop("t")
+            event = record.pop("event", "")
+            child_log = log.bind(logger=record.pop("logger", "child"))
+            getattr(child_log, _LEVEL_METHOD[level])(event, **record)
+        elif kind == "error":
+            raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
+        elif kind == "barrier" and record["name"] == "created":
+            call_hook(ctx.plugins, "lxcframe_child_created", ctx=ctx, pid=pid)
+            call_hook(ctx.plugins, "lxcframe_attach_cgroup", ctx=ctx, pid=pid)
+            channel.send({"t": "go", "data": dict(ctx.to_child)})
+        elif kind == "barrier" and record["name"] == "namespaces":
+            call_hook(ctx.plugins, "lxcframe_setup_network", ctx=ctx, pid=pid)
+            channel.send({"t": "go", "data": dict(ctx.to_child)})
+        else:
+            raise StageError("clone", None, f"unexpected message from init: {record!r}")
+
+
+_LEVEL_METHOD = {0: "debug", 1: "debug", 2: "info", 3: "info", 4: "warning", 5: "error", 6: "critical",
+                 7: "critical", 8: "critical"}
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def _record_state(ctx: HostContext, state: str) -> None:
+    init_pid = ctx.init_pid
+    st.write_state(st.ContainerState(
+        name=ctx.plan.name,
+        lxcpath=ctx.plan.lxcpath,
+        state=state,
+        monitor_pid=ctx.monitor_pid,
+        monitor_start=st.process_start_time(ctx.monitor_pid),
+        init_pid=init_pid,
+        init_start=st.process_start_time(init_pid) if init_pid else None,
+        started_at=time.time(),
+        mode=ctx.plan.mode,
+        plugins=ctx.records,
+    ))
+
+
+def _release_runtime(plan: StartPlan) -> None:
+    """Drop the state file; the command lock file goes too unless a command (stop) holds it."""
+    directory = st.runtime_dir(plan.lxcpath, plan.name)
+    for leaf in ("state.json", "monitor.lock"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, leaf))
+    lock = os.path.join(directory, "lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = -1
+    if fd >= 0:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(lock)
+        except (BlockingIOError, FileNotFoundError):
+            pass  # its holder removes it
+        finally:
+            os.close(fd)
+    for path in (directory, os.path.dirname(directory)):
+        try:
+            os.rmdir(path)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            break
+
+
+def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signals: bool = True) -> int:
+    """Start the container and supervise it until init exits; returns init's exit code.
+
+    ``notify`` is called once: ``{"ok": True, "init_pid": N}`` when RUNNING, or
+    ``{"ok": False, "error": {...}}`` when the start failed (everything already unwound).
+    """
+    config = plan.config
+    with bound_container(plan.name), HUB.container_sink(
+        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level")
+    ):
+        log = get_logger("monitor")
+        ctx = HostContext(plan, plugins, log)
+        monitor_lock = st.hold_monitor_lock(plan.lxcpath, plan.name)
+        try:
+            return _supervise(ctx, notify, forward_signals)
+        finally:
+            os.close(monitor_lock)
+            _release_runtime(plan)
+
+
+def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool) -> int:
+    plan, log = ctx.plan, ctx.log
+    for item in plan.config.unhandled:
+        log.warning("config key not handled", detail=item.describe())
+    _record_state(ctx, st.STARTING)
+    host_end, child_end = Channel.pair()
+    try:
+        call_hook(ctx.plugins, "lxcframe_pre_start", ctx=ctx)
+        pid = _fork_init(ctx.plugins, plan, host_end, child_end)
+        ctx.init_pid = pid
+        child_end.close()
+        _serve_child(ctx, host_end, pid)
+    except BaseException as err:
+        child_end.close()
+        if ctx.init_pid:
+            _kill_and_reap(ctx.init_pid)
+            ctx.init_pid = None
+        error = _error_record(err)
+        try:
+            ctx.undo.unwind()
+        except UndoErrors as undo_err:
+            error["undo"] = str(undo_err)
+        log.error("start failed", **error)
+        notify({"ok": False, "error": error})
+        if isinstance(err, (StageError, OSError, Exception)):
+            return 1
+        raise
+    finally:
+        host_end.close()
+    _record_state(ctx, st.RUNNING)
+    log.info("container running", init_pid=pid, command=" ".join(plan.argv))
+    if forward_signals:
+        _forward_signals_to(pid)
+    notify({"ok": True, "init_pid": pid})
+    try:
+        call_hook(ctx.plugins, "lxcframe_post_start", ctx=ctx, pid=pid)
+    except StageError as err:
+        log.error("post-start failed, stopping", error=str(err))
+        os.kill(pid, signal.SIGKILL)
+    status = _wait_for(pid)
+    return _teardown(ctx, status)
+
+
+def _error_record(err: BaseException) -> dict[str, Any]:
+    if isinstance(err, StageError):
+        return {"stage": err.stage, "plugin": err.plugin, "message": err.message, "errno": err.errno}
+    return {"stage": "monitor", "plugin": None, "message": describe(err),
+            "errno": err.errno if isinstance(err, OSError) else None}
+
+
+def _forward_signals_to(pid: int) -> None:
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+
+
+def _wait_for(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except ChildProcessError:
+            return 0
+
+
+def _teardown(ctx: HostContext, status: int) -> int:
+    log = ctx.log
+    ctx.init_pid = None
+    _record_state(ctx, st.STOPPING)
+    for hook, kwargs in (("lxcframe_stopped", {"status": status}),):
+        try:
+            call_hook(ctx.plugins, hook, ctx=ctx, **kwargs)
+        except StageError as err:
+            log.error("stop hook failed", error=str(err))
+    try:
+        ctx.undo.unwind()
+    except UndoErrors as err:
+        log.error("releasing host state failed", error=str(err))
+    try:
+        call_hook(ctx.plugins, "lxcframe_post_stop", ctx=ctx)
+    except StageError as err:
+        log.error("post-stop failed", error=str(err))
+    code = os.waitstatus_to_exitcode(status)
+    log.info("container stopped", status=_status_text(status))
+    return 128 - code if code < 0 else code
+
+
+def _helper_main(argv: list[str]) -> int:
+    """``python -m lxcframe.monitor REQUEST``: the exec'd monitor of a multi-threaded caller."""
+    import json
+
+    from lxcframe.container import Container
+    from lxcframe.launcher import _close_inherited, _detach_stdio, _notifier
+    from lxcframe.planner import build_plan
+    from lxcframe.plugin_manager import Plugins
+
+    request = json.loads(argv[0])
+    status_fd = int(request["status_fd"])
+    notify = _notifier(status_fd)
+    try:
+        plugins = Plugins(request["disable"])
+        container = Container(request["name"], request["lxcpath"], plugins=plugins)
+        plan = build_plan(plugins, container.name, container.lxcpath, container.load_config(),
+                          tuple(request["argv"]), request["mode"])
+    except Exception as err:
+        notify({"ok": False, "error": _error_record(err)})
+        return 1
+    if request["detach"]:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        _close_inherited({status_fd})
+        _detach_stdio()
+        os.chdir("/")
+    return run_monitor(plugins, plan, notify)
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_helper_main(sys.argv[1:]))

@@ -1,0 +1,65 @@
+"""Turning a container's config and a request into the frozen :class:`StartPlan`, before any fork."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lxcframe import syscalls
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import DEFAULT_PATH, StartPlan
+from lxcframe.errors import ConfigError
+from lxcframe.stage_runner import call_hook
+
+
+def build_plan(
+    plugins: Any,
+    name: str,
+    lxcpath: str,
+    config: ContainerConfig,
+    argv: tuple[str, ...] | None,
+    mode: str,
+) -> StartPlan:
+    problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
+    rootfs = config.get("lxc.rootfs.path")
+    if not rootfs:
+        problems.append(f"{config.path}: lxc.rootfs.path is not set")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if not argv:
+        if mode == "execute":
+            argv = config.get("lxc.execute.cmd")
+            if not argv:
+                raise ConfigError("no command given and lxc.execute.cmd is not set", path=config.path)
+        else:
+            argv = config.get("lxc.init.cmd") or ("/sbin/init",)
+    flags = 0
+    for value in call_hook(plugins, "lxcframe_clone_flags", config=config):
+        flags |= value
+    return StartPlan(
+        name=name,
+        lxcpath=lxcpath,
+        config=config,
+        argv=tuple(argv),
+        mode=mode,
+        rootfs=rootfs,
+        clone_flags=flags & ~syscalls.CLONE_NEWPID,
+        new_pidns=True,
+        env=tuple(_environment(config)),
+        cwd=config.get("lxc.init.cwd", "/"),
+        uid=config.get("lxc.init.uid", 0),
+        gid=config.get("lxc.init.gid", 0),
+        hostname=config.get("lxc.uts.name", name),
+        rootfs_mount=rootfs,
+    )
+
+
+def _environment(config: ContainerConfig) -> list[str]:
+    env = {"PATH": DEFAULT_PATH, "container": "lxc", "HOME": "/root"}
+    for item in config.get_all("lxc.environment"):
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+        elif key in os.environ:  # a bare NAME passes the caller's value through
+            env[key] = os.environ[key]
+    return [f"{k}={v}" for k, v in env.items()]

@@ -1,0 +1,253 @@
+"""Loading plugins: builtins and entry points, disabled by name, failures reported, no singleton.
+
+Each :class:`Plugins` owns its own :class:`pluggy.PluginManager`, so two can live in one process with
+different plugins disabled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from lxcframe.config.keys import KeyRegistry, KeySpec
+from lxcframe.config.lxc_keys import LXC_KEYS
+from lxcframe.errors import PluginError
+from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
+from lxcframe.plugins import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
+from lxcframe.version import __version__
+
+ENTRY_POINT_GROUP = "lxcframe.plugins"
+DISABLE_ENV = "LXCFRAME_DISABLE_PLUGINS"
+NO_AUTOLOAD_ENV = "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD"
+
+#: API extensions the core itself provides, whatever plugins are enabled.
+CORE_API_EXTENSIONS = ("lxc_config_item_is_supported",)
+
+ENABLED, DISABLED, UNAVAILABLE, FAILED = "enabled", "disabled", "unavailable", "failed"
+
+
+@attrs.frozen
+class PluginRecord:
+    """What ``lxcframe plugins`` shows for one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    state: str
+    reason: str = ""
+    extensions: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    builtin: bool = False
+
+
+@attrs.frozen
+class _Candidate:
+    name: str
+    module: str
+    distribution: str
+    version: str
+    builtin: bool
+
+
+def parse_disable_list(text: str) -> list[str]:
+    return [name for name in re.split(r"[\s,]+", text) if name]
+
+
+class Plugins:
+    """The plugins of one process (or one caller): a pluggy manager plus what was not loaded and why."""
+
+    def __init__(
+        self,
+        disable: Iterable[str] = (),
+        *,
+        environ: Mapping[str, str] | None = None,
+        autoload: bool | None = None,
+        extra: Iterable[tuple[str, object]] = (),
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        wanted_off = [*disable, *parse_disable_list(environ.get(DISABLE_ENV, ""))]
+        refused = sorted(set(wanted_off) & ESSENTIAL_PLUGINS)
+        if refused:
+            raise PluginError(f"plugin {refused[0]!r} is essential and cannot be disabled")
+        self.disabled = frozenset(wanted_off)
+        if autoload is None:
+            autoload = not environ.get(NO_AUTOLOAD_ENV)
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        for spec_module in SPEC_MODULES:
+            self.pm.add_hookspecs(importlib.import_module(spec_module))
+        self._records: dict[str, PluginRecord] = {}
+        self._inactive_modules: dict[str, tuple[ModuleType | None, str]] = {}
+        self._lock = threading.Lock()
+        self._registry: KeyRegistry | None = None
+        self._extensions: frozenset[str] | None = None
+        for candidate in self._candidates(autoload):
+            self._load(candidate)
+        for name, plugin in extra:
+            self._register(name, plugin, _Candidate(name, getattr(plugin, "__name__", name), "", "", False))
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def _candidates(self, autoload: bool) -> list[_Candidate]:
+        candidates = [_Candidate(n, m, "lxcframe", __version__, True) for n, m in BUILTIN_PLUGINS.items()]
+        if not autoload:
+            return candidates
+        from importlib.metadata import entry_points  # costs a scan of installed dists: only here
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in BUILTIN_PLUGINS:
+                if ep.value != BUILTIN_PLUGINS[ep.name]:
+                    self._records[ep.name + "@" + ep.value] = PluginRecord(
+                        ep.name, _dist_name(ep), _dist_version(ep), FAILED,
+                        f"entry point {ep.value!r} clashes with the builtin plugin of that name",
+                    )
+                continue
+            candidates.append(_Candidate(ep.name, ep.value, _dist_name(ep), _dist_version(ep), False))
+        return candidates
+
+    def _load(self, candidate: _Candidate) -> None:
+        if candidate.name in self.disabled:
+            # Builtins are ours and cheap: load them anyway so their keys can be reported as
+            # belonging to a disabled plugin. A third party's disabled code is never imported.
+            module = _try_import(candidate.module) if candidate.builtin else None
+            self._inactive_modules[candidate.name] = (module, "is disabled on this host")
+            self._records[candidate.name] = self._record(candidate, DISABLED, "disabled by configuration")
+            return
+        try:
+            module = importlib.import_module(candidate.module)
+        except Exception as err:  # a broken plugin must not stop the others
+            reason = f"{type(err).__name__}: {err}"
+            self._records[candidate.name] = self._record(candidate, FAILED, reason)
+            self._inactive_modules[candidate.name] = (None, f"failed to load ({reason})")
+            return
+        self._register(candidate.name, module, candidate)
+
+    def _register(self, name: str, plugin: object, candidate: _Candidate) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as err:
+            self._records[name] = self._record(candidate, FAILED, f"{type(err).__name__}: {err}")
+            return
+        reason = self._unavailable_reason(plugin)
+        if reason:
+            self.pm.unregister(name=name)
+            self._inactive_modules[name] = (plugin if isinstance(plugin, ModuleType) else None,
+                                            f"is unavailable on this host ({reason})")
+            self._records[name] = self._record(candidate, UNAVAILABLE, reason)
+            return
+        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
+        extensions = tuple(_call_single(plugin, "lxcframe_api_extensions") or ())
+        self._records[name] = attrs.evolve(
+            self._record(candidate, ENABLED), hooks=hooks, extensions=extensions
+        )
+
+    def _unavailable_reason(self, plugin: object) -> str | None:
+        try:
+            return _call_single(plugin, "lxcframe_unavailable_reason")
+        except Exception as err:
+            return f"availability check failed: {type(err).__name__}: {err}"
+
+    @staticmethod
+    def _record(candidate: _Candidate, state: str, reason: str = "") -> PluginRecord:
+        return PluginRecord(
+            candidate.name, candidate.distribution, candidate.version, state, reason, builtin=candidate.builtin
+        )
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def records(self) -> list[PluginRecord]:
+        return list(self._records.values())
+
+    def is_enabled(self, name: str) -> bool:
+        return self.pm.get_plugin(name) is not None
+
+    def name_of(self, plugin: object) -> str:
+        return self.pm.get_name(plugin) or repr(plugin)
+
+    def api_extensions(self) -> frozenset[str]:
+        with self._lock:
+            if self._extensions is None:
+                names = set(CORE_API_EXTENSIONS)
+                for result in self.hook.lxcframe_api_extensions():
+                    names.update(result)
+                self._extensions = frozenset(names)
+            return self._extensions
+
+    def has_api_extension(self, name: str | None) -> bool:
+        # As LXC: no name at all asks whether the call itself exists.
+        return True if name is None else name in self.api_extensions()
+
+    def key_registry(self) -> KeyRegistry:
+        """The config keys of the enabled plugins, and whom the rest would belong to."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._build_registry()
+            return self._registry
+
+    def _build_registry(self) -> KeyRegistry:
+        registry = KeyRegistry()
+        for impl in self.hook.lxcframe_config_keys.get_hookimpls():
+            plugin_name = impl.plugin_name
+            for spec in impl.function() or ():
+                try:
+                    registry.add(attrs.evolve(spec, plugin=plugin_name))
+                except ValueError as err:
+                    raise PluginError(str(err)) from None
+        declared_inactive: set[str] = set()
+        for name, (module, why) in self._inactive_modules.items():
+            for spec in (_call_single(module, "lxcframe_config_keys") if module else None) or ():
+                if registry.lookup(spec.name) is None:
+                    registry.add_inactive(spec.name, name, why)
+                    declared_inactive.add(spec.name)
+        for pattern, owner in LXC_KEYS:
+            if pattern in declared_inactive:
+                continue
+            if registry.lookup(pattern.replace("<N>", "0")) is not None:
+                continue
+            if self.is_enabled(owner):
+                why = "does not support this key yet"
+            else:
+                why = self._inactive_modules.get(owner, (None, "is not installed"))[1]
+            registry.add_inactive(pattern, owner, why)
+        return registry
+
+    def config_item_is_supported(self, key: str) -> bool:
+        return self.key_registry().lookup(key) is not None
+
+
+def _call_single(plugin: object, hook_name: str) -> Any:
+    function = getattr(plugin, hook_name, None)
+    return function() if callable(function) else None
+
+
+def _try_import(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except Exception:
+        return None
+
+
+def _dist_name(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else "?"
+
+
+def _dist_version(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else "?"
+
+
+def spec(name: str, validator: Any = None, **kwargs: Any) -> KeySpec:
+    """Shorthand used by plugins to declare a key."""
+    return KeySpec(name, validator, **kwargs) if validator is not None else KeySpec(name, **kwargs)

@@ -1,0 +1,19 @@
+"""The builtin plugins, listed explicitly (they are also in the ``lxcframe.plugins`` entry-point group).
+
+A plugin is a module whose functions are marked with :data:`lxcframe.hooks.hookimpl`; it is known
+by its entry-point name, which is the name used to disable it.
+"""
+
+from __future__ import annotations
+
+#: entry-point name -> module, in the order they are registered.
+BUILTIN_PLUGINS: dict[str, str] = {
+    "core": "lxcframe.plugins.core",
+    "templates": "lxcframe.plugins.templates",
+    "mounts": "lxcframe.plugins.mounts",
+    "devices": "lxcframe.plugins.devices",
+    "caps": "lxcframe.plugins.caps",
+}
+
+#: Plugins without which no container can run; they refuse to be disabled.
+ESSENTIAL_PLUGINS: frozenset[str] = frozenset({"core"})

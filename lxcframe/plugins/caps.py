@@ -1,0 +1,84 @@
+"""Capabilities: ``lxc.cap.drop`` / ``lxc.cap.keep`` on the bounding set, and ``lxc.no_new_privs``."""
+
+from __future__ import annotations
+
+from lxcframe import syscalls
+from lxcframe.config.keys import KeySpec, boolean01
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import AttachChildContext, AttachContext, ChildContext
+from lxcframe.hooks import hookimpl
+
+
+def parse_caps(value: str) -> tuple[int, ...]:
+    numbers = []
+    for word in value.split():
+        if word == "none":
+            continue
+        try:
+            numbers.append(syscalls.cap_number(word))
+        except ValueError:
+            raise ValueError(f"unknown capability {word!r}") from None
+    return tuple(numbers)
+
+
+def _keep_value(value: str) -> tuple[int, ...]:
+    # "none" alone means: keep nothing.
+    return () if value.split() == ["none"] else parse_caps(value)
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    return [
+        KeySpec("lxc.cap.drop", parse_caps, multi=True, doc="capabilities removed from the bounding set"),
+        KeySpec("lxc.cap.keep", _keep_value, multi=True, doc="the only capabilities kept ('none': none)"),
+        KeySpec("lxc.no_new_privs", boolean01, doc="set no_new_privs before executing init"),
+    ]
+
+
+@hookimpl
+def lxcframe_validate(config: ContainerConfig) -> list[str]:
+    if config.multi.get("lxc.cap.drop") and config.multi.get("lxc.cap.keep"):
+        where = config.located("lxc.cap.keep")
+        prefix = f"{where.path}:{where.line}: " if where else ""
+        return [f"{prefix}lxc.cap.keep: cannot be combined with lxc.cap.drop"]
+    return []
+
+
+def caps_to_drop(config: ContainerConfig) -> list[int]:
+    last = syscalls.cap_last_cap()
+    if config.multi.get("lxc.cap.keep"):
+        keep = {cap for caps in config.get_all("lxc.cap.keep") for cap in caps}
+        return [cap for cap in range(last + 1) if cap not in keep]
+    return sorted({cap for caps in config.get_all("lxc.cap.drop") for cap in caps if cap <= last})
+
+
+def drop_caps(config: ContainerConfig, dropped: list[int]) -> None:
+    for cap in dropped:
+        syscalls.drop_bounding_cap(cap)
+    if dropped:
+        current = syscalls.capget()
+        mask = ~sum(1 << cap for cap in dropped)
+        syscalls.capset(current.effective & mask, current.permitted & mask, current.inheritable & mask)
+    if config.get("lxc.no_new_privs"):
+        syscalls.set_no_new_privs()
+
+
+@hookimpl
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    # Decided while the host's /proc is still reachable: the container may mount no /proc at all.
+    ctx.scratch["caps"] = caps_to_drop(ctx.plan.config)
+
+
+@hookimpl
+def lxcframe_child_security(ctx: ChildContext) -> None:
+    drop_caps(ctx.plan.config, ctx.scratch["caps"])
+
+
+@hookimpl
+def lxcframe_attach(ctx: AttachContext) -> None:
+    ctx.child_data["caps"] = caps_to_drop(ctx.config)
+
+
+@hookimpl
+def lxcframe_attach_child(ctx: AttachChildContext) -> None:
+    drop_caps(ctx.config, ctx.data["caps"])

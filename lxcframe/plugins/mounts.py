@@ -1,0 +1,225 @@
+"""Mounts inside the container: ``lxc.mount.auto`` (proc, sys), ``lxc.mount.entry`` and ``lxc.mount.fstab``.
+
+Every target is resolved inside the rootfs (openat2 ``RESOLVE_IN_ROOT``), so a symlink in the rootfs
+can never place a mount on the host.
+"""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+from lxcframe import syscalls
+from lxcframe.config.keys import KeySpec
+from lxcframe.context import ChildContext
+from lxcframe.hooks import hookimpl
+from lxcframe.mount_options import parse_options
+from lxcframe.rootfs_paths import create_file_in_root, fd_path, makedirs_in_root, open_in_root
+from lxcframe.validators import MountEntry, mount_entry
+
+_GROUP_VALUES = {
+    "proc": {"proc": "mixed-default", "proc:mixed": "mixed", "proc:rw": "rw"},
+    "sys": {"sys": "mixed", "sys:mixed": "mixed", "sys:ro": "ro", "sys:rw": "rw"},
+}
+
+
+@attrs.frozen
+class AutoToken:
+    group: str  # proc, sys, cgroup, shmounts
+    value: str
+
+
+def parse_auto(value: str) -> tuple[AutoToken, ...]:
+    tokens = []
+    for word in value.split():
+        group = word.split(":", 1)[0]
+        if group in _GROUP_VALUES:
+            if word not in _GROUP_VALUES[group]:
+                raise ValueError(f"unknown token {word!r}")
+            tokens.append(AutoToken(group, _GROUP_VALUES[group][word]))
+        elif group in ("cgroup", "cgroup-full"):
+            parts = word.split(":")[1:]
+            if any(p not in ("mixed", "ro", "rw", "force") for p in parts):
+                raise ValueError(f"unknown token {word!r}")
+            tokens.append(AutoToken("cgroup", word))
+        elif group == "shmounts":
+            parts = word.split(":")
+            if len(parts) not in (2, 3) or not parts[1].startswith("/"):
+                raise ValueError("expected shmounts:HOSTPATH[:CONTAINERPATH]")
+            tokens.append(AutoToken("shmounts", word))
+        else:
+            raise ValueError(f"unknown token {word!r} (expected proc, sys, cgroup or shmounts forms)")
+    return tuple(tokens)
+
+
+def effective_auto(ctx_tokens: tuple[tuple[AutoToken, ...], ...]) -> dict[str, str]:
+    """A later token replaces an earlier one of its group (userns.conf's sys:rw over common.conf's)."""
+    chosen: dict[str, str] = {}
+    for tokens in ctx_tokens:
+        for token in tokens:
+            chosen[token.group] = token.value
+    return chosen
+
+
+def _fstab_path(value: str) -> str:
+    if not value:
+        raise ValueError("expected a path")
+    return value
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    return [
+        KeySpec("lxc.mount.auto", parse_auto, multi=True, doc="proc[:mixed|rw] sys[:ro|mixed|rw] cgroup…"),
+        KeySpec("lxc.mount.entry", mount_entry, multi=True, doc="an fstab line, target inside the rootfs"),
+        KeySpec("lxc.mount.fstab", _fstab_path, doc="an fstab file of mount entries"),
+    ]
+
+
+@hookimpl
+def lxcframe_validate(config: object) -> list[str]:
+    from lxcframe.config.model import ContainerConfig
+
+    assert isinstance(config, ContainerConfig)
+    problems = []
+    for item in config.multi.get("lxc.mount.entry", ()):
+        try:
+            parse_options(item.value.options)
+        except ValueError as err:
+            problems.append(f"{item.path}:{item.line}: lxc.mount.entry = {item.raw!r}: {err}")
+    fstab = config.located("lxc.mount.fstab")
+    if fstab is not None:
+        try:
+            _read_fstab(_resolve_fstab(fstab.value, config.path))
+        except (OSError, ValueError) as err:
+            problems.append(f"{fstab.path}:{fstab.line}: lxc.mount.fstab = {fstab.raw!r}: {err}")
+    return problems
+
+
+def _resolve_fstab(path: str, config_path: str | None) -> str:
+    if os.path.isabs(path) or config_path is None:
+        return path
+    return os.path.join(os.path.dirname(config_path), path)
+
+
+def _read_fstab(path: str) -> list[MountEntry]:
+    entries = []
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                entries.append(mount_entry(text))
+            except ValueError as err:
+                raise ValueError(f"{path}:{lineno}: {err}") from None
+    return entries
+
+
+def _mount_at(ctx: ChildContext, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None:
+    fd = open_in_root(ctx.root_fd, target)
+    try:
+        syscalls.mount(source, fd_path(fd), fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _remount(ctx: ChildContext, path: str, flags: int) -> None:
+    # Look the path up again: a descriptor opened before a mount still points under that mount.
+    fd = open_in_root(ctx.root_fd, path)
+    try:
+        syscalls.mount(None, fd_path(fd), None, syscalls.MS_REMOUNT | flags)
+    finally:
+        os.close(fd)
+
+
+def _bind_onto_itself(ctx: ChildContext, path: str) -> None:
+    fd = open_in_root(ctx.root_fd, path)
+    try:
+        syscalls.mount(fd_path(fd), fd_path(fd), None, syscalls.MS_BIND)
+    finally:
+        os.close(fd)
+
+
+_LOCKED_DOWN = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+
+
+def _bind_readonly(ctx: ChildContext, path: str) -> None:
+    # A bind mount takes its own read-only flag only through a remount of the bind.
+    _bind_onto_itself(ctx, path)
+    _remount(ctx, path, syscalls.MS_BIND | syscalls.MS_RDONLY | _LOCKED_DOWN)
+
+
+def _mount_proc(ctx: ChildContext, mode: str) -> None:
+    os.close(makedirs_in_root(ctx.root_fd, "/proc"))
+    _mount_at(ctx, "proc", "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    if mode != "rw":
+        # proc:mixed – /proc/sys and sysrq-trigger read-only, /proc/sys/net stays writable for the netns.
+        _bind_readonly(ctx, "/proc/sys")
+        _bind_onto_itself(ctx, "/proc/sys/net")
+        _remount(ctx, "/proc/sys/net", syscalls.MS_BIND | _LOCKED_DOWN)
+        try:
+            _bind_readonly(ctx, "/proc/sysrq-trigger")
+        except FileNotFoundError:
+            pass  # a kernel without CONFIG_MAGIC_SYSRQ has none
+
+
+def _mount_sys(ctx: ChildContext, mode: str) -> None:
+    os.close(makedirs_in_root(ctx.root_fd, "/sys"))
+    # Mount writable and make only the mount read-only afterwards: a read-only superblock could not
+    # give sys:mixed its writable /sys/devices/virtual/net.
+    _mount_at(ctx, "sysfs", "/sys", "sysfs", _LOCKED_DOWN)
+    if mode == "rw":
+        return
+    if mode == "mixed":
+        _bind_onto_itself(ctx, "/sys/devices/virtual/net")
+        _remount(ctx, "/sys/devices/virtual/net", syscalls.MS_BIND | _LOCKED_DOWN)
+    _remount(ctx, "/sys", syscalls.MS_BIND | syscalls.MS_RDONLY | _LOCKED_DOWN)
+
+
+def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry) -> None:
+    options = parse_options(entry.options)
+    try:
+        if options.create == "dir":
+            os.close(makedirs_in_root(ctx.root_fd, entry.target))
+        elif options.create == "file":
+            os.close(create_file_in_root(ctx.root_fd, entry.target))
+        fd = open_in_root(ctx.root_fd, entry.target)
+        try:
+            flags = options.flags
+            first = (flags & ~syscalls.MS_RDONLY) if flags & syscalls.MS_BIND else flags
+            syscalls.mount(entry.source, fd_path(fd), entry.fstype, first, options.data)
+        finally:
+            os.close(fd)
+        if flags & syscalls.MS_BIND and flags & (syscalls.MS_RDONLY | _LOCKED_DOWN):
+            _remount(ctx, entry.target, flags)
+        if options.propagation:
+            fd = open_in_root(ctx.root_fd, entry.target)
+            try:
+                syscalls.mount(None, fd_path(fd), None, options.propagation)
+            finally:
+                os.close(fd)
+    except OSError as err:
+        if options.optional:
+            ctx.log.info("optional mount skipped", target=entry.target, error=str(err))
+            return
+        raise OSError(err.errno, f"mount {entry.source} on {entry.target}: {err.strerror}") from None
+
+
+@hookimpl
+def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
+    config = ctx.plan.config
+    auto = effective_auto(config.get_all("lxc.mount.auto"))
+    if "proc" in auto:
+        _mount_proc(ctx, auto["proc"])
+    if "sys" in auto:
+        _mount_sys(ctx, auto["sys"])
+    entries: list[MountEntry] = []
+    fstab = config.get("lxc.mount.fstab")
+    if fstab:
+        entries.extend(_read_fstab(_resolve_fstab(fstab, config.path)))
+    entries.extend(config.get_all("lxc.mount.entry"))
+    for entry in entries:
+        mount_entry_in_rootfs(ctx, entry)

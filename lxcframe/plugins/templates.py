@@ -1,0 +1,148 @@
+"""Builtin templates: ``busybox`` (from the host's static busybox), ``dir`` (an existing tree), ``tar``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+from lxcframe.hooks import hookimpl
+from lxcframe.templates import Template, TemplateRequest, TemplateResult
+
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
+
+_COMMON_CONFIG = (
+    ("lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed"),
+    ("lxc.autodev", "1"),
+    ("lxc.pty.max", "1024"),
+    ("lxc.cap.drop", "sys_module mac_admin mac_override sys_time"),
+)
+
+_INITTAB = """\
+::sysinit:/etc/init.d/rcS
+::respawn:/bin/sleep 2147483647
+::ctrlaltdel:/bin/umount -a -r
+::shutdown:/bin/umount -a -r
+"""
+
+_RCS = """\
+#!/bin/sh
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp 2>/dev/null
+echo "$(hostname) up" > /run/booted 2>/dev/null
+"""
+
+
+def find_busybox() -> str | None:
+    for path in BUSYBOX_CANDIDATES:
+        if os.path.isfile(path) and _is_static(path):
+            return path
+    return None
+
+
+def _is_static(path: str) -> bool:
+    # A static ELF has no PT_INTERP program header; ldd would need the loader, so read the ELF.
+    with open(path, "rb") as handle:
+        header = handle.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2:
+            return False
+        phoff = int.from_bytes(header[32:40], "little")
+        phentsize = int.from_bytes(header[54:56], "little")
+        phnum = int.from_bytes(header[56:58], "little")
+        handle.seek(phoff)
+        table = handle.read(phentsize * phnum)
+    return all(
+        int.from_bytes(table[i * phentsize : i * phentsize + 4], "little") != 3 for i in range(phnum)
+    )
+
+
+def build_busybox(request: TemplateRequest) -> TemplateResult:
+    busybox = find_busybox()
+    if busybox is None:
+        raise RuntimeError("no static busybox on this host (install busybox-static)")
+    root = request.rootfs
+    for directory in ("bin", "sbin", "dev", "etc/init.d", "home", "proc", "root", "run", "sys", "tmp",
+                      "usr/bin", "usr/sbin", "var/log", "mnt", "lib"):
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+    os.chmod(os.path.join(root, "root"), 0o700)
+    shutil.copy2(busybox, os.path.join(root, "bin", "busybox"))
+    applets = subprocess.run(
+        [busybox, "--list-full"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    for applet in applets:
+        link = os.path.join(root, applet)
+        if os.path.lexists(link) or applet == "bin/busybox":
+            continue
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink("/bin/busybox", link)
+    _write(root, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    _write(root, "etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
+    _write(root, "etc/hostname", request.name + "\n")
+    _write(root, "etc/inittab", _INITTAB)
+    _write(root, "etc/init.d/rcS", _RCS, mode=0o755)
+    _write(root, "etc/fstab", "")
+    config = (
+        ("lxc.rootfs.path", f"dir:{root}"),
+        ("lxc.uts.name", request.name),
+        *_COMMON_CONFIG,
+        # busybox init halts on SIGUSR1 (it reboots on SIGTERM).
+        ("lxc.signal.halt", "SIGUSR1"),
+        ("lxc.init.cmd", "/sbin/init"),
+    )
+    return TemplateResult(rootfs=root, config=config)
+
+
+def _write(root: str, relative: str, text: str, mode: int = 0o644) -> None:
+    path = os.path.join(root, relative)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def build_dir(request: TemplateRequest) -> TemplateResult:
+    if not request.source:
+        raise ValueError("the dir template needs --rootfs DIRECTORY")
+    source = os.path.abspath(request.source)
+    if not os.path.isdir(source):
+        raise ValueError(f"--rootfs {source}: not a directory")
+    config = (("lxc.rootfs.path", f"dir:{source}"), ("lxc.uts.name", request.name), *_COMMON_CONFIG)
+    return TemplateResult(rootfs=source, config=config, owned=False)
+
+
+def _safe_member(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
+    # Keep owners, modes and device nodes (a rootfs needs them) but refuse paths that leave the tree.
+    for name in (member.name, member.linkname if member.islnk() else ""):
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise tarfile.FilterError(f"refusing member {member.name!r}: path leaves the rootfs")
+    return member
+
+
+def build_tar(request: TemplateRequest) -> TemplateResult:
+    if not request.source:
+        raise ValueError("the tar template needs --rootfs FILE.tar[.gz|.xz]")
+    root = request.rootfs
+    os.makedirs(root, exist_ok=True)
+    show_progress = sys.stderr.isatty()
+    with tarfile.open(request.source, "r:*") as archive:
+        members = archive.getmembers()
+        for index, member in enumerate(members, start=1):
+            archive.extract(member, root, filter=_safe_member, numeric_owner=True)
+            if show_progress and (index % 200 == 0 or index == len(members)):
+                done = index * 30 // len(members)
+                sys.stderr.write(f"\rextracting [{'#' * done}{'.' * (30 - done)}] {index}/{len(members)}")
+        if show_progress:
+            sys.stderr.write("\n")
+    config = (("lxc.rootfs.path", f"dir:{root}"), ("lxc.uts.name", request.name), *_COMMON_CONFIG)
+    return TemplateResult(rootfs=root, config=config)
+
+
+@hookimpl
+def lxcframe_templates() -> list[Template]:
+    return [
+        Template("busybox", "a minimal system from the host's static busybox", build_busybox),
+        Template("dir", "use an existing directory as the rootfs (--rootfs DIR)", build_dir),
+        Template("tar", "unpack a rootfs archive (--rootfs FILE.tar[.gz|.xz])", build_tar),
+    ]
