@@ -348,10 +348,10 @@ class Container:
                           env=tuple(env))
 
 
-def _evolve(state: st.ContainerState, **changes: Any) -> st.ContainerState:
+def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     import attrs
 
-    return attrs.evolve(state, **changes)
+    return attrs.evolve(recorded, **changes)
 
 
 def _open_pidfd(pid: int | None, start: int | None) -> int | None:

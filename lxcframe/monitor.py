@@ -277,7 +277,7 @@ def _helper_main(argv: list[str]) -> int:
         notify({"ok": False, "error": _error_record(err)})
         return 1
     if request["detach"]:
-        os.setsid()
+        # Popen already made us a session leader; the fork leaves the caller a child to reap at once.
         if os.fork() != 0:
             os._exit(0)
         _close_inherited({status_fd})

@@ -84,14 +84,21 @@ class Plugins:
         for spec_module in SPEC_MODULES:
             self.pm.add_hookspecs(importlib.import_module(spec_module))
         self._records: dict[str, PluginRecord] = {}
-        self._inactive_modules: dict[str, tuple[ModuleType | None, str]] = {}
+        # Plugins not enabled (module or plugin object, None if never imported) and why not.
+        self._inactive_modules: dict[str, tuple[object | None, str]] = {}
         self._lock = threading.Lock()
         self._registry: KeyRegistry | None = None
         self._extensions: frozenset[str] | None = None
         for candidate in self._candidates(autoload):
             self._load(candidate)
         for name, plugin in extra:
-            self._register(name, plugin, _Candidate(name, getattr(plugin, "__name__", name), "", "", False))
+            candidate = _Candidate(name, getattr(plugin, "__name__", name), "", "", False)
+            if name in self.disabled:
+                # Disabling by name applies to plugins handed in by the caller too.
+                self._inactive_modules[name] = (plugin, "is disabled on this host")
+                self._records[name] = self._record(candidate, DISABLED, "disabled by configuration")
+                continue
+            self._register(name, plugin, candidate)
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -138,8 +145,7 @@ class Plugins:
         reason = self._unavailable_reason(plugin)
         if reason:
             self.pm.unregister(name=name)
-            self._inactive_modules[name] = (plugin if isinstance(plugin, ModuleType) else None,
-                                            f"is unavailable on this host ({reason})")
+            self._inactive_modules[name] = (plugin, f"is unavailable on this host ({reason})")
             self._records[name] = self._record(candidate, UNAVAILABLE, reason)
             return
         hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))

@@ -42,13 +42,15 @@ def runtime_dir(lxcpath: str, name: str) -> str:
 
 
 def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks, to tell a live process from a recycled pid."""
+    """Start time of a live ``pid`` in clock ticks, to tell it from a recycled pid; ``None`` if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
     fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None  # exited, only not yet reaped
     return int(fields[19])
 
 

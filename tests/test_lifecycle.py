@@ -1,0 +1,276 @@
+"""Real containers: create, start, attach, execute, stop, destroy, and a clean host afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from lxcframe import state as st
+from lxcframe.container import Container
+from lxcframe.errors import ContainerError
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.container
+
+
+def capture(container: Container, *cmd: str, execute: bool = False) -> tuple[int, str]:
+    """Run ``cmd`` (attach, or execute) with its output captured through a file at the rootfs's top."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    runner = container.execute if execute else container.attach_wait
+    code = runner(["/bin/sh", "-c", 'exec "$0" "$@" > /.capture 2>&1', *cmd])
+    path = os.path.join(rootfs, ".capture")
+    with open(path) as handle:
+        text = handle.read()
+    os.unlink(path)
+    return code, text
+
+
+def test_execute_exit_status_pid_hostname_mounts_caps(make_container):
+    container = make_container("app1")
+    assert container.execute(["/bin/sh", "-c", "exit 7"]) == 7
+    code, out = capture(container, "/bin/sh", "-c",
+                        "echo pid=$$; hostname; grep -E ' /(proc|sys|dev/pts) ' /proc/mounts; "
+                        "grep CapBnd /proc/self/status; cat /proc/1/status | head -1", execute=True)
+    assert code == 0
+    assert "pid=2" in out  # pid 1 is the minimal init
+    assert "\napp1\n" in f"\n{out}"
+    assert "proc /proc proc" in out and "sysfs /sys sysfs ro," in out and "devpts /dev/pts devpts" in out
+    bounding = int(out.split("CapBnd:")[1].split()[0], 16)
+    assert not bounding & (1 << 16), "sys_module was dropped by lxc.cap.drop"
+    assert bounding & (1 << 21), "sys_admin is kept"
+
+
+def test_execute_reports_death_by_signal(make_container):
+    container = make_container("app2")
+    assert container.execute(["/bin/sh", "-c", "kill -TERM $$"]) == 128 + signal.SIGTERM
+
+
+def test_execute_default_command_environment_and_cwd(make_container):
+    container = make_container("app3", config=(
+        ("lxc.execute.cmd", "/bin/sh -c 'echo $FOO $container $(pwd) > /.out'"),
+        ("lxc.environment", "FOO=bar"),
+        ("lxc.init.cwd", "/tmp"),
+    ))
+    # lxc.execute.cmd splits on white space as LXC does; give the command explicitly instead.
+    assert container.execute(["/bin/sh", "-c", "echo $FOO $container $(pwd) > /.out"]) == 0
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    with open(os.path.join(rootfs, ".out")) as handle:
+        assert handle.read().split() == ["bar", "lxc", "/tmp"]
+
+
+def test_start_attach_stop_destroy(make_container, lxcpath):
+    container = make_container("sys1")
+    assert container.state == st.STOPPED
+    pid = container.start()
+    assert pid > 0 and container.state == st.RUNNING and container.init_pid == pid
+    assert container.wait("RUNNING", 5)
+    code, out = capture(container, "/bin/sh", "-c", "cat /proc/1/comm; hostname; echo uid=$(id -u)")
+    assert code == 0
+    assert out.split() == ["init", "sys1", "uid=0"]
+    assert container.attach_wait(["/bin/sh", "-c", "exit 5"]) == 5
+    with pytest.raises(ContainerError, match="already running"):
+        container.start()
+    with pytest.raises(ContainerError, match="is running"):
+        container.destroy()
+    container.stop(timeout=20)
+    assert container.state == st.STOPPED
+    assert not os.path.exists(f"/proc/{pid}") or st.process_start_time(pid) is None
+    container.destroy()
+    assert not os.path.exists(os.path.join(lxcpath, "sys1"))
+
+
+def test_stop_kill_is_immediate_and_stop_of_stopped_is_an_error(make_container):
+    container = make_container("sys2")
+    container.start()
+    started = time.monotonic()
+    container.stop(kill=True)
+    assert time.monotonic() - started < 5
+    assert container.state == st.STOPPED
+    with pytest.raises(ContainerError, match="not running"):
+        container.stop()
+
+
+def test_attach_clear_env_and_uid(make_container):
+    container = make_container("sys3")
+    container.start()
+    try:
+        code, out = capture(container, "/bin/sh", "-c", "env | sort")
+        assert code == 0 and "container=lxc" in out
+        rootfs = container.load_config().get("lxc.rootfs.path")
+        os.mkdir(os.path.join(rootfs, "out"))
+        os.chmod(os.path.join(rootfs, "out"), 0o777)
+        code = container.attach_wait(["/bin/sh", "-c", "env > /out/env; id -u >> /out/env"], clear_env=True,
+                                     uid=65534, gid=65534)
+        assert code == 0
+        with open(os.path.join(rootfs, "out", "env")) as handle:
+            lines = handle.read().split()
+        assert "65534" in lines and "container=lxc" in lines
+        assert not any(line.startswith("PYTEST_") for line in lines)
+        with pytest.raises(ContainerError, match="cannot execute /no/such"):
+            container.attach_wait(["/no/such"])
+    finally:
+        container.stop(kill=True)
+
+
+def test_destroy_force_and_managed_zero(make_container, lxcpath):
+    container = make_container("sys4")
+    container.start()
+    container.destroy(force=True)
+    assert not container.defined
+    kept = make_container("keep", config=(("lxc.rootfs.managed", "0"),))
+    kept.destroy()
+    assert os.path.isfile(os.path.join(lxcpath, "keep", "config"))
+    assert os.path.isdir(os.path.join(lxcpath, "keep", "rootfs", "bin"))
+    # Remove by hand: the container says its storage is not ours.
+    import shutil
+
+    shutil.rmtree(os.path.join(lxcpath, "keep"))
+
+
+def test_mount_target_through_symlink_stays_inside_rootfs(make_container):
+    container = make_container("esc")
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    os.rmdir(os.path.join(rootfs, "mnt"))
+    os.symlink("/etc", os.path.join(rootfs, "mnt"))
+    container.set_config_item("lxc.mount.entry", "tmpfs mnt/inner tmpfs create=dir 0 0")
+    host_etc_before = set(os.listdir("/etc"))
+    code, out = capture(container, "/bin/sh", "-c", "grep ' /etc/inner ' /proc/mounts", execute=True)
+    assert code == 0, out
+    assert "tmpfs /etc/inner tmpfs" in out
+    assert os.path.isdir(os.path.join(rootfs, "etc", "inner"))
+    assert set(os.listdir("/etc")) == host_etc_before  # nothing was created on the host's /etc
+
+
+def test_mount_entry_options_and_optional(make_container, tmp_path):
+    source = tmp_path / "shared"
+    source.mkdir()
+    (source / "hello").write_text("hi\n")
+    container = make_container("mnt1", config=(
+        ("lxc.mount.entry", f"{source} srv/data none bind,ro,create=dir 0 0"),
+        ("lxc.mount.entry", "/no/such/source opt/x none bind,optional,create=dir 0 0"),
+    ))
+    code, out = capture(container, "/bin/sh", "-c",
+                        "cat /srv/data/hello; touch /srv/data/x && echo writable || echo readonly", execute=True)
+    assert code == 0
+    assert out.split() == ["hi", "readonly"] or out.split()[-1] == "readonly"
+
+
+def test_threads_start_and_stop_different_containers(lxcpath, host):
+    names = [f"t{i}" for i in range(8)]
+    errors: list[BaseException] = []
+    outputs: dict[str, int] = {}
+
+    def life(name: str) -> None:
+        try:
+            container = Container(name, lxcpath)
+            container.create("busybox")
+            container.start()
+            outputs[name] = container.attach_wait(["/bin/sh", "-c", f"test $(hostname) = {name}"])
+            container.stop(kill=True)
+            container.destroy()
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=life, args=(n,)) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert not errors, errors
+        assert outputs == dict.fromkeys(names, 0)
+    finally:
+        for name in names:
+            leftover = Container(name, lxcpath)
+            if leftover.defined:
+                leftover.destroy(force=True)
+    host.assert_clean()
+
+
+def test_dead_monitor_is_detected_and_cleaned(make_container):
+    container = make_container("dead1")
+    container.start()
+    monitor = container.current_state().monitor_pid
+    os.kill(monitor, signal.SIGKILL)
+    # With the default pdeath signal (SIGKILL) init dies with its monitor.
+    assert container.wait("STOPPED", 10)
+    with pytest.raises(ContainerError, match="not running"):
+        container.stop()
+    container.start()
+    container.stop(kill=True)
+
+
+def test_pdeath_zero_keeps_init_alive_without_monitor(make_container):
+    container = make_container("dead2", config=(("lxc.monitor.signal.pdeath", "0"),))
+    init = container.start()
+    os.kill(container.current_state().monitor_pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert st.process_start_time(init) is not None
+    assert container.state == st.RUNNING
+    container.stop(kill=True)
+    assert container.state == st.STOPPED
+
+
+def test_cli_lifecycle(lxcpath, rundir, host):
+    env = dict(os.environ)
+    assert run_cli("-P", lxcpath, "create", "cli1", "-t", "busybox", env=env).returncode == 0
+    try:
+        result = run_cli("-P", lxcpath, "start", "cli1", env=env)
+        assert result.returncode == 0, result.stderr
+        info = json.loads(run_cli("-P", lxcpath, "info", "cli1", "--format", "json", env=env).stdout)
+        assert info["state"] == "RUNNING" and info["pid"] > 0
+        listing = json.loads(run_cli("-P", lxcpath, "ls", "--fancy", "--format", "json", env=env).stdout)
+        assert listing[0]["name"] == "cli1" and listing[0]["state"] == "RUNNING"
+        assert run_cli("-P", lxcpath, "attach", "cli1", "--", "/bin/sh", "-c", "exit 4", env=env).returncode == 4
+        assert run_cli("-P", lxcpath, "wait", "cli1", "STOPPED", "-t", "0.2", env=env).returncode == 1
+        assert run_cli("-P", lxcpath, "stop", "cli1", "-k", env=env).returncode == 0
+        assert run_cli("-P", lxcpath, "execute", "cli1", "--", "/bin/sh", "-c", "exit 9", env=env).returncode == 9
+        missing = run_cli("-P", lxcpath, "execute", "cli1", "--", "/no/such/binary", env=env)
+        assert missing.returncode == 1
+        assert "stage 'exec'" in missing.stderr and "/no/such/binary" in missing.stderr
+        assert "Traceback" not in missing.stderr
+    finally:
+        run_cli("-P", lxcpath, "destroy", "-f", "cli1", env=env)
+    host.assert_clean()
+
+
+def test_create_failure_leaves_nothing(lxcpath, host):
+    container = Container("bad", lxcpath)
+    with pytest.raises(ContainerError, match="unknown template"):
+        container.create("nosuch")
+    with pytest.raises(ContainerError, match="dir template"):
+        container.create("dir")
+    with pytest.raises(Exception, match="unknown key"):
+        container.create("busybox", config=(("lxc.uts.nmae", "x"),))
+    assert os.listdir(lxcpath) == []
+    host.assert_clean()
+
+
+def test_multithreaded_caller_uses_exec_helper(make_container):
+    container = make_container("mt1")
+    stop = threading.Event()
+    spinner = threading.Thread(target=stop.wait)
+    spinner.start()
+    try:
+        assert container.execute(["/bin/sh", "-c", "exit 6"]) == 6
+        container.start()
+        assert container.attach_wait(["/bin/true"]) == 0
+        container.stop(kill=True)
+    finally:
+        stop.set()
+        spinner.join()
+
+
+def test_python_library_is_importable_without_heavy_modules():
+    code = ("import sys, lxcframe; c = lxcframe.Container('x', '/nonexistent'); "
+            "print(any(m.startswith('pyroute2') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
