@@ -158,15 +158,21 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
     ):
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)
-        monitor_lock = st.hold_monitor_lock(plan.lxcpath, plan.name)
+        monitor_lock = [st.hold_monitor_lock(plan.lxcpath, plan.name)]
+
+        def finish() -> None:
+            # Idempotent: a failed start finishes before it reports, so the caller sees no state left.
+            if monitor_lock:
+                os.close(monitor_lock.pop())
+                _release_runtime(plan)
+
         try:
-            return _supervise(ctx, notify, forward_signals)
+            return _supervise(ctx, notify, forward_signals, finish)
         finally:
-            os.close(monitor_lock)
-            _release_runtime(plan)
+            finish()
 
 
-def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool) -> int:
+def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: Callable[[], None]) -> int:
     plan, log = ctx.plan, ctx.log
     for item in plan.config.unhandled:
         log.warning("config key not handled", detail=item.describe())
@@ -189,6 +195,7 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool) -> int:
         except UndoErrors as undo_err:
             error["undo"] = str(undo_err)
         log.error("start failed", **error)
+        finish()
         notify({"ok": False, "error": error})
         if isinstance(err, (StageError, OSError, Exception)):
             return 1

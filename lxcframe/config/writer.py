@@ -6,6 +6,7 @@ import os
 import tempfile
 
 from lxcframe.config.parser import parse_line
+from lxcframe.errors import ConfigError
 
 
 def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
@@ -15,12 +16,16 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
     gets a new line after its last one; an empty value removes the key's lines (and those below it).
     A key not yet present is appended at the end.
     """
+    new_line = f"{key} = {value}"
+    if "".join(new_line.splitlines()) != new_line:
+        # A line break (anything str.splitlines splits on, as the reader does) would write a second
+        # line: a key no validator has seen.
+        raise ConfigError("a config value must fit on one line", path=path, key=key, value=value)
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except FileNotFoundError:
         lines = []
-    new_line = f"{key} = {value}"
     below = key + "."
     positions: list[int] = []
     for index, text in enumerate(lines):
