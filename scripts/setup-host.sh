@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what lxcframe needs on a Debian 12 host (as root) and a virtualenv in .venv.
+# Safe to run again. Never starts lxc-net or dnsmasq: the LXC bridge is switched off before the
+# lxc package (installed for its stock config files and as the benchmark peer) is configured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-host: run as root (containers need it)" >&2
+    exit 1
+fi
+
+packages=(lxc busybox-static apparmor libseccomp2 iproute2 keyutils)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    mkdir -p /etc/default
+    if ! grep -qs '^USE_LXC_BRIDGE="false"' /etc/default/lxc-net; then
+        echo 'USE_LXC_BRIDGE="false"' >> /etc/default/lxc-net
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # confold: keep our /etc/default/lxc-net instead of prompting about it.
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
