@@ -217,14 +217,18 @@ class Container:
             raise ContainerError(f"{self.name}: not running")
         call_hook(self.plugins, "lxcframe_stop_requested",
                   ctx=StopContext(self.name, self.lxcpath, kill, timeout))
+        try:
+            config: ContainerConfig | None = self.load_config()
+        except (ConfigError, ContainerError):
+            config = None  # stopping must work even when the config was broken since the start
+        halt = config.get("lxc.signal.halt", int(signal.SIGPWR)) if config else int(signal.SIGPWR)
+        force = config.get("lxc.signal.stop", int(signal.SIGKILL)) if config else int(signal.SIGKILL)
         monitor = _open_pidfd(current.monitor_pid, current.monitor_start)
         init = _open_pidfd(current.init_pid, current.init_start)
         try:
             if init is not None and not kill:
                 if current.state == st.FROZEN:
                     call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
-                config = self.load_config()
-                halt = config.get("lxc.signal.halt", int(signal.SIGPWR))
                 syscalls.pidfd_send_signal(init, halt)
                 if _wait_readable(monitor if monitor is not None else init, timeout):
                     return True
@@ -232,10 +236,10 @@ class Container:
                     return False
             if init is not None:
                 done = call_hook(self.plugins, "lxcframe_kill_all", firstresult=True,
-                                 state=current, signal=int(signal.SIGKILL))
+                                 state=current, signal=force)
                 if not done:
                     with contextlib.suppress(ProcessLookupError):
-                        syscalls.pidfd_send_signal(init, signal.SIGKILL)
+                        syscalls.pidfd_send_signal(init, force)
             _wait_readable(monitor if monitor is not None else init, 30.0)
         finally:
             for fd in (monitor, init):

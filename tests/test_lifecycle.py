@@ -274,3 +274,14 @@ def test_python_library_is_importable_without_heavy_modules():
             "print(any(m.startswith('pyroute2') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_cli_execute_with_a_config_file_and_no_container_dir(tmp_path, rundir, host, make_container):
+    source = make_container("src")
+    rootfs = source.load_config().get("lxc.rootfs.path")
+    rcfile = tmp_path / "app.conf"
+    rcfile.write_text(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = fromfile\n"
+                      "lxc.mount.auto = proc:rw\n")
+    result = run_cli("-P", str(tmp_path / "none"), "execute", "-f", str(rcfile), "--", "/bin/sh", "-c",
+                     "test $(hostname) = fromfile && exit 12", env=dict(os.environ))
+    assert result.returncode == 12, result.stderr

@@ -144,7 +144,10 @@ def cmd_stop(options: Any) -> int:
 def cmd_execute(options: Any) -> int:
     _, plugins = _setup(options)
     if options.rcfile:
-        name = options.name_opt or options.name or os.path.splitext(os.path.basename(options.rcfile))[0]
+        if options.name:
+            # With -f the container is named by -n; argparse gave the command's first word to NAME.
+            options.cmd = [options.name, *options.cmd]
+        name = options.name_opt or os.path.splitext(os.path.basename(options.rcfile))[0]
         container = _container(options, plugins, name, os.path.abspath(options.rcfile))
     else:
         if not options.name:
