@@ -185,14 +185,14 @@ class LogHub:
 HUB = LogHub()
 
 
-def _add_container(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_container(_logger: Any, _method: str, event: Any) -> Any:
     name = current_container.get()
     if name is not None:
         event.setdefault("container", name)
     return event
 
 
-def _as_kwargs(_logger: Any, _method: str, event: dict[str, Any]) -> tuple[tuple[()], dict[str, Any]]:
+def _as_kwargs(_logger: Any, _method: str, event: Any) -> Any:
     return (), event
 
 

@@ -245,11 +245,10 @@ def _teardown(ctx: HostContext, status: int) -> int:
     log = ctx.log
     ctx.init_pid = None
     _record_state(ctx, st.STOPPING)
-    for hook, kwargs in (("lxcframe_stopped", {"status": status}),):
-        try:
-            call_hook(ctx.plugins, hook, ctx=ctx, **kwargs)
-        except StageError as err:
-            log.error("stop hook failed", error=str(err))
+    try:
+        call_hook(ctx.plugins, "lxcframe_stopped", ctx=ctx, status=status)
+    except StageError as err:
+        log.error("stop hook failed", error=str(err))
     try:
         ctx.undo.unwind()
     except UndoErrors as err:
