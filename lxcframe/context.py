@@ -65,6 +65,9 @@ class HostContext:
         self.to_child: dict[str, Any] = {}
         self.init_pid: int | None = None
         self.monitor_pid = os.getpid()
+        #: True when the monitor is the caller's own process (``start -F``/``execute`` from a
+        #: single-threaded caller): plugins must then not move it into another cgroup.
+        self.monitor_is_caller = False
 
     @property
     def name(self) -> str:

@@ -115,7 +115,7 @@ def run_foreground(plugins: Any, plan: StartPlan, disabled: tuple[str, ...],
             if started is not None:
                 started()
 
-        code = run_monitor(plugins, plan, notify)
+        code = run_monitor(plugins, plan, notify, monitor_is_caller=True)
         _raise_for(outcome)
         return code
     read_end, write_end = os.pipe2(os.O_CLOEXEC)

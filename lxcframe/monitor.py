@@ -146,7 +146,8 @@ def _release_runtime(plan: StartPlan) -> None:
             break
 
 
-def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signals: bool = True) -> int:
+def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signals: bool = True,
+                monitor_is_caller: bool = False) -> int:
     """Start the container and supervise it until init exits; returns init's exit code.
 
     ``notify`` is called once: ``{"ok": True, "init_pid": N}`` when RUNNING, or
@@ -158,6 +159,7 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
     ):
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)
+        ctx.monitor_is_caller = monitor_is_caller
         monitor_lock = [st.hold_monitor_lock(plan.lxcpath, plan.name)]
 
         def finish() -> None:
