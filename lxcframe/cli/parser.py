@@ -46,12 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = verb("config", "validate, read or write container config")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    p = config_sub.add_parser("validate", help="check a config file")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        # The common options work after the action too: `config validate FILE --format json`.
+        p = config_sub.add_parser(name, help=help_text, description=help_text)
+        _common(p, top=False)
+        return p
+
+    p = action("validate", "check a config file")
     p.add_argument("file")
-    p = config_sub.add_parser("get", help="print a key of a container's config")
+    p = action("get", "print a key of a container's config")
     p.add_argument("name")
     p.add_argument("key")
-    p = config_sub.add_parser("set", help="set a key in a container's config (comments kept)")
+    p = action("set", "set a key in a container's config (comments kept)")
     p.add_argument("name")
     p.add_argument("key")
     p.add_argument("value")
