@@ -9,6 +9,7 @@ means success: the socket is close-on-exec.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from typing import Any
 
@@ -25,19 +26,32 @@ class Channel:
         # socketpair() sockets are inheritable=False (close-on-exec) in Python already.
         return cls(a), cls(b)
 
-    def send(self, record: dict[str, Any]) -> None:
-        self.sock.send(json.dumps(record, default=str).encode())
+    def send(self, record: dict[str, Any], fds: dict[str, int] | None = None) -> None:
+        """Send one record; ``fds`` (name -> descriptor) travel alongside as SCM_RIGHTS."""
+        if fds:
+            record = {**record, "_fd_names": list(fds)}
+            socket.send_fds(self.sock, [json.dumps(record, default=str).encode()], list(fds.values()))
+        else:
+            self.sock.send(json.dumps(record, default=str).encode())
 
     def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next record, or ``None`` at EOF (the peer exec'd or died)."""
+        """The next record, or ``None`` at EOF (the peer exec'd or died).
+
+        Descriptors that came with it are in ``record["_fds"]`` (name -> descriptor).
+        """
         self.sock.settimeout(timeout)
         try:
-            data = self.sock.recv(MAX_RECORD)
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_RECORD, 8)
         finally:
             self.sock.settimeout(None)
         if not data:
+            for fd in fds:
+                os.close(fd)
             return None
         record: dict[str, Any] = json.loads(data)
+        names = record.pop("_fd_names", [])
+        if fds or names:
+            record["_fds"] = dict(zip(names, fds, strict=True))
         return record
 
     def fileno(self) -> int:

@@ -30,12 +30,13 @@ class _Failed(Exception):
         self.stage, self.plugin, self.errno = stage, plugin, errno
 
 
-def _wait_go(channel: Channel, barrier: str) -> dict[str, Any]:
+def _wait_go(channel: Channel, barrier: str, fds: dict[str, int]) -> dict[str, Any]:
     channel.send({"t": "barrier", "name": barrier})
     record = channel.recv()
     if record is None or record.get("t") != "go":
         # The monitor gave up on us (or died): nothing to report to.
         os._exit(1)
+    fds.update(record.get("_fds", {}))
     data: dict[str, Any] = record.get("data") or {}
     return data
 
@@ -57,17 +58,28 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
     try:
         # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
         syscalls.set_pdeathsig(signal.SIGKILL)
-        if plan.new_pidns and os.getppid() != 0:
+        if plan.new_pidns and not plan.pidns_in_child and os.getppid() != 0:
             os._exit(1)
-        if plan.clone_flags & syscalls.CLONE_NEWUSER:
+        received: dict[str, int] = {}
+        userns = bool(plan.clone_flags & syscalls.CLONE_NEWUSER)
+        if userns:
             syscalls.unshare(syscalls.CLONE_NEWUSER)
-        from_host = _wait_go(channel, "created")
-        if plan.clone_flags & syscalls.CLONE_NEWUSER:
-            _become(from_host.get("core", {}).get("userns_uid", 0), from_host.get("core", {}).get("userns_gid", 0))
+        from_host = _wait_go(channel, "created", received)
+        if userns:
+            identity = from_host.get("idmap", {})
+            _become(identity.get("uid", 0), identity.get("gid", 0))
         stage = "namespaces"
-        syscalls.unshare(plan.clone_flags & ~syscalls.CLONE_NEWUSER)
-        from_host.update(_wait_go(channel, "namespaces"))
+        flags = plan.clone_flags & ~syscalls.CLONE_NEWUSER
+        if plan.pidns_in_child:
+            # A pid namespace owned by the container's user namespace (so /proc can be mounted in
+            # it) must be created after that user namespace: here, with one more fork.
+            flags |= syscalls.CLONE_NEWPID
+        syscalls.unshare(flags)
+        if plan.pidns_in_child:
+            _fork_pid1(channel)
+        from_host.update(_wait_go(channel, "namespaces", received))
         ctx = ChildContext(plan, ChildLog(channel), from_host)
+        ctx.received_fds = received
         call_hook(plugins, "lxcframe_child_network", ctx=ctx)
         stage = "pre-mount"
         # Nothing we mount from here on may propagate back to the host.
@@ -103,6 +115,30 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
     os._exit(1)
 
 
+def _fork_pid1(channel: Channel) -> None:
+    """Fork the container's pid 1; this process stays outside as its parent and mirrors its end."""
+    pid = os.fork()
+    if pid == 0:
+        syscalls.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != 0:
+            os._exit(1)
+        return
+    channel.send({"t": "init", "pid": pid})
+    channel.close()
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(1)
+    if os.WIFSIGNALED(status):
+        # End the same way, so the monitor sees what ended init.
+        signum = os.WTERMSIG(status)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
 def _report(channel: Channel, stage: str, plugin: str | None, message: str, errno: int | None) -> None:
     try:
         channel.send({"t": "error", "stage": stage, "plugin": plugin, "message": message, "errno": errno})
@@ -111,6 +147,10 @@ def _report(channel: Channel, stage: str, plugin: str | None, message: str, errn
 
 
 def _become(uid: int, gid: int) -> None:
+    try:
+        os.setgroups([])  # the host's supplementary groups mean nothing inside
+    except PermissionError:
+        pass
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
 

@@ -34,6 +34,8 @@ class StartPlan:
     #: Namespaces the init child unshares itself (the monitor unshares CLONE_NEWPID for it).
     clone_flags: int
     new_pidns: bool
+    #: With a user namespace the child creates the pid namespace itself (see child._fork_pid1).
+    pidns_in_child: bool
     env: tuple[str, ...]
     cwd: str
     uid: int
@@ -63,6 +65,10 @@ class HostContext:
         self.records: dict[str, Any] = {}
         #: Data handed to the child at the next barrier (plugin name -> JSON-able value).
         self.to_child: dict[str, Any] = {}
+        #: Descriptors handed to the child at the next barrier (name -> fd); closed here once sent.
+        self.fds_to_child: dict[str, int] = {}
+        #: The monitor's direct child (differs from ``init_pid`` when init was forked inside it).
+        self.child_pid: int | None = None
         self.init_pid: int | None = None
         self.monitor_pid = os.getpid()
         #: True when the monitor is the caller's own process (``start -F``/``execute`` from a
@@ -89,6 +95,8 @@ class ChildContext:
         #: Set by a security plugin when init must switch user after the other security steps.
         self.final_uid = plan.uid
         self.final_gid = plan.gid
+        #: Descriptors the monitor passed (name -> fd), e.g. an idmapped rootfs tree.
+        self.received_fds: dict[str, int] = {}
         #: Per-plugin scratch space within the child (plugin name -> anything).
         self.scratch: dict[str, Any] = {}
 

@@ -39,7 +39,7 @@ def _kill_and_reap(pid: int) -> None:
 
 def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Channel) -> int:
     own_pidns = -1
-    if plan.new_pidns:
+    if plan.new_pidns and not plan.pidns_in_child:
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         syscalls.unshare(syscalls.CLONE_NEWPID)
     try:
@@ -73,6 +73,8 @@ def _serve_child(ctx: HostContext, channel: Channel, pid: int) -> None:
         kind = record.get("t")
         if kind == "exec":
             exec_announced = True
+        elif kind == "init":
+            ctx.init_pid = int(record["pid"])
         elif kind == "log":
             level = int(record.pop("level", 2))
             record.pop("t")
@@ -84,12 +86,22 @@ def _serve_child(ctx: HostContext, channel: Channel, pid: int) -> None:
         elif kind == "barrier" and record["name"] == "created":
             call_hook(ctx.plugins, "lxcframe_child_created", ctx=ctx, pid=pid)
             call_hook(ctx.plugins, "lxcframe_attach_cgroup", ctx=ctx, pid=pid)
-            channel.send({"t": "go", "data": dict(ctx.to_child)})
+            _release(ctx, channel)
         elif kind == "barrier" and record["name"] == "namespaces":
-            call_hook(ctx.plugins, "lxcframe_setup_network", ctx=ctx, pid=pid)
-            channel.send({"t": "go", "data": dict(ctx.to_child)})
+            call_hook(ctx.plugins, "lxcframe_setup_network", ctx=ctx, pid=ctx.init_pid or pid)
+            _release(ctx, channel)
         else:
             raise StageError("clone", None, f"unexpected message from init: {record!r}")
+
+
+def _release(ctx: HostContext, channel: Channel) -> None:
+    """Let the child past its barrier, handing over data and descriptors gathered for it."""
+    fds, ctx.fds_to_child = ctx.fds_to_child, {}
+    try:
+        channel.send({"t": "go", "data": dict(ctx.to_child)}, fds)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 _LEVEL_METHOD = {0: "debug", 1: "debug", 2: "info", 3: "info", 4: "warning", 5: "error", 6: "critical",
@@ -183,14 +195,17 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
     try:
         call_hook(ctx.plugins, "lxcframe_pre_start", ctx=ctx)
         pid = _fork_init(ctx.plugins, plan, host_end, child_end)
-        ctx.init_pid = pid
+        ctx.child_pid = ctx.init_pid = pid
         child_end.close()
         _serve_child(ctx, host_end, pid)
     except BaseException as err:
         child_end.close()
-        if ctx.init_pid:
-            _kill_and_reap(ctx.init_pid)
-            ctx.init_pid = None
+        if ctx.init_pid and ctx.init_pid != ctx.child_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(ctx.init_pid, signal.SIGKILL)
+        if ctx.child_pid:
+            _kill_and_reap(ctx.child_pid)
+        ctx.init_pid = ctx.child_pid = None
         error = _error_record(err)
         try:
             ctx.undo.unwind()
@@ -204,16 +219,17 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
         raise
     finally:
         host_end.close()
+    init_pid = ctx.init_pid or pid
     _record_state(ctx, st.RUNNING)
-    log.info("container running", init_pid=pid, command=" ".join(plan.argv))
+    log.info("container running", init_pid=init_pid, command=" ".join(plan.argv))
     if forward_signals:
-        _forward_signals_to(pid)
-    notify({"ok": True, "init_pid": pid})
+        _forward_signals_to(init_pid)
+    notify({"ok": True, "init_pid": init_pid})
     try:
-        call_hook(ctx.plugins, "lxcframe_post_start", ctx=ctx, pid=pid)
+        call_hook(ctx.plugins, "lxcframe_post_start", ctx=ctx, pid=init_pid)
     except StageError as err:
         log.error("post-start failed, stopping", error=str(err))
-        os.kill(pid, signal.SIGKILL)
+        os.kill(init_pid, signal.SIGKILL)
     status = _wait_for(pid)
     return _teardown(ctx, status)
 

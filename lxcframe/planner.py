@@ -45,6 +45,7 @@ def build_plan(
         rootfs=rootfs,
         clone_flags=flags & ~syscalls.CLONE_NEWPID,
         new_pidns=True,
+        pidns_in_child=bool(flags & syscalls.CLONE_NEWUSER),
         env=tuple(_environment(config)),
         cwd=config.get("lxc.init.cwd", "/"),
         uid=config.get("lxc.init.uid", 0),
