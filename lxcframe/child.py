@@ -65,9 +65,6 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
         if userns:
             syscalls.unshare(syscalls.CLONE_NEWUSER)
         from_host = _wait_go(channel, "created", received)
-        if userns:
-            identity = from_host.get("idmap", {})
-            _become(identity.get("uid", 0), identity.get("gid", 0))
         stage = "namespaces"
         flags = plan.clone_flags & ~syscalls.CLONE_NEWUSER
         if plan.pidns_in_child:
@@ -89,11 +86,16 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
             raise StageError("rootfs", None, "no plugin mounted the rootfs")
         stage = "rootfs"
         ctx.root_fd = os.open(ctx.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if userns:
+            # Only now take the container's ids: up to here we kept the host root's, which own the
+            # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
+            identity = from_host.get("idmap", {})
+            _become(identity.get("uid", 0), identity.get("gid", 0))
         call_hook(plugins, "lxcframe_child_mount_filesystems", ctx=ctx)
         call_hook(plugins, "lxcframe_child_devices", ctx=ctx)
         call_hook(plugins, "lxcframe_child_pre_pivot", ctx=ctx)
         stage = "pivot"
-        _pivot(ctx.rootfs_mount)
+        _pivot(ctx.root_fd)
         os.close(ctx.root_fd)
         call_hook(plugins, "lxcframe_child_security", ctx=ctx)
         call_hook(plugins, "lxcframe_child_pre_exec", ctx=ctx)
@@ -155,9 +157,9 @@ def _become(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def _pivot(new_root: str) -> None:
+def _pivot(root_fd: int) -> None:
     # pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only the new.
-    os.chdir(new_root)
+    os.fchdir(root_fd)
     syscalls.pivot_root(".", ".")
     syscalls.umount2(".", syscalls.MNT_DETACH)
     os.chdir("/")

@@ -67,6 +67,9 @@ class HostContext:
         self.to_child: dict[str, Any] = {}
         #: Descriptors handed to the child at the next barrier (name -> fd); closed here once sent.
         self.fds_to_child: dict[str, int] = {}
+        #: Host resources plugins hold for the container's life (plugin name -> anything), e.g.
+        #: namespace descriptors kept open for the stop hooks. Never saved, never sent.
+        self.resources: dict[str, Any] = {}
         #: The monitor's direct child (differs from ``init_pid`` when init was forked inside it).
         self.child_pid: int | None = None
         self.init_pid: int | None = None

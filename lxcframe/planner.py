@@ -10,6 +10,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.context import DEFAULT_PATH, StartPlan
 from lxcframe.errors import ConfigError
 from lxcframe.stage_runner import call_hook
+from lxcframe.state import rootfs_mountpoint
 
 
 def build_plan(
@@ -51,7 +52,7 @@ def build_plan(
         uid=config.get("lxc.init.uid", 0),
         gid=config.get("lxc.init.gid", 0),
         hostname=config.get("lxc.uts.name", name),
-        rootfs_mount=rootfs,
+        rootfs_mount=rootfs_mountpoint(),
     )
 
 

@@ -36,6 +36,25 @@ def run_root() -> str:
     return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
 
 
+ROOTFS_MOUNT_ENV = "LXCFRAME_ROOTFS_MOUNT"
+DEFAULT_ROOTFS_MOUNT = "/run/lxcframe.rootfs"
+
+
+def rootfs_mountpoint() -> str:
+    """The directory every container mounts its rootfs on, inside its own mount namespace.
+
+    Like LXC's ``…/lib/lxc/rootfs``: one fixed, world-traversable place, so that a container's root
+    in a user namespace (and its hooks, through ``LXC_ROOTFS_MOUNT``) can reach it, whatever the
+    permissions of the directories above the rootfs itself. Nothing is ever mounted on it on the host.
+    """
+    path = os.environ.get(ROOTFS_MOUNT_ENV) or DEFAULT_ROOTFS_MOUNT
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        pass
+    return path
+
+
 def runtime_dir(lxcpath: str, name: str) -> str:
     key = hashlib.sha256(os.path.abspath(lxcpath).encode()).hexdigest()[:16]
     return os.path.join(run_root(), key, name)

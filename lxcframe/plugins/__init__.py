@@ -11,8 +11,12 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "core": "lxcframe.plugins.core",
     "templates": "lxcframe.plugins.templates",
     "mounts": "lxcframe.plugins.mounts",
+    "sysfs": "lxcframe.plugins.sysfs",
     "devices": "lxcframe.plugins.devices",
     "caps": "lxcframe.plugins.caps",
+    "idmap": "lxcframe.plugins.idmap",
+    "hooks": "lxcframe.plugins.hooks",
+    "keyring": "lxcframe.plugins.keyring",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.

@@ -92,6 +92,14 @@ def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
     rootfs = ctx.plan.rootfs
     if not os.path.isdir(rootfs):
         raise FileNotFoundError(2, "rootfs is not a directory", rootfs)
+    tree = ctx.received_fds.pop("rootfs_tree", None)
+    if tree is not None:
+        # A detached tree prepared by the monitor (e.g. idmapped): attach it where the rootfs is.
+        try:
+            syscalls.move_mount(tree, "", syscalls.AT_FDCWD, ctx.rootfs_mount, syscalls.MOVE_MOUNT_F_EMPTY_PATH)
+        finally:
+            os.close(tree)
+        return ctx.rootfs_mount
     syscalls.mount(rootfs, ctx.rootfs_mount, None, syscalls.MS_BIND | syscalls.MS_REC)
     return ctx.rootfs_mount
 

@@ -1,4 +1,7 @@
-"""Mounts inside the container: ``lxc.mount.auto`` (proc, sys), ``lxc.mount.entry`` and ``lxc.mount.fstab``.
+"""Mounts inside the container: ``lxc.mount.auto`` (proc), ``lxc.mount.entry`` and ``lxc.mount.fstab``.
+
+This plugin owns the ``lxc.mount.auto`` key and mounts ``proc``; ``sys`` tokens are mounted by the
+``sysfs`` plugin and ``cgroup`` tokens by the cgroup drivers, each reading :func:`effective_auto`.
 
 Every target is resolved inside the rootfs (openat2 ``RESOLVE_IN_ROOT``), so a symlink in the rootfs
 can never place a mount on the host.
@@ -117,7 +120,7 @@ def _read_fstab(path: str) -> list[MountEntry]:
     return entries
 
 
-def _mount_at(ctx: ChildContext, source: str | None, target: str, fstype: str | None, flags: int,
+def mount_at(ctx: ChildContext, source: str | None, target: str, fstype: str | None, flags: int,
               data: str | None = None) -> None:
     fd = open_in_root(ctx.root_fd, target)
     try:
@@ -126,7 +129,7 @@ def _mount_at(ctx: ChildContext, source: str | None, target: str, fstype: str | 
         os.close(fd)
 
 
-def _remount(ctx: ChildContext, path: str, flags: int) -> None:
+def remount(ctx: ChildContext, path: str, flags: int) -> None:
     # Look the path up again: a descriptor opened before a mount still points under that mount.
     fd = open_in_root(ctx.root_fd, path)
     try:
@@ -135,7 +138,7 @@ def _remount(ctx: ChildContext, path: str, flags: int) -> None:
         os.close(fd)
 
 
-def _bind_onto_itself(ctx: ChildContext, path: str) -> None:
+def bind_onto_itself(ctx: ChildContext, path: str) -> None:
     fd = open_in_root(ctx.root_fd, path)
     try:
         syscalls.mount(fd_path(fd), fd_path(fd), None, syscalls.MS_BIND)
@@ -143,40 +146,27 @@ def _bind_onto_itself(ctx: ChildContext, path: str) -> None:
         os.close(fd)
 
 
-_LOCKED_DOWN = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+LOCKED_DOWN = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
 
 
 def _bind_readonly(ctx: ChildContext, path: str) -> None:
     # A bind mount takes its own read-only flag only through a remount of the bind.
-    _bind_onto_itself(ctx, path)
-    _remount(ctx, path, syscalls.MS_BIND | syscalls.MS_RDONLY | _LOCKED_DOWN)
+    bind_onto_itself(ctx, path)
+    remount(ctx, path, syscalls.MS_BIND | syscalls.MS_RDONLY | LOCKED_DOWN)
 
 
 def _mount_proc(ctx: ChildContext, mode: str) -> None:
     os.close(makedirs_in_root(ctx.root_fd, "/proc"))
-    _mount_at(ctx, "proc", "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    mount_at(ctx, "proc", "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
     if mode != "rw":
         # proc:mixed – /proc/sys and sysrq-trigger read-only, /proc/sys/net stays writable for the netns.
         _bind_readonly(ctx, "/proc/sys")
-        _bind_onto_itself(ctx, "/proc/sys/net")
-        _remount(ctx, "/proc/sys/net", syscalls.MS_BIND | _LOCKED_DOWN)
+        bind_onto_itself(ctx, "/proc/sys/net")
+        remount(ctx, "/proc/sys/net", syscalls.MS_BIND | LOCKED_DOWN)
         try:
             _bind_readonly(ctx, "/proc/sysrq-trigger")
         except FileNotFoundError:
             pass  # a kernel without CONFIG_MAGIC_SYSRQ has none
-
-
-def _mount_sys(ctx: ChildContext, mode: str) -> None:
-    os.close(makedirs_in_root(ctx.root_fd, "/sys"))
-    # Mount writable and make only the mount read-only afterwards: a read-only superblock could not
-    # give sys:mixed its writable /sys/devices/virtual/net.
-    _mount_at(ctx, "sysfs", "/sys", "sysfs", _LOCKED_DOWN)
-    if mode == "rw":
-        return
-    if mode == "mixed":
-        _bind_onto_itself(ctx, "/sys/devices/virtual/net")
-        _remount(ctx, "/sys/devices/virtual/net", syscalls.MS_BIND | _LOCKED_DOWN)
-    _remount(ctx, "/sys", syscalls.MS_BIND | syscalls.MS_RDONLY | _LOCKED_DOWN)
 
 
 def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry) -> None:
@@ -193,8 +183,8 @@ def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry) -> None:
             syscalls.mount(entry.source, fd_path(fd), entry.fstype, first, options.data)
         finally:
             os.close(fd)
-        if flags & syscalls.MS_BIND and flags & (syscalls.MS_RDONLY | _LOCKED_DOWN):
-            _remount(ctx, entry.target, flags)
+        if flags & syscalls.MS_BIND and flags & (syscalls.MS_RDONLY | LOCKED_DOWN):
+            remount(ctx, entry.target, flags)
         if options.propagation:
             fd = open_in_root(ctx.root_fd, entry.target)
             try:
@@ -214,8 +204,6 @@ def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
     auto = effective_auto(config.get_all("lxc.mount.auto"))
     if "proc" in auto:
         _mount_proc(ctx, auto["proc"])
-    if "sys" in auto:
-        _mount_sys(ctx, auto["sys"])
     entries: list[MountEntry] = []
     fstab = config.get("lxc.mount.fstab")
     if fstab:

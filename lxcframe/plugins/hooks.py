@@ -1,0 +1,206 @@
+"""``lxc.hook.*``: user scripts at each point of a container's life, with LXC's arguments and environment.
+
+Each hook runs as ``/bin/sh -c "exec SCRIPT [ARGS]"``. Version 0 passes ``NAME lxc TYPE [extra]``
+as arguments; version 1 passes none and sets ``LXC_HOOK_TYPE`` and ``LXC_HOOK_SECTION`` instead.
+A non-zero exit fails the start (which then unwinds); the output is logged at debug level.
+
+Ambient capabilities: in a user namespace the child is not root until late (and an application
+container may never be), so a hook it executes would lose every capability. While hooks may run,
+the permitted capabilities are raised into the ambient set; they are cleared before init.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from lxcframe import syscalls
+from lxcframe.config.keys import KeySpec, choice
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import ChildContext, HostContext
+from lxcframe.hooks import hookimpl
+from lxcframe.log import get_logger
+
+HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start", "stop", "post-stop", "clone", "destroy",
+              "start-host")
+#: Namespaces handed to stop hooks, in LXC's order and names.
+STOP_NAMESPACES = (("user", "USER"), ("mnt", "MNT"), ("pid", "PID"), ("uts", "UTS"), ("ipc", "IPC"),
+                   ("net", "NET"), ("cgroup", "CGROUP"))
+
+
+def _script(value: str) -> str:
+    if not value.split():
+        raise ValueError("expected a script path")
+    return value
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    keys = [KeySpec(f"lxc.hook.{kind}", _script, multi=True, doc=f"scripts run at {kind}") for kind in HOOK_TYPES]
+    keys.append(KeySpec("lxc.hook.version", choice("0", "1"), doc="0: arguments (default), 1: environment"))
+    return keys
+
+
+def base_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> dict[str, str]:
+    version = config.get("lxc.hook.version", "0")
+    level = config.get("lxc.log.level")
+    return {
+        "LXC_NAME": name,
+        "LXC_CONFIG_FILE": config.path or "",
+        "LXC_ROOTFS_MOUNT": rootfs_mount,
+        "LXC_ROOTFS_PATH": config.get("lxc.rootfs.path", ""),
+        "LXC_CONSOLE": "",
+        "LXC_CONSOLE_LOGPATH": "",
+        "LXC_CGNS_AWARE": "1",
+        "LXC_LOG_LEVEL": ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL"][
+            level if level is not None else 5],
+        "LXC_HOOK_VERSION": version,
+    }
+
+
+def _run(command: str, env: dict[str, str]) -> tuple[int, str]:
+    """Fork and execute ``/bin/sh -c command``; returns (exit code, output). No lazy imports: this
+    also runs in the child after pivot_root."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.execve("/bin/sh", ["/bin/sh", "-c", command], env)
+        finally:
+            os._exit(127)
+    os.close(write_end)
+    chunks = []
+    while True:
+        data = os.read(read_end, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+
+def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs_mount: str,
+              env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    scripts = config.get_all(f"lxc.hook.{kind}")
+    if not scripts:
+        return
+    version = config.get("lxc.hook.version", "0")
+    hook_env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+                **base_environment(name, config, rootfs_mount), **(env or {})}
+    hook_env["LXC_HOOK_TYPE"] = kind
+    hook_env["LXC_HOOK_SECTION"] = "lxc"
+    for script in scripts:
+        command = f"exec {script}"
+        if version == "0":
+            command += " " + " ".join([name, "lxc", kind, *extra_args])
+        code, output = _run(command, hook_env)
+        for line in output.splitlines():
+            log.debug("hook output", hook=kind, line=line)
+        if code != 0:
+            last = output.strip().splitlines()[-1] if output.strip() else "no output"
+            raise RuntimeError(f"lxc.hook.{kind} {script!r} exited with status {code}: {last}")
+
+
+# --- host side ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def lxcframe_pre_start(ctx: HostContext) -> None:
+    run_hooks("pre-start", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount)
+
+
+@hookimpl
+def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
+    # Stop hooks inspect the namespaces after init exited: keep them alive through descriptors.
+    if not ctx.plan.config.get_all("lxc.hook.stop"):
+        return
+    fds = {}
+    for ns, _ in STOP_NAMESPACES:
+        with contextlib.suppress(OSError):
+            fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    ctx.resources["hooks"] = fds
+
+    def close() -> None:
+        for fd in ctx.resources.pop("hooks", {}).values():
+            os.close(fd)
+
+    ctx.undo.push("namespace descriptors for stop hooks", close)
+
+
+@hookimpl
+def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
+    run_hooks("start-host", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
+              env={"LXC_PID": str(pid)})
+
+
+@hookimpl
+def lxcframe_stopped(ctx: HostContext) -> None:
+    fds = ctx.resources.get("hooks", {})
+    paths = {ns: f"/proc/{ctx.monitor_pid}/fd/{fd}" for ns, fd in fds.items()}
+    env = {"LXC_TARGET": "stop"}
+    env.update({f"LXC_{upper}_NS": paths[ns] for ns, upper in STOP_NAMESPACES if ns in paths})
+    args = tuple(f"{ns}:{paths[ns]}" for ns, _ in STOP_NAMESPACES if ns in paths)
+    run_hooks("stop", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount, env=env,
+              extra_args=args)
+
+
+@hookimpl
+def lxcframe_post_stop(ctx: HostContext) -> None:
+    run_hooks("post-stop", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
+              env={"LXC_TARGET": "stop"})
+
+
+@hookimpl
+def lxcframe_destroy(name: str, config: ContainerConfig | None) -> None:
+    if config is not None:
+        run_hooks("destroy", name, config, get_logger("hooks"), rootfs_mount=config.get("lxc.rootfs.path", ""))
+
+
+# --- child side --------------------------------------------------------------------------------
+
+
+def raise_ambient() -> list[int]:
+    """Copy the permitted capabilities into the inheritable and ambient sets; returns those raised."""
+    current = syscalls.capget()
+    syscalls.capset(current.effective, current.permitted, current.permitted)
+    raised = []
+    for cap in range(syscalls.cap_last_cap() + 1):
+        if current.permitted & (1 << cap):
+            syscalls.ambient_raise(cap)
+            raised.append(cap)
+    return raised
+
+
+def clear_ambient() -> None:
+    syscalls.ambient_clear_all()
+    current = syscalls.capget()
+    syscalls.capset(current.effective, current.permitted, 0)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
+    if ctx.plan.clone_flags & syscalls.CLONE_NEWUSER and any(
+        ctx.plan.config.get_all(f"lxc.hook.{kind}") for kind in ("pre-mount", "mount", "autodev", "start")
+    ):
+        ctx.scratch["ambient"] = raise_ambient()
+        ctx.log.debug("ambient capabilities raised for hooks", count=len(ctx.scratch["ambient"]))
+    run_hooks("pre-mount", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+
+
+@hookimpl
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    run_hooks("mount", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+    run_hooks("autodev", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+
+
+@hookimpl(trylast=True)
+def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
+    run_hooks("start", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+    if ctx.scratch.pop("ambient", None) is not None:
+        clear_ambient()  # init must not inherit what was raised for the hooks

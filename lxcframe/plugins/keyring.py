@@ -1,0 +1,37 @@
+"""A new anonymous session keyring for every container, so it cannot read the caller's keys.
+
+``lxc.keyring.session = 0`` keeps the caller's session keyring, as LXC documents it (LXC's own code
+stores the value inverted; lxcframe follows the documentation). A keyctl that is missing or
+blocked (ENOSYS, EACCES, EPERM: e.g. a seccomp policy) never fails the start; it is logged.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from lxcframe import syscalls
+from lxcframe.config.keys import KeySpec, boolean01
+from lxcframe.context import ChildContext
+from lxcframe.hooks import hookimpl
+
+#: Joining a keyring by this name gives the container its own, recognisable in /proc/keys.
+SESSION_NAME = "_ses"
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    return [KeySpec("lxc.keyring.session", boolean01, doc="0: keep the caller's session keyring (default 1)")]
+
+
+@hookimpl
+def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
+    if ctx.plan.config.get("lxc.keyring.session", True) is False:
+        ctx.log.debug("keeping the caller's session keyring (lxc.keyring.session = 0)")
+        return
+    try:
+        serial = syscalls.join_session_keyring(SESSION_NAME)
+    except OSError as err:
+        quiet = err.errno in (errno.ENOSYS, errno.EACCES, errno.EPERM)
+        (ctx.log.debug if quiet else ctx.log.error)("no new session keyring", error=str(err))
+        return
+    ctx.log.debug("new session keyring", serial=serial)

@@ -1,0 +1,39 @@
+"""``/sys`` of the container from the ``sys`` tokens of ``lxc.mount.auto``, as LXC defines them.
+
+* ``sys:rw`` – a plain writable sysfs (Debian's userns.conf sets it so udev works unprivileged);
+* ``sys:mixed`` and bare ``sys`` – read-only, but the container's own network devices writable;
+* ``sys:ro`` – read-only.
+
+sysfs is always mounted writable and only the mount is made read-only: a read-only superblock
+could not give ``sys:mixed`` its writable ``/sys/devices/virtual/net``. Works in a user namespace
+because the container's network namespace belongs to it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcframe import syscalls
+from lxcframe.context import ChildContext
+from lxcframe.hooks import hookimpl
+from lxcframe.plugins.mounts import LOCKED_DOWN, bind_onto_itself, effective_auto, mount_at, remount
+from lxcframe.rootfs_paths import makedirs_in_root
+
+
+def mount_sys(ctx: ChildContext, mode: str) -> None:
+    os.close(makedirs_in_root(ctx.root_fd, "/sys"))
+    mount_at(ctx, "sysfs", "/sys", "sysfs", LOCKED_DOWN)
+    if mode == "rw":
+        return
+    if mode == "mixed":
+        bind_onto_itself(ctx, "/sys/devices/virtual/net")
+        remount(ctx, "/sys/devices/virtual/net", syscalls.MS_BIND | LOCKED_DOWN)
+    remount(ctx, "/sys", syscalls.MS_BIND | syscalls.MS_RDONLY | LOCKED_DOWN)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
+    # tryfirst: lxc.mount.entry lines may mount below /sys (common.conf's fuse connections).
+    mode = effective_auto(ctx.plan.config.get_all("lxc.mount.auto")).get("sys")
+    if mode is not None:
+        mount_sys(ctx, mode)
