@@ -9,8 +9,8 @@ from lxcframe.stages import STAGE_BY_HOOK
 
 
 def describe(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.strerror and err.filename:
-        return f"{err.strerror}: {err.filename}"
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
     return str(err) or type(err).__name__
 
 

@@ -21,12 +21,13 @@ from .conftest import run_cli
 pytestmark = pytest.mark.container
 
 
-def capture(container: Container, *cmd: str, execute: bool = False) -> tuple[int, str]:
-    """Run ``cmd`` (attach, or execute) with its output captured through a file at the rootfs's top."""
+def capture(container: Container, *cmd: str, execute: bool = False, where: str = "/") -> tuple[int, str]:
+    """Run ``cmd`` (attach, or execute) with its output captured through a file in the rootfs."""
     rootfs = container.load_config().get("lxc.rootfs.path")
     runner = container.execute if execute else container.attach_wait
-    code = runner(["/bin/sh", "-c", 'exec "$0" "$@" > /.capture 2>&1', *cmd])
-    path = os.path.join(rootfs, ".capture")
+    inside = os.path.join(where, ".capture")
+    code = runner(["/bin/sh", "-c", f'exec "$0" "$@" > {inside} 2>&1', *cmd])
+    path = os.path.join(rootfs, inside.lstrip("/"))
     with open(path) as handle:
         text = handle.read()
     os.unlink(path)

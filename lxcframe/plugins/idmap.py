@@ -63,7 +63,8 @@ def _write_map(pid: int, name: str, entries: list[im.IdMapEntry]) -> None:
         with open(f"/proc/{pid}/{name}", "w") as handle:
             handle.write(text)
     except OSError as err:
-        raise OSError(err.errno, f"the host refused the {name} {text.strip()!r}: {err.strerror}") from None
+        ranges = f"{len(entries)} ranges" if len(entries) > 3 else repr(text.strip())
+        raise OSError(err.errno, f"the host refused the {name} {ranges}: {err.strerror}") from None
 
 
 def _idmapped_tree(rootfs: str, userns_path: str) -> int:

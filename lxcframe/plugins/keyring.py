@@ -23,8 +23,10 @@ def lxcframe_config_keys() -> list[KeySpec]:
     return [KeySpec("lxc.keyring.session", boolean01, doc="0: keep the caller's session keyring (default 1)")]
 
 
-@hookimpl
-def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
+@hookimpl(tryfirst=True)
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    # Joined once the child has the container's ids (after the rootfs stage), so that the keyring
+    # belongs to the container's root; tryfirst, so that mount and autodev hooks already have it.
     if ctx.plan.config.get("lxc.keyring.session", True) is False:
         ctx.log.debug("keeping the caller's session keyring (lxc.keyring.session = 0)")
         return
