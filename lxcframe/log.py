@@ -170,6 +170,16 @@ class LogHub:
                     self._container_sinks[name] = previous
             sink.close()
 
+    def threshold(self, container: str | None) -> int:
+        """The lowest level any sink would write for ``container``: below it, nothing is built."""
+        level = self.global_sink.level
+        if container is not None:
+            with self._lock:
+                extra = self._container_sinks.get(container)
+            if extra is not None:
+                level = min(level, extra.level)
+        return level
+
     def emit(self, level: int, event: dict[str, Any]) -> None:
         name = event.get("container")
         sinks = [self.global_sink]
@@ -196,14 +206,51 @@ def _as_kwargs(_logger: Any, _method: str, event: Any) -> Any:
     return (), event
 
 
-def get_logger(name: str = "lxcframe", hub: LogHub | None = None) -> Any:
-    """A structlog logger whose lines carry the container bound in the current context."""
-    import structlog
+_METHOD_LEVELS = {"trace": 0, "debug": 1, "info": 2, "notice": 3, "warning": 4, "warn": 4, "error": 5,
+                  "critical": 6, "exception": 5, "msg": 2}
 
-    return structlog.wrap_logger(
-        _Router(hub or HUB),
-        processors=[_add_container, structlog.processors.format_exc_info, _as_kwargs],
-    ).bind(logger=name)
+
+class Logger:
+    """A structlog logger built on first use: a line no sink wants costs no structlog import.
+
+    Importing structlog (it pulls in asyncio) costs ~100 ms, more than a whole ``execute``; most
+    lines of a start are debug lines nobody asked for. ``bind`` keeps context as structlog does.
+    """
+
+    def __init__(self, hub: LogHub, context: dict[str, Any]) -> None:
+        self._hub = hub
+        self._context = context
+        self._real: Any = None
+
+    def bind(self, **values: Any) -> Logger:
+        return Logger(self._hub, {**self._context, **values})
+
+    def _structlog(self) -> Any:
+        if self._real is None:
+            import structlog
+
+            self._real = structlog.wrap_logger(
+                _Router(self._hub),
+                processors=[_add_container, structlog.processors.format_exc_info, _as_kwargs],
+            ).bind(**self._context)
+        return self._real
+
+    def __getattr__(self, method: str) -> Any:
+        level = _METHOD_LEVELS.get(method)
+        if level is None:
+            raise AttributeError(method)
+
+        def log(event: str, **fields: Any) -> None:
+            container = fields.get("container") or self._context.get("container") or current_container.get()
+            if level >= self._hub.threshold(container):
+                getattr(self._structlog(), method)(event, **fields)
+
+        return log
+
+
+def get_logger(name: str = "lxcframe", hub: LogHub | None = None) -> Logger:
+    """A logger whose lines carry the container bound in the current context (structlog underneath)."""
+    return Logger(hub or HUB, {"logger": name})
 
 
 @contextlib.contextmanager

@@ -106,17 +106,17 @@ class Plugins:
         candidates = [_Candidate(n, m, "lxcframe", __version__, True) for n, m in BUILTIN_PLUGINS.items()]
         if not autoload:
             return candidates
-        from importlib.metadata import entry_points  # costs a scan of installed dists: only here
+        from lxcframe.entry_points import entry_points
 
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points(ENTRY_POINT_GROUP):
             if ep.name in BUILTIN_PLUGINS:
                 if ep.value != BUILTIN_PLUGINS[ep.name]:
                     self._records[ep.name + "@" + ep.value] = PluginRecord(
-                        ep.name, _dist_name(ep), _dist_version(ep), FAILED,
+                        ep.name, ep.distribution, ep.version, FAILED,
                         f"entry point {ep.value!r} clashes with the builtin plugin of that name",
                     )
                 continue
-            candidates.append(_Candidate(ep.name, ep.value, _dist_name(ep), _dist_version(ep), False))
+            candidates.append(_Candidate(ep.name, ep.value, ep.distribution, ep.version, False))
         return candidates
 
     def _load(self, candidate: _Candidate) -> None:
@@ -128,7 +128,7 @@ class Plugins:
             self._records[candidate.name] = self._record(candidate, DISABLED, "disabled by configuration")
             return
         try:
-            module = importlib.import_module(candidate.module)
+            module = _load_object(candidate.module)
         except Exception as err:  # a broken plugin must not stop the others
             reason = f"{type(err).__name__}: {err}"
             self._records[candidate.name] = self._record(candidate, FAILED, reason)
@@ -237,21 +237,20 @@ def _call_single(plugin: object, hook_name: str) -> Any:
     return function() if callable(function) else None
 
 
+def _load_object(value: str) -> Any:
+    """An entry point's object: ``package.module`` or ``package.module:attribute``."""
+    module_name, _, attribute = value.partition(":")
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in attribute.strip().split(".") if attribute.strip() else ():
+        obj = getattr(obj, part)
+    return obj
+
+
 def _try_import(module: str) -> ModuleType | None:
     try:
         return importlib.import_module(module)
     except Exception:
         return None
-
-
-def _dist_name(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.name if dist is not None else "?"
-
-
-def _dist_version(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.version if dist is not None else "?"
 
 
 def spec(name: str, validator: Any = None, **kwargs: Any) -> KeySpec:
