@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from lxcframe.config.model import ContainerConfig
+from lxcframe.frozen import frozen_mapping
 from lxcframe.undo import UndoStack
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-
-def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
 
 
 @attrs.frozen
@@ -89,7 +86,7 @@ class ChildContext:
     def __init__(self, plan: StartPlan, log: Any, from_host: Mapping[str, Any]) -> None:
         self.plan = plan
         self.log = log
-        self.from_host = _freeze(from_host)
+        self.from_host = frozen_mapping(from_host)
         self.rootfs_mount = plan.rootfs_mount
         #: O_PATH descriptor of the mounted rootfs, set after the ``rootfs`` stage.
         self.root_fd: int = -1
@@ -141,4 +138,4 @@ class AttachChildContext:
     def __init__(self, state: Any, config: ContainerConfig, data: Mapping[str, Any]) -> None:
         self.state = state
         self.config = config
-        self.data = _freeze(data)
+        self.data = frozen_mapping(data)

@@ -11,8 +11,6 @@ multi-threaded and so must not fork a Python process that keeps running.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import signal
 import time
@@ -130,34 +128,6 @@ def _record_state(ctx: HostContext, state: str) -> None:
     ))
 
 
-def _release_runtime(plan: StartPlan) -> None:
-    """Drop the state file; the command lock file goes too unless a command (stop) holds it."""
-    directory = st.runtime_dir(plan.lxcpath, plan.name)
-    for leaf in ("state.json", "monitor.lock"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(directory, leaf))
-    lock = os.path.join(directory, "lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        fd = -1
-    if fd >= 0:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(lock)
-        except (BlockingIOError, FileNotFoundError):
-            pass  # its holder removes it
-        finally:
-            os.close(fd)
-    for path in (directory, os.path.dirname(directory)):
-        try:
-            os.rmdir(path)
-        except OSError as err:
-            if err.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            break
-
-
 def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signals: bool = True,
                 monitor_is_caller: bool = False) -> int:
     """Start the container and supervise it until init exits; returns init's exit code.
@@ -178,7 +148,7 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
             # Idempotent: a failed start finishes before it reports, so the caller sees no state left.
             if monitor_lock:
                 os.close(monitor_lock.pop())
-                _release_runtime(plan)
+                st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
 
         try:
             return _supervise(ctx, notify, forward_signals, finish)

@@ -18,12 +18,12 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from lxcframe.errors import ContainerError
+from lxcframe.frozen import frozen_mapping
 
 RUN_ROOT_ENV = "LXCFRAME_RUNDIR"
 DEFAULT_RUN_ROOT = "/run/lxcframe"
@@ -73,9 +73,6 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
-
 
 @attrs.frozen
 class ContainerState:
@@ -91,7 +88,7 @@ class ContainerState:
     started_at: float | None = None
     mode: str = "daemon"
     #: Per-plugin records (plugin name -> JSON-able data), e.g. the cgroup paths it created.
-    plugins: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+    plugins: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
 
     @property
     def runtime_dir(self) -> str:
@@ -116,12 +113,17 @@ def write_state(state: ContainerState) -> None:
     os.replace(tmp, os.path.join(directory, "state.json"))
 
 
-def remove_runtime(lxcpath: str, name: str) -> None:
-    """Remove the container's state file and, once empty of everything but locks, its directory."""
+def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> None:
+    """Remove the container's runtime files and, once empty, its directory.
+
+    With ``unless_locked`` the command lock file stays when someone holds it: the holder (a stop
+    waiting for this monitor) removes it when it is done.
+    """
     directory = runtime_dir(lxcpath, name)
-    for leaf in ("state.json", "monitor.lock", "lock"):
+    for leaf in ("state.json", "monitor.lock"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, leaf))
+    _remove_lock_file(os.path.join(directory, "lock"), only_if_free=unless_locked)
     for path in (directory, os.path.dirname(directory)):
         try:
             os.rmdir(path)
@@ -129,6 +131,24 @@ def remove_runtime(lxcpath: str, name: str) -> None:
             if err.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
                 raise
             break
+
+
+def _remove_lock_file(path: str, *, only_if_free: bool) -> None:
+    if not only_if_free:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    finally:
+        os.close(fd)
 
 
 def monitor_alive(lxcpath: str, name: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -12,6 +11,7 @@ import attrs
 from lxcframe.config.keys import KeyRegistry
 from lxcframe.config.parser import RawEntry, read_entries, read_text
 from lxcframe.errors import ConfigError, ConfigErrors
+from lxcframe.frozen import frozen_mapping
 
 
 @attrs.frozen
@@ -41,17 +41,14 @@ class Unhandled:
         return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}"
 
 
-def _freeze(mapping: dict[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
-
 
 @attrs.frozen
 class ContainerConfig:
     """A container's whole config, every include expanded and every value validated."""
 
     path: str | None
-    single: Mapping[str, ConfigValue] = attrs.field(converter=_freeze)
-    multi: Mapping[str, tuple[ConfigValue, ...]] = attrs.field(converter=_freeze)
+    single: Mapping[str, ConfigValue] = attrs.field(converter=frozen_mapping)
+    multi: Mapping[str, tuple[ConfigValue, ...]] = attrs.field(converter=frozen_mapping)
     unhandled: tuple[Unhandled, ...] = ()
 
     def get(self, key: str, default: Any = None) -> Any:
