@@ -290,11 +290,7 @@ class Container:
         registry = self.plugins.key_registry()
         spec = registry.lookup(key)
         if spec is None:
-            owner = registry.inactive_owner(key)
-            if owner:
-                raise ConfigError(f"handled by plugin {owner[0]!r}, which {owner[1]}", key=key, value=value)
-            hint = registry.suggest(key)
-            raise ConfigError("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), key=key, value=value)
+            raise ConfigError(registry.why_not_handled(key), key=key, value=value)
         if value:
             try:
                 spec.validator(value)
@@ -350,6 +346,28 @@ class Container:
         with bound_container(self.name):
             return attach(self, self._running_state(), tuple(cmd), clear_env=clear_env, uid=uid, gid=gid,
                           env=tuple(env))
+
+    def get_ips(self, interface: str | None = None, family: str | None = None,
+                scope: int | None = None) -> tuple[str, ...]:
+        """Addresses of the running container, as python3-lxc: ``family`` ``"inet"``/``"inet6"``,
+        ``interface`` a name (lo is left out unless named), ``scope`` the kernel's (global by default).
+
+        Read from the host through the netns id the start recorded: no fork, no setns.
+        """
+        from lxcframe.net.inspect import NetnsRef
+        from lxcframe.net.inspect import get_ips as read_ips
+
+        try:
+            return read_ips(NetnsRef.from_state(self._running_state()), interface, family, scope)
+        except ValueError as err:
+            raise ContainerError(str(err)) from None
+
+    def get_interfaces(self) -> tuple[str, ...]:
+        """Interface names of the running container, lo included (as python3-lxc)."""
+        from lxcframe.net.inspect import NetnsRef
+        from lxcframe.net.inspect import get_interfaces as read_interfaces
+
+        return read_interfaces(NetnsRef.from_state(self._running_state()))
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:

@@ -84,7 +84,10 @@ def render_console(event: dict[str, Any], level: int) -> str:
     message = str(event.pop("event", ""))
     name = event.pop("container", None) or "-"
     logger = event.pop("logger", "lxcframe")
-    extra = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}" for k, v in event.items())
+    extra = " ".join(f"{k}={v!r}" if isinstance(v, str) and (" " in v or "\n" in v) else f"{k}={v}"
+                     for k, v in event.items())
+    # One event, one line: a message with line breaks must not look like several events.
+    message = message.replace("\n", "\\n")
     return f"lxcframe {name} {_timestamp()} {_LEVEL_NAMES[level]:<8} {logger} - {message}" + (
         f" {extra}\n" if extra else "\n"
     )

@@ -103,8 +103,9 @@ def cmd_config(options: Any) -> int:
     if options.config_command == "get":
         value = container.get_config_item(options.key)
         if value is None:
-            if not plugins.config_item_is_supported(options.key):
-                raise ConfigError("not a key any enabled plugin handles", key=options.key)
+            registry = plugins.key_registry()
+            if registry.lookup(options.key) is None:
+                raise ConfigError(registry.why_not_handled(options.key), key=options.key)
             return 0
         print(value)
         return 0

@@ -100,6 +100,14 @@ class KeyRegistry:
         matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
         return matches[0] if matches else None
 
+    def why_not_handled(self, key: str) -> str:
+        """Why ``key`` has no enabled owner: whose it would be, or that it is unknown (with a hint)."""
+        owner = self.inactive_owner(key)
+        if owner is not None:
+            return f"handled by plugin {owner[0]!r}, which {owner[1]}"
+        hint = self.suggest(key)
+        return "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+
     def specs(self) -> Iterable[KeySpec]:
         yield from self._exact.values()
         for _, spec in self._patterns:

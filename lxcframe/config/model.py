@@ -100,9 +100,8 @@ def build_config(entries: Iterable[RawEntry], registry: KeyRegistry, path: str |
                 plugin, why = owner
                 unhandled.append(Unhandled(entry.key, entry.value, entry.path, entry.line, plugin, why))
                 continue
-            hint = registry.suggest(entry.key)
-            message = "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
-            errors.append(ConfigError(message, path=entry.path, line=entry.line, key=entry.key, value=entry.value))
+            errors.append(ConfigError(registry.why_not_handled(entry.key), path=entry.path, line=entry.line,
+                                      key=entry.key, value=entry.value))
             continue
         if entry.value == "":
             _clear(entry.key, single, multi)
