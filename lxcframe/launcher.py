@@ -64,6 +64,15 @@ def _detach_stdio() -> None:
         os.close(null)
 
 
+def _supervisor_request(plan: StartPlan, disabled: tuple[str, ...]) -> dict[str, Any]:
+    from lxcframe.log import HUB
+
+    request = request_for(plan, disabled, detach=True)
+    request["env"] = dict(os.environ)
+    request["log"] = HUB.settings()
+    return request
+
+
 def request_for(plan: StartPlan, disabled: tuple[str, ...], detach: bool) -> dict[str, Any]:
     return {"name": plan.name, "lxcpath": plan.lxcpath, "argv": list(plan.argv), "mode": plan.mode,
             "disable": list(disabled), "detach": detach}
@@ -71,8 +80,14 @@ def request_for(plan: StartPlan, disabled: tuple[str, ...], detach: bool) -> dic
 
 def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> int:
     """Start the container with a detached monitor; returns init's pid once RUNNING."""
+    from lxcframe import supervisor
+
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    if single_threaded():
+    if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
+        _supervisor_request(plan, disabled), write_end
+    ):
+        os.close(write_end)
+    elif single_threaded():
         pid = os.fork()
         if pid == 0:
             code = 1

@@ -140,6 +140,7 @@ class LogHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.global_sink = Sink(sys.stderr.fileno() if sys.stderr else 2, LEVELS["warn"])
+        self.global_path: str | None = None
         self._container_sinks: dict[str, Sink] = {}
 
     def configure(self, level: str | int | None = None, path: str | None = None, fmt: str | None = None) -> None:
@@ -149,6 +150,7 @@ class LogHub:
             new_fmt = fmt or sink.fmt
             if path:
                 self.global_sink = Sink.open(path, new_level, new_fmt)
+                self.global_path = path
                 sink.close()
             else:
                 sink.level, sink.fmt = new_level, new_fmt
@@ -172,6 +174,10 @@ class LogHub:
                 else:
                     self._container_sinks[name] = previous
             sink.close()
+
+    def settings(self) -> dict[str, Any]:
+        """What ``configure`` was given, to set up another process the same way."""
+        return {"level": self.global_sink.level, "path": self.global_path, "fmt": self.global_sink.fmt}
 
     def threshold(self, container: str | None) -> int:
         """The lowest level any sink would write for ``container``: below it, nothing is built."""

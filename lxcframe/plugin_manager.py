@@ -91,6 +91,9 @@ class Plugins:
         self._extensions: frozenset[str] | None = None
         for candidate in self._candidates(autoload):
             self._load(candidate)
+        extra = list(extra)
+        #: Plugins given as objects live only in this process: another process cannot load them.
+        self.has_extras = bool(extra)
         for name, plugin in extra:
             candidate = _Candidate(name, getattr(plugin, "__name__", name), "", "", False)
             if name in self.disabled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -44,6 +45,9 @@ def _descendants(pid: int) -> set[int]:
 def rundir(tmp_path, monkeypatch) -> str:
     path = str(tmp_path / "run")
     monkeypatch.setenv("LXCFRAME_RUNDIR", path)
+    # The supervisor of this run directory leaves soon after its last monitor, so that a test's
+    # host check can see it gone.
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "0.2")
     return path
 
 
@@ -61,7 +65,14 @@ class HostCheck:
         self.rundir = rundir
         self.mounts = _mount_lines()
 
+    def _wait_for_supervisor(self, timeout: float = 10.0) -> None:
+        sock = os.path.join(self.rundir, "supervisor.sock")
+        deadline = time.monotonic() + timeout
+        while os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def leftovers(self) -> list[str]:
+        self._wait_for_supervisor()
         problems = []
         new_mounts = _mount_lines() - self.mounts
         if new_mounts:

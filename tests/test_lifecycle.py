@@ -286,3 +286,38 @@ def test_cli_execute_with_a_config_file_and_no_container_dir(tmp_path, rundir, h
     result = run_cli("-P", str(tmp_path / "none"), "execute", "-f", str(rcfile), "--", "/bin/sh", "-c",
                      "test $(hostname) = fromfile && exit 12", env=dict(os.environ))
     assert result.returncode == 12, result.stderr
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        data = handle.read()
+    return int(data[data.rindex(b")") + 2 :].split()[1])
+
+
+def test_daemon_monitors_are_forked_by_one_supervisor_that_leaves_after_them(make_container, rundir):
+    first, second = make_container("sup1"), make_container("sup2")
+    first.start()
+    second.start()
+    monitors = [c.current_state().monitor_pid for c in (first, second)]
+    parents = {_parent(m) for m in monitors}
+    assert len(parents) == 1
+    with open(f"/proc/{parents.pop()}/cmdline", "rb") as handle:
+        assert b"lxcframe.supervisor" in handle.read()
+    first.stop(kill=True)
+    second.stop(kill=True)
+    deadline = time.monotonic() + 10
+    while os.path.exists(os.path.join(rundir, "supervisor.sock")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(os.path.join(rundir, "supervisor.sock"))
+
+
+def test_without_the_supervisor_the_caller_forks_the_monitor(make_container, monkeypatch):
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR", "0")
+    container = make_container("nosup")
+    container.start()
+    try:
+        monitor = container.current_state().monitor_pid
+        with open(f"/proc/{_parent(monitor)}/cmdline", "rb") as handle:
+            assert b"lxcframe.supervisor" not in handle.read()
+    finally:
+        container.stop(kill=True)
