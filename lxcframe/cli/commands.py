@@ -158,6 +158,8 @@ def cmd_execute(options: Any) -> int:
 
 
 def cmd_attach(options: Any) -> int:
+    if not options.cmd:
+        raise LxcframeError("attach needs a command: lxcframe attach NAME -- CMD...")
     _, plugins = _setup(options)
     return int(_container(options, plugins).attach_wait(
         options.cmd, clear_env=options.clear_env, uid=options.uid, gid=options.gid, env=options.set_var))

@@ -15,8 +15,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from lxcframe.cli.parser import build_parser
 
+    # Everything after the first "--" is the command (or template arguments), verbatim: argparse
+    # alone would let an option between NAME and "--" strand the command.
+    tail: list[str] | None = None
+    if "--" in args:
+        split = args.index("--")
+        args, tail = args[:split], args[split + 1 :]
     parser = build_parser()
     options = parser.parse_args(args)
+    if tail is not None:
+        if hasattr(options, "template_args"):
+            options.template_args = [*options.template_args, *tail]
+        elif hasattr(options, "cmd"):
+            options.cmd = [*options.cmd, *tail]
+        else:
+            parser.error(f"{options.command} takes no command after --")
     if not getattr(options, "command", None):
         parser.print_help(sys.stderr)
         return 1

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-u", "--uid", type=int)
     p.add_argument("-g", "--gid", type=int)
     p.add_argument("-v", "--set-var", action="append", default=[], metavar="NAME=VALUE")
-    _command(p, "+")
+    _command(p, "*")
 
     p = verb("destroy", "remove a container")
     p.add_argument("name")
