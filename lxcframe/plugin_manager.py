@@ -215,7 +215,14 @@ class Plugins:
                     raise PluginError(str(err)) from None
         declared_inactive: set[str] = set()
         for name, (module, why) in self._inactive_modules.items():
-            for spec in (_call_single(module, "lxcframe_config_keys") if module else None) or ():
+            if module is None:
+                # Not imported (a disabled third party, or one that failed): its keys are unknown, but
+                # a plugin's own namespaces are by convention named after it.
+                for pattern in (f"{name}.*", f"lxc.{name}.*"):
+                    if registry.lookup(pattern.replace(".*", ".x")) is None:
+                        registry.add_inactive(pattern, name, why)
+                continue
+            for spec in _call_single(module, "lxcframe_config_keys") or ():
                 if registry.lookup(spec.name) is None:
                     registry.add_inactive(spec.name, name, why)
                     declared_inactive.add(spec.name)

@@ -142,18 +142,13 @@ def test_disabled_by_name(motd_module: ModuleType, env: dict[str, str], tmp_path
     assert "motd.text" in result.stdout + result.stderr, (result.stdout, result.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a disabled third-party plugin is never imported, so its keys are reported as unknown "
-    "instead of as belonging to the disabled plugin 'motd'",
-)
 def test_disabled_plugin_named_for_its_key(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "c.conf"
     config.write_text("lxc.rootfs.path = dir:/nonexistent\nmotd.text = hi\n")
     result = cli(env, "-p", "no:motd", "config", "validate", str(config))
     output = result.stdout + result.stderr
     assert "motd.text" in output
-    assert "plugin 'motd'" in output, output
+    assert "plugin 'motd'" in output and "disabled" in output, output
 
 
 # --- the config check --------------------------------------------------------------------------
@@ -293,10 +288,13 @@ def test_container_gets_motd(motd_module: ModuleType, env: dict[str, str], tmp_p
         result = cli(env, "-P", lxcpath, "execute", "m1", "--", "cat", "/etc/motd")
         assert result.returncode == 0, result.stderr
         assert result.stdout == "Welcome to m1.\nManaged by lxcframe.\n"
-        # Disabled, the plugin writes nothing and its keys stop the start.
+        # Disabled, the plugin writes nothing; its keys are reported with its name, not ignored silently.
+        rootfs = os.path.join(lxcpath, "m1", "rootfs")
+        os.unlink(os.path.join(rootfs, "etc", "motd"))
         result = cli(env, "-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true")
-        assert result.returncode == 1
-        assert "motd.text" in result.stderr
+        assert result.returncode == 0, result.stderr
+        assert "motd.text" in result.stderr and "plugin 'motd'" in result.stderr
+        assert not os.path.exists(os.path.join(rootfs, "etc", "motd"))
     finally:
         destroyed = cli(env, "-P", lxcpath, "destroy", "-f", "m1")
     assert destroyed.returncode == 0, destroyed.stderr
