@@ -151,8 +151,11 @@ class Container:
     def _plan(self, argv: Sequence[str] | None, mode: str) -> Any:
         from lxcframe.planner import build_plan
 
-        return build_plan(self.plugins, self.name, self.lxcpath, self.load_config(),
-                          tuple(argv) if argv else None, mode)
+        config = self.load_config()
+        for item in config.unhandled:
+            # Said by the caller, where the user sees it (a daemon monitor's stderr goes nowhere).
+            self._log().warning("config key not handled", detail=item.describe())
+        return build_plan(self.plugins, self.name, self.lxcpath, config, tuple(argv) if argv else None, mode)
 
     def start(self, cmd: Sequence[str] | None = None, *, foreground: bool = False) -> int:
         """Start the container. Returns init's pid; with ``foreground`` waits and returns its exit code."""

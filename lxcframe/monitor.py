@@ -158,8 +158,6 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
 
 def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: Callable[[], None]) -> int:
     plan, log = ctx.plan, ctx.log
-    for item in plan.config.unhandled:
-        log.warning("config key not handled", detail=item.describe())
     _record_state(ctx, st.STARTING)
     host_end, child_end = Channel.pair()
     try:
