@@ -323,6 +323,23 @@ class Container:
                          frozen=False):
             raise ContainerError("no enabled plugin can thaw containers (enable cgroup1 or cgroup2)")
 
+    def mount(self, source: str, target: str, fstype: str | None = None, flags: int = 0,
+              data: str | None = None) -> None:
+        """Mount ``source`` at ``target`` inside the running container (LXC's mount injection).
+
+        A bind mount when ``fstype`` is None (``MS_REC`` in ``flags`` for a recursive one); else a
+        new filesystem of that type. The target is created (a directory, or a file for a file).
+        """
+        if not call_hook(self.plugins, "lxcframe_mount", firstresult=True, state=self._running_state(),
+                         source=source, target=target, fstype=fstype, flags=flags, data=data):
+            raise ContainerError("no enabled plugin can inject mounts (enable mount-injection)")
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        """Remove a mount from the running container."""
+        if not call_hook(self.plugins, "lxcframe_umount", firstresult=True, state=self._running_state(),
+                         target=target, flags=flags):
+            raise ContainerError("no enabled plugin can remove mounts (enable mount-injection)")
+
     def info(self) -> dict[str, Any]:
         current = self.current_state()
         data: dict[str, Any] = {"name": self.name, "state": current.state if current else st.STOPPED}

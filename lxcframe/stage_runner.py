@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxcframe.errors import StageError
+from lxcframe.errors import LxcframeError, StageError
 from lxcframe.stages import STAGE_BY_HOOK
 
 
@@ -17,7 +17,8 @@ def describe(err: BaseException) -> str:
 def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwargs: Any) -> list[Any]:
     """Call every implementation of ``hook_name`` in pluggy's order (tryfirst … trylast).
 
-    Any exception becomes a :class:`StageError` naming the stage and the plugin. With
+    Any exception becomes a :class:`StageError` naming the stage and the plugin (outside the start
+    pipeline a plugin's own :class:`LxcframeError` passes through unchanged). With
     ``firstresult`` the first non-None result ends the call.
     """
     stage = STAGE_BY_HOOK.get(hook_name)
@@ -34,6 +35,8 @@ def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwar
         except StageError:
             raise
         except Exception as err:
+            if stage is None and isinstance(err, LxcframeError):
+                raise  # outside the start pipeline a plugin's own clear error stands as it is
             errno = err.errno if isinstance(err, OSError) else None
             raise StageError(stage_name, impl.plugin_name, describe(err), errno) from err
         if result is not None:

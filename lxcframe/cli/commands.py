@@ -217,9 +217,29 @@ def cmd_unfreeze(options: Any) -> int:
     return 0
 
 
+def cmd_mount(options: Any) -> int:
+    from lxcframe.mount_options import parse_options
+
+    _, plugins = _setup(options)
+    try:
+        parsed = parse_options([o for o in options.options.split(",") if o])
+    except ValueError as err:
+        raise LxcframeError(f"-o {options.options}: {err}") from None
+    _container(options, plugins).mount(options.source, options.target, options.fstype, parsed.flags, parsed.data)
+    return 0
+
+
+def cmd_umount(options: Any) -> int:
+    from lxcframe import syscalls
+
+    _, plugins = _setup(options)
+    _container(options, plugins).umount(options.target, syscalls.MNT_DETACH if options.lazy else 0)
+    return 0
+
+
 _HANDLERS = {
     "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
-    "freeze": cmd_freeze, "unfreeze": cmd_unfreeze,
+    "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
 }

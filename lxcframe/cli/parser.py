@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("state")
     p.add_argument("-t", "--timeout", type=float, default=-1)
 
+    p = verb("mount", "mount into a running container")
+    p.add_argument("name")
+    p.add_argument("source")
+    p.add_argument("target", help="absolute path inside the container (created if missing)")
+    p.add_argument("-t", "--type", dest="fstype", help="filesystem type (default: a bind mount)")
+    p.add_argument("-o", "--options", default="", help="mount options, comma-separated (ro, rbind, size=…)")
+
+    p = verb("umount", "unmount inside a running container")
+    p.add_argument("name")
+    p.add_argument("target")
+    p.add_argument("-l", "--lazy", action="store_true", help="detach (MNT_DETACH)")
+
     for name in ("freeze", "unfreeze"):
         p = verb(name, f"{name} a container's processes")
         p.add_argument("name")

@@ -17,6 +17,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "idmap": "lxcframe.plugins.idmap",
     "hooks": "lxcframe.plugins.hooks",
     "keyring": "lxcframe.plugins.keyring",
+    "mount-injection": "lxcframe.plugins.mount_injection",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.
