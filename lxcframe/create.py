@@ -26,6 +26,17 @@ def available_templates(plugins: Any) -> dict[str, Template]:
     return templates
 
 
+def host_defaults() -> list[tuple[str, str]]:
+    """The host's ``default_config`` lines, which every new container gets (like LXC's default.conf)."""
+    from lxcframe.config.parser import read_entries
+    from lxcframe.hostconfig import load_host_config
+
+    path = load_host_config().default_config
+    if not path:
+        return []
+    return [(entry.key, entry.value) for entry in read_entries(path)]
+
+
 def create_container(container: Any, template_name: str, args: tuple[str, ...], source: str | None,
                      extra: tuple[tuple[str, str], ...]) -> None:
     templates = available_templates(container.plugins)
@@ -45,7 +56,7 @@ def create_container(container: Any, template_name: str, args: tuple[str, ...], 
         except (OSError, ValueError, RuntimeError) as err:
             raise ContainerError(f"template {template_name!r} failed: {err}") from None
         lines = [f"# Container {container.name}, created by lxcframe from the {template_name} template"]
-        lines += [f"{key} = {value}" for key, value in (*result.config, *extra)]
+        lines += [f"{key} = {value}" for key, value in (*result.config, *host_defaults(), *extra)]
         with open(container.config_file_name, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
         # Refuse a config that would not load, while the user still has the create command in hand.

@@ -20,6 +20,8 @@ class HostConfig:
     path: str | None = None
     disable: tuple[str, ...] = ()
     lxcpath: str = DEFAULT_LXCPATH
+    #: LXC-format lines every new container's config starts with (LXC's ``default.conf``).
+    default_config: str | None = None
 
 
 def host_config_path(environ: Mapping[str, str] = os.environ) -> str:
@@ -45,4 +47,7 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     lxcpath = data.get("lxcpath", DEFAULT_LXCPATH)
     if not isinstance(lxcpath, str) or not lxcpath.startswith("/"):
         raise ConfigError("expected an absolute path", path=path, key="lxcpath")
-    return HostConfig(path=path, disable=tuple(disable), lxcpath=lxcpath)
+    default_config = data.get("default_config")
+    if default_config is not None and (not isinstance(default_config, str) or not default_config.startswith("/")):
+        raise ConfigError("expected an absolute path", path=path, key="default_config")
+    return HostConfig(path=path, disable=tuple(disable), lxcpath=lxcpath, default_config=default_config)

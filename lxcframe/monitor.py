@@ -162,6 +162,8 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
     host_end, child_end = Channel.pair()
     try:
         call_hook(ctx.plugins, "lxcframe_pre_start", ctx=ctx)
+        # What pre-start created (cgroups…) is on record before anything can kill this monitor.
+        _record_state(ctx, st.STARTING)
         pid = _fork_init(ctx.plugins, plan, host_end, child_end)
         ctx.child_pid = ctx.init_pid = pid
         child_end.close()

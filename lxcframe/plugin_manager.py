@@ -73,7 +73,10 @@ class Plugins:
         extra: Iterable[tuple[str, object]] = (),
     ) -> None:
         environ = os.environ if environ is None else environ
-        wanted_off = [*disable, *parse_disable_list(environ.get(DISABLE_ENV, ""))]
+        from lxcframe.hostconfig import load_host_config
+
+        host = load_host_config(environ=environ)
+        wanted_off = [*disable, *host.disable, *parse_disable_list(environ.get(DISABLE_ENV, ""))]
         refused = sorted(set(wanted_off) & ESSENTIAL_PLUGINS)
         if refused:
             raise PluginError(f"plugin {refused[0]!r} is essential and cannot be disabled")

@@ -119,7 +119,7 @@ def _serve_request(data: bytes, notify_fd: int, default_plugins: Any) -> int:
         log = request.get("log", {})
         HUB.configure(level=log.get("level"), path=log.get("path"), fmt=log.get("fmt"))
         disabled = frozenset(request.get("disable", ()))
-        plugins = default_plugins if disabled == default_plugins.disabled else Plugins(disabled, environ={})
+        plugins = default_plugins if disabled == default_plugins.disabled else Plugins(disabled)
         container = Container(request["name"], request["lxcpath"], plugins=plugins)
         plan = build_plan(plugins, container.name, container.lxcpath, container.load_config(),
                           tuple(request["argv"]) or None, request["mode"])

@@ -48,6 +48,13 @@ def rundir(tmp_path, monkeypatch) -> str:
     # The supervisor of this run directory leaves soon after its last monitor, so that a test's
     # host check can see it gone.
     monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "0.2")
+    # Every container a test creates stays below this test process's own cgroups (machine rule):
+    # the host config's default lines give each new container lxc.cgroup.relative = 1.
+    defaults = tmp_path / "default.conf"
+    defaults.write_text("lxc.cgroup.relative = 1\n")
+    host_config = tmp_path / "lxcframe.toml"
+    host_config.write_text(f'default_config = "{defaults}"\n')
+    monkeypatch.setenv("LXCFRAME_HOST_CONFIG", str(host_config))
     return path
 
 

@@ -282,7 +282,7 @@ def test_cli_execute_with_a_config_file_and_no_container_dir(tmp_path, rundir, h
     rootfs = source.load_config().get("lxc.rootfs.path")
     rcfile = tmp_path / "app.conf"
     rcfile.write_text(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = fromfile\n"
-                      "lxc.mount.auto = proc:rw\n")
+                      "lxc.mount.auto = proc:rw\nlxc.cgroup.relative = 1\n")
     result = run_cli("-P", str(tmp_path / "none"), "execute", "-f", str(rcfile), "--", "/bin/sh", "-c",
                      "test $(hostname) = fromfile && exit 12", env=dict(os.environ))
     assert result.returncode == 12, result.stderr

@@ -67,7 +67,7 @@ def test_debian_stock_common_and_userns_configs_start_an_unprivileged_container(
                      "lxc.include = /usr/share/lxc/config/userns.conf\n"
                      f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = stock\n"
                      "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
-                     "lxc.signal.halt = SIGUSR1\n")
+                     "lxc.signal.halt = SIGUSR1\nlxc.cgroup.relative = 1\n")
     stock = Container("stock", lxcpath)
     stock.start()
     try:

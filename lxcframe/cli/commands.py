@@ -12,14 +12,17 @@ from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 def _setup(options: Any) -> tuple[Any, Any]:
     """Logging, host config and plugins for this command."""
-    from lxcframe.hostconfig import load_host_config
+    from lxcframe.hostconfig import HOST_CONFIG_ENV, load_host_config
     from lxcframe.log import HUB
     from lxcframe.plugin_manager import Plugins
 
     level = options.log_level or ("debug" if options.debug else None)
     HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
-    host = load_host_config(options.host_config)
-    disabled = list(host.disable)
+    if options.host_config:
+        # Everything below (plugins, create's default config, monitors) reads the same file.
+        os.environ[HOST_CONFIG_ENV] = options.host_config
+    host = load_host_config()
+    disabled = []
     for item in options.plugin_opts:
         if not item.startswith("no:") or not item[3:]:
             raise PluginError(f"-p {item}: expected -p no:NAME")

@@ -14,6 +14,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sysfs": "lxcframe.plugins.sysfs",
     "devices": "lxcframe.plugins.devices",
     "caps": "lxcframe.plugins.caps",
+    "cgroup1": "lxcframe.plugins.cgroup1",
+    "cgroup2": "lxcframe.plugins.cgroup2",
     "idmap": "lxcframe.plugins.idmap",
     "hooks": "lxcframe.plugins.hooks",
     "keyring": "lxcframe.plugins.keyring",

@@ -1,0 +1,114 @@
+"""``lxc.mount.auto = cgroup[:ro|:rw|:mixed][:force]`` and ``cgroup-full…``: cgroupfs inside the container.
+
+As in LXC: a container with its own cgroup namespace that keeps CAP_SYS_ADMIN mounts its cgroups
+itself, so nothing is mounted unless ``:force`` asks. Otherwise a tmpfs goes on ``/sys/fs/cgroup``
+(on a pure cgroup2 host the unified tree goes there directly) with one directory per hierarchy,
+named as on the host, each hierarchy mounted afresh inside the cgroup namespace, where it shows the
+container's own cgroup as its root. ``ro`` mounts them read-only; ``ro`` and ``mixed`` (the
+default) leave the tmpfs read-only. The child is in its cgroup namespace already (the monitor moved
+it first), and every target is resolved inside the rootfs.
+
+Both cgroup plugins call :func:`mount_cgroups` for their own hierarchies; the first prepares the
+tmpfs with the directories of both, so the second never needs to write to a read-only tmpfs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+
+from lxcframe import syscalls
+from lxcframe.cgroups.layout import V2
+from lxcframe.cgroups.placement import Placed
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import ChildContext
+from lxcframe.rootfs_paths import fd_path, makedirs_in_root, open_in_root
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_PLUGINS = ("cgroup1", "cgroup2")
+_FLAGS = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RELATIME
+_TMPFS_DATA = "size=10240k,mode=755"
+_SCRATCH = "cgroup-automount"
+
+
+@attrs.frozen
+class AutoCgroup:
+    full: bool
+    mode: str  # ro, rw or mixed
+    force: bool
+
+
+def parse_token(word: str) -> AutoCgroup:
+    """``cgroup``, ``cgroup:ro:force``, ``cgroup-full:rw`` … (the mounts plugin checked the words)."""
+    head, *parts = word.split(":")
+    mode = next((p for p in parts if p in ("ro", "rw", "mixed")), "mixed")
+    return AutoCgroup(full=head == "cgroup-full", mode=mode, force="force" in parts)
+
+
+def keeps_sys_admin(config: ContainerConfig) -> bool:
+    """Whether init keeps CAP_SYS_ADMIN after the caps plugin applied ``lxc.cap.keep``/``lxc.cap.drop``."""
+    sys_admin = syscalls.cap_number("sys_admin")
+    keep = [cap for caps in config.get_all("lxc.cap.keep") for cap in caps]
+    if config.multi.get("lxc.cap.keep"):
+        return sys_admin in keep
+    return sys_admin not in {cap for caps in config.get_all("lxc.cap.drop") for cap in caps}
+
+
+def wanted(config: ContainerConfig, clone_flags: int) -> AutoCgroup | None:
+    from lxcframe.plugins.mounts import effective_auto
+
+    word = effective_auto(config.get_all("lxc.mount.auto")).get("cgroup")
+    if word is None:
+        return None
+    spec = parse_token(word)
+    if not spec.force and clone_flags & syscalls.CLONE_NEWCGROUP and keeps_sys_admin(config):
+        return None
+    return spec
+
+
+def child_data(placed: list[Placed]) -> dict[str, Any]:
+    """What the child needs to mount these hierarchies (sent at the first barrier)."""
+    mounts = []
+    for p in placed:
+        hierarchy = p.hierarchy
+        mounts.append({"dir": hierarchy.mount_dir, "fstype": "cgroup2" if p.kind == V2 else "cgroup",
+                       "data": hierarchy.mount_data, "at_root": p.mountpoint.rstrip("/") == CGROUP_ROOT})
+    return {"mounts": mounts}
+
+
+def _mount(ctx: ChildContext, source: str, target: str, fstype: str, flags: int, data: str | None) -> None:
+    fd = open_in_root(ctx.root_fd, target)
+    try:
+        syscalls.mount(source, fd_path(fd), fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _prepare_root(ctx: ChildContext, spec: AutoCgroup) -> None:
+    if ctx.scratch.get(_SCRATCH):
+        return
+    ctx.scratch[_SCRATCH] = True
+    os.close(makedirs_in_root(ctx.root_fd, CGROUP_ROOT))
+    every = [m for plugin in CGROUP_PLUGINS for m in (ctx.from_host.get(plugin) or {}).get("mounts", ())]
+    if any(m["at_root"] for m in every):
+        return  # pure cgroup2: the unified tree itself goes on /sys/fs/cgroup
+    _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", _FLAGS, _TMPFS_DATA)
+    for m in every:
+        os.close(makedirs_in_root(ctx.root_fd, f"{CGROUP_ROOT}/{m['dir']}"))
+    if spec.mode in ("ro", "mixed"):
+        _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _FLAGS,
+               _TMPFS_DATA)
+
+
+def mount_cgroups(ctx: ChildContext, plugin: str) -> None:
+    spec = wanted(ctx.plan.config, ctx.plan.clone_flags)
+    mounts = (ctx.from_host.get(plugin) or {}).get("mounts", ())
+    if spec is None or not mounts:
+        return
+    _prepare_root(ctx, spec)
+    flags = _FLAGS | (syscalls.MS_RDONLY if spec.mode == "ro" else 0)
+    for m in mounts:
+        target = CGROUP_ROOT if m["at_root"] else f"{CGROUP_ROOT}/{m['dir']}"
+        _mount(ctx, m["fstype"], target, m["fstype"], flags, m["data"])

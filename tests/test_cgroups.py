@@ -1,0 +1,709 @@
+"""cgroup1 and cgroup2: placement, limits, delegation, freeze, kill, attach, info, cleanup, automount.
+
+Rules these tests keep on a shared host: every container sets ``lxc.cgroup.relative = 1`` (or a
+``lxc.cgroup.dir`` below this process's own cgroup), so nothing ever leaves the cgroup tree the test
+started in; they touch only cgroups they or their containers created (and undo a controller a start
+handed down from the unified base); escaping to init's cgroup is exercised only by a forked child on
+a cgroup2 mount of its own, in a private mount namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from lxcframe import state as st
+from lxcframe import syscalls
+from lxcframe.cgroups import fs
+from lxcframe.cgroups.delegate import V1_FILES, delegate, v2_files
+from lxcframe.cgroups.drivers import build_driver
+from lxcframe.cgroups.layout import V1, V2, Hierarchy, LayoutCache, current_layout, parse_layout
+from lxcframe.cgroups.naming import base_cgroups, cgroup_in, names_for, parse_proc_cgroup, read_proc_cgroup
+from lxcframe.cgroups.placement import Placed, create, from_record, move_self, remove
+from lxcframe.cgroups.runtime import attach_target
+from lxcframe.cgroups.settings import CgroupSettings, read_settings
+from lxcframe.config.model import load_text
+from lxcframe.errors import ConfigError, StageError
+from lxcframe.hooks import hookimpl
+from lxcframe.plugin_manager import Plugins
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.container
+
+RELATIVE = ("lxc.cgroup.relative", "1")
+PID = os.getpid()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def own_bases() -> dict[Hierarchy, str]:
+    """This test process's own cgroup in every hierarchy (the base of relative containers)."""
+    return base_cgroups(current_layout().hierarchies, True)
+
+
+def leftovers(*names: str, below: str = "") -> list[str]:
+    """``lxc.payload.NAME*``/``lxc.monitor.NAME*`` cgroups under our base (or ``base/below``) anywhere."""
+    found = []
+    for hierarchy, base in own_bases().items():
+        directory = hierarchy.path(os.path.join(base, below))
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.listdir(directory):
+            if any(re.fullmatch(rf"lxc\.(payload|monitor)\.{re.escape(n)}(-\d+)?", entry) for n in names):
+                found.append(os.path.join(directory, entry))
+    return found
+
+
+def placed_of(container, plugin: str | None = None) -> list[Placed]:
+    state = container.current_state()
+    plugins = [plugin] if plugin else ["cgroup1", "cgroup2"]
+    return [p for name in plugins for p in from_record(state.plugins.get(name))]
+
+
+def capture(container, *cmd: str, execute: bool = False) -> tuple[int, str]:
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    runner = container.execute if execute else container.attach_wait
+    code = runner(["/bin/sh", "-c", 'exec "$0" "$@" > /.capture 2>&1', *cmd])
+    path = os.path.join(rootfs, ".capture")
+    with open(path) as handle:
+        text = handle.read()
+    os.unlink(path)
+    return code, text
+
+
+def proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as handle:
+        return next(line.split()[1] for line in handle if line.startswith("State:"))
+
+
+def payload_pids(container) -> set[int]:
+    return fs.pids(p.path(p.payload) for p in placed_of(container)[:1])
+
+
+@pytest.fixture
+def unified_base_restored():
+    """Undo, after the test, controllers a start enabled in the unified base (a cgroup these tests do
+    not own); the start itself leaves them, as LXC does, since other containers may rely on them."""
+    unified = current_layout().v2
+    path = os.path.join(unified.path(own_bases()[unified]), "cgroup.subtree_control")
+    before = set(fs.read(path).split())
+    yield
+    added = set(fs.read(path).split()) - before
+    if added:
+        fs.write(path, " ".join(f"-{c}" for c in sorted(added)))
+
+
+class Spy:
+    """Looks at the monitor and init from inside the running start (post-start runs in the monitor)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    @hookimpl
+    def lxcframe_post_start(self, ctx, pid):
+        self.seen = {
+            "monitor_is_caller": ctx.monitor_is_caller,
+            "monitor_pid": os.getpid(),
+            "monitor": read_proc_cgroup("self"),
+            "init": read_proc_cgroup(pid),
+            "records": {k: json.loads(json.dumps(v)) for k, v in ctx.records.items() if k.startswith("cgroup")},
+            "leftovers": leftovers(ctx.name),
+        }
+
+
+class Failer:
+    @hookimpl
+    def lxcframe_child_pre_mount(self):
+        raise RuntimeError("injected failure before the rootfs")
+
+
+# --- layout, drivers, naming -------------------------------------------------------------------------
+
+
+def test_concurrent_callers_detect_the_layout_once_and_share_it():
+    calls = []
+
+    def counting_parse(text: str):
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # make the threads overlap inside the detection
+        return parse_layout(text)
+
+    cache = LayoutCache(parse=counting_parse)
+    assert not cache.detected  # building the cache detects nothing
+    barrier = threading.Barrier(16)
+    results: list[object] = [None] * 16
+
+    def work(index: int) -> None:
+        barrier.wait()
+        plugin = "cgroup1" if index % 2 else "cgroup2"
+        results[index] = (cache.get(), build_driver(plugin, cache))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(calls) == 1
+    layouts = {id(r[0]) for r in results}  # type: ignore[index]
+    assert len(layouts) == 1
+    drivers = {r[1] for r in results}  # type: ignore[index]
+    assert len(drivers) == 2  # one per plugin, equal values across threads
+    layout = results[0][0]  # type: ignore[index]
+    assert layout.mode == "hybrid"
+    assert {h.display for h in layout.v1} >= {"cpu", "memory", "freezer", "pids", "devices", "name=systemd"}
+    assert layout.v2.mountpoint == "/sys/fs/cgroup/unified" and "hugetlb" in layout.v2.controllers
+
+
+def test_importing_the_plugins_detects_nothing():
+    code = ("import lxcframe.plugins.cgroup1, lxcframe.plugins.cgroup2, lxcframe.cgroups.start, "
+            "lxcframe.cgroups.automount; from lxcframe.cgroups.layout import SHARED_CACHE; "
+            "print(SHARED_CACHE.detected)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_layout_parsing_skips_unusable_mounts():
+    mountinfo = "\n".join([
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct",
+        "33 31 0:30 / /sys/fs/cgroup/memory ro,relatime - cgroup cgroup rw,memory",  # read-only
+        "34 31 0:31 /sub /mnt/pids rw,relatime - cgroup cgroup rw,pids",  # a sub-tree only
+        "35 31 0:32 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd",
+        "36 31 0:29 / /elsewhere/cpu rw,relatime - cgroup cgroup rw,cpu,cpuacct",  # same hierarchy again
+        "37 31 0:33 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate",
+    ])
+    layout = parse_layout(mountinfo, read_controllers=lambda _mnt: ("hugetlb",))
+    assert layout.mode == "hybrid"
+    assert [(h.kind, h.mountpoint, h.label) for h in layout.hierarchies] == [
+        (V1, "/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct"),
+        (V1, "/sys/fs/cgroup/systemd", "name=systemd"),
+        (V2, "/sys/fs/cgroup/unified", ""),
+    ]
+    assert layout.v1_for("cpuacct").mount_data == "cpu,cpuacct"
+    assert layout.v1[1].mount_data == "none,name=systemd" and layout.v1[1].matches("name=systemd")
+    pure = parse_layout("30 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw", read_controllers=lambda _m: ("cpu",))
+    assert pure.mode == "unified" and pure.v2.mount_dir == "cgroup" and not pure.v1
+
+
+def test_names_bases_and_suffixes():
+    plain = CgroupSettings()
+    assert names_for(plain, "c1", 0).payload == "lxc.payload.c1"
+    assert (names_for(plain, "c1", 3).payload, names_for(plain, "c1", 3).monitor) == (
+        "lxc.payload.c1-3", "lxc.monitor.c1-3")
+    in_dir = names_for(CgroupSettings(dir="a/b"), "c1", 1)
+    assert (in_dir.payload, in_dir.monitor, in_dir.fixed) == ("a/b/lxc.payload.c1-1", "a/b/lxc.monitor.c1-1", False)
+    fixed = names_for(CgroupSettings(dir_container="x/c", dir_monitor="x/m", dir_inner="ns"), "c1", 5)
+    assert (fixed.payload, fixed.monitor, fixed.inner, fixed.fixed) == ("x/c", "x/m", "ns", True)
+    cpu = Hierarchy(V1, "/sys/fs/cgroup/cpu", ("cpu",))
+    init = parse_proc_cgroup("1:cpu:/init.scope\n0::/init.scope\n")
+    own = parse_proc_cgroup("1:cpu:/svc/lxc.service\n0::/svc\n")
+    assert base_cgroups((cpu,), False, init_entries=init, own_entries=own, euid=0) == {cpu: "/"}
+    assert base_cgroups((cpu,), True, init_entries=init, own_entries=own, euid=0) == {cpu: "/svc/lxc.service"}
+    assert base_cgroups((cpu,), False, init_entries=init, own_entries=own, euid=1000) == {cpu: "/svc/lxc.service"}
+
+
+def test_shared_keys_are_read_by_cgroup2_when_cgroup1_is_disabled():
+    text = "lxc.cgroup.relative = 1\nlxc.cgroup.dir = some/where\n"
+    both = load_text(text, Plugins().key_registry())
+    assert both.located("lxc.cgroup.relative").plugin == "cgroup1"
+    without_v1 = load_text(text, Plugins(disable=["cgroup1"]).key_registry())
+    assert {u.key for u in without_v1.unhandled} == {"lxc.cgroup.relative", "lxc.cgroup.dir"}
+    assert read_settings(without_v1) == read_settings(both) == CgroupSettings(relative=True, dir="some/where")
+    from lxcframe.plugins import cgroup2
+
+    broken = load_text("lxc.cgroup.dir = /abs\n", Plugins(disable=["cgroup1"]).key_registry())
+    assert any("lxc.cgroup.dir" in p and "relative" in p for p in cgroup2.lxcframe_validate(broken))
+    with pytest.raises(ConfigError, match=r"lxc\.cgroup\.dir"):
+        load_text("lxc.cgroup.dir = ../up\n", Plugins().key_registry())
+
+
+def test_escape_to_init_cgroup_on_a_private_cgroup2_mount(tmp_path):
+    """root without lxc.cgroup.relative creates below init's cgroup, with it below its own.
+
+    Run in a forked child with its own mount namespace and cgroup2 mount: the child (not this test
+    process) moves into a cgroup of its own below the unified root, as a confined caller would be.
+    """
+    mnt = str(tmp_path / "unified")
+    os.mkdir(mnt)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        code = 1
+        try:
+            result = _escape_in_private_namespace(mnt)
+            os.write(write_end, json.dumps(result).encode())
+            code = 0
+        except BaseException as err:
+            os.write(write_end, json.dumps({"error": repr(err)}).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        result = json.loads(pipe.read() or "{}")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, result
+    name, confined = f"lxcframe-esc-{PID}", f"/lxcframe-test-confined-{PID}"
+    assert result["escape"] == ["/", f"/lxc.payload.{name}", f"/lxc.monitor.{name}"]
+    assert result["relative"] == [confined, f"{confined}/lxc.payload.{name}", f"{confined}/lxc.monitor.{name}"]
+    for relative in ("escape", "relative"):
+        moved, back, gone = result[f"moves-{relative}"]
+        assert moved.endswith(f"/lxc.monitor.{name}") and back == confined and gone
+    assert not os.path.exists(f"/sys/fs/cgroup/unified{confined}")
+
+
+def _escape_in_private_namespace(mnt: str) -> dict[str, object]:
+    import attrs
+
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    syscalls.mount("cgroup2", mnt, "cgroup2", 0, None)
+    hierarchy = Hierarchy(V2, mnt, ())
+    name, confined = f"lxcframe-esc-{PID}", f"/lxcframe-test-confined-{PID}"
+    result: dict[str, object] = {}
+    try:
+        # Like a caller confined in a service's cgroup (inside the tree this process started in).
+        os.mkdir(hierarchy.path(confined))
+        fs.write(hierarchy.path(f"{confined}/cgroup.procs"), str(os.getpid()))
+        for key, relative in (("escape", False), ("relative", True)):
+            bases = base_cgroups((hierarchy,), relative)
+            placed = create((hierarchy,), bases, CgroupSettings(relative=relative), name, with_monitor=True)[0]
+            result[key] = [placed.base, placed.payload, placed.monitor]
+            placed = attrs.evolve(placed, monitor_origin=cgroup_in(hierarchy, read_proc_cgroup("self")))
+            move_self(placed, placed.monitor)
+            moved = cgroup_in(hierarchy, read_proc_cgroup("self"))
+            remove(placed)
+            back = cgroup_in(hierarchy, read_proc_cgroup("self"))
+            gone = not os.path.exists(placed.path(placed.payload)) and not os.path.exists(placed.path(placed.monitor))
+            result[f"moves-{key}"] = [moved, back, gone]
+    finally:
+        fs.write(hierarchy.path("/cgroup.procs"), str(os.getpid()))
+        fs.rmdir(hierarchy.path(confined))
+        syscalls.umount2(mnt, syscalls.MNT_DETACH)
+    return result
+
+
+def test_delegation_hands_the_cgroup_and_its_files_to_the_container_root():
+    made = []
+    try:
+        for hierarchy, base in own_bases().items():
+            if hierarchy.kind == V1 and "pids" not in hierarchy.controllers:
+                continue
+            directory = hierarchy.path(os.path.join(base, f"lxcframe-test-deleg-{PID}"))
+            os.mkdir(directory)
+            made.append(directory)
+            changed = delegate(hierarchy.kind, directory, 100000, 100001)
+            info = os.stat(directory)
+            assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (100000, 100001, 0o775)
+            expected = V1_FILES if hierarchy.kind == V1 else [f for f in v2_files()
+                                                              if os.path.exists(os.path.join(directory, f))]
+            assert sorted(os.path.basename(p) for p in changed[1:]) == sorted(expected)
+            for name in expected:
+                info = os.stat(os.path.join(directory, name))
+                assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (100000, 100001, 0o664)
+            limit = "pids.max" if hierarchy.kind == V1 else "cgroup.max.descendants"
+            assert os.stat(os.path.join(directory, limit)).st_uid == 0  # limits stay root's
+        assert len(made) == 2
+    finally:
+        for directory in made:
+            os.rmdir(directory)
+
+
+def test_cgroup2_attach_uses_a_leaf_once_the_cgroup_hands_controllers_down(tmp_path):
+    init = tmp_path / "payload"
+    init.mkdir()
+    placed = Placed(V2, str(tmp_path), "", (), "/", "/payload", "/payload")
+    assert attach_target(placed) == str(init / "cgroup.procs")
+    (init / "cgroup.subtree_control").write_text("hugetlb\n")
+    assert attach_target(placed) == str(init / "lxc" / "cgroup.procs")
+    (init / "lxc" / "cgroup.subtree_control").write_text("hugetlb\n")
+    assert attach_target(placed) == str(init / "lxc-1" / "cgroup.procs")
+    v1 = Placed(V1, str(tmp_path), "pids", ("pids",), "/", "/payload", "/payload")
+    assert attach_target(v1) == str(init / "cgroup.procs")
+
+
+# --- real containers ---------------------------------------------------------------------------------
+
+
+def test_daemon_start_places_init_and_monitor_in_every_hierarchy(make_container):
+    container = make_container("cgtplace", config=(RELATIVE,))
+    pid = container.start()
+    try:
+        state = container.current_state()
+        init = dict(read_proc_cgroup(pid))
+        monitor = dict(read_proc_cgroup(state.monitor_pid))
+        bases = own_bases()
+        assert len(bases) == len(current_layout().hierarchies) >= 2
+        suffixes = set()
+        for hierarchy, base in bases.items():
+            label = next(label for label in init if hierarchy.matches(label))
+            payload = re.fullmatch(rf"{re.escape(base.rstrip('/'))}/lxc\.payload\.cgtplace(-\d+)?", init[label])
+            assert payload, (hierarchy.display, init[label])
+            suffixes.add(payload.group(1))
+            assert monitor[label] == init[label].replace("lxc.payload.", "lxc.monitor.")
+        assert len(suffixes) == 1  # the same name in every hierarchy
+        assert {p.kind for p in placed_of(container)} == {V1, V2}
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtplace") == []
+
+
+def test_foreground_and_execute_callers_are_not_moved(make_container):
+    spy = Spy()
+    container = make_container("cgtcaller", config=(RELATIVE,), plugins=Plugins(extra=[("spy", spy)]))
+    before = read_proc_cgroup("self")
+    # The payload lives a moment, so that post-start still sees it.
+    for run in (lambda: container.execute(["/bin/sleep", "0.3"]),
+                lambda: container.start(["/bin/sleep", "0.3"], foreground=True)):
+        assert run() == 0
+        seen = spy.seen
+        assert seen["monitor_is_caller"] and seen["monitor_pid"] == os.getpid()
+        assert seen["monitor"] == before  # the caller stayed where it was
+        ours = [path for label, path in seen["init"] if any(h.matches(label) for h in current_layout().hierarchies)]
+        assert ours and all(re.search(r"/lxc\.payload\.cgtcaller(-\d+)?$", path) for path in ours), seen
+        records = seen["records"]
+        assert set(records) == {"cgroup1", "cgroup2"}
+        assert all(h["monitor"] is None for r in records.values() for h in r["hierarchies"])
+        assert not [p for p in seen["leftovers"] if "lxc.monitor." in p]
+        assert read_proc_cgroup("self") == before
+    assert leftovers("cgtcaller") == []
+
+
+def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
+    container = make_container("cgtlim1", config=(
+        RELATIVE,
+        ("lxc.cgroup.devices.allow", "/dev/null rwm"),
+        ("lxc.cgroup.memory.limit_in_bytes", "256M"),
+        ("lxc.cgroup.devices.allow", "c 1:5 rwm"),
+        ("lxc.cgroup.pids.max", "64"),
+        ("lxc.cgroup.devices.deny", "a"),  # written before the allows, though it comes after them
+    ))
+    container.start()
+    try:
+        placed = {p.label: p for p in placed_of(container, "cgroup1")}
+        memory, pids, devices = placed["memory"], placed["pids"], placed["devices"]
+        assert fs.read(memory.path(memory.payload, "memory.limit_in_bytes")) == str(256 * 1024 * 1024)
+        assert fs.read(pids.path(pids.payload, "pids.max")) == "64"
+        assert sorted(fs.read(devices.path(devices.payload, "devices.list")).splitlines()) == [
+            "c 1:3 rwm", "c 1:5 rwm"]
+        code, out = capture(container, "/bin/sh", "-c", "head -c 3 /dev/zero | wc -c; head -c 1 /dev/urandom")
+        assert code != 0 and out.split()[0] == "3" and "not permitted" in out
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtlim1") == []
+
+
+def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored):
+    container = make_container("cgtlim2", config=(
+        RELATIVE,
+        ("lxc.cgroup2.hugetlb.2MB.max", "4194304"),
+        ("lxc.cgroup2.cgroup.max.descendants", "2"),
+    ))
+    container.start()
+    try:
+        (unified,) = placed_of(container, "cgroup2")
+        assert fs.read(unified.path(unified.payload, "hugetlb.2MB.max")) == "4194304"
+        assert fs.read(unified.path(unified.payload, "cgroup.max.descendants")) == "2"
+        # hugetlb was handed down from the base, so the payload has its files.
+        assert "hugetlb" in fs.read(unified.path(unified.base, "cgroup.subtree_control")).split()
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtlim2") == []
+
+
+def _counter(container) -> str:
+    """Start a process in the container that appends to /count every 20 ms; returns the file's host path."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    code = container.attach_wait(["/bin/sh", "-c",
+                                  "while :; do echo x >> /count; usleep 20000; done </dev/null >/dev/null 2>&1 &"])
+    assert code == 0
+    path = os.path.join(rootfs, "count")
+    deadline = time.monotonic() + 5
+    while not (os.path.exists(path) and os.path.getsize(path) > 0):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return path
+
+
+def _grows(path: str, seconds: float = 0.3) -> bool:
+    size = os.path.getsize(path)
+    time.sleep(seconds)
+    return os.path.getsize(path) > size
+
+
+@pytest.mark.parametrize("disabled", [(), ("cgroup2",), ("cgroup1",)], ids=["both", "v1-freezer", "v2-freeze"])
+def test_freeze_and_unfreeze(make_container, disabled):
+    container = make_container("cgtfrz", config=(RELATIVE,), disable=disabled)
+    pid = container.start()
+    try:
+        counter = _counter(container)
+        container.freeze()
+        assert container.state == st.FROZEN
+        time.sleep(0.05)
+        assert not _grows(counter)
+        if disabled == ("cgroup2",):
+            (freezer,) = [p for p in placed_of(container, "cgroup1") if "freezer" in p.controllers]
+            assert fs.read(freezer.path(freezer.payload, "freezer.state")) == "FROZEN"
+            assert proc_state(pid) == "D"  # what the v1 freezer shows on this kernel
+        else:
+            (unified,) = placed_of(container, "cgroup2")
+            assert fs.keyed(fs.read(unified.path(unified.payload, "cgroup.events")))["frozen"] == "1"
+        container.unfreeze()
+        assert container.state == st.RUNNING
+        assert _grows(counter)
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtfrz") == []
+
+
+def test_attach_lands_in_the_payload_cgroup(make_container):
+    container = make_container("cgtatt", config=(RELATIVE,))
+    container.start()
+    try:
+        code, out = capture(container, "cat", "/proc/self/cgroup")
+        assert code == 0
+        # Inside the container's cgroup namespace "/" is the payload; anywhere else would show "/..".
+        ours = [path for label, path in parse_proc_cgroup(out)
+                if any(h.matches(label) for h in current_layout().hierarchies)]
+        assert len(ours) == len(current_layout().hierarchies) and set(ours) == {"/"}
+        before = payload_pids(container)
+        assert container.attach_wait(["/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 &"]) == 0
+        new = payload_pids(container) - before
+        assert len(new) == 1
+        with open(f"/proc/{new.pop()}/comm") as handle:
+            assert handle.read().strip() == "sleep"
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtatt") == []
+
+
+@pytest.mark.parametrize("disabled", [(), ("cgroup2",)], ids=["cgroup.kill", "v1-freeze-and-kill"])
+def test_stop_kill_leaves_no_process_that_forked_away(make_container, disabled):
+    container = make_container("cgtkill", config=(RELATIVE,), disable=disabled)
+    container.start()
+    try:
+        assert container.attach_wait(["/bin/sh", "-c", 'setsid sh -c "sleep 1000 & exec sleep 1000" '
+                                      "</dev/null >/dev/null 2>&1 &"]) == 0
+        deadline = time.monotonic() + 5
+        while True:
+            pids = payload_pids(container)
+            comms = [fs.read_or_none(f"/proc/{pid}/comm") for pid in pids]
+            if comms.count("sleep") >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert comms.count("sleep") >= 2
+        starts = {pid: st.process_start_time(pid) for pid in pids}
+    finally:
+        container.stop(kill=True)
+    assert container.state == st.STOPPED
+    assert all(st.process_start_time(pid) != start for pid, start in starts.items())  # all gone
+    assert leftovers("cgtkill") == []
+
+
+def test_info_shows_memory_pids_and_cpu(make_container):
+    container = make_container("cgtinfo", config=(RELATIVE,))
+    container.start()
+    try:
+        info = container.info()
+        assert info["memory"] > 0 and info["pids"] >= 1 and info["cpu_ns"] > 0
+    finally:
+        container.stop(kill=True)
+
+
+def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_container):
+    spy = Spy()
+    disabled = ("cgroup1", "cgroup2")
+    container = make_container("cgtnone", config=(
+        RELATIVE, ("lxc.cgroup.memory.limit_in_bytes", "100M"), ("lxc.cgroup2.cgroup.max.descendants", "1"),
+    ), plugins=Plugins(disable=disabled, extra=[("spy", spy)]))
+    config = container.load_config()
+    owners = {u.key: (u.plugin, u.why) for u in config.unhandled}
+    assert owners["lxc.cgroup.memory.limit_in_bytes"] == ("cgroup1", "is disabled on this host")
+    assert owners["lxc.cgroup.relative"] == ("cgroup1", "is disabled on this host")
+    assert owners["lxc.cgroup2.cgroup.max.descendants"] == ("cgroup2", "is disabled on this host")
+    assert container.execute(["/bin/sleep", "0.3"]) == 0  # alive at post-start: an exited one shows "/"
+    assert spy.seen["init"] == read_proc_cgroup("self") and spy.seen["records"] == {}
+    assert not container.has_api_extension("cgroup2") and not container.has_api_extension("cgroup_relative")
+    assert leftovers("cgtnone") == []
+    result = run_cli("-p", "no:cgroup1", "-p", "no:cgroup2", "config", "validate", container.config_file_name)
+    assert result.returncode == 0, result.stderr
+    assert "lxc.cgroup.memory.limit_in_bytes: handled by plugin 'cgroup1', which is disabled" in result.stdout
+    assert "lxc.cgroup2.cgroup.max.descendants: handled by plugin 'cgroup2', which is disabled" in result.stdout
+
+
+@pytest.mark.parametrize("mode", ["start", "execute"])
+def test_a_start_failing_midway_leaves_no_cgroup(make_container, mode):
+    container = make_container("cgtfail", config=(RELATIVE, ("lxc.cgroup.pids.max", "20")),
+                               plugins=Plugins(extra=[("failer", Failer())]))
+    with pytest.raises(StageError, match="injected failure"):
+        container.start() if mode == "start" else container.execute(["/bin/true"])
+    assert leftovers("cgtfail") == []
+    assert container.state == st.STOPPED
+
+
+def test_a_limit_for_a_missing_controller_is_a_config_error(make_container):
+    container = make_container("cgtbad", config=(RELATIVE, ("lxc.cgroup.nosuchctrl.x", "1")))
+    with pytest.raises(ConfigError) as info:
+        container.start()
+    message = str(info.value)
+    assert "lxc.cgroup.nosuchctrl.x" in message and "nosuchctrl" in message
+    assert re.search(r"/config:\d+: lxc\.cgroup\.nosuchctrl\.x", message)
+    assert leftovers("cgtbad") == []
+    container.set_config_item("lxc.cgroup.nosuchctrl.x", "")
+    container.set_config_item("lxc.cgroup2.memory.max", "1G")  # memory is a v1 controller on this host
+    with pytest.raises(ConfigError, match=r"lxc\.cgroup2\.memory\.max: the cgroup2 hierarchy offers no controller"):
+        container.execute(["/bin/true"])
+    assert leftovers("cgtbad") == []
+
+
+def _test_dir() -> str:
+    return f"lxcframe-test-{PID}"
+
+
+def test_a_collision_gives_one_suffix_in_every_hierarchy(make_container):
+    below = _test_dir()
+    memory = current_layout().v1_for("memory")
+    base = own_bases()[memory]
+    taken = memory.path(os.path.join(base, below, "lxc.payload.cgtcoll"))
+    os.makedirs(taken)  # only in the memory hierarchy
+    try:
+        container = make_container("cgtcoll", config=(RELATIVE, ("lxc.cgroup.dir", below)))
+        pid = container.start()
+        try:
+            paths = [path for label, path in read_proc_cgroup(pid)
+                     if any(h.matches(label) for h in current_layout().hierarchies)]
+            assert paths and all(p.endswith(f"/{below}/lxc.payload.cgtcoll-1") for p in paths)
+            monitor = dict(read_proc_cgroup(container.current_state().monitor_pid))
+            assert all(p.endswith(f"/{below}/lxc.monitor.cgtcoll-1") for label, p in monitor.items()
+                       if any(h.matches(label) for h in current_layout().hierarchies))
+        finally:
+            container.stop(kill=True)
+        assert os.path.isdir(taken)  # not ours to remove
+        assert leftovers("cgtcoll", below=below) == [taken]
+        # The lxc.cgroup.dir the start made is gone again; the one the test made stays.
+        others = [h for h in current_layout().hierarchies if h != memory]
+        assert not any(os.path.exists(h.path(os.path.join(own_bases()[h], below))) for h in others)
+    finally:
+        os.rmdir(taken)
+        os.rmdir(os.path.dirname(taken))
+
+
+def test_container_monitor_and_inner_dirs(make_container):
+    below = _test_dir()
+    container = make_container("cgtinner", config=(
+        RELATIVE, ("lxc.cgroup.dir.container", f"{below}/c"), ("lxc.cgroup.dir.monitor", f"{below}/m"),
+        ("lxc.cgroup.dir.container.inner", "ns"), ("lxc.cgroup.pids.max", "32"),
+    ))
+    pid = container.start()
+    try:
+        bases = own_bases()
+        for hierarchy, base in bases.items():
+            path = cgroup_in(hierarchy, read_proc_cgroup(pid))
+            assert path == os.path.join(base, below, "c", "ns")
+        pids = current_layout().v1_for("pids")
+        outer = pids.path(os.path.join(bases[pids], below, "c"))
+        assert fs.read(os.path.join(outer, "pids.max")) == "32"
+        assert fs.read(os.path.join(outer, "ns", "pids.max")) == "max"  # the limit is the outer one's
+        code, out = capture(container, "cat", "/proc/self/cgroup")
+        assert code == 0 and {path for _, path in parse_proc_cgroup(out)} == {"/"}  # rooted at the inner one
+        monitor = cgroup_in(pids, read_proc_cgroup(container.current_state().monitor_pid))
+        assert monitor == os.path.join(bases[pids], below, "m")
+    finally:
+        container.stop(kill=True)
+    assert not any(os.path.exists(h.path(os.path.join(b, below))) for h, b in own_bases().items())
+
+
+def test_dir_keys_that_do_not_fit_together_are_refused(make_container):
+    container = make_container("cgtdirs", config=(
+        RELATIVE, ("lxc.cgroup.dir", "x"), ("lxc.cgroup.dir.container", "y"),
+    ))
+    with pytest.raises(ConfigError, match=r"lxc\.cgroup\.dir cannot be combined"):
+        container.execute(["/bin/true"])
+
+
+def test_mount_auto_cgroup_force_mounts_the_container_view(make_container):
+    container = make_container("cgtmnt", config=(
+        RELATIVE, ("lxc.mount.auto", "cgroup:rw:force"), ("lxc.cgroup.pids.max", "77"),
+    ))
+    code, out = capture(container, "/bin/sh", "-c",
+                        "grep ' /sys/fs/cgroup' /proc/mounts; cat /sys/fs/cgroup/pids/pids.max; "
+                        "ls /sys/fs/cgroup/unified/cgroup.procs", execute=True)
+    assert code == 0, out
+    mounts = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("cgroup", "tmpfs"))}
+    assert mounts["/sys/fs/cgroup"][2] == "tmpfs" and mounts["/sys/fs/cgroup"][3].startswith("rw,")
+    for hierarchy in current_layout().hierarchies:
+        entry = mounts[f"/sys/fs/cgroup/{hierarchy.mount_dir}"]
+        assert entry[2] == ("cgroup2" if hierarchy.kind == V2 else "cgroup") and entry[3].startswith("rw,")
+    assert "\n77\n" in out  # the hierarchy's root inside is the container's own cgroup
+    container.set_config_item("lxc.mount.auto", "")
+    container.set_config_item("lxc.mount.auto", "proc:mixed sys:ro cgroup:ro:force")
+    code, out = capture(container, "/bin/sh", "-c", "grep ' /sys/fs/cgroup' /proc/mounts", execute=True)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == len(current_layout().hierarchies) + 1  # the tmpfs too
+    assert all(line.split()[3].startswith("ro,") for line in lines)
+    # Without :force a container with a cgroup namespace and CAP_SYS_ADMIN mounts its own: nothing here.
+    container.set_config_item("lxc.mount.auto", "")
+    container.set_config_item("lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed")
+    code, out = capture(container, "/bin/sh", "-c", "grep -c ' /sys/fs/cgroup' /proc/mounts", execute=True)
+    assert out.strip() == "0"
+    assert leftovers("cgtmnt") == []
+
+
+def test_cleanup_after_a_dead_monitor_removes_the_cgroups(make_container):
+    container = make_container("cgtdead", config=(RELATIVE,))
+    container.start()
+    recorded = container.current_state()
+    os.kill(recorded.monitor_pid, signal.SIGKILL)
+    assert container.wait("STOPPED", 10)
+    assert leftovers("cgtdead")  # the monitor could not remove them
+    container._clean_stale()
+    assert leftovers("cgtdead") == []
+    # Idempotent: asked again, everything already gone is no error.
+    container.plugins.hook.lxcframe_cleanup(state=recorded)
+    container.start()
+    container.stop(kill=True)
+    assert leftovers("cgtdead") == []
+
+
+def test_check_and_api_extensions():
+    plugins = Plugins()
+    probes = {p.name: p for result in plugins.hook.lxcframe_check() for p in result}
+    assert probes["cgroup1"].supported and "memory at /sys/fs/cgroup/memory" in probes["cgroup1"].detail
+    assert probes["cgroup2"].supported and "hand down: hugetlb" in probes["cgroup2"].detail
+    assert plugins.has_api_extension("cgroup2") and plugins.has_api_extension("cgroup_relative")
+    only_v1 = Plugins(disable=["cgroup2"])
+    assert only_v1.has_api_extension("cgroup_relative") and not only_v1.has_api_extension("cgroup2")
+    assert Plugins(disable=["cgroup1"]).has_api_extension("cgroup_relative")
+
+
+# Temporary guard: remove once the idmap plugin is part of every build (it is enabled in this tree).
+def test_unprivileged_container_gets_its_cgroup_delegated(make_container, unified_base_restored):
+    container = make_container("cgtdeleg", config=(
+        RELATIVE, ("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536"),
+        ("lxc.mount.auto", "proc:mixed sys:ro cgroup:rw:force"),
+    ))
+    container.start()
+    try:
+        for placed in placed_of(container):
+            directory = placed.path(placed.init)
+            info = os.stat(directory)
+            assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (100000, 100000, 0o775)
+            assert os.stat(os.path.join(directory, "cgroup.procs")).st_uid == 100000
+        # The container's root can build its own cgroups below its payload.
+        code, out = capture(container, "/bin/sh", "-c", "mkdir /sys/fs/cgroup/pids/sub && "
+                            "echo $$ > /sys/fs/cgroup/pids/sub/cgroup.procs && cat /proc/self/cgroup")
+        assert code == 0, out
+        assert "pids:/sub" in out
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtdeleg") == []
