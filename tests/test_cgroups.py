@@ -686,7 +686,6 @@ def test_check_and_api_extensions():
     assert Plugins(disable=["cgroup1"]).has_api_extension("cgroup_relative")
 
 
-# Temporary guard: remove once the idmap plugin is part of every build (it is enabled in this tree).
 def test_unprivileged_container_gets_its_cgroup_delegated(make_container, unified_base_restored):
     container = make_container("cgtdeleg", config=(
         RELATIVE, ("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536"),
