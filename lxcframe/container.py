@@ -56,6 +56,8 @@ class Container:
         self._disable = tuple(disable)
         self._plugins = plugins
         self._config_path = config_path
+        #: The running container's netns reference, kept by get_ips while the same init lives.
+        self._netns_ref: Any = None
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -372,22 +374,25 @@ class Container:
         """Addresses of the running container, as python3-lxc: ``family`` ``"inet"``/``"inet6"``,
         ``interface`` a name (lo is left out unless named), ``scope`` the kernel's (global by default).
 
-        Read from the host through the netns id the start recorded: no fork, no setns.
+        Read from the host through the netns id the start recorded: no fork, no setns. The reference
+        to the namespace is kept while the same init lives, so repeated calls skip the state file.
         """
-        from lxcframe.net.inspect import NetnsRef
         from lxcframe.net.inspect import get_ips as read_ips
+        from lxcframe.net.inspect import running_ref
 
+        self._netns_ref = running_ref(self.lxcpath, self.name, self._netns_ref)
         try:
-            return read_ips(NetnsRef.from_state(self._running_state()), interface, family, scope)
+            return read_ips(self._netns_ref, interface, family, scope)
         except ValueError as err:
             raise ContainerError(str(err)) from None
 
     def get_interfaces(self) -> tuple[str, ...]:
         """Interface names of the running container, lo included (as python3-lxc)."""
-        from lxcframe.net.inspect import NetnsRef
         from lxcframe.net.inspect import get_interfaces as read_interfaces
+        from lxcframe.net.inspect import running_ref
 
-        return read_interfaces(NetnsRef.from_state(self._running_state()))
+        self._netns_ref = running_ref(self.lxcpath, self.name, self._netns_ref)
+        return read_interfaces(self._netns_ref)
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:

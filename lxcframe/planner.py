@@ -37,6 +37,8 @@ def build_plan(
     flags = 0
     for value in call_hook(plugins, "lxcframe_clone_flags", config=config):
         flags |= value
+    for value in call_hook(plugins, "lxcframe_clone_flags_remove", config=config):
+        flags &= ~value
     return StartPlan(
         name=name,
         lxcpath=lxcpath,

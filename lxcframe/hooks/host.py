@@ -61,6 +61,16 @@ def lxcframe_clone_flags(config: ContainerConfig) -> int:
 
 
 @hookspec
+def lxcframe_clone_flags_remove(config: ContainerConfig) -> int:
+    """Namespaces (``CLONE_NEW*`` flags) the container must not get, whoever asked (stage ``validate``).
+
+    Runs in the process that called ``start`` or ``execute``, after :func:`lxcframe_clone_flags`; the
+    results are OR-ed and cleared from the plan's flags. Example: the netns plugin removes
+    ``CLONE_NEWNET`` for ``lxc.net.0.type = none``, so the container shares the host's network namespace.
+    """
+
+
+@hookspec
 def lxcframe_pre_start(ctx: HostContext) -> None:
     """Prepare host state before the init child exists (stage ``pre-start``).
 

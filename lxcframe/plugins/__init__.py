@@ -20,6 +20,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "hooks": "lxcframe.plugins.hooks",
     "keyring": "lxcframe.plugins.keyring",
     "mount-injection": "lxcframe.plugins.mount_injection",
+    "netns": "lxcframe.plugins.netns",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.
