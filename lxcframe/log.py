@@ -105,7 +105,8 @@ class _Router:
         self._hub = hub
 
     def _emit(self, level: int, event: dict[str, Any]) -> None:
-        self._hub.emit(level, event)
+        # structlog has no trace method: trace lines come through debug with their own level.
+        self._hub.emit(event.pop("_level", level), event)
 
     def trace(self, **event: Any) -> None:
         self._emit(0, event)
@@ -252,7 +253,10 @@ class Logger:
         def log(event: str, **fields: Any) -> None:
             container = fields.get("container") or self._context.get("container") or current_container.get()
             if level >= self._hub.threshold(container):
-                getattr(self._structlog(), method)(event, **fields)
+                if method == "trace":
+                    self._structlog().debug(event, _level=0, **fields)
+                else:
+                    getattr(self._structlog(), method)(event, **fields)
 
         return log
 

@@ -243,3 +243,12 @@ def test_json_lines(hub: LogHub, tmp_path: Path) -> None:
     assert records[0]["count"] == 3
     assert records[0]["text"] == 'quotes " and \n newline'
     assert "container" not in records[3]
+
+
+def test_trace_lines_keep_their_level(tmp_path):
+    from lxcframe.log import LogHub, get_logger
+
+    hub = LogHub()
+    hub.configure(level="trace", path=str(tmp_path / "trace.log"))
+    get_logger("t", hub=hub).trace("very fine detail")
+    assert " TRACE " in (tmp_path / "trace.log").read_text()

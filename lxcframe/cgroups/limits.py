@@ -69,8 +69,14 @@ def v1_limits(config: ContainerConfig) -> list[Limit]:
     return others + devices
 
 
-def v2_limits(config: ContainerConfig) -> list[Limit]:
-    return sorted(_limits(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
+def v2_limits(config: ContainerConfig, v1_controllers: tuple[str, ...] = ()) -> list[Limit]:
+    """The ``lxc.cgroup2.*`` limits to write. Device rules are left out where devices is a v1
+    controller (a hybrid host): as LXC does, the ``lxc.cgroup.devices.*`` rules govern there, so that
+    stock configs carrying both kinds (common.conf) work on such hosts."""
+    found = sorted(_limits(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
+    if "devices" in v1_controllers:
+        found = [lim for lim in found if lim.controller != "devices"]
+    return found
 
 
 def device_rule(value: str) -> str:
@@ -111,9 +117,9 @@ def v1_problems(config: ContainerConfig, layout: Layout) -> list[str]:
     return problems
 
 
-def v2_problems(config: ContainerConfig, unified: Hierarchy) -> list[str]:
+def v2_problems(config: ContainerConfig, unified: Hierarchy, v1_controllers: tuple[str, ...] = ()) -> list[str]:
     problems = []
-    for limit in v2_limits(config):
+    for limit in v2_limits(config, v1_controllers):
         if "." not in limit.file:
             problems.append(f"{limit.where}: {limit.key}: expected {V2_PREFIX}<controller>.<file>")
             continue
@@ -131,6 +137,13 @@ def v2_problems(config: ContainerConfig, unified: Hierarchy) -> list[str]:
 
 def v2_controllers_needed(config: ContainerConfig, unified: Hierarchy) -> set[str]:
     return {lim.controller for lim in v2_limits(config) if lim.controller in unified.controllers}
+
+
+def ignored_v2_device_rules(config: ContainerConfig, v1_controllers: tuple[str, ...]) -> list[Limit]:
+    """The ``lxc.cgroup2.devices.*`` rules :func:`v2_limits` leaves out on this host."""
+    if "devices" not in v1_controllers:
+        return []
+    return [lim for lim in _limits(config, V2_PREFIX) if lim.controller == "devices"]
 
 
 def _write(placed: Placed, limit: Limit) -> None:

@@ -112,7 +112,12 @@ def prepare(ctx: HostContext, plugin: str) -> None:
         if delegating:
             wanted |= set(unified.controllers)
         enable_controllers(unified, wanted, posixpath.dirname(unified.payload))
-        limits.apply_v2(unified, limits.v2_limits(config))
+        v1_controllers = current_layout().v1_controllers
+        ignored = limits.ignored_v2_device_rules(config, v1_controllers)
+        if ignored:
+            ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here",
+                         rules=len(ignored))
+        limits.apply_v2(unified, limits.v2_limits(config, v1_controllers))
         if inner:
             enable_controllers(unified, wanted, unified.payload)
     if inner:

@@ -98,6 +98,13 @@ def cmd_config(options: Any) -> int:
             for err in errs.errors:
                 print(f"lxcframe: error: {err}", file=sys.stderr)
             return 1
+        from lxcframe.stage_runner import call_hook
+
+        problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
+        if problems:
+            for problem in problems:
+                print(f"lxcframe: error: {problem}", file=sys.stderr)
+            return 1
         notes = [u.describe() for u in config.unhandled]
         data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}
         _emit(options, data, "\n".join([f"{options.file}: valid ({data['keys']} keys)", *notes]))

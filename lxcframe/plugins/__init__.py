@@ -14,11 +14,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sysfs": "lxcframe.plugins.sysfs",
     "devices": "lxcframe.plugins.devices",
     "caps": "lxcframe.plugins.caps",
+    "apparmor": "lxcframe.plugins.apparmor",
     "cgroup1": "lxcframe.plugins.cgroup1",
     "cgroup2": "lxcframe.plugins.cgroup2",
     "idmap": "lxcframe.plugins.idmap",
     "hooks": "lxcframe.plugins.hooks",
     "keyring": "lxcframe.plugins.keyring",
+    "seccomp": "lxcframe.plugins.seccomp",
     "mount-injection": "lxcframe.plugins.mount_injection",
     "netns": "lxcframe.plugins.netns",
 }

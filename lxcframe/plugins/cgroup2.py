@@ -64,9 +64,10 @@ def lxcframe_check() -> list[Probe]:
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     problems = settings.settings_problems(config, PLUGIN)
-    unified = current_layout().v2
+    layout = current_layout()
+    unified = layout.v2
     if unified is not None:
-        problems += limits.v2_problems(config, unified)
+        problems += limits.v2_problems(config, unified, layout.v1_controllers)
     return problems
 
 

@@ -1,0 +1,136 @@
+"""The AppArmor plugin's hooks, bound to the host paths and cache directory it was built with.
+
+The builtin plugin (:mod:`lxcframe.plugins.apparmor`) is an instance looking at the real ``/sys``,
+``/proc`` and ``apparmor_parser``; tests build others over a faked tree. Nothing is detected when
+an instance is made: every hook reads what it needs when it runs.
+
+The plugin never calls itself unavailable: without AppArmor in the kernel the mount entries of
+``lxc.apparmor.allow_nesting`` still apply, ``generated`` profiles are still checked by compiling
+them, and ``lxcframe check`` says why AppArmor is not used. The other keys are then ignored, with
+a log line, as LXC's nop driver does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcframe.config.keys import KeySpec
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import AttachChildContext, AttachContext, ChildContext, HostContext
+from lxcframe.hooks import hookimpl
+from lxcframe.hostprobe import Probe
+from lxcframe.plugins.apparmor import host as detection
+from lxcframe.plugins.apparmor import label as attr
+from lxcframe.plugins.apparmor import store, validate
+from lxcframe.plugins.apparmor.host import HostPaths
+from lxcframe.plugins.apparmor.naming import profile_names
+from lxcframe.plugins.apparmor.nesting import mount_nesting_helpers
+from lxcframe.plugins.apparmor.settings import UNCONFINED, key_specs, keys_without_effect, settings_of
+from lxcframe.plugins.apparmor.start import RECORD, Loaded, current_label, prepare, release
+from lxcframe.state import ContainerState
+
+DEFAULT_CACHE_DIR = "/var/cache/lxcframe/apparmor"
+#: Overrides the parser's binary cache directory (e.g. to keep it on a persistent volume).
+CACHE_DIR_ENV = "LXCFRAME_APPARMOR_CACHE_DIR"
+
+
+class AppArmorPlugin:
+    def __init__(self, paths: HostPaths | None = None, cache_dir: str | None = None) -> None:
+        self.paths = paths or HostPaths()
+        self._cache_dir = cache_dir
+
+    @property
+    def cache_dir(self) -> str:
+        return self._cache_dir or os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
+
+    # --- registration ------------------------------------------------------------------------
+
+    @hookimpl
+    def lxcframe_config_keys(self) -> list[KeySpec]:
+        return key_specs()
+
+    @hookimpl
+    def lxcframe_check(self) -> list[Probe]:
+        return detection.probes(self.paths)
+
+    # --- start, host side --------------------------------------------------------------------
+
+    @hookimpl
+    def lxcframe_validate(self, config: ContainerConfig) -> list[str]:
+        return validate.problems(config, self.paths)
+
+    @hookimpl
+    def lxcframe_pre_start(self, ctx: HostContext) -> None:
+        config = ctx.plan.config
+        kernel = detection.detect_kernel(self.paths)
+        if not kernel.enabled.value:
+            ignored = keys_without_effect(config)
+            if ignored:
+                ctx.log.info("AppArmor is not enabled in the kernel: ignoring its keys", keys=ignored,
+                             reason=kernel.enabled.why)
+            return
+        label = prepare(ctx, kernel, self.paths, self.cache_dir, settings_of(config))
+        if label is not None:
+            ctx.to_child[RECORD] = {"label": label}
+
+    # --- start, child side -------------------------------------------------------------------
+
+    @hookimpl(tryfirst=True)
+    def lxcframe_child_pre_pivot(self, ctx: ChildContext) -> None:
+        # The nesting helpers go below /dev, so they must wait for the devices stage (which mounts
+        # a fresh tmpfs on /dev, after the mounts stage): the first thing after it is this stage,
+        # and tryfirst puts them before lxc.hook.mount, as LXC has its mount entries done by then.
+        if settings_of(ctx.plan.config).allow_nesting:
+            mount_nesting_helpers(ctx)
+        wanted = ctx.from_host.get(RECORD)
+        if wanted:
+            # After pivot_root the host's /proc is out of reach (and the container may have none).
+            ctx.scratch[RECORD] = attr.open_label_attr(self.paths)
+
+    @hookimpl(tryfirst=True)
+    def lxcframe_child_security(self, ctx: ChildContext) -> None:
+        # First of the security steps: the profile must allow what the others still do.
+        fd = ctx.scratch.pop(RECORD, None)
+        if fd is None:
+            return
+        try:
+            attr.change_profile(fd, ctx.from_host[RECORD]["label"])
+        finally:
+            os.close(fd)
+
+    # --- attach ------------------------------------------------------------------------------
+
+    @hookimpl
+    def lxcframe_attach(self, ctx: AttachContext) -> None:
+        init_pid = ctx.state.init_pid
+        if not init_pid or not detection.detect_kernel(self.paths).enabled.value:
+            return
+        # What init runs under now, as LXC does: the container may have changed its own profile.
+        label = current_label(self.paths, str(init_pid))
+        if label is not None and label != UNCONFINED:
+            ctx.child_data[RECORD] = label
+
+    @hookimpl(tryfirst=True)
+    def lxcframe_attach_child(self, ctx: AttachChildContext) -> None:
+        label = ctx.data.get(RECORD)
+        if not label:
+            return
+        fd = attr.open_label_attr(self.paths)
+        try:
+            attr.change_profile(fd, label)
+        finally:
+            os.close(fd)
+
+    # --- after the container -----------------------------------------------------------------
+
+    @hookimpl
+    def lxcframe_cleanup(self, state: ContainerState) -> None:
+        record = state.plugins.get(RECORD, {}).get("loaded")
+        if record and os.path.exists(record["profile_file"]):
+            release(Loaded(**record), was_loaded=True)
+
+    @hookimpl
+    def lxcframe_destroy(self, name: str, lxcpath: str) -> None:
+        # A profile left loaded (no CAP_MAC_ADMIN at stop) keeps its file; with lxc.rootfs.managed = 0
+        # the container's directory stays, but this generated file is ours to remove.
+        store.remove(profile_names(name, lxcpath).file)
