@@ -187,7 +187,12 @@ def cmd_info(options: Any) -> int:
     if not container.defined:
         raise LxcframeError(f"{options.name}: no such container")
     data = container.info()
-    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{value}" for key, value in data.items())
+    def shown(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(v) for v in value) or "-"
+        return str(value)
+
+    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{shown(value)}" for key, value in data.items())
     _emit(options, data, text)
     return 0
 

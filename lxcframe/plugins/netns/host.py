@@ -60,17 +60,11 @@ def setup_network(ctx: HostContext, pid: int) -> None:
 
 def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
     nsid = record.get("nsid")
-    watcher = None
-    try:
-        if nsid is not None:
-            watcher = RtnlSocket()
-            watcher.subscribe(rtnl.RTNLGRP_NSID)  # before letting go, so the notice cannot be missed
-    finally:
-        os.close(pin)
-    if watcher is None or nsid is None:
+    os.close(pin)
+    if nsid is None:
         return
-    with watcher:
-        if not rtnl.wait_nsid_released(watcher, nsid, NSID_RELEASE_TIMEOUT):
+    with RtnlSocket() as sock:
+        if not rtnl.wait_nsid_released(sock, nsid, NSID_RELEASE_TIMEOUT):
             ctx.log.warning("netns id still assigned: something else holds the container's network namespace",
                             nsid=nsid)
 
