@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import tarfile
+from typing import TYPE_CHECKING
 
 from lxcframe.hooks import hookimpl
-from lxcframe.templates import Template, TemplateRequest, TemplateResult
+
+if TYPE_CHECKING:
+    import tarfile
+
+    from lxcframe.templates import Template, TemplateRequest, TemplateResult
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
 
@@ -58,6 +61,10 @@ def _is_static(path: str) -> bool:
 
 
 def build_busybox(request: TemplateRequest) -> TemplateResult:
+    import subprocess
+
+    from lxcframe.templates import TemplateResult
+
     busybox = find_busybox()
     if busybox is None:
         raise RuntimeError("no static busybox on this host (install busybox-static)")
@@ -102,6 +109,8 @@ def _write(root: str, relative: str, text: str, mode: int = 0o644) -> None:
 
 
 def build_dir(request: TemplateRequest) -> TemplateResult:
+    from lxcframe.templates import TemplateResult
+
     if not request.source:
         raise ValueError("the dir template needs --rootfs DIRECTORY")
     source = os.path.abspath(request.source)
@@ -112,6 +121,8 @@ def build_dir(request: TemplateRequest) -> TemplateResult:
 
 
 def _safe_member(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
+    import tarfile
+
     # Keep owners, modes and device nodes (a rootfs needs them) but refuse paths that leave the tree.
     for name in (member.name, member.linkname if member.islnk() else ""):
         parts = name.split("/")
@@ -121,6 +132,11 @@ def _safe_member(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
 
 
 def build_tar(request: TemplateRequest) -> TemplateResult:
+    # Imported here: only create needs them, and every command loads this plugin.
+    import tarfile
+
+    from lxcframe.templates import TemplateResult
+
     if not request.source:
         raise ValueError("the tar template needs --rootfs FILE.tar[.gz|.xz]")
     root = request.rootfs
@@ -141,6 +157,8 @@ def build_tar(request: TemplateRequest) -> TemplateResult:
 
 @hookimpl
 def lxcframe_templates() -> list[Template]:
+    from lxcframe.templates import Template
+
     return [
         Template("busybox", "a minimal system from the host's static busybox", build_busybox),
         Template("dir", "use an existing directory as the rootfs (--rootfs DIR)", build_dir),

@@ -15,19 +15,109 @@ This module is the builtin plugin: the hooks of an :class:`AppArmorPlugin` looki
 
 from __future__ import annotations
 
-from lxcframe.plugins.apparmor.plugin import AppArmorPlugin
+import os
+from typing import TYPE_CHECKING, Any
 
-_HOST = AppArmorPlugin()
+from lxcframe.hooks import hookimpl
 
-lxcframe_config_keys = _HOST.lxcframe_config_keys
-lxcframe_check = _HOST.lxcframe_check
-lxcframe_validate = _HOST.lxcframe_validate
-lxcframe_pre_start = _HOST.lxcframe_pre_start
-lxcframe_child_pre_pivot = _HOST.lxcframe_child_pre_pivot
-lxcframe_child_security = _HOST.lxcframe_child_security
-lxcframe_attach = _HOST.lxcframe_attach
-lxcframe_attach_child = _HOST.lxcframe_attach_child
-lxcframe_cleanup = _HOST.lxcframe_cleanup
-lxcframe_destroy = _HOST.lxcframe_destroy
+if TYPE_CHECKING:
+    from lxcframe.plugins.apparmor.plugin import AppArmorPlugin
+
+# Every command loads every plugin; most never touch AppArmor (and on hosts without it, a start
+# only needs the nesting helpers). So the package's modules are imported on the first hook that
+# needs them, through one instance looking at the real host.
+_HOST: list[AppArmorPlugin] = []
+
+
+def _host() -> AppArmorPlugin:
+    if not _HOST:
+        from lxcframe.plugins.apparmor.plugin import AppArmorPlugin
+
+        _HOST.append(AppArmorPlugin())
+    return _HOST[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AppArmorPlugin":
+        from lxcframe.plugins.apparmor.plugin import AppArmorPlugin
+
+        return AppArmorPlugin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _kernel_has_apparmor() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled", "rb") as handle:
+            return handle.read(1) == b"Y"
+    except OSError:
+        return False
+
+
+def _needed(config: Any) -> bool:
+    """Whether a start has anything to do here: AppArmor in the kernel, or lxc.apparmor keys (the
+    nesting mounts apply without AppArmor, and ignored keys are said to be ignored)."""
+    return _kernel_has_apparmor() or any(key.startswith("lxc.apparmor.") for key in config.keys())
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[Any]:
+    from lxcframe.plugins.apparmor.settings import key_specs
+
+    return key_specs()
+
+
+@hookimpl
+def lxcframe_check() -> list[Any]:
+    return _host().lxcframe_check()
+
+
+@hookimpl
+def lxcframe_validate(config: Any) -> list[str]:
+    if not any(key.startswith("lxc.apparmor.") for key in config.keys()):
+        return []  # nothing asked of AppArmor: nothing to check, nothing to import
+    return _host().lxcframe_validate(config)
+
+
+@hookimpl
+def lxcframe_pre_start(ctx: Any) -> None:
+    if _needed(ctx.plan.config):
+        _host().lxcframe_pre_start(ctx)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_child_pre_pivot(ctx: Any) -> None:
+    if _needed(ctx.plan.config):
+        _host().lxcframe_child_pre_pivot(ctx)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_child_security(ctx: Any) -> None:
+    if _needed(ctx.plan.config):
+        _host().lxcframe_child_security(ctx)
+
+
+@hookimpl
+def lxcframe_attach(ctx: Any) -> None:
+    if _needed(ctx.config):
+        _host().lxcframe_attach(ctx)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_attach_child(ctx: Any) -> None:
+    if _needed(ctx.config):
+        _host().lxcframe_attach_child(ctx)
+
+
+@hookimpl
+def lxcframe_cleanup(state: Any) -> None:
+    if state.plugins.get("apparmor"):
+        _host().lxcframe_cleanup(state)
+
+
+@hookimpl
+def lxcframe_destroy(name: str, lxcpath: str) -> None:
+    if os.path.isdir(os.path.join(lxcpath, name, "apparmor")):  # where generated profiles are kept
+        _host().lxcframe_destroy(name, lxcpath)
+
 
 __all__ = ["AppArmorPlugin"]
