@@ -509,7 +509,7 @@ def test_stock_lxc_config_loads(path: str, real_registry: KeyRegistry) -> None:
 
 def test_stock_configs_were_found() -> None:
     if not os.path.isdir(LXC_CONFIG_DIR):
-        pytest.skip("LXC's stock configs are not installed")
+        pytest.fail("LXC's stock configs are not installed (scripts/setup-host.sh installs lxc)")
     assert "common.conf" in {os.path.basename(p) for p in STOCK_CONFIGS}
 
 

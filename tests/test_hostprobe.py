@@ -8,7 +8,6 @@ a hybrid cgroup layout (v1 controllers under /sys/fs/cgroup/*, cgroup2 on
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,6 @@ import pytest
 
 from lxcframe import hostprobe, syscalls
 from lxcframe.hostprobe import CgroupLayout, Probe, parse_cgroup_layout
-
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
-
 
 # Probes that this host (kernel 6.18 with libseccomp installed) supports.
 KERNEL_FEATURES = (

@@ -22,8 +22,6 @@ import pytest
 from lxcframe import syscalls
 from lxcframe.rootfs_paths import create_file_in_root, fd_path, makedirs_in_root, open_in_root
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def in_child(func: Callable[[], Any]) -> Any:
     """Fork, run ``func`` in the child, hand back its result via a pipe.

@@ -24,8 +24,6 @@ import pytest
 
 from lxcframe import syscalls as sc
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def run_in_child(func: Callable[[], Any], timeout: int = 30) -> Any:
     """Run ``func`` in a forked child and return its (picklable) result.
