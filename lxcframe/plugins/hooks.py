@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from typing import Any
 
 from lxcframe import syscalls
@@ -60,29 +61,15 @@ def base_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> d
 
 
 def _run(command: str, env: dict[str, str]) -> tuple[int, str]:
-    """Fork and execute ``/bin/sh -c command``; returns (exit code, output). No lazy imports: this
-    also runs in the child after pivot_root."""
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(write_end, 1)
-            os.dup2(write_end, 2)
-            devnull = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.execve("/bin/sh", ["/bin/sh", "-c", command], env)
-        finally:
-            os._exit(127)
-    os.close(write_end)
-    chunks = []
-    while True:
-        data = os.read(read_end, 65536)
-        if not data:
-            break
-        chunks.append(data)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+    """Run ``/bin/sh -c command``; returns (exit code, output).
+
+    subprocess forks and executes in C, so this is safe in a multi-threaded caller (``destroy``
+    hooks run in the library caller's process); its modules are imported with this one, so it also
+    works in the child after pivot_root.
+    """
+    done = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    return done.returncode, done.stdout.decode(errors="replace")
 
 
 def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs_mount: str,
