@@ -142,6 +142,9 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)
         ctx.monitor_is_caller = monitor_is_caller
+        if not monitor_is_caller:
+            # ps shows monitors by container, not as copies of whatever process forked them.
+            syscalls.set_process_name(f"lxcf:{plan.name}")
         monitor_lock = [st.hold_monitor_lock(plan.lxcpath, plan.name)]
 
         def finish() -> None:

@@ -170,6 +170,9 @@ def serve() -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another supervisor serves this run directory
+    from lxcframe.syscalls import set_process_name
+
+    set_process_name("lxcframe-sup")
     plugins = _preload()
     os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
     gc.collect()

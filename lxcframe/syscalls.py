@@ -551,6 +551,12 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _checked("prctl", _libc().prctl(option, arg2, arg3, arg4, arg5))
 
 
+def set_process_name(name: str) -> None:
+    """Set this thread's name (``comm``, as ps and top show it); the kernel keeps 15 bytes."""
+    buffer = ctypes.create_string_buffer(name.encode(errors="replace")[:15])
+    _checked("prctl", _libc().prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0))
+
+
 def set_pdeathsig(sig: int) -> None:
     """Ask for ``sig`` when the parent thread dies."""
     prctl(PR_SET_PDEATHSIG, sig)
