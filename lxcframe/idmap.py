@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import attrs
 
 MAX_ID = 2**32
+#: The most ranges the kernel takes in one uid_map or gid_map.
+MAX_RANGES = 340
 
 
 @attrs.frozen
@@ -36,8 +38,9 @@ def parse_idmap(value: str) -> IdMapEntry:
         raise ValueError("NSID, HOSTID and RANGE must be decimal numbers") from None
     if min(nsid, hostid) < 0 or count <= 0:
         raise ValueError("ids must be >= 0 and RANGE > 0")
-    if nsid + count > MAX_ID or hostid + count > MAX_ID:
-        raise ValueError("the range goes past 2^32")
+    # The kernel computes first + count in 32 bits and refuses a wrap, so 2^32 itself is out too.
+    if nsid + count >= MAX_ID or hostid + count >= MAX_ID:
+        raise ValueError("the range goes past 2^32 - 1")
     return IdMapEntry(fields[0], nsid, hostid, count)
 
 
@@ -63,6 +66,11 @@ def overlaps(entries: list[IdMapEntry]) -> list[str]:
                 if a.hostid < b.hostid + b.count and b.hostid < a.hostid + a.count:
                     problems.append(f"{kind} maps overlap on the host: {a.line()} and {b.line()}")
     return problems
+
+
+def too_many(entries: list[IdMapEntry]) -> list[str]:
+    return [f"{kind} maps: {count} ranges, the kernel takes at most {MAX_RANGES}"
+            for kind in ("u", "g") if (count := sum(e.kind == kind for e in entries)) > MAX_RANGES]
 
 
 def host_id(entries: Iterable[IdMapEntry], kind: str, nsid: int) -> int | None:

@@ -121,13 +121,24 @@ def test_invalid_idmaps_are_config_errors(lxcpath, line, reason, host):
     host.assert_clean()
 
 
-def test_map_the_host_cannot_grant_is_a_clear_error(make_container):
-    # Valid as config, but more ranges than the kernel takes (340): refused when the map is written.
+def test_map_the_kernel_cannot_take_is_a_config_error(make_container):
+    # Valid line by line, but more ranges than the kernel takes in one map (340).
     ranges = tuple(("lxc.idmap", f"u {i * 2} {100000 + i * 2} 1") for i in range(341))
     container = make_container("refused", config=(*ranges, ("lxc.idmap", "g 0 100000 65536")))
-    with pytest.raises(Exception, match="refused the uid_map 341 ranges: Invalid argument"):
+    with pytest.raises(ConfigError, match="341 ranges, the kernel takes at most 340"):
         container.execute(["/bin/true"])
     assert container.state == "STOPPED"
+
+
+def test_a_map_reaching_2_to_the_32_is_refused(lxcpath, host):
+    container = Container("edge", lxcpath)
+    container.create("busybox")
+    try:
+        with pytest.raises(ConfigError, match="past 2"):
+            container.set_config_item("lxc.idmap", "u 0 4294967295 1")
+    finally:
+        container.destroy()
+    host.assert_clean()
 
 
 HOOK = """#!/bin/sh

@@ -40,7 +40,7 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     if not entries:
         return []
     where = _located(config)
-    problems = [f"{where}lxc.idmap: {p}" for p in im.overlaps(entries)]
+    problems = [f"{where}lxc.idmap: {p}" for p in (*im.overlaps(entries), *im.too_many(entries))]
     for kind, name in (("u", "uid"), ("g", "gid")):
         if not any(e.kind == kind for e in entries):
             problems.append(f"{where}lxc.idmap: a {name} map is needed as well")
