@@ -219,7 +219,7 @@ class Container:
         current = self.current_state()
         if current is None:
             self._clean_stale()
-            raise ContainerError(f"{self.name}: not running")
+            raise ContainerError(f"{self.name}: {'not running' if self.defined else 'no such container'}")
         call_hook(self.plugins, "lxcframe_stop_requested",
                   ctx=StopContext(self.name, self.lxcpath, kill, timeout))
         try:
@@ -312,7 +312,7 @@ class Container:
     def _running_state(self) -> st.ContainerState:
         current = self.current_state()
         if current is None or not current.init_pid:
-            raise ContainerError(f"{self.name}: not running")
+            raise ContainerError(f"{self.name}: {'not running' if self.defined else 'no such container'}")
         return current
 
     def freeze(self) -> None:
