@@ -241,6 +241,8 @@ class Bench:
 
     # --- tear-down ---------------------------------------------------------------------------------
 
+    pivots_before: set[str] = set()
+
     def cleanup(self) -> None:
         problems = []
         for container in self.ours:
@@ -252,8 +254,36 @@ class Bench:
         for name in self.lxc_names:
             run(["lxc-stop", "-k", "-n", name, "-P", self.lxc_path])
         shutil.rmtree(self.tmp, ignore_errors=True)
+        problems += _remove_new_lxc_pivots(self.pivots_before)
         for problem in problems:
             print(f"cleanup: {problem}", file=sys.stderr)
+
+
+def _lxc_pivots() -> set[str]:
+    # LXC's monitor moves itself to "lxc.pivot" (below its base cgroup) to remove its container's
+    # cgroups, and leaves it there; with lxc.cgroup.relative = 1 that is below our own cgroups.
+    found = set()
+    with open("/proc/self/cgroup") as handle:
+        own = {line.split(":", 2)[1]: line.split(":", 2)[2].strip() for line in handle}
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        key = "" if hierarchy == "unified" else ("name=systemd" if hierarchy == "systemd" else hierarchy)
+        base = own.get(key)
+        if base is None:
+            continue
+        path = os.path.join("/sys/fs/cgroup", hierarchy, base.lstrip("/"), "lxc.pivot")
+        if os.path.isdir(path):
+            found.add(path)
+    return found
+
+
+def _remove_new_lxc_pivots(before: set[str]) -> list[str]:
+    problems = []
+    for path in sorted(_lxc_pivots() - before):
+        try:
+            os.rmdir(path)
+        except OSError as err:
+            problems.append(f"cgroup {path}: {err.strerror}")
+    return problems
 
 
 def report(count: int, results: dict[str, Any]) -> bool:
@@ -298,6 +328,7 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     bench = Bench(options.count, options.rounds)
+    bench.pivots_before = _lxc_pivots()
     results: dict[str, Any] = {}
     try:
         print(f"starting {options.count} lxcframe and {options.count} LXC containers in {bench.tmp} ...",
