@@ -483,10 +483,10 @@ def test_key_of_disabled_plugin_is_unhandled_not_unknown(tmp_path: Path) -> None
 
 
 def test_key_of_plugin_not_installed_is_unhandled(real_registry: KeyRegistry) -> None:
-    config = load_text("lxc.prlimit.nofile = 1024\n", real_registry)
+    config = load_text("lxc.time.offset.boot = 1s\n", real_registry)
     [item] = config.unhandled
-    assert item.plugin == "prlimit"
-    assert "'prlimit'" in item.describe()
+    assert item.plugin == "timens"
+    assert "'timens'" in item.describe()
     assert "is not installed" in item.describe()
 
 

@@ -23,6 +23,9 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "seccomp": "lxcframe.plugins.seccomp",
     "mount-injection": "lxcframe.plugins.mount_injection",
     "netns": "lxcframe.plugins.netns",
+    "prlimit": "lxcframe.plugins.prlimit",
+    "sysctl": "lxcframe.plugins.sysctl",
+    "procfs": "lxcframe.plugins.procfs",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.
