@@ -97,8 +97,10 @@ def _show(number: int) -> str:
     return "unlimited" if number == resource.RLIM_INFINITY else str(number)
 
 
-@hookimpl(tryfirst=True)
-def lxcframe_child_security(ctx: ChildContext) -> None:
+@hookimpl(trylast=True)
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    # Before the security stage: the LSM label comes first there, and raising a hard limit needs
+    # the capabilities that stage drops.
     config = ctx.plan.config
     for key, number, soft, hard in configured_limits(config):
         try:
@@ -110,7 +112,7 @@ def lxcframe_child_security(ctx: ChildContext) -> None:
             prefix = f"{where.path}:{where.line}: " if where else ""
             current = resource.getrlimit(number)
             raise StageError(
-                "security", "prlimit",
+                "pre-pivot", "prlimit",
                 f"{prefix}{key} = {_show(soft)}:{_show(hard)}: the kernel refused it ({err}); "
                 f"current limits are {_show(current[0])}:{_show(current[1])}",
             ) from None

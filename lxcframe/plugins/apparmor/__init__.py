@@ -56,7 +56,7 @@ def _kernel_has_apparmor() -> bool:
 def _needed(config: Any) -> bool:
     """Whether a start has anything to do here: AppArmor in the kernel, or lxc.apparmor keys (the
     nesting mounts apply without AppArmor, and ignored keys are said to be ignored)."""
-    return _kernel_has_apparmor() or any(key.startswith("lxc.apparmor.") for key in config.keys())
+    return _kernel_has_apparmor() or bool(config.keys_under("lxc.apparmor."))
 
 
 @hookimpl
@@ -73,7 +73,7 @@ def lxcframe_check() -> list[Any]:
 
 @hookimpl
 def lxcframe_validate(config: Any) -> list[str]:
-    if not any(key.startswith("lxc.apparmor.") for key in config.keys()):
+    if not config.keys_under("lxc.apparmor."):
         return []  # nothing asked of AppArmor: nothing to check, nothing to import
     return _host().lxcframe_validate(config)
 
