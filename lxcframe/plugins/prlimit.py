@@ -2,7 +2,7 @@
 
 Resource names are LXC's (the ``RLIMIT_`` name in lower case); a value is a number or
 ``unlimited``, and a single value sets both limits. LXC sets the limits on init from the starting
-process; here init sets them on itself at the start of the ``security`` stage, so that they hold
+process; here init sets them on itself at the end of the ``pre-pivot`` stage, so that they hold
 from the exec on and are set before capabilities are dropped or seccomp narrows what init may do.
 """
 
