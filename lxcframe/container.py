@@ -394,6 +394,43 @@ class Container:
         self._netns_ref = running_ref(self.lxcpath, self.name, self._netns_ref)
         return read_interfaces(self._netns_ref)
 
+    # --- console -------------------------------------------------------------------------------
+
+    def console_getfd(self, ttynum: int = -1) -> int:
+        """A descriptor to read and write tty ``ttynum`` of the running container (python3-lxc's name).
+
+        ``-1`` takes the first free tty (the console when ``lxc.tty.max`` is 0), ``0`` the console.
+        The tty stays reserved for this object until :meth:`console_release` (or the object goes).
+        """
+        from lxcframe.plugins.console.client import open_tty
+
+        self._running_state()
+        holder, fd, _number = open_tty(self.lxcpath, self.name, ttynum)
+        self.__dict__.setdefault("_console_holders", {})[fd] = holder
+        return fd
+
+    def console_release(self, fd: int) -> None:
+        """Close a descriptor of :meth:`console_getfd` and free its tty."""
+        holder = self.__dict__.get("_console_holders", {}).pop(fd, None)
+        os.close(fd)
+        if holder is not None:
+            holder.close()
+
+    def console(self, ttynum: int = -1, escape: str = "^a") -> int:
+        """Connect the caller's terminal to a tty (``lxcframe console``); ``escape q`` detaches."""
+        from lxcframe.plugins.console.terminal import parse_escape, run
+
+        key = parse_escape(escape)
+        self._running_state()
+        return run(self.lxcpath, self.name, ttynum, key)
+
+    def console_log(self, clear: bool = False) -> str:
+        """The console's ring buffer (``lxc.console.buffer.size``); ``clear`` empties it after reading."""
+        from lxcframe.plugins.console.client import read_log
+
+        self._running_state()
+        return read_log(self.lxcpath, self.name, clear)
+
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     import attrs

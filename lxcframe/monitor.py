@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -203,7 +204,7 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
     except StageError as err:
         log.error("post-start failed, stopping", error=str(err))
         os.kill(init_pid, signal.SIGKILL)
-    status = _wait_for(pid)
+    status = _wait_for(ctx, pid)
     return _teardown(ctx, status)
 
 
@@ -223,13 +224,60 @@ def _forward_signals_to(pid: int) -> None:
         signal.signal(signum, forward)
 
 
-def _wait_for(pid: int) -> int:
+def _wait_for(ctx: HostContext, pid: int) -> int:
+    _serve_until_exit(ctx, pid)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
             return status
         except ChildProcessError:
             return 0
+
+
+def _watched(ctx: HostContext) -> dict[int, Callable[[], None]]:
+    try:
+        results = call_hook(ctx.plugins, "lxcframe_monitor_fds", ctx=ctx)
+    except StageError as err:
+        ctx.log.error("monitor descriptors", error=str(err))
+        return {}
+    return {fd: callback for result in results for fd, callback in result}
+
+
+def _serve_until_exit(ctx: HostContext, pid: int) -> None:
+    """Run the plugins' descriptor callbacks (``lxcframe_monitor_fds``) until ``pid`` exits.
+
+    The monitor stays single-threaded: a pidfd of its child joins the poll set, so init's exit
+    ends the loop. With nothing to watch it returns at once and the caller blocks in waitpid.
+    """
+    watched = _watched(ctx)
+    if not watched:
+        return
+    try:
+        pidfd = syscalls.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        while True:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            for fd in watched:
+                poller.register(fd, select.POLLIN)
+            for fd, _events in poller.poll():
+                if fd == pidfd:
+                    return
+                # An earlier callback of this round may have closed this descriptor: ask again.
+                callback = _watched(ctx).get(fd)
+                if callback is None:
+                    continue
+                try:
+                    callback()
+                except Exception as err:
+                    ctx.log.error("monitor descriptor callback failed", error=describe(err))
+            watched = _watched(ctx)
+            if not watched:
+                return
+    finally:
+        os.close(pidfd)
 
 
 def _teardown(ctx: HostContext, status: int) -> int:

@@ -252,9 +252,15 @@ def cmd_umount(options: Any) -> int:
     return 0
 
 
+def cmd_console(options: Any) -> int:
+    _, plugins = _setup(options)
+    return int(_container(options, plugins).console(options.ttynum, options.escape))
+
+
 _HANDLERS = {
     "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
+    "console": cmd_console,
 }

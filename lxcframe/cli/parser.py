@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target")
     p.add_argument("-l", "--lazy", action="store_true", help="detach (MNT_DETACH)")
 
+    p = verb("console", "connect the terminal to a container's tty")
+    p.add_argument("name")
+    p.add_argument("-t", "--tty", dest="ttynum", type=int, default=-1,
+                   help="tty number (0: the console; default: the first free tty)")
+    p.add_argument("-e", "--escape", default="^a", help="escape character: ESCAPE q detaches (default ^a)")
+
     for name in ("freeze", "unfreeze"):
         p = verb(name, f"{name} a container's processes")
         p.add_argument("name")

@@ -9,6 +9,7 @@ naming the stage and the plugin, and everything done before is unwound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lxcframe.hooks import hookspec
@@ -109,6 +110,16 @@ def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
     """The payload has been executed; the container is RUNNING (stage ``post-start``).
 
     Runs in the monitor. Example: ``lxc.hook.start-host``. Raising stops the container.
+    """
+
+
+@hookspec
+def lxcframe_monitor_fds(ctx: HostContext) -> list[tuple[int, Callable[[], None]]]:
+    """Descriptors the monitor watches while the container runs, each with its callback.
+
+    Runs in the monitor after post-start and again before every wait, so the list may change as
+    callbacks open or close descriptors. A callback runs when its descriptor is readable (or hung
+    up); it must not block. Example: the console plugin's pty masters and client sockets.
     """
 
 

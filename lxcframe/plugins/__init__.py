@@ -26,6 +26,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "prlimit": "lxcframe.plugins.prlimit",
     "sysctl": "lxcframe.plugins.sysctl",
     "procfs": "lxcframe.plugins.procfs",
+    "console": "lxcframe.plugins.console",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.

@@ -1,0 +1,124 @@
+"""Plugin ``console``: /dev/console and /dev/ttyN from the container's devpts, served by the monitor.
+
+``lxc.console.*``, ``lxc.tty.max``, ``lxc.tty.dir``. The child allocates the ptys (see :mod:`.ptys`)
+and sends the masters to the monitor, which logs the console (ring buffer, ``lxc.console.logfile``)
+and hands ttys to ``lxcframe console`` / ``Container.console_getfd`` (see :mod:`.server`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+
+from lxcframe import state as st
+from lxcframe.channel import Channel
+from lxcframe.config.keys import KeySpec
+from lxcframe.context import ChildContext, HostContext
+from lxcframe.hooks import hookimpl
+from lxcframe.state import ContainerState
+
+from .settings import KEYS, ConsoleSettings
+
+NAME = "console"
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    return list(KEYS)
+
+
+@hookimpl
+def lxcframe_api_extensions() -> list[str]:
+    return ["console_log"]
+
+
+@hookimpl
+def lxcframe_pre_start(ctx: HostContext) -> None:
+    from .server import ConsoleServer
+
+    settings = ConsoleSettings.from_config(ctx.plan.config)
+    if not settings.enabled:
+        return
+    server = ConsoleServer(settings, st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
+    ctx.undo.push("console", server.close)
+    ctx.resources[NAME] = server
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.child_link = ours
+    ctx.fds_to_child[NAME] = theirs.detach()
+
+    def forget_unsent() -> None:
+        # Sent (and closed) at the ``created`` barrier, unless the start failed before it.
+        fd = ctx.fds_to_child.pop(NAME, None)
+        if fd is not None:
+            os.close(fd)
+
+    ctx.undo.push("console link", forget_unsent)
+
+
+@hookimpl(trylast=True)
+def lxcframe_child_devices(ctx: ChildContext) -> None:
+    # trylast: after the devices plugin has mounted devpts and made /dev.
+    fd = ctx.received_fds.pop(NAME, None)
+    if fd is None:
+        return
+    from .ptys import allocate
+
+    link = Channel(socket.socket(fileno=fd))
+    try:
+        try:
+            os.close(ctx.open_in_rootfs("/dev/pts/ptmx"))
+        except FileNotFoundError:
+            ctx.log.warning("no devpts in the container (lxc.pty.max = 0?): no console, no ttys")
+            return
+        try:
+            ctx.scratch[NAME] = allocate(ctx, ConsoleSettings.from_config(ctx.plan.config), link)
+        except PermissionError as err:
+            # The container's own policy (e.g. lxc.cgroup.devices.deny without c 5:2) forbids ptys:
+            # it runs, like one with lxc.console.path = none.
+            ctx.log.warning("the container may not open ptys: no console, no ttys", error=str(err))
+    finally:
+        link.close()
+
+
+@hookimpl
+def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
+    slave = ctx.scratch.get(NAME)
+    if slave is None or ctx.plan.mode != "daemon":
+        return  # start -F and execute keep the caller's stdio, as LXC
+    # A session of its own without a controlling terminal: init (busybox, systemd) makes the
+    # console the controlling terminal of the sessions it starts.
+    with contextlib.suppress(PermissionError):
+        os.setsid()
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+
+
+@hookimpl
+def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
+    server = ctx.resources.get(NAME)
+    if server is not None:
+        server.collect()
+
+
+@hookimpl
+def lxcframe_monitor_fds(ctx: HostContext) -> list[tuple[int, Callable[[], None]]]:
+    server = ctx.resources.get(NAME)
+    return server.watch() if server is not None else []
+
+
+@hookimpl
+def lxcframe_stopped(ctx: HostContext, status: int) -> None:
+    server = ctx.resources.get(NAME)
+    if server is not None:
+        server.drain()
+
+
+@hookimpl
+def lxcframe_cleanup(state: ContainerState) -> None:
+    # A monitor that died left its console socket behind; nothing else of ours outlives it.
+    from .server import SOCKET_NAME
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(state.runtime_dir, SOCKET_NAME))
