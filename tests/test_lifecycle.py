@@ -228,6 +228,7 @@ def test_cli_lifecycle(lxcpath, rundir, host):
         assert result.returncode == 0, result.stderr
         info = json.loads(run_cli("-P", lxcpath, "info", "cli1", "--format", "json", env=env).stdout)
         assert info["state"] == "RUNNING" and info["pid"] > 0
+        assert run_cli("-P", lxcpath, "ls", env=env).stdout.split() == ["cli1"]
         listing = json.loads(run_cli("-P", lxcpath, "ls", "--fancy", "--format", "json", env=env).stdout)
         assert listing[0]["name"] == "cli1" and listing[0]["state"] == "RUNNING"
         assert run_cli("-P", lxcpath, "attach", "cli1", "--", "/bin/sh", "-c", "exit 4", env=env).returncode == 4

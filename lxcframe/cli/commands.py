@@ -10,8 +10,8 @@ from typing import Any
 from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 
-def _setup(options: Any) -> tuple[Any, Any]:
-    """Logging, host config and plugins for this command."""
+def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
+    """Logging, host config and (unless the command needs none) plugins for this command."""
     from lxcframe.hostconfig import HOST_CONFIG_ENV, load_host_config
     from lxcframe.log import HUB
     from lxcframe.plugin_manager import Plugins
@@ -29,7 +29,7 @@ def _setup(options: Any) -> tuple[Any, Any]:
         disabled.append(item[3:])
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
-    return host, Plugins(disabled)
+    return host, Plugins(disabled) if plugins else None
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:
@@ -200,9 +200,11 @@ def cmd_info(options: Any) -> int:
 def cmd_ls(options: Any) -> int:
     from lxcframe.container import list_containers
 
-    _, plugins = _setup(options)
+    plain = not options.fancy and options.format == "text"
+    # Names alone need no plugin: loading them is most of what a command costs.
+    _, plugins = _setup(options, plugins=not plain)
     names = list_containers(options.lxcpath)
-    if not options.fancy and options.format == "text":
+    if plain:
         print("\n".join(names))
         return 0
     data = []
