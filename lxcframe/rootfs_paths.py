@@ -137,3 +137,12 @@ def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
 def fd_path(fd: int) -> str:
     """A path naming exactly the object behind ``fd`` (for mount(2) etc.)."""
     return f"/proc/self/fd/{fd}"
+
+
+def write_in_root(root_fd: int, path: str, data: str) -> None:
+    """Write ``data`` to the existing file ``path`` below ``root_fd`` (a /proc or /sys knob)."""
+    fd = open_in_root(root_fd, path, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)

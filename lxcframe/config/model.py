@@ -72,6 +72,13 @@ class ContainerConfig:
             item = self.multi[key][-1]
         return item
 
+    def where(self, key: str) -> str:
+        """``"FILE:LINE: "`` of the line that set ``key`` (``"FILE: "`` if none did), for messages."""
+        item = self.located(key)
+        if item is not None:
+            return f"{item.path}:{item.line}: "
+        return f"{self.path}: " if self.path else ""
+
     def keys(self) -> Iterator[str]:
         yield from self.single
         yield from self.multi

@@ -38,9 +38,7 @@ def lxcframe_config_keys() -> list[KeySpec]:
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     if config.multi.get("lxc.cap.drop") and config.multi.get("lxc.cap.keep"):
-        where = config.located("lxc.cap.keep")
-        prefix = f"{where.path}:{where.line}: " if where else ""
-        return [f"{prefix}lxc.cap.keep: cannot be combined with lxc.cap.drop"]
+        return [f"{config.where('lxc.cap.keep')}lxc.cap.keep: cannot be combined with lxc.cap.drop"]
     return []
 
 

@@ -29,17 +29,12 @@ def lxcframe_api_extensions() -> list[str]:
     return ["idmapped_mounts"]
 
 
-def _located(config: ContainerConfig) -> str:
-    item = config.located("lxc.idmap")
-    return f"{item.path}: " if item else ""
-
-
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     entries = im.config_entries(config)
     if not entries:
         return []
-    where = _located(config)
+    where = config.where("lxc.idmap")
     problems = [f"{where}lxc.idmap: {p}" for p in (*im.overlaps(entries), *im.too_many(entries))]
     for kind, name in (("u", "uid"), ("g", "gid")):
         if not any(e.kind == kind for e in entries):

@@ -108,8 +108,7 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
         except (ValueError, OSError) as err:
             # Python turns EPERM into "not allowed to raise maximum limit": raising a hard limit
             # needs CAP_SYS_RESOURCE in the initial user namespace, which a host may not grant.
-            where = config.located(key)
-            prefix = f"{where.path}:{where.line}: " if where else ""
+            prefix = config.where(key)
             current = resource.getrlimit(number)
             raise StageError(
                 "pre-pivot", "prlimit",

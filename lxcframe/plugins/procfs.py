@@ -17,7 +17,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
 from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
-from lxcframe.rootfs_paths import open_in_root
+from lxcframe.rootfs_paths import write_in_root
 
 PREFIX = "lxc.proc."
 
@@ -27,10 +27,6 @@ def lxcframe_config_keys() -> list[KeySpec]:
     return [KeySpec(PREFIX + "*", doc="value written to /proc/<init pid>/<file> (e.g. oom_score_adj)")]
 
 
-def _where(config: ContainerConfig, key: str) -> str:
-    item = config.located(key)
-    return f"{item.path}:{item.line}: " if item else ""
-
 
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
@@ -39,7 +35,7 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
         name = key.removeprefix(PREFIX)
         # A file of the process's own /proc directory, never a path leading elsewhere.
         if "/" in name or name in (".", ".."):
-            problems.append(f"{_where(config, key)}{key}: not a file of /proc/<pid>")
+            problems.append(f"{config.where(key)}{key}: not a file of /proc/<pid>")
     return problems
 
 
@@ -56,15 +52,11 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
             name = key.removeprefix(PREFIX)
             value = config.get(key)
             try:
-                fd = open_in_root(self_fd, name, os.O_WRONLY)
-                try:
-                    os.write(fd, value.encode())
-                finally:
-                    os.close(fd)
+                write_in_root(self_fd, name, value)
             except OSError as err:
                 raise StageError(
                     "pre-pivot", "procfs",
-                    f"{_where(config, key)}{key} = {value}: cannot write /proc/<init>/{name}: {err.strerror}",
+                    f"{config.where(key)}{key} = {value}: cannot write /proc/<init>/{name}: {err.strerror}",
                     err.errno,
                 ) from None
             ctx.log.debug("proc file written", key=key, value=value)

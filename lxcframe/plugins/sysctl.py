@@ -22,7 +22,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext, HostContext
 from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
-from lxcframe.rootfs_paths import open_in_root
+from lxcframe.rootfs_paths import write_in_root
 
 PREFIX = "lxc.sysctl."
 
@@ -74,10 +74,6 @@ def namespace_of(key: str) -> int:
     return next(flag for pattern, flag in NAMESPACED.items() if name.startswith(pattern.removesuffix("*")))
 
 
-def _where(config: ContainerConfig, key: str) -> str:
-    item = config.located(key)
-    return f"{item.path}:{item.line}: " if item else ""
-
 
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
@@ -86,7 +82,7 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
         parts = key.removeprefix(PREFIX).split(".")
         # The key becomes a path under /proc/sys: it must name a file there, nothing else.
         if any(part in ("", "..") or "/" in part for part in parts):
-            problems.append(f"{_where(config, key)}{key}: not a sysctl name")
+            problems.append(f"{config.where(key)}{key}: not a sysctl name")
     return problems
 
 
@@ -98,7 +94,7 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
         if not ctx.plan.clone_flags & flag:
             raise StageError(
                 "pre-start", "sysctl",
-                f"{_where(config, key)}{key}: the container shares the host's {NAMESPACE_NAMES[flag]} "
+                f"{config.where(key)}{key}: the container shares the host's {NAMESPACE_NAMES[flag]} "
                 "namespace, so this would change the host",
             )
 
@@ -123,7 +119,7 @@ def _open_container_proc(ctx: ChildContext, first_key: str) -> int:
         proc_fd = -1
     try:
         if proc_fd < 0 or _fs_type(proc_fd) != "proc":
-            where = _where(ctx.plan.config, first_key)
+            where = ctx.plan.config.where(first_key)
             raise StageError(
                 "pre-pivot", "sysctl",
                 f"{where}{first_key}: the container has no /proc to write sysctls through "
@@ -150,15 +146,11 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
             path = "sys/" + key.removeprefix(PREFIX).replace(".", "/")
             value = config.get(key)
             try:
-                fd = open_in_root(tree_fd, path, os.O_WRONLY)
-                try:
-                    os.write(fd, value.encode())
-                finally:
-                    os.close(fd)
+                write_in_root(tree_fd, path, value)
             except OSError as err:
                 raise StageError(
                     "pre-pivot", "sysctl",
-                    f"{_where(config, key)}{key} = {value}: cannot write /proc/{path}: {err.strerror}",
+                    f"{config.where(key)}{key} = {value}: cannot write /proc/{path}: {err.strerror}",
                     err.errno,
                 ) from None
             ctx.log.debug("sysctl set", key=key, value=value)

@@ -297,10 +297,6 @@ def container_names(devs: tuple[NetDevice, ...]) -> dict[int, str]:
 # --- cross-key checks ------------------------------------------------------------------------------
 
 
-def _where(config: ContainerConfig, key: str) -> str:
-    item = config.located(key)
-    return f"{item.path}:{item.line}: " if item is not None else (f"{config.path}: " if config.path else "")
-
 
 def problems(config: ContainerConfig) -> list[str]:
     """What is wrong with the network entries as a whole, each naming the line at fault."""
@@ -310,17 +306,17 @@ def problems(config: ContainerConfig) -> list[str]:
         prefix = f"lxc.net.{index}."
         if config.get(prefix + "type") is None:
             first = config.keys_under(prefix)[0]
-            found.append(f"{_where(config, first)}{first}: network entry {index} has no {prefix}type")
+            found.append(f"{config.where(first)}{first}: network entry {index} has no {prefix}type")
     for device in typed:
         found += _device_problems(config, device)
     nones = [d for d in typed if d.type == "none"]
     if len(nones) > 1:
         key = f"lxc.net.{nones[1].index}.type"
-        found.append(f"{_where(config, key)}{key}: 'none' is given twice (lxc.net.{nones[0].index} already shares "
+        found.append(f"{config.where(key)}{key}: 'none' is given twice (lxc.net.{nones[0].index} already shares "
                      "the host's network namespace)")
     elif nones and len(typed) > 1:
         key = f"lxc.net.{nones[0].index}.type"
-        found.append(f"{_where(config, key)}{key}: 'none' shares the host's network namespace and cannot be "
+        found.append(f"{config.where(key)}{key}: 'none' shares the host's network namespace and cannot be "
                      "combined with other network entries")
     found += _name_clashes(config, typed)
     return found
@@ -331,7 +327,7 @@ def _device_problems(config: ContainerConfig, device: NetDevice) -> list[str]:
     out: list[str] = []
 
     def bad(key: str, message: str) -> None:
-        out.append(f"{_where(config, prefix + key)}{prefix}{key}: {message}")
+        out.append(f"{config.where(prefix + key)}{prefix}{key}: {message}")
 
     if device.type in ("empty", "none"):
         unused = [k for k in _DEVICE_KEYS if k != "flags"]
@@ -380,7 +376,7 @@ def _name_clashes(config: ContainerConfig, typed: tuple[NetDevice, ...]) -> list
         other = owner.setdefault(name, device.index)
         if other != device.index:
             key = f"lxc.net.{device.index}." + ("name" if device.name else "type")
-            out.append(f"{_where(config, key)}{key}: {name!r} is already the name of lxc.net.{other} inside the "
+            out.append(f"{config.where(key)}{key}: {name!r} is already the name of lxc.net.{other} inside the "
                        f"container; set lxc.net.{device.index}.name")
     host: dict[str, int] = {}
     for device in typed:
@@ -390,5 +386,5 @@ def _name_clashes(config: ContainerConfig, typed: tuple[NetDevice, ...]) -> list
             other = host.setdefault(value, device.index)
             if other != device.index:
                 full = f"lxc.net.{device.index}.{key}"
-                out.append(f"{_where(config, full)}{full}: host device {value!r} is already used by lxc.net.{other}")
+                out.append(f"{config.where(full)}{full}: host device {value!r} is already used by lxc.net.{other}")
     return out

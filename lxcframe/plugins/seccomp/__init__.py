@@ -66,11 +66,6 @@ def profile_path(config: ContainerConfig) -> str | None:
     return path
 
 
-def _located(config: ContainerConfig) -> str:
-    item = config.located(PROFILE_KEY)
-    return f"{item.path}:{item.line}: " if item is not None and item.path else ""
-
-
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     from lxcframe.plugins.seccomp.policy import PolicyError, read_policy
@@ -81,9 +76,9 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     try:
         read_policy(path)
     except PolicyError as err:
-        return [f"{_located(config)}{PROFILE_KEY}: {err}"]
+        return [f"{config.where(PROFILE_KEY)}{PROFILE_KEY}: {err}"]
     missing = _library_problem()
-    return [f"{_located(config)}{PROFILE_KEY}: {missing}"] if missing else []
+    return [f"{config.where(PROFILE_KEY)}{PROFILE_KEY}: {missing}"] if missing else []
 
 
 def _library_problem() -> str | None:
@@ -195,7 +190,7 @@ def lxcframe_attach(ctx: AttachContext) -> None:
     try:
         built = _build(path, log, None)
     except (PolicyError, builder.BuildError) as err:
-        raise ContainerError(f"{_located(ctx.config)}{PROFILE_KEY}: {err}") from None
+        raise ContainerError(f"{ctx.config.where(PROFILE_KEY)}{PROFILE_KEY}: {err}") from None
     # Hex: the attach request crosses to a helper process as JSON when the caller is multi-threaded.
     ctx.child_data[PLUGIN] = builder.compile_bpf(built).hex()
 
