@@ -147,7 +147,11 @@ def _fork_monitor(listener: socket.socket, data: bytes, notify_fd: int, plugins:
 def _accept(listener: socket.socket, plugins: Any, children: set[int]) -> None:
     conn, _ = listener.accept()
     with conn:
-        data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
+        conn.settimeout(5.0)  # a client that connects and says nothing must not stall every start
+        try:
+            data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
+        except (TimeoutError, OSError):
+            return
     if data and fds:
         children.add(_fork_monitor(listener, data, fds[0], plugins))
     for fd in fds[1:]:
