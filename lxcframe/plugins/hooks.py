@@ -19,7 +19,7 @@ from typing import Any
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, choice
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import ChildContext, HostContext
+from lxcframe.context import DEFAULT_PATH, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
 from lxcframe.log import get_logger
 
@@ -60,8 +60,13 @@ def base_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> d
     }
 
 
-def _run(command: str, env: dict[str, str]) -> tuple[int, str]:
-    """Run ``/bin/sh -c command``; returns (exit code, output).
+def hook_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> dict[str, str]:
+    """The environment every hook and network script starts from: PATH plus LXC's variables."""
+    return {"PATH": os.environ.get("PATH", DEFAULT_PATH), **base_environment(name, config, rootfs_mount)}
+
+
+def run_script(command: str, env: dict[str, str], log: Any, what: str, event: str, **fields: Any) -> None:
+    """Run ``/bin/sh -c command``, log its output at debug level, raise when it exits non-zero.
 
     subprocess forks and executes in C, so this is safe in a multi-threaded caller (``destroy``
     hooks run in the library caller's process); its modules are imported with this one, so it also
@@ -69,7 +74,12 @@ def _run(command: str, env: dict[str, str]) -> tuple[int, str]:
     """
     done = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-    return done.returncode, done.stdout.decode(errors="replace")
+    output = done.stdout.decode(errors="replace")
+    for line in output.splitlines():
+        log.debug(event, **fields, line=line)
+    if done.returncode != 0:
+        last = output.strip().splitlines()[-1] if output.strip() else "no output"
+        raise RuntimeError(f"{what} exited with status {done.returncode}: {last}")
 
 
 def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs_mount: str,
@@ -78,20 +88,14 @@ def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs
     if not scripts:
         return
     version = config.get("lxc.hook.version", "0")
-    hook_env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-                **base_environment(name, config, rootfs_mount), **(env or {})}
+    hook_env = {**hook_environment(name, config, rootfs_mount), **(env or {})}
     hook_env["LXC_HOOK_TYPE"] = kind
     hook_env["LXC_HOOK_SECTION"] = "lxc"
     for script in scripts:
         command = f"exec {script}"
         if version == "0":
             command += " " + " ".join([name, "lxc", kind, *extra_args])
-        code, output = _run(command, hook_env)
-        for line in output.splitlines():
-            log.debug("hook output", hook=kind, line=line)
-        if code != 0:
-            last = output.strip().splitlines()[-1] if output.strip() else "no output"
-            raise RuntimeError(f"lxc.hook.{kind} {script!r} exited with status {code}: {last}")
+        run_script(command, hook_env, log, f"lxc.hook.{kind} {script!r}", "hook output", hook=kind)
 
 
 # --- host side ---------------------------------------------------------------------------------

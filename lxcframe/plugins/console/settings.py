@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from lxcframe.config.keys import KeySpec, boolean01, uint
+from lxcframe.config.keys import KeySpec, absolute_path, boolean01, uint
 from lxcframe.config.model import ContainerConfig
 
 #: ``auto`` for a ring buffer or a log-file limit means 128 KiB, as in LXC.
@@ -38,15 +38,9 @@ def tty_dir(value: str) -> str:
     return value
 
 
-def log_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError("expected an absolute path")
-    return value
-
-
 KEYS = [
     KeySpec("lxc.console.path", console_path, doc="none disables the console; a host device to mirror it to"),
-    KeySpec("lxc.console.logfile", log_path, doc="host file the console output is appended to"),
+    KeySpec("lxc.console.logfile", absolute_path, doc="host file the console output is appended to"),
     KeySpec("lxc.console.size", size, doc="limit of the console log file (auto: 128 KiB)"),
     KeySpec("lxc.console.buffer.size", size, doc="in-memory ring buffer of console output (auto: 128 KiB)"),
     KeySpec("lxc.console.rotate", boolean01, doc="rotate the log file to <file>.1 when it reaches its limit"),

@@ -7,11 +7,9 @@ gets ``NAME net up veth vethXXXXXX``. The same line is built here.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
-from lxcframe.context import DEFAULT_PATH, StartPlan
+from lxcframe.context import StartPlan
 from lxcframe.plugins.netns.config import NetDevice
 
 
@@ -26,7 +24,7 @@ def net_script_args(device: NetDevice, host_name: str | None) -> tuple[str, ...]
 
 def run_net_script(plan: StartPlan, device: NetDevice, hook: str, host_name: str | None, log: Any) -> None:
     """Run the device's ``script.<hook>``; a non-zero exit raises (and so fails a start)."""
-    from lxcframe.plugins.hooks import base_environment
+    from lxcframe.plugins.hooks import hook_environment, run_script
 
     script = device.script_up if hook == "up" else device.script_down
     if not script:
@@ -36,18 +34,11 @@ def run_net_script(plan: StartPlan, device: NetDevice, hook: str, host_name: str
     args = net_script_args(device, host_name)
     words = [script, *((plan.name, "net", hook) if version == "0" else ()), *args]
     command = "exec " + " ".join(word for word in words if word)
-    env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **base_environment(plan.name, config, plan.rootfs_mount)}
+    env = hook_environment(plan.name, config, plan.rootfs_mount)
     env.update({"LXC_HOOK_TYPE": hook, "LXC_HOOK_SECTION": "net", "LXC_NET_TYPE": args[0]})
     if device.type in ("veth", "macvlan", "phys"):
         env["LXC_NET_PARENT"] = device.link or ""
     if device.type == "veth":
         env["LXC_NET_PEER"] = host_name or ""
-    result = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, check=False)
-    output = result.stdout.decode(errors="replace")
-    for line in output.splitlines():
-        log.debug("network script output", script=script, line=line)
-    if result.returncode != 0:
-        last = output.strip().splitlines()[-1] if output.strip() else "no output"
-        raise RuntimeError(f"lxc.net.{device.index}.script.{hook} {script!r} exited with status "
-                           f"{result.returncode}: {last}")
+    run_script(command, env, log, f"lxc.net.{device.index}.script.{hook} {script!r}", "network script output",
+               script=script)
