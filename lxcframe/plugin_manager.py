@@ -21,6 +21,7 @@ from lxcframe.config.keys import KeyRegistry, KeySpec
 from lxcframe.config.lxc_keys import LXC_KEYS
 from lxcframe.errors import PluginError
 from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
+from lxcframe.hostconfig import HostConfig
 from lxcframe.plugins import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
 from lxcframe.version import __version__
 
@@ -71,11 +72,13 @@ class Plugins:
         environ: Mapping[str, str] | None = None,
         autoload: bool | None = None,
         extra: Iterable[tuple[str, object]] = (),
+        host: HostConfig | None = None,
     ) -> None:
         environ = os.environ if environ is None else environ
-        from lxcframe.hostconfig import load_host_config
+        if host is None:  # a caller that read the host config already passes it
+            from lxcframe.hostconfig import load_host_config
 
-        host = load_host_config(environ=environ)
+            host = load_host_config(environ=environ)
         wanted_off = [*disable, *host.disable, *parse_disable_list(environ.get(DISABLE_ENV, ""))]
         refused = sorted(set(wanted_off) & ESSENTIAL_PLUGINS)
         if refused:

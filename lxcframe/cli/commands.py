@@ -29,7 +29,7 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
         disabled.append(item[3:])
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
-    return host, Plugins(disabled) if plugins else None
+    return host, Plugins(disabled, host=host) if plugins else None
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:
