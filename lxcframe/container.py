@@ -26,8 +26,12 @@ from lxcframe.stage_runner import call_hook
 
 
 def _check_name(name: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\0" in name or len(name) > 200:
-        raise ContainerError(f"invalid container name {name!r}")
+    # The name goes into paths, config lines and the host name unescaped: see lxcframe.names.
+    from lxcframe.names import RULE, why_invalid
+
+    why = why_invalid(name)
+    if why is not None:
+        raise ContainerError(f"invalid container name {name!r}: {why} (expected {RULE})")
     return name
 
 

@@ -10,6 +10,7 @@ import shutil
 from typing import Any
 
 from lxcframe.config.model import load_config
+from lxcframe.config.writer import format_line
 from lxcframe.context import CreateContext
 from lxcframe.errors import ContainerError, LxcframeError
 from lxcframe.stage_runner import call_hook
@@ -56,7 +57,8 @@ def create_container(container: Any, template_name: str, args: tuple[str, ...], 
         except (OSError, ValueError, RuntimeError) as err:
             raise ContainerError(f"template {template_name!r} failed: {err}") from None
         lines = [f"# Container {container.name}, created by lxcframe from the {template_name} template"]
-        lines += [f"{key} = {value}" for key, value in (*result.config, *host_defaults(), *extra)]
+        lines += [format_line(key, value, path=container.config_file_name)
+                  for key, value in (*result.config, *host_defaults(), *extra)]
         with open(container.config_file_name, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
         # Refuse a config that would not load, while the user still has the create command in hand.

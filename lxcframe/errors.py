@@ -29,7 +29,9 @@ class ConfigError(LxcframeError):
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         what = ""
         if key is not None:
-            what = f"{key} = {value!r}: " if value is not None else f"{key}: "
+            # A key as given by a caller may hold a line break: shown quoted, the message stays one line.
+            shown = key if key.isprintable() else repr(key)
+            what = f"{shown} = {value!r}: " if value is not None else f"{shown}: "
         super().__init__(f"{where}{what}{message}")
 
 

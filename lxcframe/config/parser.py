@@ -20,12 +20,34 @@ _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
 @attrs.frozen
 class RawEntry:
-    """One ``key = value`` line, with where it came from."""
+    """One ``key = value`` line, with where it came from.
+
+    Built from a file's line or from pairs held in memory (overrides, ``create``'s lines); either way
+    it must be able to stand as one line of a config file, so it is checked here, once for all.
+    """
 
     key: str
     value: str
     path: str
     line: int
+
+    def __attrs_post_init__(self) -> None:
+        check_entry(self.key, self.value, path=self.path, line=self.line)
+
+
+def check_entry(key: str, value: str, *, path: str | None = None, line: int | None = None) -> None:
+    """Refuse a key or value that could not be written as the single line ``key = value``.
+
+    A line break (anything :meth:`str.splitlines` splits on, as the reader does) in a value written
+    to a file would start another line: a key no validator has seen, ``lxc.hook.*`` run as root. LXC
+    reads lines as C strings, so a NUL would cut the value short there. The key is shown with repr:
+    it is the part that could break the one-line error message itself.
+    """
+    if not _KEY_RE.match(key):
+        raise ConfigError(f"malformed key {key!r}", path=path, line=line)
+    if "\0" in value or "".join(value.splitlines()) != value:
+        raise ConfigError("a config value must fit on one line (no line break or NUL)", path=path, line=line,
+                          key=key, value=value)
 
 
 def _strip_quotes(value: str) -> str:

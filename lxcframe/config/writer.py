@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from lxcframe.config.parser import parse_line
-from lxcframe.errors import ConfigError
+from lxcframe.config.parser import check_entry, parse_line
 
 
 def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
@@ -16,11 +15,7 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
     gets a new line after its last one; an empty value removes the key's lines (and those below it).
     A key not yet present is appended at the end.
     """
-    new_line = f"{key} = {value}"
-    if "".join(new_line.splitlines()) != new_line:
-        # A line break (anything str.splitlines splits on, as the reader does) would write a second
-        # line: a key no validator has seen.
-        raise ConfigError("a config value must fit on one line", path=path, key=key, value=value)
+    new_line = format_line(key, value, path=path)
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
@@ -43,6 +38,12 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
     else:
         lines.append(new_line)
     _write_atomically(path, "".join(line + "\n" for line in lines))
+
+
+def format_line(key: str, value: str, *, path: str) -> str:
+    """The config line ``key = value``; :class:`ConfigError` if the pair would not stay one line."""
+    check_entry(key, value, path=path)
+    return f"{key} = {value}"
 
 
 def _write_atomically(path: str, text: str) -> None:
