@@ -1,23 +1,28 @@
 """``attach``: run a command inside a running container's namespaces, cgroup and security context.
 
 The attaching process joins every namespace of the container's init at once with a pidfd
-(``setns(pidfd, flags)``), then forks so that the command really is inside the pid namespace.
+(``setns(pidfd, flags)``), takes on the container's security context, and executes a sealed copy
+of the static init (:mod:`lxcframe.sealed_init`), whose child is the first process inside the pid
+namespace and executes the command.
 A multi-threaded caller execs ``python -m lxcframe.attach`` instead of forking itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import signal
 import subprocess
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from lxcframe import syscalls
+from lxcframe import entering, sealed_init, syscalls
 from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext
 from lxcframe.errors import ContainerError
 from lxcframe.launcher import single_threaded
+from lxcframe.sealed_init import sealed_init_fd
 from lxcframe.stage_runner import call_hook, describe
 
 _NAMESPACES = (
@@ -54,7 +59,7 @@ def _environment(clear: bool, extra: tuple[str, ...], uid: int) -> dict[str, str
 
 
 def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None,
-           gid: int | None, env: tuple[str, ...]) -> int:
+           gid: int | None, env: tuple[str, ...], pass_fds: tuple[int, ...] = ()) -> int:
     if not argv:
         raise ContainerError("attach needs a command")
     ctx = AttachContext(state, container.load_config(), argv)
@@ -62,73 +67,105 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
     request = {
         "init_pid": state.init_pid, "argv": list(argv), "uid": 0 if uid is None else uid,
         "gid": 0 if gid is None else gid, "env": _environment(clear_env, env, uid or 0),
-        "cgroup_procs": ctx.cgroup_procs, "data": ctx.child_data,
+        "cgroup_procs": ctx.cgroup_procs, "data": ctx.child_data, "pass_fds": list(pass_fds),
     }
     if not single_threaded():
         helper = subprocess.run([sys.executable, "-m", "lxcframe.attach", container.name, container.lxcpath,
-                                 json.dumps(request)], check=False)
+                                 json.dumps(request)], check=False, pass_fds=pass_fds)
         return helper.returncode
     return _attach_forked(container, state, request)
 
 
 def _attach_forked(container: Any, state: Any, request: dict[str, Any]) -> int:
     config = container.load_config()
+    init_fd = sealed_init_fd()  # made on the host, before anything enters the container
+    foreground = _foreground_group()
     errors_r, errors_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(errors_r)
-        code = 1
         try:
-            code = _enter_and_run(container, state, config, request, errors_w)
+            _enter_and_exec(container, state, config, request, errors_w, init_fd)
         except BaseException as err:
+            message = f"cannot execute {request['argv'][0]}: {err.strerror}" if isinstance(err, OSError) \
+                else describe(err)
             with contextlib.suppress(OSError):
-                os.write(errors_w, describe(err).encode())
+                os.write(errors_w, message.encode())
         finally:
-            os._exit(code)
+            os._exit(127)
     os.close(errors_w)
-    with os.fdopen(errors_r, "rb") as pipe:
-        message = pipe.read().decode(errors="replace")
-    _, status = os.waitpid(pid, 0)
+    try:
+        # EOF when the static init executed (the pipe is close-on-exec) or the child gave up.
+        with os.fdopen(errors_r, "rb") as pipe:
+            message = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        _restore_foreground(foreground)
     if message:
         raise ContainerError(f"{container.name}: attach failed: {message}")
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
-def _enter_and_run(container: Any, state: Any, config: Any, request: dict[str, Any], errors_w: int) -> int:
+def _enter_and_exec(container: Any, state: Any, config: Any, request: dict[str, Any], errors_w: int,
+                    init_fd: int) -> NoReturn:
+    """Join the container, take on its security context, and execute the sealed static init.
+
+    This process joins the pid namespace too, but setns(2) puts only its children there: it never
+    appears in the container itself. The one child it gets is tini's, a copy of the sealed init
+    that executes the command; so no Python process (mapping host libraries) is ever visible to
+    the container, privileged or not.
+    """
     from lxcframe.child import preload
 
     preload()  # after setns the container's files replace the host's: import nothing lazily
     for procs in request["cgroup_procs"]:
         with open(procs, "w") as handle:
             handle.write("0")  # "0" moves the writing process itself
+    proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     pidfd = syscalls.pidfd_open(request["init_pid"])
     flags = namespaces_to_join(request["init_pid"])
     syscalls.setns(pidfd, flags)
     os.close(pidfd)
-    pid = os.fork()  # only a child is inside the joined pid namespace
-    if pid == 0:
-        try:
-            call_hook(container.plugins, "lxcframe_attach_child",
-                      ctx=AttachChildContext(state, config, request["data"]))
-            os.chdir("/")
-            if request["gid"] != os.getgid() or request["uid"] != os.getuid():
-                with contextlib.suppress(PermissionError):
-                    os.setgroups([])
-                os.setresgid(request["gid"], request["gid"], request["gid"])
-                os.setresuid(request["uid"], request["uid"], request["uid"])
-            argv = request["argv"]
-            os.execvpe(argv[0], argv, request["env"])
-        except BaseException as err:
-            message = f"cannot execute {request['argv'][0]}: {err.strerror}" if isinstance(err, OSError) \
-                else describe(err)
-            with contextlib.suppress(OSError):
-                os.write(errors_w, message.encode())
-        os._exit(127)
-    os.close(errors_w)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    call_hook(container.plugins, "lxcframe_attach_child",
+              ctx=AttachChildContext(state, config, request["data"], proc_self))
+    os.close(proc_self)
+    entering.enter_cwd("/")
+    if request["gid"] != os.getgid() or request["uid"] != os.getuid():
+        with contextlib.suppress(PermissionError):
+            os.setgroups([])
+        os.setresgid(request["gid"], request["gid"], request["gid"])
+        os.setresuid(request["uid"], request["uid"], request["uid"])
+    argv, env = request["argv"], request["env"]
+    if entering.resolve_command(argv[0], env) is None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+    # As lxc-attach: the caller's descriptors stay behind, but for stdio and those passed on purpose.
+    entering.close_descriptors({errors_w, init_fd, *request["pass_fds"]})
+    entering.default_signals()
+    for fd in request["pass_fds"]:
+        os.set_inheritable(fd, True)
+    os.execve(init_fd, sealed_init.init_argv(argv), env)
+
+
+def _foreground_group() -> int | None:
+    """Our process group when it owns the terminal on stdin (tini gives the terminal to its child)."""
+    try:
+        group = os.tcgetpgrp(0)
+    except OSError:
+        return None
+    return group if group == os.getpgrp() else None
+
+
+def _restore_foreground(group: int | None) -> None:
+    if group is None:
+        return
+    # From a background group tcsetpgrp raises SIGTTOU unless it is blocked, as a shell does.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(0, group)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _helper_main(argv: list[str]) -> int:

@@ -135,7 +135,11 @@ class AttachContext:
 
 
 class AttachChildContext:
-    def __init__(self, state: Any, config: ContainerConfig, data: Mapping[str, Any]) -> None:
+    def __init__(self, state: Any, config: ContainerConfig, data: Mapping[str, Any], proc_self: int = -1) -> None:
         self.state = state
         self.config = config
         self.data = frozen_mapping(data)
+        #: O_PATH descriptor of this process's /proc/self on the host, opened before setns: the
+        #: attaching process is outside the container's pid namespace, so the container's
+        #: /proc/self does not lead to it.
+        self.proc_self = proc_self

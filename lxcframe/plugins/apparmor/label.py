@@ -14,11 +14,17 @@ from lxcframe.plugins.apparmor.host import HostPaths
 _ATTR_FILES = ("self/attr/apparmor/current", "self/attr/current")
 
 
-def open_label_attr(paths: HostPaths) -> int:
-    """A write descriptor on this process's label attribute (close-on-exec)."""
+def open_label_attr(paths: HostPaths, proc_self: int = -1) -> int:
+    """A write descriptor on this process's label attribute (close-on-exec).
+
+    ``proc_self``: a descriptor of our /proc/self directory, for a process whose /proc is now
+    another pid namespace's (attach).
+    """
     last: OSError | None = None
     for relative in _ATTR_FILES:
         try:
+            if proc_self >= 0:
+                return os.open(relative.removeprefix("self/"), os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_self)
             return os.open(paths.procfs(relative), os.O_WRONLY | os.O_CLOEXEC)
         except FileNotFoundError as err:
             last = err

@@ -115,7 +115,7 @@ class AppArmorPlugin:
         label = ctx.data.get(RECORD)
         if not label:
             return
-        fd = attr.open_label_attr(self.paths)
+        fd = attr.open_label_attr(self.paths, ctx.proc_self)
         try:
             attr.change_profile(fd, label)
         finally:

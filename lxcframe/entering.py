@@ -1,0 +1,70 @@
+"""What every process does last before it executes something inside a container.
+
+A runtime process carries the host with it: descriptors of lock files, sockets, the run directory
+and the caller's pipes; the signal dispositions Python set (SIGPIPE and SIGXFSZ ignored survive an
+exec); a working directory that may lie outside the container's root. Each of these is a way out
+of the container for whatever runs next, so init, the command of ``execute``, and attached
+commands go through :func:`close_descriptors`, :func:`default_signals` and :func:`enter_cwd`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterable
+
+_NEVER_CAUGHT = (signal.SIGKILL, signal.SIGSTOP)
+_FD_LIMIT = 0x7FFFFFFF
+
+
+def close_descriptors(keep: Iterable[int] = ()) -> None:
+    """Close every descriptor above stdio except ``keep`` (close_range(2) over the gaps).
+
+    Only for a process that executes next: Python objects still holding a closed number must not
+    be used again.
+    """
+    low = 3
+    for fd in sorted({fd for fd in keep if fd >= 3}):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _FD_LIMIT)
+
+
+def default_signals() -> None:
+    """Every signal back to its default action and none blocked, as a fresh process expects."""
+    for signum in signal.valid_signals():
+        if signum in _NEVER_CAUGHT:
+            continue
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue  # the C library's own real-time signals
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+class OutsideRoot(Exception):
+    """The working directory asked for resolves outside the container's root."""
+
+
+def enter_cwd(path: str) -> None:
+    """chdir to ``path`` and prove the result lies inside our root (runc's CVE-2024-21626 check).
+
+    A directory reached through a descriptor (``/proc/self/fd/N``) or a mount outside the root has
+    no path from our root: the kernel's getcwd then answers "(unreachable)…" or ENOENT.
+    """
+    os.chdir(path)
+    try:
+        where = os.getcwd()
+    except OSError:
+        where = ""
+    if not where.startswith("/"):
+        raise OutsideRoot(f"working directory {path} is outside the container's root")
+
+
+def resolve_command(command: str, env: dict[str, str]) -> str | None:
+    """Where ``command`` is found by the exec that follows (PATH of ``env``), or None."""
+    if "/" in command:
+        return command if os.access(command, os.X_OK) and not os.path.isdir(command) else None
+    return shutil.which(command, path=env.get("PATH", os.defpath))
