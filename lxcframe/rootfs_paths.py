@@ -49,19 +49,21 @@ def open_in_root(
     path: str,
     flags: int = os.O_PATH | os.O_CLOEXEC,
     mode: int = 0,
+    resolve: int = 0,
 ) -> int:
     """Open ``path`` (absolute or relative: both mean relative to the
     root) as seen from inside ``root_fd``.
 
     O_CLOEXEC is always added: these fds must never leak into the container.
+    ``resolve`` adds RESOLVE_* flags (RESOLVE_NO_SYMLINKS: follow no symlink at all).
     """
     target = _relative(path)
     for _attempt in range(_EAGAIN_RETRIES):
         try:
-            return syscalls.openat2(root_fd, target, flags | os.O_CLOEXEC, mode, _RESOLVE)
+            return syscalls.openat2(root_fd, target, flags | os.O_CLOEXEC, mode, _RESOLVE | resolve)
         except BlockingIOError:
             continue
-    return syscalls.openat2(root_fd, target, flags | os.O_CLOEXEC, mode, _RESOLVE)
+    return syscalls.openat2(root_fd, target, flags | os.O_CLOEXEC, mode, _RESOLVE | resolve)
 
 
 def _components(path: str) -> list[str]:
@@ -71,17 +73,17 @@ def _components(path: str) -> list[str]:
     return [part for part in path.split("/") if part not in ("", ".")]
 
 
-def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755, resolve: int = 0) -> int:
     """``mkdir -p path`` inside the root; returns an O_PATH fd of the
     final directory. Existing directories (reached through in-root
-    symlinks, if need be) are fine."""
+    symlinks, if need be, unless ``resolve`` has RESOLVE_NO_SYMLINKS) are fine."""
     current = open_in_root(root_fd, ".", os.O_PATH | os.O_DIRECTORY)
     prefix = ""
     try:
         for part in _components(path):
             prefix = f"{prefix}/{part}" if prefix else part
             try:
-                child = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
+                child = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, resolve=resolve)
             except FileNotFoundError:
                 # `current` is the in-root resolution of everything before
                 # `part`, so creating `part` relative to it stays inside.
@@ -93,7 +95,7 @@ def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
                     os.mkdir(part, mode, dir_fd=current)
                 # Reopen by full path rather than by name under `current`, so
                 # that whatever is there now is again resolved in the root.
-                child = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
+                child = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, resolve=resolve)
             os.close(current)
             current = child
     except BaseException:

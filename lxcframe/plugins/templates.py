@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from lxcframe.hooks import hookimpl
 
 if TYPE_CHECKING:
-    import tarfile
-
     from lxcframe.templates import Template, TemplateRequest, TemplateResult
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
@@ -120,37 +118,51 @@ def build_dir(request: TemplateRequest) -> TemplateResult:
     return TemplateResult(rootfs=source, config=config, owned=False)
 
 
-def _safe_member(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
-    import tarfile
+class ExtractProgress:
+    """How far the unpacking got, by bytes of the archive file: a bar redrawn in place on a terminal,
+    otherwise (a log, a pipe) one plain line per tenth."""
 
-    # Keep owners, modes and device nodes (a rootfs needs them) but refuse paths that leave the tree.
-    for name in (member.name, member.linkname if member.islnk() else ""):
-        parts = name.split("/")
-        if name.startswith("/") or ".." in parts:
-            raise tarfile.FilterError(f"refusing member {member.name!r}: path leaves the rootfs")
-    return member
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = ""
+        self.tenths = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        done = min(done, total)
+        mib = f"{done / 2**20:.1f}/{total / 2**20:.1f} MiB"
+        if self.tty:
+            filled = done * 30 // total
+            line = f"\rextracting [{'#' * filled}{'.' * (30 - filled)}] {mib}"
+            if line != self.shown:
+                self.stream.write(line)
+                self.stream.flush()
+                self.shown = line
+        elif done * 10 // total > self.tenths:
+            self.tenths = done * 10 // total
+            self.stream.write(f"extracting: {self.tenths * 10}% ({mib})\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.shown = ""
 
 
 def build_tar(request: TemplateRequest) -> TemplateResult:
     # Imported here: only create needs them, and every command loads this plugin.
-    import tarfile
-
+    from lxcframe.tar_extract import extract_archive
     from lxcframe.templates import TemplateResult
 
     if not request.source:
-        raise ValueError("the tar template needs --rootfs FILE.tar[.gz|.xz]")
+        raise ValueError("the tar template needs --rootfs FILE.tar[.gz|.bz2|.xz|.zst]")
     root = request.rootfs
     os.makedirs(root, exist_ok=True)
-    show_progress = sys.stderr.isatty()
-    with tarfile.open(request.source, "r:*") as archive:
-        members = archive.getmembers()
-        for index, member in enumerate(members, start=1):
-            archive.extract(member, root, filter=_safe_member, numeric_owner=True)
-            if show_progress and (index % 200 == 0 or index == len(members)):
-                done = index * 30 // len(members)
-                sys.stderr.write(f"\rextracting [{'#' * done}{'.' * (30 - done)}] {index}/{len(members)}")
-        if show_progress:
-            sys.stderr.write("\n")
+    progress = ExtractProgress(sys.stderr)
+    try:
+        extract_archive(request.source, root, progress)
+    finally:
+        progress.finish()
     config = (("lxc.rootfs.path", f"dir:{root}"), ("lxc.uts.name", request.name), *_COMMON_CONFIG)
     return TemplateResult(rootfs=root, config=config)
 
@@ -162,5 +174,5 @@ def lxcframe_templates() -> list[Template]:
     return [
         Template("busybox", "a minimal system from the host's static busybox", build_busybox),
         Template("dir", "use an existing directory as the rootfs (--rootfs DIR)", build_dir),
-        Template("tar", "unpack a rootfs archive (--rootfs FILE.tar[.gz|.xz])", build_tar),
+        Template("tar", "unpack a rootfs archive (--rootfs FILE.tar[.gz|.bz2|.xz|.zst])", build_tar),
     ]
