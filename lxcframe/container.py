@@ -96,20 +96,57 @@ class Container:
     # --- state ---------------------------------------------------------------------------------
 
     def current_state(self) -> st.ContainerState | None:
-        """The live state, or ``None`` when stopped. A dead monitor is detected, not trusted."""
+        """The live state, or ``None`` when stopped. A dead monitor is detected, not trusted.
+
+        The pids in ``state.json`` are believed only when proven (:mod:`lxcframe.process_proof`):
+        a monitor lock held by a process that is not the recorded monitor, or a recorded init that
+        lives but is not the container's, is an error, never a pid to act on.
+        """
         recorded = st.read_state(self.lxcpath, self.name)
         if recorded is None:
             return None
         if st.monitor_alive(self.lxcpath, self.name):
+            monitor, init = self._proven_pidfds(recorded)
+            from lxcframe import process_proof
+
+            process_proof.close(monitor, init)
             if recorded.state == st.RUNNING and call_hook(
                 self.plugins, "lxcframe_is_frozen", firstresult=True, state=recorded
             ) == [True]:
                 return _evolve(recorded, state=st.FROZEN)
             return recorded
         # The monitor died. Its init may live on (lxc.monitor.signal.pdeath = 0).
-        if recorded.init_pid and st.process_start_time(recorded.init_pid) == recorded.init_start:
+        init = _open_pidfd(recorded.init_pid, recorded.init_start, pidns=recorded.init_pidns)
+        if init is not None:
+            os.close(init)
             return _evolve(recorded, state=st.RUNNING, monitor_pid=None)
         return None
+
+    def _proven_pidfds(self, recorded: st.ContainerState) -> tuple[int, int | None]:
+        """Pidfds of the live monitor and (if it lives) init that ``recorded`` names, both proven.
+
+        Raises when the monitor lock is held but the recorded monitor is not its holder, or when a
+        live process with init's pid and start time is not this container's init: ``state.json``
+        was forged or belongs to another container, and nobody is signalled.
+        """
+        from lxcframe import process_proof
+
+        lock = os.path.join(st.runtime_dir(self.lxcpath, self.name), "monitor.lock")
+        monitor = process_proof.open_monitor(recorded.monitor_pid, recorded.monitor_start, lock)
+        if monitor is None:
+            raise ContainerError(
+                f"{self.name}: state.json names pid {recorded.monitor_pid} as the monitor, but that "
+                f"process does not hold {lock}: not trusting the state file")
+        init = None
+        if recorded.init_pid:
+            init = _open_pidfd(recorded.init_pid, recorded.init_start, monitor_pid=recorded.monitor_pid,
+                               pidns=recorded.init_pidns)
+            if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start:
+                os.close(monitor)
+                raise ContainerError(
+                    f"{self.name}: state.json names pid {recorded.init_pid} as init, but that process is "
+                    f"not pid 1 of the container's pid namespace below its monitor: not trusting the state file")
+        return monitor, init
 
     @property
     def state(self) -> str:
@@ -130,7 +167,9 @@ class Container:
         recorded = st.read_state(self.lxcpath, self.name)
         if recorded is None or st.monitor_alive(self.lxcpath, self.name):
             return
-        if recorded.init_pid and st.process_start_time(recorded.init_pid) == recorded.init_start:
+        init = _open_pidfd(recorded.init_pid, recorded.init_start, pidns=recorded.init_pidns)
+        if init is not None:
+            os.close(init)
             return  # init still runs; stop will kill it first
         with bound_container(self.name):
             self._log().warning("cleaning up after a monitor that died", monitor_pid=recorded.monitor_pid)
@@ -205,6 +244,11 @@ class Container:
         current = self.current_state()
         if current is not None:
             raise ContainerError(f"{self.name}: already {current.state.lower()}")
+        # A monitor started with another LXCFRAME_RUNDIR (or another spelling of the lxcpath)
+        # keeps a state file we cannot see, but holds the container's key lock.
+        if st.running_elsewhere(self.lxcpath, self.name):
+            raise ContainerError(f"{self.name}: already running (its monitor uses another run directory "
+                                 f"than {st.run_root()})")
 
     def stop(self, *, kill: bool = False, timeout: float = 60.0) -> None:
         """Ask init to halt (``lxc.signal.halt``), kill everything after ``timeout`` s; ``kill`` at once."""
@@ -217,7 +261,7 @@ class Container:
             return self._stop_locked(kill=False, timeout=timeout, escalate=False)
 
     def _stop_locked(self, kill: bool, timeout: float, escalate: bool = True) -> bool:
-        from lxcframe import syscalls
+        from lxcframe import process_proof, syscalls
         from lxcframe.context import StopContext
 
         current = self.current_state()
@@ -232,9 +276,28 @@ class Container:
             config = None  # stopping must work even when the config was broken since the start
         halt = config.get("lxc.signal.halt", int(signal.SIGPWR)) if config else int(signal.SIGPWR)
         force = config.get("lxc.signal.stop", int(signal.SIGKILL)) if config else int(signal.SIGKILL)
-        monitor = _open_pidfd(current.monitor_pid, current.monitor_start)
-        init = _open_pidfd(current.init_pid, current.init_start)
+        if current.monitor_pid is None:  # the monitor died; only a proven init is left to stop
+            monitor = None
+            init = _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
+        else:
+            monitor, init = self._proven_pidfds(current)
         try:
+            if current.state == st.STARTING and monitor is not None:
+                # The start is still in the monitor's hands (a slow pre-start hook, a child between
+                # barriers): like lxc-stop -k, abort it. SIGTERM makes the monitor unwind what it
+                # built and report the failure to whoever started it (see lxcframe.start_abort).
+                if self._abort_start(monitor, timeout if not kill else 30.0):
+                    self._clean_stale()
+                    return True
+                current = self.current_state() or current
+                process_proof.close(init)
+                init = None
+                if current.init_pid:  # the start completed meanwhile: stop the container as usual
+                    process_proof.close(monitor)
+                    monitor, init = self._proven_pidfds(current)
+                if init is None:
+                    raise ContainerError(f"{self.name}: its monitor (pid {current.monitor_pid}) does not "
+                                         "leave the start it is in; not stopped")
             if init is not None and not kill:
                 if current.state == st.FROZEN:
                     call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
@@ -251,11 +314,17 @@ class Container:
                         syscalls.pidfd_send_signal(init, force)
             _wait_readable(monitor if monitor is not None else init, 30.0)
         finally:
-            for fd in (monitor, init):
-                if fd is not None:
-                    os.close(fd)
+            process_proof.close(monitor, init)
         self._clean_stale()
         return True
+
+    def _abort_start(self, monitor: int, timeout: float) -> bool:
+        """SIGTERM a starting monitor; True once it exited (its start unwound) within ``timeout``."""
+        from lxcframe import syscalls
+
+        with contextlib.suppress(ProcessLookupError):
+            syscalls.pidfd_send_signal(monitor, signal.SIGTERM)
+        return _wait_readable(monitor, timeout)
 
     def wait(self, state: str, timeout: float = -1) -> bool:
         """Wait until the container is in ``state``; ``timeout`` < 0 waits forever."""
@@ -442,20 +511,16 @@ def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     return attrs.evolve(recorded, **changes)
 
 
-def _open_pidfd(pid: int | None, start: int | None) -> int | None:
-    from lxcframe import syscalls
+def _open_pidfd(pid: int | None, start: int | None, *, monitor_pid: int | None = None,
+                pidns: int | None = None) -> int | None:
+    """A pidfd of the container's init named by the state, or ``None`` when that pid is not it.
 
-    if not pid:
-        return None
-    try:
-        fd = syscalls.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
-    # The pid could have been recycled between reading the state and opening it.
-    if st.process_start_time(pid) != start:
-        os.close(fd)
-        return None
-    return fd
+    Never a pidfd of a stranger: the pidfd is opened first, then the process is proven to be pid 1
+    of a pid namespace not ours (the recorded one), below ``monitor_pid`` when the monitor lives.
+    """
+    from lxcframe import process_proof
+
+    return process_proof.open_init(pid, start, monitor_pid, pidns)
 
 
 def _wait_readable(fd: int | None, timeout: float) -> bool:

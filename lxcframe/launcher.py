@@ -20,6 +20,9 @@ from typing import Any
 from lxcframe.context import StartPlan
 from lxcframe.errors import StageError
 
+#: A detached monitor's umask, as LXC's (and the supervisor's monitors'): not whatever the caller had.
+MONITOR_UMASK = 0o022
+
 
 def single_threaded() -> bool:
     """True when this process has exactly one thread (Python's or any native library's)."""
@@ -94,6 +97,7 @@ def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> in
             try:
                 os.close(read_end)
                 os.setsid()
+                os.umask(MONITOR_UMASK)  # the caller's umask must not leak into the monitor
                 if os.fork() != 0:
                     os._exit(0)
                 _close_inherited({write_end})
@@ -162,7 +166,7 @@ def _spawn_helper(plan: StartPlan, disabled: tuple[str, ...], status_fd: int, *,
         process = subprocess.Popen(
             [sys.executable, "-m", "lxcframe.monitor", json.dumps(request)],
             pass_fds=(status_fd,), stdin=stdio, stdout=stdio, stderr=stdio if detach else None,
-            start_new_session=detach,
+            start_new_session=detach, umask=MONITOR_UMASK if detach else -1,
         )
     finally:
         os.close(status_fd)

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lxcframe import start_abort, syscalls
 from lxcframe import state as st
-from lxcframe import syscalls
 from lxcframe.channel import Channel
 from lxcframe.context import HostContext, StartPlan
 from lxcframe.errors import StageError, UndoErrors
@@ -155,7 +155,8 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
                 st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
 
         try:
-            return _supervise(ctx, notify, forward_signals, finish)
+            with start_abort.armed():  # stop of a STARTING container: SIGTERM unwinds the start
+                return _supervise(ctx, notify, forward_signals, finish)
         finally:
             finish()
 
@@ -172,7 +173,9 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
         ctx.child_pid = ctx.init_pid = pid
         child_end.close()
         _serve_child(ctx, host_end, pid)
+        start_abort.done()
     except BaseException as err:
+        start_abort.done()
         child_end.close()
         if ctx.init_pid and ctx.init_pid != ctx.child_pid:
             with contextlib.suppress(ProcessLookupError):

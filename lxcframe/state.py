@@ -6,6 +6,13 @@ Per container, under ``/run/lxcframe/<lxcpath key>/<name>/``:
 * ``monitor.lock`` – held by the monitor for as long as it lives: if it can be taken, the monitor died.
 * ``state.json`` – written atomically by the monitor: state, pids, and what plugins recorded (cgroup
   paths, devices…) so that another process can act on the container or clean up after a dead monitor.
+
+Every directory here is created ``0700`` and every file ``0600`` by explicit ``chmod``/mode, never
+through the umask: a start under ``umask 000`` must not leave a state file anyone can rewrite (root
+acts on the pids it names). A state file that someone else could have written is refused.
+
+Besides, a monitor holds ``/run/lxcframe/locks/<key>`` for its life, keyed by the real path of the
+lxcpath and the name, whatever the run directory: two run directories never run one container twice.
 """
 
 from __future__ import annotations
@@ -36,6 +43,28 @@ def run_root() -> str:
     return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
 
 
+def make_private_dirs(path: str) -> None:
+    """Create ``path`` and its missing parents ``0700``, whatever the umask.
+
+    ``os.makedirs`` gives the parents it creates ``0777 & ~umask``: under ``umask 000`` the run
+    root would be world-writable, and anyone could plant a state file or a socket in it.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise
+        make_private_dirs(parent)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            return
+    os.chmod(path, 0o700)  # mkdir's mode went through the umask (0o777 would leave 0o000 here)
+
+
 ROOTFS_MOUNT_ENV = "LXCFRAME_ROOTFS_MOUNT"
 DEFAULT_ROOTFS_MOUNT = "/run/lxcframe.rootfs"
 
@@ -62,16 +91,9 @@ def runtime_dir(lxcpath: str, name: str) -> str:
 
 def process_start_time(pid: int) -> int | None:
     """Start time of a live ``pid`` in clock ticks, to tell it from a recycled pid; ``None`` if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None  # exited, only not yet reaped
-    return int(fields[19])
+    from lxcframe.process_proof import start_time
 
+    return start_time(pid)
 
 
 @attrs.frozen
@@ -87,6 +109,9 @@ class ContainerState:
     init_start: int | None = None
     started_at: float | None = None
     mode: str = "daemon"
+    #: Inode of init's pid namespace, read when the state was written: a proof that a live pid is
+    #: still that init (see :mod:`lxcframe.process_proof`).
+    init_pidns: int | None = None
     #: Per-plugin records (plugin name -> JSON-able data), e.g. the cgroup paths it created.
     plugins: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
 
@@ -105,10 +130,16 @@ def _state_path(lxcpath: str, name: str) -> str:
 
 
 def write_state(state: ContainerState) -> None:
+    if state.init_pid and state.init_pidns is None:
+        from lxcframe.process_proof import pidns_inode
+
+        state = attrs.evolve(state, init_pidns=pidns_inode(state.init_pid))
     directory = state.runtime_dir
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    make_private_dirs(directory)
     tmp = os.path.join(directory, f".state.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o600)  # a leftover of the same name may have had another mode
         json.dump(state.to_json(), handle)
     os.replace(tmp, os.path.join(directory, "state.json"))
 
@@ -119,6 +150,7 @@ def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> N
     With ``unless_locked`` the command lock file stays when someone holds it: the holder (a stop
     waiting for this monitor) removes it when it is done.
     """
+    _release_key_lock(lxcpath, name)
     directory = runtime_dir(lxcpath, name)
     for leaf in ("state.json", "monitor.lock"):
         with contextlib.suppress(FileNotFoundError):
@@ -167,25 +199,154 @@ def monitor_alive(lxcpath: str, name: str) -> bool:
     return False
 
 
+_STATE_FIELDS = {field.name: field for field in attrs.fields(ContainerState)}
+_PID_FIELDS = ("monitor_pid", "monitor_start", "init_pid", "init_start", "init_pidns")
+
+
 def read_state(lxcpath: str, name: str) -> ContainerState | None:
-    """The recorded state, or ``None`` when there is none. Does not check that the monitor lives."""
+    """The recorded state, or ``None`` when there is none. Does not check that the monitor lives.
+
+    The file must be owned by root or by us and writable by nobody else (else anyone could make
+    root act on pids of their choosing), and well-formed: anything else is a clear error.
+    """
+    path = _state_path(lxcpath, name)
     try:
-        with open(_state_path(lxcpath, name), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", opener=_open_nofollow) as handle:
+            info = os.fstat(handle.fileno())
             data = json.load(handle)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as err:
-        raise ContainerError(f"{name}: unreadable state file: {err}") from None
-    return ContainerState(**data)
+        raise ContainerError(f"{name}: unreadable state file {path}: {err}") from None
+    if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+        raise ContainerError(f"{name}: state file {path} could have been written by another user "
+                             f"(owner uid {info.st_uid}, mode {info.st_mode & 0o7777:o}): not trusting it")
+    return _state_from(data, name, path)
+
+
+def _open_nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def _state_from(data: Any, name: str, path: str) -> ContainerState:
+    def bad(why: str) -> ContainerError:
+        return ContainerError(f"{name}: malformed state file {path}: {why}")
+
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    unknown = sorted(set(data) - set(_STATE_FIELDS))
+    if unknown:
+        raise bad(f"unknown key {unknown[0]!r}")
+    for key in _PID_FIELDS:
+        value = data.get(key)
+        if value is not None and (type(value) is not int or value <= 0):
+            raise bad(f"{key} must be a positive integer, not {value!r}")
+    if data.get("state") not in STATES:
+        raise bad(f"state must be one of {', '.join(STATES)}, not {data.get('state')!r}")
+    if data.get("name") != name:
+        raise bad(f"it names container {data.get('name')!r}")
+    if not isinstance(data.get("plugins", {}), dict):
+        raise bad("plugins must be a JSON object")
+    try:
+        return ContainerState(**data)
+    except (TypeError, ValueError) as err:
+        raise bad(str(err)) from None
 
 
 def hold_monitor_lock(lxcpath: str, name: str) -> int:
-    """Taken by the monitor for its lifetime; returns the descriptor (closed when the monitor exits)."""
+    """Taken by the monitor for its lifetime; returns the descriptor (closed when the monitor exits).
+
+    The monitor also takes the container's key lock (see :func:`key_lock_path`), released by
+    :func:`remove_runtime`: a monitor of the same container from another run directory refuses.
+    """
     directory = runtime_dir(lxcpath, name)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    make_private_dirs(directory)
     fd = os.open(os.path.join(directory, "monitor.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        key = _take_key_lock(lxcpath, name)
+    except BaseException:
+        os.close(fd)
+        raise
+    if key is not None:
+        _KEY_LOCKS[(os.path.abspath(lxcpath), name)] = key
     return fd
+
+
+#: Key locks held by monitors of this process, released by :func:`remove_runtime`.
+_KEY_LOCKS: dict[tuple[str, str], int] = {}
+KEY_LOCK_DIR = "/run/lxcframe/locks"
+
+
+def key_lock_path(lxcpath: str, name: str) -> str | None:
+    """The lock naming (real path of ``lxcpath``, ``name``) in one fixed directory, whatever
+    ``LXCFRAME_RUNDIR`` says: the run directory is per caller, the container is not.
+
+    Root's is under ``/run/lxcframe/locks``; another user's under its ``XDG_RUNTIME_DIR`` (it can
+    only start its own containers); ``None`` when such a user has none.
+    """
+    if os.geteuid() == 0:
+        base = KEY_LOCK_DIR
+    else:
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+        if not os.path.isdir(runtime):
+            return None
+        base = os.path.join(runtime, "lxcframe", "locks")
+    key = hashlib.sha256(f"{os.path.realpath(lxcpath)}\0{name}".encode()).hexdigest()[:32]
+    return os.path.join(base, key)
+
+
+def _take_key_lock(lxcpath: str, name: str) -> int | None:
+    path = key_lock_path(lxcpath, name)
+    if path is None:
+        return None
+    while True:
+        make_private_dirs(os.path.dirname(path))
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ContainerError(f"{name}: already running (its monitor uses another run directory "
+                                 f"than {run_root()})") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino  # the last holder may have unlinked it
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
+def running_elsewhere(lxcpath: str, name: str) -> bool:
+    """True while some monitor (of any run directory) holds the container's key lock."""
+    path = key_lock_path(lxcpath, name)
+    if path is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _release_key_lock(lxcpath: str, name: str) -> None:
+    fd = _KEY_LOCKS.pop((os.path.abspath(lxcpath), name), None)
+    if fd is None:
+        return
+    os.close(fd)
+    path = key_lock_path(lxcpath, name)
+    if path is not None:
+        _remove_lock_file(path, only_if_free=True)
 
 
 def acquire_command_lock(lxcpath: str, name: str, timeout: float = 30.0) -> int:
@@ -197,7 +358,7 @@ def acquire_command_lock(lxcpath: str, name: str, timeout: float = 30.0) -> int:
     path = os.path.join(runtime_dir(lxcpath, name), "lock")
     deadline = time.monotonic() + timeout
     while True:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        make_private_dirs(os.path.dirname(path))
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:  # the directory vanished between makedirs and open

@@ -9,22 +9,40 @@ The supervisor is started on demand by the first ``start`` (``python -m lxcframe
 listens on ``<run dir>/supervisor.sock`` and leaves a few seconds after its last monitor exited.
 It never touches containers itself: each request is served by a forked monitor. Monitors outlive
 it; they are detached (their own session) and hold their containers' locks themselves.
+
+It runs as root and its monitors run hooks as root, so it trusts nothing about its callers:
+
+* the run root is ``0700`` and the socket ``0600`` by explicit ``chmod`` (never the umask, which
+  is the first caller's); the supervisor works under ``umask 077``, its monitors under ``022``;
+* each connection's ``SO_PEERCRED`` must be root or the supervisor's own uid;
+* each request carries the fingerprint of the caller's installation (interpreter, lxcframe's path
+  and version, the installed plugins): a supervisor running other code says no, and the caller
+  forks its own monitor instead;
+* received descriptors come close-on-exec and every one not used is closed, whatever the message;
+* connections are served from one poll set, each with its own deadline: a client that connects and
+  says nothing delays nobody else;
+* a forked monitor closes what is the supervisor's (listener, lock, other clients' connections).
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
+import functools
 import gc
+import hashlib
 import json
 import os
 import select
 import socket
+import struct
 import subprocess
 import sys
 import time
 from typing import Any
 
+from lxcframe import launcher
 from lxcframe import state as st
 
 #: Seconds the supervisor stays after its last monitor exited, ready for the next start.
@@ -33,6 +51,12 @@ IDLE_ENV = "LXCFRAME_SUPERVISOR_IDLE"
 #: ``LXCFRAME_SUPERVISOR=0`` forks monitors from the caller instead.
 DISABLE_ENV = "LXCFRAME_SUPERVISOR"
 MAX_REQUEST = 1 << 20
+#: Seconds a connected client has to send its request; it delays no other client meanwhile.
+REQUEST_DEADLINE = 5.0
+#: A request carries one descriptor; room for a few more so that extra ones arrive (and are closed)
+#: rather than being silently cut off with MSG_CTRUNC.
+_MAX_FDS = 4
+_OK = b"ok"
 
 
 def socket_path() -> str:
@@ -41,6 +65,23 @@ def socket_path() -> str:
 
 def _lock_path() -> str:
     return os.path.join(st.run_root(), "supervisor.lock")
+
+
+@functools.cache
+def fingerprint() -> str:
+    """What code this process runs: interpreter, lxcframe's location and version, installed plugins.
+
+    Cached per process (computed once, ~0.3 ms): an installation does not change under a running
+    process in a way that matters here, and a changed one gets a new supervisor after this one left.
+    """
+    import lxcframe
+    from lxcframe.entry_points import entry_points
+    from lxcframe.plugin_manager import ENTRY_POINT_GROUP
+
+    parts = [sys.executable, os.path.realpath(os.path.dirname(lxcframe.__file__)), lxcframe.__version__]
+    parts += sorted(f"{ep.name}={ep.value} ({ep.distribution} {ep.version})"
+                    for ep in entry_points(ENTRY_POINT_GROUP))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 # --- client side ---------------------------------------------------------------------------------
@@ -57,12 +98,19 @@ def _connect() -> socket.socket | None:
 
 
 def _spawn() -> None:
-    os.makedirs(st.run_root(), mode=0o755, exist_ok=True)
+    st.make_private_dirs(st.run_root())
+    # cwd "/": ``-m`` puts the working directory first on sys.path, and root's supervisor must not
+    # import whatever lies in the directory its first caller happened to be in. The caller's own
+    # lxcframe comes first instead, so that the supervisor runs the caller's code (a checkout as
+    # much as an installed copy); the fingerprint check catches any other difference.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(st.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     # The supervisor forks once more and this process exits at once: nobody's child, nobody's zombie.
     subprocess.run(
         [sys.executable, "-m", "lxcframe.supervisor"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True, check=False,
+        start_new_session=True, close_fds=True, check=False, cwd="/", env=env,
     )
 
 
@@ -71,7 +119,11 @@ def enabled() -> bool:
 
 
 def submit(request: dict[str, Any], notify_fd: int, timeout: float = 10.0) -> bool:
-    """Hand a start to the supervisor (starting one if needed); False when none could be reached."""
+    """Hand a start to the supervisor (starting one if needed); False when none would take it.
+
+    The supervisor answers before it forks: ``ok``, or why not (another installation's code, a
+    refused caller), and then the caller starts the monitor itself.
+    """
     client = _connect()
     if client is None:
         _spawn()
@@ -81,9 +133,15 @@ def submit(request: dict[str, Any], notify_fd: int, timeout: float = 10.0) -> bo
             client = _connect()
         if client is None:
             return False
+    request = dict(request, fingerprint=fingerprint())
     with client:
-        socket.send_fds(client, [json.dumps(request).encode()], [notify_fd])
-    return True
+        try:
+            socket.send_fds(client, [json.dumps(request).encode()], [notify_fd])
+            client.settimeout(timeout)
+            answer = client.recv(256)
+        except OSError:
+            return False  # the supervisor was leaving (or died): nobody took the request
+    return answer == _OK
 
 
 # --- the supervisor ------------------------------------------------------------------------------
@@ -103,7 +161,7 @@ def _preload() -> Any:
     return plugins
 
 
-def _serve_request(data: bytes, notify_fd: int, default_plugins: Any) -> int:
+def _serve_request(request: dict[str, Any], notify_fd: int, default_plugins: Any) -> int:
     from lxcframe.container import Container
     from lxcframe.launcher import _notifier
     from lxcframe.log import HUB
@@ -113,7 +171,6 @@ def _serve_request(data: bytes, notify_fd: int, default_plugins: Any) -> int:
 
     notify = _notifier(notify_fd)
     try:
-        request = json.loads(data)
         os.environ.clear()
         os.environ.update(request.get("env", {}))
         log = request.get("log", {})
@@ -130,84 +187,218 @@ def _serve_request(data: bytes, notify_fd: int, default_plugins: Any) -> int:
     return run_monitor(plugins, plan, notify)
 
 
-def _fork_monitor(listener: socket.socket, data: bytes, notify_fd: int, plugins: Any) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            listener.close()
-            os.setsid()
-            code = _serve_request(data, notify_fd, plugins)
-        finally:
-            os._exit(code)
-    os.close(notify_fd)
-    return pid
+class _Server:
+    """The listener, the supervisor's lock, and the connections still to send their request."""
 
+    def __init__(self, listener: socket.socket, lock_fd: int, plugins: Any) -> None:
+        self.listener = listener
+        self.lock_fd = lock_fd
+        self.plugins = plugins
+        self.own_fingerprint = fingerprint()
+        self.pending: dict[int, tuple[socket.socket, float]] = {}
+        self.children: set[int] = set()
+        self.poller = select.poll()
+        self.poller.register(listener.fileno(), select.POLLIN)
 
-def _accept(listener: socket.socket, plugins: Any, children: set[int]) -> None:
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(5.0)  # a client that connects and says nothing must not stall every start
-        try:
-            data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
-        except (TimeoutError, OSError):
-            return
-    if data and fds:
-        children.add(_fork_monitor(listener, data, fds[0], plugins))
-    for fd in fds[1:]:
-        os.close(fd)
+    # -- connections --
 
-
-def _reap(children: set[int]) -> None:
-    for pid in list(children):
-        with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if not done:
+    def accept_all(self) -> int:
+        """Accept every queued connection; returns how many."""
+        count = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return count
+            except OSError:
+                return count  # e.g. EMFILE: the queued clients wait for the next round
+            count += 1
+            conn.setblocking(False)
+            refusal = _refusal(conn)
+            if refusal is not None:
+                _answer(conn, refusal)
+                conn.close()
                 continue
-        children.discard(pid)
+            self.pending[conn.fileno()] = (conn, time.monotonic() + REQUEST_DEADLINE)
+            self.poller.register(conn.fileno(), select.POLLIN)
+
+    def drop(self, fd: int) -> socket.socket:
+        conn, _ = self.pending.pop(fd)
+        self.poller.unregister(fd)
+        return conn
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for fd in [fd for fd, (_, deadline) in self.pending.items() if deadline <= now]:
+            self.drop(fd).close()
+
+    def next_deadline(self, default: float) -> float:
+        if not self.pending:
+            return default
+        return max(0.0, min(default, min(d for _, d in self.pending.values()) - time.monotonic()))
+
+    def receive(self, fd: int) -> None:
+        """Read one request from a ready connection, answer it, and fork its monitor if it is good."""
+        conn = self.drop(fd)
+        fds: list[int] = []
+        with conn:
+            try:
+                data, ancillary, flags, _ = conn.recvmsg(
+                    MAX_REQUEST, socket.CMSG_SPACE(_MAX_FDS * 4), socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT
+                )
+            except OSError:
+                return  # nothing readable after all, or an error: either way this client is done
+            fds = _fds_of(ancillary)
+            try:
+                request, error = self._check(data, fds, flags)
+                _answer(conn, _OK if request is not None else error.encode())
+                if request is not None:
+                    self.children.add(self._fork_monitor(conn, request, fds[0]))
+                    fds = fds[1:]
+            finally:
+                for extra in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(extra)
+
+    def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[dict[str, Any] | None, str]:
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            return None, "no: request too large"
+        if len(fds) != 1:
+            return None, "no: a request carries exactly one descriptor"
+        try:
+            request = json.loads(data)
+        except ValueError:
+            return None, "no: not JSON"
+        if not isinstance(request, dict):
+            return None, "no: not a JSON object"
+        if request.get("fingerprint") != self.own_fingerprint:
+            return None, "no: this supervisor runs another installation of lxcframe"
+        return request, ""
+
+    def _fork_monitor(self, conn: socket.socket, request: dict[str, Any], notify_fd: int) -> int:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                # Nothing of the supervisor's stays open in a monitor that runs for the container's
+                # life: not the listener, not the supervisor's lock, not other clients' sockets.
+                conn.close()
+                self.close_all()
+                os.umask(launcher.MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
+                os.setsid()
+                code = _serve_request(request, notify_fd, self.plugins)
+            finally:
+                os._exit(code)
+        return pid
+
+    def close_all(self) -> None:
+        for conn, _ in self.pending.values():
+            conn.close()
+        self.pending.clear()
+        self.listener.close()
+        os.close(self.lock_fd)
+
+    # -- the loop --
+
+    def reap(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if not done:
+                    continue
+            self.children.discard(pid)
+
+    def serve_once(self, timeout: float) -> bool:
+        """One round of the poll loop; True when anything happened."""
+        busy = False
+        for fd, _events in self.poller.poll(self.next_deadline(timeout) * 1000):
+            if fd == self.listener.fileno():
+                busy = self.accept_all() > 0 or busy
+            elif fd in self.pending:
+                self.receive(fd)
+                busy = True
+        self.expire()
+        self.reap()
+        return busy
+
+
+def _refusal(conn: socket.socket) -> bytes | None:
+    """Why this peer may not use the supervisor, or ``None``: only root and our own uid may."""
+    try:
+        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+    except OSError:
+        return b"no: cannot read the caller's credentials"
+    if uid in (0, os.geteuid()):
+        return None
+    return f"no: uid {uid} may not use the supervisor of uid {os.geteuid()}".encode()
+
+
+def _answer(conn: socket.socket, message: bytes) -> None:
+    with contextlib.suppress(OSError):  # a client that left early must not take the supervisor down
+        conn.send(message, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+
+
+def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            received = array.array("i")
+            received.frombytes(payload[: len(payload) - len(payload) % received.itemsize])
+            fds.extend(received)
+    return fds
+
+
+def _private_run_root() -> None:
+    """The run root exists, is ours and is ``0700`` (an older or umask-000 start may have made it wider)."""
+    root = st.run_root()
+    st.make_private_dirs(root)
+    info = os.stat(root)
+    if info.st_uid != os.geteuid():
+        raise SystemExit(f"{root} belongs to uid {info.st_uid}: not serving from it")
+    if info.st_mode & 0o7777 != 0o700:
+        os.chmod(root, 0o700)
 
 
 def serve() -> int:
-    os.makedirs(st.run_root(), mode=0o755, exist_ok=True)
-    lock = os.open(_lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.umask(0o077)  # whatever the first caller's umask, nothing of the supervisor's is shared
+    _private_run_root()
+    lock = os.open(_lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        os.close(lock)
         return 0  # another supervisor serves this run directory
     from lxcframe.syscalls import set_process_name
 
     set_process_name("lxcframe-sup")
     plugins = _preload()
+    fingerprint()
     os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
     gc.collect()
     gc.freeze()  # the collector must not write to pages every monitor shares
     path = socket_path()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
     listener.bind(path)
+    os.chmod(path, 0o600)  # explicit: connecting needs write permission on the socket
     listener.listen(64)
-    children: set[int] = set()
+    server = _Server(listener, lock, plugins)
     idle_exit = float(os.environ.get(IDLE_ENV) or IDLE_EXIT)
     idle_since = time.monotonic()
     try:
         while True:
-            ready, _, _ = select.select([listener], [], [], 0.5)
-            if ready:
-                _accept(listener, plugins, children)
-            _reap(children)
-            if children or ready:
+            busy = server.serve_once(0.5)
+            if server.children or server.pending or busy:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break
         # Leave: first make the socket unreachable, then serve whoever connected before that.
         os.unlink(path)
-        listener.setblocking(False)
-        while True:
-            try:
-                _accept(listener, plugins, children)
-            except BlockingIOError:
-                break
+        server.accept_all()
+        while server.pending:
+            server.serve_once(0.1)
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
