@@ -1,18 +1,36 @@
-"""The host's own settings for lxcframe (TOML), e.g. which plugins an operator disabled."""
+"""The host's own settings for lxcframe (TOML), e.g. which plugins an operator disabled.
+
+Every key is checked: a misspelled key or section (``[plugin]``, ``disabel``) is an error naming the
+file, the line and the key, never a setting silently left at its default.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
+from lxcframe.config.keys import closest
 from lxcframe.errors import ConfigError
 
 DEFAULT_HOST_CONFIG = "/etc/lxcframe/lxcframe.toml"
 HOST_CONFIG_ENV = "LXCFRAME_HOST_CONFIG"
 DEFAULT_LXCPATH = "/var/lib/lxcframe"
+
+#: What a start does with config keys no enabled plugin applies: refuse them (LXC's way) or warn.
+UNHANDLED_ERROR, UNHANDLED_WARN = "error", "warn"
+UNHANDLED_POLICIES = (UNHANDLED_ERROR, UNHANDLED_WARN)
+
+#: Every key the file may hold; a table maps to its own keys.
+_SCHEMA: dict[str, Any] = {
+    "lxcpath": None,
+    "default_config": None,
+    "plugins": {"disable": None, "unhandled_keys": None},
+}
 
 
 @attrs.frozen
@@ -22,10 +40,19 @@ class HostConfig:
     lxcpath: str = DEFAULT_LXCPATH
     #: LXC-format lines every new container's config starts with (LXC's ``default.conf``).
     default_config: str | None = None
+    #: ``[plugins] unhandled_keys``: ``"error"`` (default) or ``"warn"``.
+    unhandled_keys: str = UNHANDLED_ERROR
+    #: The line of ``[plugins] disable``, so a bad name in it can be located.
+    disable_line: int | None = attrs.field(default=None, eq=False)
 
 
 def host_config_path(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(HOST_CONFIG_ENV) or DEFAULT_HOST_CONFIG
+
+
+def unhandled_opt_out(host: HostConfig) -> str:
+    """How an operator lets configs with unhandled keys start anyway, for the refusal's message."""
+    return f' (to start it anyway: unhandled_keys = "warn" in [plugins] of {host.path or host_config_path()})'
 
 
 def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.environ) -> HostConfig:
@@ -33,21 +60,69 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     path = path or host_config_path(environ)
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read()
     except FileNotFoundError:
         return HostConfig()
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"invalid TOML: {err}", path=path) from None
     except OSError as err:
         raise ConfigError(err.strerror or str(err), path=path) from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"invalid TOML: {err}", path=path) from None
+
+    def error(message: str, key: str) -> ConfigError:
+        return ConfigError(message, path=path, line=_line_of(text, key), key=key)
+
+    _check_keys(data, _SCHEMA, "", error)
     plugins = data.get("plugins", {})
-    disable = plugins.get("disable", []) if isinstance(plugins, dict) else None
+    if not isinstance(plugins, dict):
+        raise error("expected a table ([plugins])", "plugins")
+    disable = plugins.get("disable", [])
     if not isinstance(disable, list) or not all(isinstance(n, str) for n in disable):
-        raise ConfigError("expected a list of plugin names", path=path, key="plugins.disable")
+        raise error("expected a list of plugin names", "plugins.disable")
+    unhandled = plugins.get("unhandled_keys", UNHANDLED_ERROR)
+    if unhandled not in UNHANDLED_POLICIES:
+        raise error(f"expected one of {', '.join(UNHANDLED_POLICIES)}", "plugins.unhandled_keys")
     lxcpath = data.get("lxcpath", DEFAULT_LXCPATH)
     if not isinstance(lxcpath, str) or not lxcpath.startswith("/"):
-        raise ConfigError("expected an absolute path", path=path, key="lxcpath")
+        raise error("expected an absolute path", "lxcpath")
     default_config = data.get("default_config")
     if default_config is not None and (not isinstance(default_config, str) or not default_config.startswith("/")):
-        raise ConfigError("expected an absolute path", path=path, key="default_config")
-    return HostConfig(path=path, disable=tuple(disable), lxcpath=lxcpath, default_config=default_config)
+        raise error("expected an absolute path", "default_config")
+    return HostConfig(path=path, disable=tuple(disable), lxcpath=lxcpath, default_config=default_config,
+                      unhandled_keys=unhandled, disable_line=_line_of(text, "plugins.disable"))
+
+
+def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, error: Any) -> None:
+    for key, value in data.items():
+        dotted = prefix + key
+        if key not in schema:
+            hint = closest(dotted, [prefix + known for known in schema])
+            raise error("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), dotted)
+        if schema[key] is not None and isinstance(value, dict):
+            _check_keys(value, schema[key], dotted + ".", error)
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The line that sets ``dotted`` (``plugins.disable``) or opens its table, for messages.
+
+    tomllib keeps no positions; this finds plain keys and ``[table]`` headers, which is what a
+    hand-written host config holds. ``None`` when the key is written some other way.
+    """
+    *tables, key = dotted.split(".")
+    table = ".".join(tables)
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\s*([^\[\]]+?)\s*\]\s*(#.*)?", stripped)
+        if header:
+            current = re.sub(r"\s*\.\s*", ".", header.group(1))
+            if current == dotted:
+                return number
+            continue
+        if current == table and re.match(rf"{re.escape(key)}\s*[=.]", stripped):
+            return number
+        if not current and re.match(rf"{re.escape(dotted)}\s*=", stripped):
+            return number
+    return None

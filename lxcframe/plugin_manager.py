@@ -17,9 +17,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from lxcframe.config.keys import KeyRegistry, KeySpec
+from lxcframe.config.keys import KeyRegistry, KeySpec, closest
 from lxcframe.config.lxc_keys import LXC_KEYS
-from lxcframe.errors import PluginError
+from lxcframe.errors import ConfigError, PluginError
 from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
 from lxcframe.hostconfig import HostConfig
 from lxcframe.plugins import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
@@ -31,6 +31,9 @@ NO_AUTOLOAD_ENV = "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD"
 
 #: API extensions the core itself provides, whatever plugins are enabled.
 CORE_API_EXTENSIONS = ("lxc_config_item_is_supported",)
+
+#: Origin of the names in the host config's disable list (reported with its file, line and key).
+_HOST = "host config"
 
 ENABLED, DISABLED, UNAVAILABLE, FAILED = "enabled", "disabled", "unavailable", "failed"
 
@@ -73,17 +76,27 @@ class Plugins:
         autoload: bool | None = None,
         extra: Iterable[tuple[str, object]] = (),
         host: HostConfig | None = None,
+        disable_origin: str = "disable",
     ) -> None:
+        """``disable_origin`` names where the ``disable`` names came from in errors (``"-p no:{name}"``)."""
         environ = os.environ if environ is None else environ
         if host is None:  # a caller that read the host config already passes it
             from lxcframe.hostconfig import load_host_config
 
             host = load_host_config(environ=environ)
-        wanted_off = [*disable, *host.disable, *parse_disable_list(environ.get(DISABLE_ENV, ""))]
-        refused = sorted(set(wanted_off) & ESSENTIAL_PLUGINS)
+        self.host = host
+        #: What a start does with keys no enabled plugin applies (``[plugins] unhandled_keys``).
+        self.unhandled_keys = host.unhandled_keys
+        # Each name with where it was asked for, so an unknown one is reported where it was written.
+        wanted_off = [
+            *((name, disable_origin.format(name=name)) for name in disable),
+            *((name, _HOST) for name in host.disable),
+            *((name, DISABLE_ENV) for name in parse_disable_list(environ.get(DISABLE_ENV, ""))),
+        ]
+        refused = sorted({name for name, _ in wanted_off} & ESSENTIAL_PLUGINS)
         if refused:
             raise PluginError(f"plugin {refused[0]!r} is essential and cannot be disabled")
-        self.disabled = frozenset(wanted_off)
+        self.disabled = frozenset(name for name, _ in wanted_off)
         if autoload is None:
             autoload = not environ.get(NO_AUTOLOAD_ENV)
         self.pm = pluggy.PluginManager(PROJECT_NAME)
@@ -95,9 +108,11 @@ class Plugins:
         self._lock = threading.Lock()
         self._registry: KeyRegistry | None = None
         self._extensions: frozenset[str] | None = None
-        for candidate in self._candidates(autoload):
-            self._load(candidate)
+        candidates = self._candidates(autoload)
         extra = list(extra)
+        self._refuse_unknown(wanted_off, {c.name for c in candidates} | {name for name, _ in extra}, autoload)
+        for candidate in candidates:
+            self._load(candidate)
         #: Plugins given as objects live only in this process: another process cannot load them.
         self.has_extras = bool(extra)
         for name, plugin in extra:
@@ -108,6 +123,29 @@ class Plugins:
                 self._records[name] = self._record(candidate, DISABLED, "disabled by configuration")
                 continue
             self._register(name, plugin, candidate)
+
+    def _refuse_unknown(self, wanted_off: list[tuple[str, str]], known: set[str], autoload: bool) -> None:
+        """A name to disable that no plugin has is an error: a typo must not leave a plugin enabled.
+
+        A third-party plugin that is not installed is unknown too: the operator asked for something
+        that is not there, and a later install would then run it unasked.
+        """
+        unknown = [(name, origin) for name, origin in wanted_off if name not in known]
+        if unknown and not autoload:
+            # Installed but not autoloaded is still a real name: disabling it is harmless.
+            from lxcframe.entry_points import entry_points
+
+            known = known | {ep.name for ep in entry_points(ENTRY_POINT_GROUP)}
+            unknown = [(name, origin) for name, origin in unknown if name not in known]
+        if not unknown:
+            return
+        name, origin = unknown[0]
+        hint = closest(name, known)
+        suggestion = f" (did you mean {hint!r}?)" if hint else ""
+        if origin == _HOST:
+            raise ConfigError(f"no plugin of that name is installed{suggestion}", path=self.host.path,
+                              line=self.host.disable_line, key="plugins.disable", value=name)
+        raise PluginError(f"{origin}: no plugin named {name!r} is installed{suggestion}")
 
     # --- loading -------------------------------------------------------------------------------
 

@@ -213,6 +213,11 @@ def test_validate_json(cli: Runner, tmp_path: Path) -> None:
     path = tmp_path / "c.conf"
     path.write_text("lxc.uts.name = a\nlxc.cap.drop = sys_module\n")
     result = cli("-p", "no:caps", "config", "validate", str(path), "--format", "json")
+    assert result.returncode == 1, "a key no enabled plugin applies is refused by default"
+    assert f"{path}:2: lxc.cap.drop" in result.stderr and "plugin 'caps'" in result.stderr
+    # A host that opted out gets the keys listed, the config valid.
+    (tmp_path / "no-host-config.toml").write_text('[plugins]\nunhandled_keys = "warn"\n')
+    result = cli("-p", "no:caps", "config", "validate", str(path), "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["valid"] is True

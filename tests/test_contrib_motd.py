@@ -288,9 +288,15 @@ def test_container_gets_motd(motd_module: ModuleType, env: dict[str, str], tmp_p
         result = cli(env, "-P", lxcpath, "execute", "m1", "--", "cat", "/etc/motd")
         assert result.returncode == 0, result.stderr
         assert result.stdout == "Welcome to m1.\nManaged by lxcframe.\n"
-        # Disabled, the plugin writes nothing; its keys are reported with its name, not ignored silently.
+        # Disabled, its keys stop the start (as LXC refuses keys it cannot apply), naming the plugin.
         rootfs = os.path.join(lxcpath, "m1", "rootfs")
         os.unlink(os.path.join(rootfs, "etc", "motd"))
+        result = cli(env, "-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true")
+        assert result.returncode == 1
+        assert "motd.text" in result.stderr and "plugin 'motd'" in result.stderr
+        # A host that opted out (unhandled_keys = "warn") starts it: the plugin writes nothing, the
+        # keys are reported with its name, not ignored silently.
+        Path(env["LXCFRAME_HOST_CONFIG"]).write_text('[plugins]\nunhandled_keys = "warn"\n')
         result = cli(env, "-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true")
         assert result.returncode == 0, result.stderr
         assert "motd.text" in result.stderr and "plugin 'motd'" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -208,6 +209,12 @@ def test_disabled_plugins_leave_init_alone(make_container, lxcpath):
         ("lxc.prlimit.nofile", "100"),
         ("lxc.proc.oom_score_adj", "7"),
     ))
+    disabled = Container("dis1", lxcpath, disable=("prlimit", "procfs"))
+    with pytest.raises(ConfigError, match=r"lxc\.prlimit\.nofile.*plugin 'prlimit'.*lxc\.proc\.oom_score_adj"):
+        disabled.execute(["/bin/true"])  # keys it cannot apply stop the start, as in LXC
+    # A host that opted out (unhandled_keys = "warn") starts it without them.
+    with open(os.environ["LXCFRAME_HOST_CONFIG"], "a") as handle:
+        handle.write('[plugins]\nunhandled_keys = "warn"\n')
     disabled = Container("dis1", lxcpath, disable=("prlimit", "procfs"))
     code, out = capture(disabled, "/bin/sh", "-c", "ulimit -n; cat /proc/self/oom_score_adj", execute=True)
     assert code == 0, out

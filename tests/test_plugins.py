@@ -181,7 +181,8 @@ def test_host_config_invalid_toml_names_the_path(tmp_path: Path) -> None:
     [
         ('[plugins]\ndisable = "caps"\n', "plugins.disable"),
         ("[plugins]\ndisable = [1]\n", "plugins.disable"),
-        ('plugins = "caps"\n', "plugins.disable"),
+        ('plugins = "caps"\n', "plugins"),  # not a table
+        ('[plugins]\nunhandled_keys = "off"\n', "plugins.unhandled_keys"),
         ('lxcpath = "relative/path"\n', "lxcpath"),
     ],
 )

@@ -478,9 +478,18 @@ def test_attached_processes_get_the_filter_too(make_container, tmp_path):
 
 
 @pytest.mark.container
-def test_disabled_plugin_reports_the_key_and_runs_unfiltered(make_container, lxcpath, tmp_path):
+def test_disabled_plugin_refuses_the_key_unless_the_host_opted_out(make_container, lxcpath, tmp_path):
     profile = _profile(tmp_path, MKDIR_EPERM)
     container = make_container("sc6", config=(("lxc.seccomp.profile", profile),), disable=("seccomp",))
+    result = run_cli("-p", "no:seccomp", "config", "validate", container.config_file_name)
+    assert result.returncode == 1
+    assert "lxc.seccomp.profile = " in result.stderr and "plugin 'seccomp', which is disabled" in result.stderr
+    with pytest.raises(ConfigError, match=r"lxc\.seccomp\.profile.*plugin 'seccomp'"):
+        container.execute(["/bin/true"])
+    # Only a host that opted out runs it unfiltered, and is told.
+    with open(os.environ["LXCFRAME_HOST_CONFIG"], "a") as handle:
+        handle.write('[plugins]\nunhandled_keys = "warn"\n')
+    container = Container("sc6", lxcpath, disable=("seccomp",))
     result = run_cli("-p", "no:seccomp", "config", "validate", container.config_file_name)
     assert result.returncode == 0, result.stderr
     assert "lxc.seccomp.profile: handled by plugin 'seccomp', which is disabled" in result.stdout

@@ -29,7 +29,7 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
         disabled.append(item[3:])
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
-    return host, Plugins(disabled, host=host) if plugins else None
+    return host, Plugins(disabled, host=host, disable_origin="-p no:{name}") if plugins else None
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:
@@ -91,6 +91,7 @@ def cmd_config(options: Any) -> int:
     if options.config_command == "validate":
         from lxcframe.config.model import load_config
         from lxcframe.errors import ConfigErrors
+        from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
 
         try:
             config = load_config(options.file, plugins.key_registry())
@@ -104,6 +105,11 @@ def cmd_config(options: Any) -> int:
         if problems:
             for problem in problems:
                 print(f"lxcframe: error: {problem}", file=sys.stderr)
+            return 1
+        if config.unhandled and plugins.unhandled_keys != UNHANDLED_WARN:
+            # The same refusal a start gives: "valid" must mean the container would start as written.
+            for item in config.unhandled:
+                print(f"lxcframe: error: {item.as_error(unhandled_opt_out(plugins.host))}", file=sys.stderr)
             return 1
         notes = [u.describe() for u in config.unhandled]
         data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}

@@ -120,8 +120,7 @@ class KeyRegistry:
         for spec in self._patterns:
             # Offer the pattern with a concrete index so the hint reads like a real key.
             candidates.append(spec.name.replace("<N>", "0").removesuffix(".*"))
-        matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
-        return matches[0] if matches else None
+        return closest(key, candidates)
 
     def why_not_handled(self, key: str) -> str:
         """Why ``key`` has no enabled owner: whose it would be, or that it is unknown (with a hint)."""
@@ -134,6 +133,12 @@ class KeyRegistry:
     def specs(self) -> Iterable[KeySpec]:
         yield from self._exact.values()
         yield from self._patterns
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` is most likely a typo of, for a "did you mean" hint (None if none is close)."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    return matches[0] if matches else None
 
 
 # --- validators ------------------------------------------------------------------------------------

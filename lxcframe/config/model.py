@@ -40,6 +40,15 @@ class Unhandled:
     def describe(self) -> str:
         return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}"
 
+    def as_error(self, opt_out: str = "") -> ConfigError:
+        """The refusal a start and ``config validate`` give by default: as LXC, a key that cannot be
+        applied stops the start rather than running the container without it (a seccomp profile
+        whose plugin is off would otherwise mean an unconfined container)."""
+        return ConfigError(
+            f"handled by plugin {self.plugin!r}, which {self.why}: the container would run without it{opt_out}",
+            path=self.path, line=self.line, key=self.key, value=self.value,
+        )
+
 
 
 @attrs.frozen
@@ -50,6 +59,12 @@ class ContainerConfig:
     single: Mapping[str, ConfigValue] = attrs.field(converter=frozen_mapping)
     multi: Mapping[str, tuple[ConfigValue, ...]] = attrs.field(converter=frozen_mapping)
     unhandled: tuple[Unhandled, ...] = ()
+
+    def refuse_unhandled(self, opt_out: str = "") -> None:
+        """Raise every unhandled key together (file, line, key and plugin each); ``opt_out`` says how
+        an operator can let such a config start anyway."""
+        if self.unhandled:
+            raise ConfigErrors([item.as_error(opt_out) for item in self.unhandled])
 
     def get(self, key: str, default: Any = None) -> Any:
         item = self.single.get(key)
