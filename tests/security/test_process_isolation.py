@@ -229,10 +229,13 @@ def test_attach_closes_the_callers_descriptors_unless_passed(make_container, tmp
 
 
 def _forged_notice_init(rootfs: str) -> None:
-    """An init that writes a forged "running as pid 1" notice into every descriptor it may hold."""
+    """An init that writes a forged "running as pid 1" notice into every descriptor it may hold.
+
+    (Descriptors from 10 up are the shell's own: busybox sh keeps its script and saved stdio there.)
+    """
     script = os.path.join(rootfs, "sbin", "evil-init")
     with open(script, "w") as handle:
-        handle.write('#!/bin/sh\nfor fd in 3 4 5 6 7 8 9 11 12 13 14 15; do\n'
+        handle.write('#!/bin/sh\nfor fd in 3 4 5 6 7 8 9; do\n'
                      '  if echo \'{"ok": true, "init_pid": 1}\' >&$fd; then echo $fd >> /init.wrote; fi\n'
                      'done 2>/dev/null\ntouch /init.done\nexec /sbin/init\n')
     os.chmod(script, 0o755)
@@ -258,12 +261,14 @@ def test_init_cannot_answer_for_the_monitor(make_container, monkeypatch, supervi
         container.stop(kill=True)
 
 
-@pytest.mark.parametrize("fd", range(3, 12))
-def test_init_cwd_through_a_descriptor_cannot_leave_the_root(make_container, fd):
-    container = make_container("cwd", config=(("lxc.init.cwd", f"/proc/self/fd/{fd}"),))
-    with pytest.raises(LxcframeError, match=r"lxc\.init\.cwd"):
-        container.execute(["/bin/sh", "-c", "ls .. > /leaked"])
-    assert not os.path.exists(os.path.join(_rootfs(container), "leaked"))
+def test_init_cwd_through_a_descriptor_cannot_leave_the_root(make_container):
+    """``lxc.init.cwd = /proc/self/fd/N`` for every N a runtime process might hold."""
+    container = make_container("cwd")
+    for fd in range(3, 64):
+        container.set_config_item("lxc.init.cwd", f"/proc/self/fd/{fd}")
+        with pytest.raises(LxcframeError, match=r"lxc\.init\.cwd"):
+            container.execute(["/bin/sh", "-c", "pwd > /leaked"])
+        assert not os.path.exists(os.path.join(_rootfs(container), "leaked")), f"fd {fd}: init ran outside the root"
 
 
 def test_a_working_directory_outside_the_root_is_refused(tmp_path):
@@ -306,7 +311,7 @@ def test_no_signal_ignored_or_blocked_in_what_runs_inside(make_container):
     container.start()
     try:
         code, out = capture(container, "/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
-        assert out.split() == ["SigIgn:", "0000000000000000", "SigBlk:", "0000000000000000"]
+        assert sorted(out.split()) == ["0000000000000000", "0000000000000000", "SigBlk:", "SigIgn:"]
         code, out = capture(container, "/bin/sh", "-c", "yes | head -1")
         assert out == "y\n"
     finally:
