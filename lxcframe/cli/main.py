@@ -5,8 +5,30 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+#: A tool whose reader went away ends as if killed by SIGPIPE (128 + 13), as shells report it.
+EXIT_BROKEN_PIPE = 141
+
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a closed stdout pipe (``lxcframe ls | head -1``) ends it quietly."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Inside the try: output still buffered would otherwise fail at exit, as "Exception ignored".
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The Python documentation's recipe: nothing more can reach the reader, and the flush at
+        # exit must not fail again, so stdout becomes /dev/null.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
         from lxcframe.version import __version__
@@ -49,6 +71,8 @@ def run(options: Any) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # stdout's reader is gone: main ends quietly, this is no error to report
     except OSError as err:
         if options.debug:
             raise
