@@ -97,6 +97,9 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
         stage = "pivot"
         _pivot(ctx.root_fd)
         os.close(ctx.root_fd)
+        # Set up, not yet confined: the host runs its start-host stage now, before init (LXC's order).
+        stage = "start-host"
+        _wait_go(channel, "start-host", received)
         call_hook(plugins, "lxcframe_child_security", ctx=ctx)
         call_hook(plugins, "lxcframe_child_pre_exec", ctx=ctx)
         stage = "exec"

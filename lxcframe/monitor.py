@@ -89,6 +89,9 @@ def _serve_child(ctx: HostContext, channel: Channel, pid: int) -> None:
         elif kind == "barrier" and record["name"] == "namespaces":
             call_hook(ctx.plugins, "lxcframe_setup_network", ctx=ctx, pid=ctx.init_pid or pid)
             _release(ctx, channel)
+        elif kind == "barrier" and record["name"] == "start-host":
+            call_hook(ctx.plugins, "lxcframe_start_host", ctx=ctx, pid=ctx.init_pid or pid)
+            _release(ctx, channel)
         else:
             raise StageError("clone", None, f"unexpected message from init: {record!r}")
 

@@ -28,6 +28,7 @@ START_STAGES: tuple[Stage, ...] = (
     Stage("mounts", "lxcframe_child_mount_filesystems", "child"),
     Stage("devices", "lxcframe_child_devices", "child"),
     Stage("pre-pivot", "lxcframe_child_pre_pivot", "child"),
+    Stage("start-host", "lxcframe_start_host", "host"),
     Stage("security", "lxcframe_child_security", "child"),
     Stage("exec", "lxcframe_child_pre_exec", "child"),
     Stage("post-start", "lxcframe_post_start", "host"),

@@ -76,6 +76,10 @@ class Recorder:
         self._note("lxcframe_child_pre_pivot")
 
     @hookimpl
+    def lxcframe_start_host(self):
+        self._note("lxcframe_start_host")
+
+    @hookimpl
     def lxcframe_child_security(self):
         self._note("lxcframe_child_security")
 
@@ -159,6 +163,10 @@ class Failer:
     @hookimpl
     def lxcframe_child_pre_pivot(self):
         self._maybe_fail("lxcframe_child_pre_pivot")
+
+    @hookimpl
+    def lxcframe_start_host(self):
+        self._maybe_fail("lxcframe_start_host")
 
     @hookimpl
     def lxcframe_child_security(self):

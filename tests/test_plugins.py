@@ -393,6 +393,7 @@ EXPECTED_STAGES = [
     ("mounts", "lxcframe_child_mount_filesystems", "child"),
     ("devices", "lxcframe_child_devices", "child"),
     ("pre-pivot", "lxcframe_child_pre_pivot", "child"),
+    ("start-host", "lxcframe_start_host", "host"),
     ("security", "lxcframe_child_security", "child"),
     ("exec", "lxcframe_child_pre_exec", "child"),
     ("post-start", "lxcframe_post_start", "host"),

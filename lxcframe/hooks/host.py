@@ -106,10 +106,20 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
 
 
 @hookspec
+def lxcframe_start_host(ctx: HostContext, pid: int) -> None:
+    """The container is set up (rootfs pivoted, mounts and devices made) and waits before its security
+    stage and init (stage ``start-host``).
+
+    Runs in the monitor, in the host's namespaces. Example: ``lxc.hook.start-host``. Raising fails the
+    start, which unwinds: the payload never runs.
+    """
+
+
+@hookspec
 def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
     """The payload has been executed; the container is RUNNING (stage ``post-start``).
 
-    Runs in the monitor. Example: ``lxc.hook.start-host``. Raising stops the container.
+    Runs in the monitor. Raising stops the container.
     """
 
 

@@ -2,7 +2,10 @@
 
 Each hook runs as ``/bin/sh -c "exec SCRIPT [ARGS]"``. Version 0 passes ``NAME lxc TYPE [extra]``
 as arguments; version 1 passes none and sets ``LXC_HOOK_TYPE`` and ``LXC_HOOK_SECTION`` instead.
-A non-zero exit fails the start (which then unwinds); the output is logged at debug level.
+The output is logged at debug level. As LXC: a non-zero exit of a hook that runs before init
+(pre-start, pre-mount, mount, autodev, start-host, start) fails the start, which then unwinds and the
+payload never runs; stop and post-stop failures are logged (the container is gone already); a failing
+destroy hook stops the destroy.
 
 Ambient capabilities: in a user namespace the child is not root until late (and an application
 container may never be), so a hook it executes would lose every capability. While hooks may run,
@@ -125,7 +128,8 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
 
 
 @hookimpl
-def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
+def lxcframe_start_host(ctx: HostContext, pid: int) -> None:
+    # As LXC: after the container is set up, before init; a failure aborts the start.
     run_hooks("start-host", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
               env={"LXC_PID": str(pid)})
 
