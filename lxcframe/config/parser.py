@@ -13,6 +13,14 @@ from collections.abc import Iterator
 import attrs
 
 from lxcframe.errors import ConfigError
+from lxcframe.input_limits import (
+    MAX_BYTES_PER_LOAD,
+    MAX_FILES_PER_LOAD,
+    MAX_INCLUDE_DEPTH,
+    InputRefused,
+    decode_lines,
+    read_bounded,
+)
 
 INCLUDE_KEY = "lxc.include"
 _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
@@ -71,49 +79,72 @@ def parse_line(text: str, path: str, lineno: int) -> RawEntry | None:
     return RawEntry(key=key, value=_strip_quotes(value.strip()), path=path, line=lineno)
 
 
+class _Budget:
+    """What one config load has read so far, against the caps of :mod:`lxcframe.input_limits`."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.bytes = 0
+
+    def charge(self, size: int) -> str | None:
+        """Count one more file of ``size`` bytes; what is exceeded, if anything."""
+        self.files += 1
+        self.bytes += size
+        if self.files > MAX_FILES_PER_LOAD:
+            return f"more than {MAX_FILES_PER_LOAD} files in one config load"
+        if self.bytes > MAX_BYTES_PER_LOAD:
+            return f"more than {MAX_BYTES_PER_LOAD} bytes in one config load"
+        return None
+
+
 def read_entries(path: str) -> Iterator[RawEntry]:
     """Yield every entry of ``path`` in file order, with includes expanded in place."""
-    yield from _read(os.path.abspath(path), stack=(), origin=None)
+    yield from _read(os.path.abspath(path), stack=(), origin=None, budget=_Budget())
 
 
 def read_text(text: str, path: str = "<string>") -> Iterator[RawEntry]:
     """Like :func:`read_entries` for text held in memory (includes are still read from disk)."""
-    yield from _entries_of(text.splitlines(), path, stack=(path,))
+    yield from _entries_of(text.splitlines(), path, stack=(path,), budget=_Budget())
 
 
-def _read(path: str, stack: tuple[str, ...], origin: RawEntry | None) -> Iterator[RawEntry]:
+def _read(path: str, stack: tuple[str, ...], origin: RawEntry | None, budget: _Budget) -> Iterator[RawEntry]:
     real = os.path.realpath(path)
     if real in stack:
         chain = " -> ".join((*stack, real))
         raise _at(origin, f"include loop: {chain}", path)
+    if len(stack) > MAX_INCLUDE_DEPTH:
+        raise _at(origin, f"includes nested deeper than {MAX_INCLUDE_DEPTH} levels", path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        data = read_bounded(path)
+        exceeded = budget.charge(len(data))
+        if exceeded:
+            raise InputRefused(exceeded)
+        lines = decode_lines(data)
+    except InputRefused as err:
+        raise _at(origin, str(err), path) from None
     except FileNotFoundError:
         raise _at(origin, "no such file", path) from None
-    except IsADirectoryError:
-        raise _at(origin, "is a directory", path) from None
     except PermissionError:
         raise _at(origin, "permission denied", path) from None
     except UnicodeDecodeError as err:
         raise _at(origin, f"not UTF-8 text ({err.reason} at byte {err.start})", path) from None
     except OSError as err:
         raise _at(origin, err.strerror or str(err), path) from None
-    yield from _entries_of(lines, path, (*stack, real))
+    yield from _entries_of(lines, path, (*stack, real), budget)
 
 
-def _entries_of(lines: list[str], path: str, stack: tuple[str, ...]) -> Iterator[RawEntry]:
+def _entries_of(lines: list[str], path: str, stack: tuple[str, ...], budget: _Budget) -> Iterator[RawEntry]:
     for lineno, text in enumerate(lines, start=1):
         entry = parse_line(text, path, lineno)
         if entry is None:
             continue
         if entry.key == INCLUDE_KEY:
-            yield from _include(entry, stack)
+            yield from _include(entry, stack, budget)
         else:
             yield entry
 
 
-def _include(entry: RawEntry, stack: tuple[str, ...]) -> Iterator[RawEntry]:
+def _include(entry: RawEntry, stack: tuple[str, ...], budget: _Budget) -> Iterator[RawEntry]:
     target = entry.value
     if not target:
         raise ConfigError("include needs a path", path=entry.path, line=entry.line, key=entry.key, value="")
@@ -125,13 +156,13 @@ def _include(entry: RawEntry, stack: tuple[str, ...]) -> Iterator[RawEntry]:
         except OSError as err:
             raise _at(entry, err.strerror or str(err), target) from None
         for name in names:
-            yield from _read(os.path.join(target, name), stack, entry)
+            yield from _read(os.path.join(target, name), stack, entry, budget)
     elif target.endswith("/") and not os.path.lexists(target.rstrip("/") or "/"):
         # As LXC 5: an include naming a directory (trailing '/') that does not exist adds nothing.
         # Debian's userns.conf includes userns.conf.d/, which no package ships. A missing file is an error.
         return
     else:
-        yield from _read(target, stack, entry)
+        yield from _read(target, stack, entry, budget)
 
 
 def _at(origin: RawEntry | None, message: str, path: str) -> ConfigError:

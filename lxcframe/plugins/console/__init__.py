@@ -16,12 +16,14 @@ from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.config.keys import KeySpec
 from lxcframe.context import ChildContext, HostContext
+from lxcframe.errors import ConfigError
 from lxcframe.hooks import hookimpl
 from lxcframe.state import ContainerState
 
 from .settings import KEYS, ConsoleSettings
 
 NAME = "console"
+LOGFILE_KEY = "lxc.console.logfile"
 
 
 @hookimpl
@@ -36,12 +38,17 @@ def lxcframe_api_extensions() -> list[str]:
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    from .server import ConsoleServer
+    from .server import ConsoleServer, LogFileRefused
 
     settings = ConsoleSettings.from_config(ctx.plan.config)
     if not settings.enabled:
         return
-    server = ConsoleServer(settings, st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
+    try:
+        server = ConsoleServer(settings, st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
+    except LogFileRefused as err:
+        where = ctx.plan.config.located(LOGFILE_KEY)
+        raise ConfigError(str(err), path=where.path if where else None, line=where.line if where else None,
+                          key=LOGFILE_KEY, value=settings.logfile) from None
     ctx.undo.push("console", server.close)
     ctx.resources[NAME] = server
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

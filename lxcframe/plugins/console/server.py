@@ -12,6 +12,7 @@ import fcntl
 import functools
 import os
 import socket
+import stat
 import struct
 import termios
 from collections.abc import Callable
@@ -44,30 +45,63 @@ class Ring:
             del self.data[: len(self.data) - self.size]
 
 
+class LogFileRefused(OSError):
+    """``lxc.console.logfile`` names something that is not a regular file, or cannot be opened."""
+
+
 class LogFile:
-    """``lxc.console.logfile``: appended to; at ``lxc.console.size`` rotated to FILE.1 or started anew."""
+    """``lxc.console.logfile``: appended to; at ``lxc.console.size`` rotated to FILE.1 or started anew.
+
+    Only a regular file (or none yet, then it is made): a FIFO would block the monitor's open until
+    someone reads it, leaving the container STARTING; a device or a directory is no log. Unlike LXC, a
+    symbolic link is refused too: the monitor, as root, reopens the path on every rotation for the
+    container's whole life, and a link planted there meanwhile must not send the output elsewhere.
+    """
 
     def __init__(self, path: str, limit: int, rotate: bool) -> None:
         self.path, self.limit, self.rotate = path, limit, rotate
         self.fd = self._open()
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        from lxcframe.input_limits import kind_of
+
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG  # made by the open below
+        if not stat.S_ISREG(mode):
+            raise LogFileRefused(f"is {kind_of(mode)}, not a regular file")
+        try:
+            # O_NONBLOCK: a FIFO swapped in after the lstat fails (ENXIO) instead of blocking;
+            # O_NOFOLLOW: likewise for a link. fstat then checks what was actually opened.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
+                         | os.O_NONBLOCK | os.O_NOFOLLOW, 0o600)
+        except OSError as err:
+            raise LogFileRefused(f"cannot open it: {err.strerror}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise LogFileRefused(f"is {kind_of(mode)}, not a regular file")
+        return fd
 
     def write(self, chunk: bytes) -> None:
+        if self.fd < 0:
+            return  # reopening at a rotation failed (and was reported): the log stops there
         if self.limit and os.fstat(self.fd).st_size + len(chunk) > self.limit:
             os.close(self.fd)
+            self.fd = -1
             if self.rotate:
                 os.replace(self.path, self.path + ".1")
-                self.fd = self._open()
-            else:
-                self.fd = self._open()
+            self.fd = self._open()
+            if not self.rotate:
                 os.ftruncate(self.fd, 0)
             chunk = chunk[-self.limit:]
         os.write(self.fd, chunk)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class Tty:

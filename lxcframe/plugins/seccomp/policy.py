@@ -24,6 +24,8 @@ import sys
 
 import attrs
 
+from lxcframe.input_limits import InputRefused, decode_lines, read_bounded
+
 # Actions, as the kernel and libseccomp number them (SCMP_ACT_*).
 KILL = 0x00000000
 TRAP = 0x00030000
@@ -169,12 +171,14 @@ def c_unsigned(text: str, bits: int = 64) -> int:
 
 def read_policy(path: str, machine: str | None = None) -> Policy:
     """Read and parse the profile at ``path``; :class:`PolicyError` (with file and line) when unusable."""
+    # Bounded: the path is whatever the config says, and a FIFO or /dev/zero must not hang or fill memory.
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
+        lines = decode_lines(read_bounded(path), errors="surrogateescape")
+    except InputRefused as err:
+        raise PolicyError(path, 0, f"cannot read the seccomp profile: {err}") from None
     except OSError as err:
         raise PolicyError(path, 0, f"cannot read the seccomp profile: {err.strerror}") from None
-    return parse_policy(text, path, machine)
+    return parse_policy("\n".join(lines), path, machine)
 
 
 def parse_policy(text: str, path: str, machine: str | None = None) -> Policy:
