@@ -157,5 +157,5 @@ def test_disabled_plugin_reports_its_keys(tmp_path):
     path = tmp_path / "c.conf"
     path.write_text("lxc.uts.name = a\nlxc.tty.max = 2\n")
     result = run_cli("-p", "no:console", "config", "validate", str(path))
-    assert result.returncode == 0, result.stderr
-    assert "lxc.tty.max" in result.stdout and "console" in result.stdout and "disabled" in result.stdout
+    assert result.returncode == 1, "a key no enabled plugin applies is refused, as LXC refuses it"
+    assert f"{path}:2: lxc.tty.max" in result.stderr and "plugin 'console', which is disabled" in result.stderr
