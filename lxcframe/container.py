@@ -106,15 +106,18 @@ class Container:
         if recorded is None:
             return None
         if st.monitor_alive(self.lxcpath, self.name):
-            monitor, init = self._proven_pidfds(recorded)
             from lxcframe import process_proof
 
-            process_proof.close(monitor, init)
-            if recorded.state == st.RUNNING and call_hook(
-                self.plugins, "lxcframe_is_frozen", firstresult=True, state=recorded
-            ) == [True]:
-                return _evolve(recorded, state=st.FROZEN)
-            return recorded
+            try:
+                process_proof.close(*self._proven_pidfds(recorded))
+            except _MonitorGone:
+                pass  # it is dying (its lock not yet released): as dead, with init proven without it
+            else:
+                if recorded.state == st.RUNNING and call_hook(
+                    self.plugins, "lxcframe_is_frozen", firstresult=True, state=recorded
+                ) == [True]:
+                    return _evolve(recorded, state=st.FROZEN)
+                return recorded
         # The monitor died. Its init may live on (lxc.monitor.signal.pdeath = 0).
         init = _open_pidfd(recorded.init_pid, recorded.init_start, pidns=recorded.init_pidns)
         if init is not None:
@@ -133,6 +136,11 @@ class Container:
 
         lock = os.path.join(st.runtime_dir(self.lxcpath, self.name), "monitor.lock")
         monitor = process_proof.open_monitor(recorded.monitor_pid, recorded.monitor_start, lock)
+        if monitor is None and recorded.monitor_pid and recorded.monitor_start is not None \
+                and st.process_start_time(recorded.monitor_pid) != recorded.monitor_start:
+            # The recorded monitor is gone: a killed monitor's lock outlives it by a moment. Safe
+            # to say even of a forged state: init is then proven by its namespaces alone.
+            raise _MonitorGone(recorded.monitor_pid)
         if monitor is None:
             raise ContainerError(
                 f"{self.name}: state.json names pid {recorded.monitor_pid} as the monitor, but that "
@@ -259,8 +267,11 @@ class Container:
 
     def stop(self, *, kill: bool = False, timeout: float = 60.0) -> None:
         """Ask init to halt (``lxc.signal.halt``), kill everything after ``timeout`` s; ``kill`` at once."""
-        with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
-            self._stop_locked(kill, timeout)
+        with bound_container(self.name):
+            if self._abort_start(kill, timeout):  # a start holds the command lock until it ends
+                return
+            with st.command_lock(self.lxcpath, self.name):
+                self._stop_locked(kill, timeout)
 
     def shutdown(self, timeout: float = 60.0) -> bool:
         """Halt cleanly within ``timeout``; ``False`` (and still running) if it did not."""
@@ -283,28 +294,28 @@ class Container:
             config = None  # stopping must work even when the config was broken since the start
         halt = config.get("lxc.signal.halt", int(signal.SIGPWR)) if config else int(signal.SIGPWR)
         force = config.get("lxc.signal.stop", int(signal.SIGKILL)) if config else int(signal.SIGKILL)
-        if current.monitor_pid is None:  # the monitor died; only a proven init is left to stop
-            monitor = None
+        monitor: int | None = None
+        init: int | None = None
+        if current.monitor_pid is not None:
+            with contextlib.suppress(_MonitorGone):
+                monitor, init = self._proven_pidfds(current)
+        if monitor is None:  # the monitor died; only a proven init is left to stop
             init = _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
-        else:
-            monitor, init = self._proven_pidfds(current)
         try:
             if current.state == st.STARTING and monitor is not None:
-                # The start is still in the monitor's hands (a slow pre-start hook, a child between
-                # barriers): like lxc-stop -k, abort it. SIGTERM makes the monitor unwind what it
-                # built and report the failure to whoever started it (see lxcframe.start_abort).
-                if self._abort_start(monitor, timeout if not kill else 30.0):
-                    self._clean_stale()
+                # A monitor whose starter went away (the lock is ours): abort its start as stop() does.
+                process_proof.close(monitor, init)
+                monitor = init = None
+                if self._abort_start(kill, timeout):
                     return True
-                current = self.current_state() or current
-                process_proof.close(init)
-                init = None
-                if current.init_pid:  # the start completed meanwhile: stop the container as usual
-                    process_proof.close(monitor)
+                now = self.current_state()
+                if now is None:
+                    return True
+                current = now
+                with contextlib.suppress(_MonitorGone):
                     monitor, init = self._proven_pidfds(current)
-                if init is None:
-                    raise ContainerError(f"{self.name}: its monitor (pid {current.monitor_pid}) does not "
-                                         "leave the start it is in; not stopped")
+                if monitor is None:
+                    init = _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
             if init is not None and not kill:
                 if current.state == st.FROZEN:
                     call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
@@ -325,13 +336,42 @@ class Container:
         self._clean_stale()
         return True
 
-    def _abort_start(self, monitor: int, timeout: float) -> bool:
-        """SIGTERM a starting monitor; True once it exited (its start unwound) within ``timeout``."""
-        from lxcframe import syscalls
+    def _abort_start(self, kill: bool, timeout: float) -> bool:
+        """Abort the start of a STARTING container, as ``lxc-stop -k`` does; True once it is undone.
 
-        with contextlib.suppress(ProcessLookupError):
-            syscalls.pidfd_send_signal(monitor, signal.SIGTERM)
-        return _wait_readable(monitor, timeout)
+        The start is still in the monitor's hands (a slow pre-start hook, a child between barriers)
+        and its caller holds the command lock until it ends, so this runs without that lock: it only
+        sends SIGTERM to the proven monitor, which unwinds everything it built and reports the
+        failure to the caller (see :mod:`lxcframe.start_abort`). False when the container is not
+        starting, or when its start finished meanwhile (then it is stopped as a running one).
+        """
+        from lxcframe import process_proof, syscalls
+
+        current = self.current_state()
+        if current is None or current.state != st.STARTING or current.monitor_pid is None:
+            return False
+        try:
+            monitor, init = self._proven_pidfds(current)
+        except _MonitorGone:
+            return False  # nothing is starting any more: a stop of whatever is left follows
+        process_proof.close(init)
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                syscalls.pidfd_send_signal(monitor, signal.SIGTERM)
+            deadline = time.monotonic() + (30.0 if kill else max(timeout, 0))
+            while True:
+                if _wait_readable(monitor, min(0.1, max(deadline - time.monotonic(), 0))):
+                    return True
+                now = self.current_state()
+                if now is None:
+                    return True
+                if now.state != st.STARTING:
+                    return False  # the start won the race: the running container is stopped instead
+                if time.monotonic() >= deadline:
+                    raise ContainerError(f"{self.name}: its monitor (pid {current.monitor_pid}) did not "
+                                         "leave the start it is in; not stopped")
+        finally:
+            process_proof.close(monitor)
 
     def wait(self, state: str, timeout: float = -1) -> bool:
         """Wait until the container is in ``state``; ``timeout`` < 0 waits forever."""
@@ -516,6 +556,10 @@ def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     import attrs
 
     return attrs.evolve(recorded, **changes)
+
+
+class _MonitorGone(Exception):
+    """The monitor a state file names has exited (its lock may still be held for a moment)."""
 
 
 def _open_pidfd(pid: int | None, start: int | None, *, monitor_pid: int | None = None,
