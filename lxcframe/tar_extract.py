@@ -156,7 +156,8 @@ def _zstd(raw: io.BufferedReader) -> Iterator[_Readable]:
     command = shutil.which("zstd")
     if command is None:
         raise _Corrupt("zstd-compressed, and there is no zstd command on this host")
-    raw.seek(0)  # drop what peek buffered: zstd reads the file itself
+    # zstd reads the file itself, from its start (raw.seek would only move within peek's buffer).
+    os.lseek(raw.fileno(), 0, os.SEEK_SET)
     process = subprocess.Popen([command, "-dcq"], stdin=raw, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     try:
@@ -411,7 +412,7 @@ def extract_archive(source: str, rootfs: str, on_progress: Progress | None = Non
         except _Refused as err:
             assert member is not None
             raise ArchiveError(f"tar: {source}: member {index} {member.name!r}: {err}") from None
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, OverflowError) as err:  # OverflowError: an mtime or id out of range
             where = f"member {index} {member.name!r}" if member is not None else "setting directory modes"
             raise ArchiveError(f"tar: {source}: {where}: {_reason(err)}") from None
         finally:

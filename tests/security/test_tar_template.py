@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import pty
 import stat
+import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
 
@@ -263,6 +265,19 @@ def test_archive_with_a_damaged_header_is_corrupt(create_tar, lxcpath, tmp_path)
     assert os.listdir(lxcpath) == []
 
 
+def test_zstd_archive_is_read_and_a_cut_one_is_corrupt(create_tar, lxcpath, tmp_path):
+    plain = tmp_path / "valid"
+    plain.write_bytes(_valid_archive(tmp_path, "w"))
+    subprocess.run(["zstd", "-q", str(plain), "-o", str(tmp_path / "a.tar.zst")], check=True)
+    data = (tmp_path / "a.tar.zst").read_bytes()
+    (tmp_path / "cut.tar.zst").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ContainerError, match=r"cut\.tar\.zst: corrupt archive at member"):
+        create_tar(str(tmp_path / "cut.tar.zst"))
+    assert os.listdir(lxcpath) == []
+    rootfs = _rootfs(create_tar(str(tmp_path / "a.tar.zst")))
+    assert len(os.listdir(os.path.join(rootfs, "bin"))) == 40
+
+
 def test_garbage_is_a_one_line_error(create_tar, lxcpath, tmp_path):
     archive = tmp_path / "garbage"
     archive.write_bytes(os.urandom(20000))
@@ -344,3 +359,19 @@ def test_progress_without_a_terminal_is_one_line_per_ten_percent(lxcpath, tmp_pa
         if Container("img", lxcpath).defined:
             Container("img", lxcpath).destroy()
     host.assert_clean()
+
+
+def test_progress_on_a_terminal_is_a_bar_redrawn_by_bytes():
+    from lxcframe.plugins.templates import ExtractProgress
+
+    main, side = pty.openpty()
+    with os.fdopen(side, "w") as terminal:
+        progress = ExtractProgress(terminal)
+        for done in (0, 5 << 20, 5 << 20, 10 << 20):
+            progress(done, 10 << 20)
+        progress.finish()
+    shown = os.read(main, 4096).decode()
+    os.close(main)
+    assert shown.count("\rextracting") == 3, shown  # the repeated position is not redrawn
+    assert "\rextracting [###############...............] 5.0/10.0 MiB" in shown
+    assert shown.endswith("extracting [##############################] 10.0/10.0 MiB\r\n")
