@@ -268,7 +268,8 @@ class Plugins:
                 continue
             for spec in _call_single(module, "lxcframe_config_keys") or ():
                 if registry.lookup(spec.name) is None:
-                    registry.add_inactive(spec.name, name, why)
+                    applied_by = next((other for other in spec.shared_with if self.is_enabled(other)), "")
+                    registry.add_inactive(spec.name, name, why, applied_by)
                     declared_inactive.add(spec.name)
         for pattern, owner in LXC_KEYS:
             if pattern in declared_inactive:

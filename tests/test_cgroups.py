@@ -31,6 +31,7 @@ from lxcframe.cgroups.placement import Placed, create, from_record, move_self, r
 from lxcframe.cgroups.runtime import attach_target
 from lxcframe.cgroups.settings import CgroupSettings, read_settings
 from lxcframe.config.model import load_text
+from lxcframe.container import Container
 from lxcframe.errors import ConfigError, StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
@@ -531,12 +532,19 @@ def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_
     assert owners["lxc.cgroup.memory.limit_in_bytes"] == ("cgroup1", "is disabled on this host")
     assert owners["lxc.cgroup.relative"] == ("cgroup1", "is disabled on this host")
     assert owners["lxc.cgroup2.cgroup.max.descendants"] == ("cgroup2", "is disabled on this host")
+    # Limits no enabled plugin applies stop the start (as LXC refuses keys it cannot apply)...
+    with pytest.raises(ConfigError, match=r"lxc\.cgroup\.memory\.limit_in_bytes.*lxc\.cgroup2\.cgroup\.max"):
+        container.execute(["/bin/true"])
+    # ...unless the host opted out: then it runs without them.
+    with open(os.environ["LXCFRAME_HOST_CONFIG"], "a") as handle:
+        handle.write('[plugins]\nunhandled_keys = "warn"\n')
+    container = Container("cgtnone", container.lxcpath, plugins=Plugins(disable=disabled, extra=[("spy", spy)]))
     assert container.execute(["/bin/sleep", "0.3"]) == 0  # alive at post-start: an exited one shows "/"
     assert spy.seen["init"] == read_proc_cgroup("self") and spy.seen["records"] == {}
     assert not container.has_api_extension("cgroup2") and not container.has_api_extension("cgroup_relative")
     assert leftovers("cgtnone") == []
     result = run_cli("-p", "no:cgroup1", "-p", "no:cgroup2", "config", "validate", container.config_file_name)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr  # the host opted out above
     assert "lxc.cgroup.memory.limit_in_bytes: handled by plugin 'cgroup1', which is disabled" in result.stdout
     assert "lxc.cgroup2.cgroup.max.descendants: handled by plugin 'cgroup2', which is disabled" in result.stdout
 

@@ -57,7 +57,7 @@ _DOCS = {
 
 
 def shared_key_specs() -> list[KeySpec]:
-    return [KeySpec(key, _VALIDATORS[key], doc=_DOCS[key]) for key in SHARED_KEYS]
+    return [KeySpec(key, _VALIDATORS[key], doc=_DOCS[key], shared_with=("cgroup1", "cgroup2")) for key in SHARED_KEYS]
 
 
 def declared_by(has_v1: bool) -> str:

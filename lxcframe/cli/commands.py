@@ -106,11 +106,14 @@ def cmd_config(options: Any) -> int:
             for problem in problems:
                 print(f"lxcframe: error: {problem}", file=sys.stderr)
             return 1
-        if config.unhandled and plugins.unhandled_keys != UNHANDLED_WARN:
+        if plugins.unhandled_keys != UNHANDLED_WARN:
             # The same refusal a start gives: "valid" must mean the container would start as written.
-            for item in config.unhandled:
-                print(f"lxcframe: error: {item.as_error(unhandled_opt_out(plugins.host))}", file=sys.stderr)
-            return 1
+            try:
+                config.refuse_unhandled(unhandled_opt_out(plugins.host))
+            except ConfigErrors as errs:
+                for err in errs.errors:
+                    print(f"lxcframe: error: {err}", file=sys.stderr)
+                return 1
         notes = [u.describe() for u in config.unhandled]
         data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}
         _emit(options, data, "\n".join([f"{options.file}: valid ({data['keys']} keys)", *notes]))

@@ -31,6 +31,9 @@ class KeySpec:
     doc: str = ""
     #: Filled by the registry: the entry-point name of the plugin that declared the key.
     plugin: str = ""
+    #: Plugins that apply the key too, reading it from the config's unhandled keys when the declaring
+    #: plugin is disabled (a key can be declared once only): then it is not refused as unapplied.
+    shared_with: tuple[str, ...] = ()
 
     @property
     def is_pattern(self) -> bool:
@@ -76,8 +79,10 @@ class KeyRegistry:
     def __init__(self) -> None:
         self._exact: dict[str, KeySpec] = {}
         self._patterns: list[KeySpec] = []
-        # Keys known but handled by no enabled plugin: name or pattern -> (plugin, why not enabled).
+        # Keys known but handled by no enabled plugin: name or pattern, plugin, why not enabled.
         self._inactive: list[tuple[str, str, str]] = []
+        # Of those, the ones another enabled plugin applies anyway: name or pattern -> that plugin.
+        self._applied_by: dict[str, str] = {}
 
     def add(self, spec: KeySpec) -> None:
         existing = self._exact.get(spec.name) or next(
@@ -93,9 +98,17 @@ class KeyRegistry:
         else:
             self._exact[spec.name] = spec
 
-    def add_inactive(self, name: str, plugin: str, why: str) -> None:
-        """Record a key that ``plugin`` would handle if it were enabled (``why`` says why not)."""
+    def add_inactive(self, name: str, plugin: str, why: str, applied_by: str = "") -> None:
+        """Record a key that ``plugin`` would handle if it were enabled (``why`` says why not);
+        ``applied_by`` names an enabled plugin that applies it all the same."""
         self._inactive.append((name, plugin, why))
+        if applied_by:
+            self._applied_by.setdefault(name, applied_by)
+
+    def applied_by(self, key: str) -> str:
+        """The enabled plugin that applies an unhandled ``key`` anyway ("" if none does)."""
+        best = max((name for name in self._applied_by if _matches(name, key)), key=len, default=None)
+        return "" if best is None else self._applied_by[best]
 
     def lookup(self, key: str) -> KeySpec | None:
         spec = self._exact.get(key)

@@ -36,9 +36,12 @@ class Unhandled:
     line: int
     plugin: str
     why: str
+    #: An enabled plugin that applies the key anyway (a shared key whose declaring plugin is off).
+    applied_by: str = ""
 
     def describe(self) -> str:
-        return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}"
+        also = f" (applied by plugin {self.applied_by!r})" if self.applied_by else ""
+        return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}{also}"
 
     def as_error(self, opt_out: str = "") -> ConfigError:
         """The refusal a start and ``config validate`` give by default: as LXC, a key that cannot be
@@ -46,7 +49,7 @@ class Unhandled:
         whose plugin is off would otherwise mean an unconfined container)."""
         return ConfigError(
             f"handled by plugin {self.plugin!r}, which {self.why}: the container would run without it{opt_out}",
-            path=self.path, line=self.line, key=self.key, value=self.value,
+            path=self.path, line=self.line, key=self.key,
         )
 
 
@@ -63,8 +66,9 @@ class ContainerConfig:
     def refuse_unhandled(self, opt_out: str = "") -> None:
         """Raise every unhandled key together (file, line, key and plugin each); ``opt_out`` says how
         an operator can let such a config start anyway."""
-        if self.unhandled:
-            raise ConfigErrors([item.as_error(opt_out) for item in self.unhandled])
+        refused = [item.as_error(opt_out) for item in self.unhandled if not item.applied_by]
+        if refused:
+            raise ConfigErrors(refused)
 
     def get(self, key: str, default: Any = None) -> Any:
         item = self.single.get(key)
@@ -120,7 +124,8 @@ def build_config(entries: Iterable[RawEntry], registry: KeyRegistry, path: str |
             owner = registry.inactive_owner(entry.key)
             if owner is not None:
                 plugin, why = owner
-                unhandled.append(Unhandled(entry.key, entry.value, entry.path, entry.line, plugin, why))
+                unhandled.append(Unhandled(entry.key, entry.value, entry.path, entry.line, plugin, why,
+                                           registry.applied_by(entry.key)))
                 continue
             errors.append(ConfigError(registry.why_not_handled(entry.key), path=entry.path, line=entry.line,
                                       key=entry.key, value=entry.value))
