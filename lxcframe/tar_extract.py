@@ -218,12 +218,15 @@ class _Rootfs:
                 raise _Refused(f"{path!r} goes through a symlink: not extracting through it") from None
             raise
 
-    def parent(self, parts: list[str], create: bool = True) -> int:
-        """A borrowed O_PATH descriptor of the directory holding ``parts``."""
+    def parent(self, parts: list[str]) -> int:
+        """A borrowed O_PATH descriptor of the directory holding ``parts``, made if missing.
+
+        The cached one stays right: only an empty directory is ever removed, and the cached one
+        holds at least the entry made in it last."""
         path = "/".join(parts[:-1]) or "."
         if self._cached is not None and self._cached[0] == path:
             return self._cached[1]
-        fd = self.open_dir(path, create)
+        fd = self.open_dir(path, create=True)
         self._forget_parent()
         self._cached = (path, fd)
         return fd
@@ -394,27 +397,25 @@ def extract_archive(source: str, rootfs: str, on_progress: Progress | None = Non
         root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         target = _Rootfs(root_fd)
         index = 1
-        member: tarfile.TarInfo | None = None
+        step = "reading the archive"
         try:
             with _decompressed(raw) as stream:
                 reader = _CheckedReader(stream)
                 archive = tarfile.open(fileobj=reader, mode="r|")  # type: ignore[call-overload]
                 while (member := archive.next()) is not None:
+                    step = f"member {index} {member.name!r}"
                     _extract_member(target, archive, member, report)
                     report()
                     index += 1
-                member = None
+                step = "after the last member"
                 _check_end(reader, archive.offset)
+            step = "setting directory modes and times"
             target.finish_directories()
             report()
         except (_Corrupt, tarfile.TarError) as err:
             raise ArchiveError(f"tar: {source}: corrupt archive at member {index}: {err}") from None
-        except _Refused as err:
-            assert member is not None
-            raise ArchiveError(f"tar: {source}: member {index} {member.name!r}: {err}") from None
-        except (OSError, ValueError, OverflowError) as err:  # OverflowError: an mtime or id out of range
-            where = f"member {index} {member.name!r}" if member is not None else "setting directory modes"
-            raise ArchiveError(f"tar: {source}: {where}: {_reason(err)}") from None
+        except (_Refused, OSError, ValueError, OverflowError) as err:  # OverflowError: an mtime or id too big
+            raise ArchiveError(f"tar: {source}: {step}: {_reason(err)}") from None
         finally:
             target.close()
             os.close(root_fd)

@@ -9,6 +9,7 @@ import pytest
 
 from lxcframe import state as st
 from lxcframe.container import Container
+from lxcframe.errors import ContainerError
 
 from .test_lifecycle import capture
 
@@ -37,7 +38,7 @@ def test_tar_template_refuses_members_leaving_the_rootfs(lxcpath, tmp_path, host
     payload.write_text("x")
     with tarfile.open(evil, "w") as tar:
         tar.add(payload, arcname="../../escaped")
-    with pytest.raises(Exception, match="leaves the rootfs"):
+    with pytest.raises(ContainerError, match="leaves the rootfs"):
         Container("evil", lxcpath).create("tar", rootfs=str(evil))
     assert os.listdir(lxcpath) == []
     assert not (tmp_path / "escaped").exists()
