@@ -87,7 +87,7 @@ def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> in
 
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
-        _supervisor_request(plan, disabled), write_end
+        dict(_supervisor_request(plan, disabled), fingerprint=supervisor.fingerprint(plugins)), write_end
     ):
         os.close(write_end)
     elif single_threaded():

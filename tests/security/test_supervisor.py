@@ -58,7 +58,9 @@ def _holds(pid: int, path: str) -> bool:
 
 def _request(name: str, lxcpath: str, fingerprint: str | None = None) -> bytes:
     """A start request as a caller of this installation would send it (or of another, by fingerprint)."""
-    own = getattr(supervisor, "fingerprint", lambda: "")()
+    from lxcframe.plugin_manager import Plugins
+
+    own = supervisor.fingerprint(Plugins()) if hasattr(supervisor, "fingerprint") else ""
     return json.dumps({
         "name": name, "lxcpath": lxcpath, "argv": [], "mode": "daemon", "disable": [], "detach": True,
         "env": dict(os.environ), "log": {}, "fingerprint": own if fingerprint is None else fingerprint,
@@ -268,7 +270,7 @@ def test_a_caller_of_another_installation_is_not_served(make_container, rundir, 
         assert report == b"", f"the supervisor served another installation's start: {report!r}"
         assert target.state == st.STOPPED
         # Through the library: a caller whose installation differs starts its own monitor.
-        monkeypatch.setattr(supervisor, "fingerprint", lambda: "another venv", raising=False)
+        monkeypatch.setattr(supervisor, "fingerprint", lambda plugins: "another venv", raising=False)
         target.start()
         try:
             monitor = target.current_state().monitor_pid
