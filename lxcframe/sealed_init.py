@@ -25,6 +25,7 @@ import fcntl
 import os
 import threading
 
+from lxcframe.elf import is_static_elf
 from lxcframe.errors import ContainerError
 
 #: Where Debian (and the upstream release) put the static tini.
@@ -45,22 +46,6 @@ def find_static_init() -> str | None:
         if os.path.isfile(path) and is_static_elf(path):
             return path
     return None
-
-
-def is_static_elf(path: str) -> bool:
-    """A 64-bit ELF without a PT_INTERP program header (it needs no loader, no library)."""
-    with open(path, "rb") as handle:
-        header = handle.read(64)
-        if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2:
-            return False
-        phoff = int.from_bytes(header[32:40], "little")
-        phentsize = int.from_bytes(header[54:56], "little")
-        phnum = int.from_bytes(header[56:58], "little")
-        handle.seek(phoff)
-        table = handle.read(phentsize * phnum)
-    pt_interp = 3
-    return all(int.from_bytes(table[i * phentsize : i * phentsize + 4], "little") != pt_interp
-               for i in range(phnum))
 
 
 def _still_ours(cached: tuple[int, int, int]) -> bool:

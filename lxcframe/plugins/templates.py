@@ -7,6 +7,7 @@ import shutil
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from lxcframe.elf import is_static_elf
 from lxcframe.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -37,25 +38,9 @@ echo "$(hostname) up" > /run/booted 2>/dev/null
 
 def find_busybox() -> str | None:
     for path in BUSYBOX_CANDIDATES:
-        if os.path.isfile(path) and _is_static(path):
+        if os.path.isfile(path) and is_static_elf(path):
             return path
     return None
-
-
-def _is_static(path: str) -> bool:
-    # A static ELF has no PT_INTERP program header; ldd would need the loader, so read the ELF.
-    with open(path, "rb") as handle:
-        header = handle.read(64)
-        if header[:4] != b"\x7fELF" or header[4] != 2:
-            return False
-        phoff = int.from_bytes(header[32:40], "little")
-        phentsize = int.from_bytes(header[54:56], "little")
-        phnum = int.from_bytes(header[56:58], "little")
-        handle.seek(phoff)
-        table = handle.read(phentsize * phnum)
-    return all(
-        int.from_bytes(table[i * phentsize : i * phentsize + 4], "little") != 3 for i in range(phnum)
-    )
 
 
 def build_busybox(request: TemplateRequest) -> TemplateResult:
