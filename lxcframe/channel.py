@@ -26,9 +26,6 @@ class Channel:
         # socketpair() sockets are inheritable=False (close-on-exec) in Python already.
         return cls(a), cls(b)
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
     def send(self, record: dict[str, Any], fds: dict[str, int] | None = None) -> None:
         """Send one record; ``fds`` (name -> descriptor) travel alongside as SCM_RIGHTS."""
         if fds:

@@ -6,22 +6,17 @@ or reports an error over the channel and leaves with ``os._exit``.
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import signal
-import sys
 from typing import Any, NoReturn
 
-from lxcframe import syscalls
+from lxcframe import entering, sealed_init, syscalls
 from lxcframe.channel import Channel, ChildLog
 from lxcframe.context import ChildContext, StartPlan
 from lxcframe.errors import StageError
 from lxcframe.stage_runner import call_hook, describe
-
-#: Signals the minimal init of ``execute`` passes on to the application.
-FORWARDED_SIGNALS = (
-    signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-    signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT, signal.SIGWINCH, signal.SIGPWR,
-)
 
 
 class _Failed(Exception):
@@ -52,12 +47,14 @@ def preload() -> None:
         importlib.import_module(module)
 
 
-def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
+def run_child(plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: int, init_fd: int = -1) -> NoReturn:
+    """The init child. ``monitor_pidfd`` tells whether the monitor still lives; ``init_fd`` is the
+    sealed static init that ``execute`` runs as pid 1."""
     preload()
     stage = "clone"
     try:
         # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
-        syscalls.set_pdeathsig(signal.SIGKILL)
+        _arm_pdeath(signal.SIGKILL, monitor_pidfd)
         if plan.new_pidns and not plan.pidns_in_child and os.getppid() != 0:
             os._exit(1)
         received: dict[str, int] = {}
@@ -91,6 +88,7 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
             # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
             identity = from_host.get("idmap", {})
             _become(identity.get("uid", 0), identity.get("gid", 0))
+            _arm_pdeath(signal.SIGKILL, monitor_pidfd)  # a change of ids cleared it
         call_hook(plugins, "lxcframe_child_mount_filesystems", ctx=ctx)
         call_hook(plugins, "lxcframe_child_devices", ctx=ctx)
         call_hook(plugins, "lxcframe_child_pre_pivot", ctx=ctx)
@@ -103,15 +101,19 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel) -> NoReturn:
         call_hook(plugins, "lxcframe_child_security", ctx=ctx)
         call_hook(plugins, "lxcframe_child_pre_exec", ctx=ctx)
         stage = "exec"
+        # Nothing of the host goes on into the container: only stdio, the channel (close-on-exec,
+        # its EOF says the exec happened), the init to execute and what a plugin kept on purpose.
+        entering.close_descriptors({channel.fileno(), monitor_pidfd, init_fd, *ctx.keep_fds})
+        entering.default_signals()
         try:
-            os.chdir(plan.cwd)
+            entering.enter_cwd(plan.cwd)
         except OSError as err:
             raise StageError("exec", None, f"lxc.init.cwd {plan.cwd}: {err.strerror}") from None
+        except entering.OutsideRoot as err:
+            raise StageError("exec", None, f"lxc.init.cwd: {err}") from None
         _set_final_ids(ctx)
-        _set_pdeath_for_payload(plan)
-        if plan.mode == "execute":
-            _minimal_init(plan, channel)
-        _exec_payload(plan, channel)
+        _arm_pdeath(plan.config.get("lxc.monitor.signal.pdeath", int(signal.SIGKILL)), monitor_pidfd)
+        _exec_payload(plan, channel, init_fd if plan.mode == "execute" else -1)
     except StageError as err:
         _report(channel, err.stage, err.plugin, err.message, err.errno)
     except BaseException as err:
@@ -178,51 +180,32 @@ def _set_final_ids(ctx: ChildContext) -> None:
     _become(ctx.final_uid, ctx.final_gid)
 
 
-def _set_pdeath_for_payload(plan: StartPlan) -> None:
-    wanted = plan.config.get("lxc.monitor.signal.pdeath", int(signal.SIGKILL))
-    if wanted != signal.SIGKILL:
-        # 0 lets the container outlive its monitor.
-        syscalls.set_pdeathsig(wanted)
+def _arm_pdeath(signum: int, monitor_pidfd: int) -> None:
+    """Ask for ``signum`` when our parent dies, then make sure the monitor did not die already.
+
+    The kernel clears the parent-death signal at every change of uid or gid, so it is armed again
+    after each (as LXC does); 0 lets the container outlive its monitor. Our parent may be the
+    monitor or, with a pid namespace of a user namespace, a process that dies with the monitor:
+    either way the monitor's pidfd turning readable means the signal would have come too late.
+    """
+    syscalls.set_pdeathsig(signum)
+    if signum and select.select([monitor_pidfd], [], [], 0)[0]:
+        os._exit(1)
 
 
-def _exec_payload(plan: StartPlan, channel: Channel) -> NoReturn:
+def _exec_payload(plan: StartPlan, channel: Channel, init_fd: int) -> NoReturn:
+    """Execute the payload, or with ``init_fd`` the sealed static init that runs it (``execute``)."""
     env = dict(item.partition("=")[::2] for item in plan.env)
+    command = plan.argv[0]
+    if init_fd >= 0 and entering.resolve_command(command, env) is None:
+        # tini would only say so on stderr with status 127: report it as a failed start.
+        raise StageError("exec", None, f"cannot execute {command}: No such file or directory", errno.ENOENT)
     # From here a closed channel means the exec succeeded (the socket is close-on-exec).
     channel.send({"t": "exec"})
     try:
-        os.execvpe(plan.argv[0], list(plan.argv), env)
+        if init_fd >= 0:
+            os.execve(init_fd, sealed_init.init_argv(plan.argv), env)
+        os.execvpe(command, list(plan.argv), env)
     except OSError as err:
-        raise StageError("exec", None, f"cannot execute {plan.argv[0]}: {err.strerror}", err.errno) from None
-
-
-def _minimal_init(plan: StartPlan, channel: Channel) -> NoReturn:
-    """pid 1 of an application container: runs the command, reaps orphans, passes signals on."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _exec_payload(plan, channel)
-        except StageError as err:
-            _report(channel, err.stage, err.plugin, err.message, err.errno)
-        os._exit(127)
-    channel.close()
-
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in FORWARDED_SIGNALS:
-        signal.signal(signum, forward)
-    status = 1
-    while True:
-        try:
-            reaped, wait_status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if reaped == pid:
-            status = os.waitstatus_to_exitcode(wait_status)
-            status = 128 - status if status < 0 else status
-            break
-    sys.stdout.flush()
-    os._exit(status)
+        what = "the static init" if init_fd >= 0 else command
+        raise StageError("exec", None, f"cannot execute {what}: {err.strerror}", err.errno) from None

@@ -481,13 +481,18 @@ class Container:
         uid: int | None = None,
         gid: int | None = None,
         env: Iterable[str] = (),
+        pass_fds: Iterable[int] = (),
     ) -> int:
-        """Run ``cmd`` inside the running container; returns its exit status."""
+        """Run ``cmd`` inside the running container; returns its exit status.
+
+        As with lxc-attach, the command gets the caller's stdio and no other descriptor of the
+        caller but those in ``pass_fds`` (same numbers inside).
+        """
         from lxcframe.attach import attach
 
         with bound_container(self.name):
             return attach(self, self._running_state(), tuple(cmd), clear_env=clear_env, uid=uid, gid=gid,
-                          env=tuple(env))
+                          env=tuple(env), pass_fds=tuple(pass_fds))
 
     def get_ips(self, interface: str | None = None, family: str | None = None,
                 scope: int | None = None) -> tuple[str, ...]:

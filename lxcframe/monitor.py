@@ -37,18 +37,24 @@ def _kill_and_reap(pid: int) -> None:
 
 
 def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Channel) -> int:
+    from lxcframe.sealed_init import sealed_init_fd
+
+    # Opened on the host before the child leaves it: the child cannot reach the host's files later.
+    init_fd = sealed_init_fd() if plan.mode == "execute" else -1
     own_pidns = -1
-    if plan.new_pidns and not plan.pidns_in_child:
-        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        syscalls.unshare(syscalls.CLONE_NEWPID)
+    monitor_pidfd = syscalls.pidfd_open(os.getpid())
     try:
+        if plan.new_pidns and not plan.pidns_in_child:
+            own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            syscalls.unshare(syscalls.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             from lxcframe.child import run_child
 
             host_end.close()
-            run_child(plugins, plan, child_end)
+            run_child(plugins, plan, child_end, monitor_pidfd, init_fd)
     finally:
+        os.close(monitor_pidfd)
         if own_pidns >= 0:
             # Later forks (hooks after the container stopped) must land in the host's pid namespace.
             syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)

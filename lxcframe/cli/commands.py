@@ -181,7 +181,8 @@ def cmd_attach(options: Any) -> int:
         raise LxcframeError("attach needs a command: lxcframe attach NAME -- CMD...")
     _, plugins = _setup(options)
     return int(_container(options, plugins).attach_wait(
-        options.cmd, clear_env=options.clear_env, uid=options.uid, gid=options.gid, env=options.set_var))
+        options.cmd, clear_env=options.clear_env, uid=options.uid, gid=options.gid, env=options.set_var,
+        pass_fds=options.pass_fd))
 
 
 def cmd_destroy(options: Any) -> int:

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-u", "--uid", type=int)
     p.add_argument("-g", "--gid", type=int)
     p.add_argument("-v", "--set-var", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--pass-fd", action="append", type=int, default=[], metavar="FD",
+                   help="keep this descriptor of the caller open in the command (others are closed)")
     _command(p, "*")
 
     p = verb("destroy", "remove a container")
