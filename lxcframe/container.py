@@ -202,20 +202,17 @@ class Container:
             create_container(self, template, tuple(args), rootfs, tuple(config))
 
     def _plan(self, argv: Sequence[str] | None, mode: str) -> Any:
-        from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
         from lxcframe.planner import build_plan
 
         config = self.load_config()
-        if self.plugins.unhandled_keys != UNHANDLED_WARN:
-            # As LXC, a key no enabled plugin applies stops the start (a seccomp profile of a disabled
-            # plugin must not mean an unconfined container); refused here, in the caller, before
-            # anything is created, so nothing is left to undo.
-            config.refuse_unhandled(unhandled_opt_out(self.plugins.host))
+        # Keys no enabled plugin applies stop the start in build_plan, here in the caller before
+        # anything is created (and again wherever the plan is rebuilt).
+        plan = build_plan(self.plugins, self.name, self.lxcpath, config, tuple(argv) if argv else None, mode)
         for item in config.unhandled:
             # The host opted out: said by the caller, where the user sees it (a daemon monitor's
             # stderr goes nowhere).
             self._log().warning("config key not handled", detail=item.describe())
-        return build_plan(self.plugins, self.name, self.lxcpath, config, tuple(argv) if argv else None, mode)
+        return plan
 
     def start(self, cmd: Sequence[str] | None = None, *, foreground: bool = False) -> int:
         """Start the container. Returns init's pid; with ``foreground`` waits and returns its exit code."""

@@ -21,6 +21,13 @@ def build_plan(
     argv: tuple[str, ...] | None,
     mode: str,
 ) -> StartPlan:
+    from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
+
+    if plugins.unhandled_keys != UNHANDLED_WARN:
+        # As LXC, a key no enabled plugin applies stops the start: a seccomp profile of a disabled
+        # plugin must not mean an unconfined container. Checked wherever a plan is built (the caller,
+        # the supervisor, the helper monitor), so a config changed in between is refused too.
+        config.refuse_unhandled(unhandled_opt_out(plugins.host))
     problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
     rootfs = config.get("lxc.rootfs.path")
     if not rootfs:
