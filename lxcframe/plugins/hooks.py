@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 from typing import Any
 
@@ -75,14 +76,22 @@ def run_script(command: str, env: dict[str, str], log: Any, what: str, event: st
     hooks run in the library caller's process); its modules are imported with this one, so it also
     works in the child after pivot_root.
     """
-    done = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-    output = done.stdout.decode(errors="replace")
+    # A process group of its own: a start aborted while the hook runs (stop of a STARTING
+    # container) ends the hook's children too, not only its shell.
+    with subprocess.Popen(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0) as hook:
+        try:
+            raw, _ = hook.communicate()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(hook.pid, signal.SIGKILL)
+            raise
+    output = raw.decode(errors="replace")
     for line in output.splitlines():
         log.debug(event, **fields, line=line)
-    if done.returncode != 0:
+    if hook.returncode != 0:
         last = output.strip().splitlines()[-1] if output.strip() else "no output"
-        raise RuntimeError(f"{what} exited with status {done.returncode}: {last}")
+        raise RuntimeError(f"{what} exited with status {hook.returncode}: {last}")
 
 
 def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs_mount: str,

@@ -208,7 +208,8 @@ def _comm(pid: int) -> str:
 
 def test_stop_kill_of_a_starting_container_aborts_the_start(make_container, tmp_path):
     hook = tmp_path / "slow-pre-start"
-    hook.write_text("#!/bin/sh\nexec sleep 30\n")
+    # The hook's own child must end with the aborted start too, not only the hook.
+    hook.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {tmp_path}/hook-child\nexec sleep 30\n")
     hook.chmod(0o755)
     container = make_container("slowstart", config=(("lxc.hook.pre-start", str(hook)),))
     outcome: list[BaseException | int] = []
@@ -239,5 +240,10 @@ def test_stop_kill_of_a_starting_container_aborts_the_start(make_container, tmp_
         assert len(outcome) == 1 and isinstance(outcome[0], LxcframeError), outcome
         assert "abort" in str(outcome[0])
         assert all(st.process_start_time(pid) is None for pid in hooks), "the hook outlived the aborted start"
+        hook_child = int((tmp_path / "hook-child").read_text())
+        deadline = time.monotonic() + 5
+        while st.process_start_time(hook_child) is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert st.process_start_time(hook_child) is None, "a child of the hook outlived the aborted start"
     finally:
         starter.join(60)
