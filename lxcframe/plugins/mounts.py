@@ -17,6 +17,7 @@ from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
 from lxcframe.context import ChildContext
 from lxcframe.hooks import hookimpl
+from lxcframe.input_limits import decode_lines, read_bounded
 from lxcframe.mount_options import parse_options
 from lxcframe.rootfs_paths import create_file_in_root, fd_path, makedirs_in_root, open_in_root
 from lxcframe.validators import MountEntry, mount_entry
@@ -108,15 +109,15 @@ def _resolve_fstab(path: str, config_path: str | None) -> str:
 
 def _read_fstab(path: str) -> list[MountEntry]:
     entries = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                entries.append(mount_entry(text))
-            except ValueError as err:
-                raise ValueError(f"{path}:{lineno}: {err}") from None
+    # Bounded, and a regular file only: a FIFO or /dev/zero here must not hang or fill the start.
+    for lineno, line in enumerate(decode_lines(read_bounded(path)), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            entries.append(mount_entry(text))
+        except ValueError as err:
+            raise ValueError(f"{path}:{lineno}: {err}") from None
     return entries
 
 

@@ -163,6 +163,13 @@ def test_seccomp_profile_must_be_a_bounded_regular_file(tmp_path, fifo, target):
     _refused(_validate(config), f"{config}:2: lxc.seccomp.profile", why)
 
 
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero"])
+def test_mount_fstab_must_be_a_bounded_regular_file(tmp_path, fifo, target):
+    fstab = str(fifo) if target == "fifo" else target
+    config = _config(tmp_path, f"lxc.mount.fstab = {fstab}")
+    _refused(_validate(config), f"{config}:2: lxc.mount.fstab", "FIFO" if target == "fifo" else "character device")
+
+
 # --- lxc.console.logfile -------------------------------------------------------------------------------
 
 
