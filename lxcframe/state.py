@@ -185,9 +185,13 @@ def _remove_lock_file(path: str, *, only_if_free: bool) -> None:
 
 def monitor_alive(lxcpath: str, name: str) -> bool:
     """True while a monitor holds ``monitor.lock``."""
-    path = os.path.join(runtime_dir(lxcpath, name), "monitor.lock")
+    return _held(os.path.join(runtime_dir(lxcpath, name), "monitor.lock"))
+
+
+def _held(path: str, flags: int = 0) -> bool:
+    """True while some process holds an exclusive flock on ``path``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     except FileNotFoundError:
         return False
     try:
@@ -324,19 +328,7 @@ def _take_key_lock(lxcpath: str, name: str) -> int | None:
 def running_elsewhere(lxcpath: str, name: str) -> bool:
     """True while some monitor (of any run directory) holds the container's key lock."""
     path = key_lock_path(lxcpath, name)
-    if path is None:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return path is not None and _held(path, os.O_NOFOLLOW)
 
 
 def _release_key_lock(lxcpath: str, name: str) -> None:

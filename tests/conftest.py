@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,14 @@ def make_container(lxcpath, host) -> Iterator[Callable[..., Container]]:
             except Exception as err:  # keep destroying the others; the host check reports leftovers
                 print(f"teardown of {container.name}: {err}", file=sys.stderr)
     host.assert_clean()
+
+
+def compile_static(directory: Path, name: str, source: str) -> str:
+    """A C helper compiled static, so that it runs in a busybox rootfs; returns its path."""
+    (directory / f"{name}.c").write_text(source)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(directory / name), str(directory / f"{name}.c")],
+                   check=True, capture_output=True)
+    return str(directory / name)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

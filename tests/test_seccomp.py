@@ -35,7 +35,7 @@ from lxcframe.plugins.seccomp.policy import (
     read_policy,
 )
 
-from .conftest import run_cli
+from .conftest import compile_static, run_cli
 from .test_lifecycle import capture
 
 COMMON_SECCOMP = "/usr/share/lxc/config/common.seccomp"
@@ -328,11 +328,7 @@ int main(int argc, char **argv) {
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory) -> str:
     """The helper, compiled static so that it runs in a busybox rootfs."""
-    directory = tmp_path_factory.mktemp("probe")
-    (directory / "probe.c").write_text(PROBE_SOURCE)
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(directory / "probe"), str(directory / "probe.c")],
-                   check=True, capture_output=True)
-    return str(directory / "probe")
+    return compile_static(tmp_path_factory.mktemp("probe"), "probe", PROBE_SOURCE)
 
 
 def _install_probe(container: Container, probe: str) -> None:

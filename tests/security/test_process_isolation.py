@@ -22,6 +22,7 @@ from lxcframe import state as st
 from lxcframe.container import Container
 from lxcframe.errors import ContainerError, LxcframeError
 
+from ..conftest import compile_static
 from ..test_lifecycle import capture
 
 pytestmark = pytest.mark.container
@@ -109,11 +110,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def racer(tmp_path_factory) -> str:
-    directory = tmp_path_factory.mktemp("racer")
-    (directory / "racer.c").write_text(RACER_SOURCE)
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(directory / "racer"), str(directory / "racer.c")],
-                   check=True, capture_output=True)
-    return str(directory / "racer")
+    return compile_static(tmp_path_factory.mktemp("racer"), "racer", RACER_SOURCE)
 
 
 def _rootfs(container: Container) -> str:
