@@ -51,6 +51,10 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: in
     """The init child. ``monitor_pidfd`` tells whether the monitor still lives; ``init_fd`` is the
     sealed static init that ``execute`` runs as pid 1."""
     preload()
+    # Hooks run from here (the start hook inside the container) and the payload inherit no
+    # disposition of whoever forked the monitor: Python's ignored SIGPIPE and SIGXFSZ, a shell's
+    # ignored SIGINT and SIGQUIT for a background job.
+    entering.default_signals()
     stage = "clone"
     try:
         # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
@@ -104,7 +108,6 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: in
         # Nothing of the host goes on into the container: only stdio, the channel (close-on-exec,
         # its EOF says the exec happened), the init to execute and what a plugin kept on purpose.
         entering.close_descriptors({channel.fileno(), monitor_pidfd, init_fd, *ctx.keep_fds})
-        entering.default_signals()
         try:
             entering.enter_cwd(plan.cwd)
         except OSError as err:

@@ -22,6 +22,7 @@ from lxcframe import start_abort, syscalls
 from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.context import HostContext, StartPlan
+from lxcframe.entering import default_signals
 from lxcframe.errors import StageError, UndoErrors
 from lxcframe.log import HUB, bound_container, get_logger
 from lxcframe.stage_runner import call_hook, describe
@@ -155,6 +156,9 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
         if not monitor_is_caller:
             # ps shows monitors by container, not as copies of whatever process forked them.
             syscalls.set_process_name(f"lxcf:{plan.name}")
+            # Our own process: host hooks and scripts get default dispositions, not those of the
+            # caller (or of whichever caller once started the supervisor).
+            default_signals()
         monitor_lock = [st.hold_monitor_lock(plan.lxcpath, plan.name)]
 
         def finish() -> None:

@@ -315,6 +315,40 @@ def test_no_signal_ignored_or_blocked_in_what_runs_inside(make_container):
         container.stop(kill=True)
 
 
+@pytest.fixture
+def caller_ignores_sigquit():
+    """The caller ignores SIGINT and SIGQUIT, as a non-interactive shell's background job does."""
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGQUIT)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("mode", ["execute", "start"])
+def test_hooks_inherit_no_ignored_signal_of_the_caller(make_container, caller_ignores_sigquit, tmp_path, mode):
+    """The start hook runs inside the container; the pre-start hook on the host, from the monitor
+    (a supervisor's monitor for a daemon start): neither inherits what the caller ignored."""
+    probe = tmp_path / "pre-start"
+    probe.write_text(f"#!/bin/sh\ngrep SigIgn /proc/self/status > {tmp_path}/pre-start.out\ntrue\n")
+    probe.chmod(0o755)
+    container = make_container("hooksig", config=(("lxc.hook.pre-start", str(probe)),
+                                                  ("lxc.hook.start", "/bin/start-probe")))
+    rootfs = _rootfs(container)
+    inside = os.path.join(rootfs, "bin", "start-probe")
+    with open(inside, "w") as handle:
+        handle.write("#!/bin/sh\ngrep SigIgn /proc/self/status > /start.out\ntrue\n")
+    os.chmod(inside, 0o755)
+    if mode == "execute":
+        assert container.execute(["/bin/true"]) == 0
+    else:
+        container.start()
+        container.stop(kill=True)
+    with open(os.path.join(rootfs, "start.out")) as handle:
+        assert handle.read().split() == ["SigIgn:", "0000000000000000"], "the start hook inside"
+    if mode == "start":  # execute's monitor is the caller itself: its host hooks are the caller's own
+        assert (tmp_path / "pre-start.out").read_text().split() == ["SigIgn:", "0000000000000000"]
+
+
 def _gone(pid: int, start: int | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
