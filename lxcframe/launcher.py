@@ -51,14 +51,6 @@ def _notifier(fd: int) -> Any:
     return notify
 
 
-def _close_inherited(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 def _detach_stdio() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -100,7 +92,9 @@ def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> in
                 os.umask(MONITOR_UMASK)  # the caller's umask must not leak into the monitor
                 if os.fork() != 0:
                     os._exit(0)
-                _close_inherited({write_end})
+                from lxcframe.entering import close_descriptors
+
+                close_descriptors({write_end})
                 _detach_stdio()
                 os.chdir("/")
                 from lxcframe.monitor import run_monitor

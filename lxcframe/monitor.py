@@ -22,7 +22,7 @@ from lxcframe import start_abort, syscalls
 from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.context import HostContext, StartPlan
-from lxcframe.entering import default_signals
+from lxcframe.entering import close_descriptors, default_signals
 from lxcframe.errors import StageError, UndoErrors
 from lxcframe.log import HUB, bound_container, get_logger
 from lxcframe.stage_runner import call_hook, describe
@@ -322,7 +322,7 @@ def _helper_main(argv: list[str]) -> int:
     import json
 
     from lxcframe.container import Container
-    from lxcframe.launcher import _close_inherited, _detach_stdio, _notifier
+    from lxcframe.launcher import _detach_stdio, _notifier
     from lxcframe.planner import build_plan
     from lxcframe.plugin_manager import Plugins
 
@@ -341,7 +341,7 @@ def _helper_main(argv: list[str]) -> int:
         # Popen already made us a session leader; the fork leaves the caller a child to reap at once.
         if os.fork() != 0:
             os._exit(0)
-        _close_inherited({status_fd})
+        close_descriptors({status_fd})
         _detach_stdio()
         os.chdir("/")
     return run_monitor(plugins, plan, notify)
