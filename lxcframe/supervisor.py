@@ -26,7 +26,6 @@ It runs as root and its monitors run hooks as root, so it trusts nothing about i
 
 from __future__ import annotations
 
-import array
 import contextlib
 import fcntl
 import gc
@@ -240,12 +239,10 @@ class _Server:
         fds: list[int] = []
         with conn:
             try:
-                data, ancillary, flags, _ = conn.recvmsg(
-                    MAX_REQUEST, socket.CMSG_SPACE(_MAX_FDS * 4), socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT
-                )
+                data, fds, flags, _ = socket.recv_fds(conn, MAX_REQUEST, _MAX_FDS,
+                                                      socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
-            fds = _fds_of(ancillary)
             try:
                 request, error = self._check(data, fds, flags)
                 _answer(conn, _OK if request is not None else error.encode())
@@ -334,16 +331,6 @@ def _refusal(conn: socket.socket) -> bytes | None:
 def _answer(conn: socket.socket, message: bytes) -> None:
     with contextlib.suppress(OSError):  # a client that left early must not take the supervisor down
         conn.send(message, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
-
-
-def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            received = array.array("i")
-            received.frombytes(payload[: len(payload) - len(payload) % received.itemsize])
-            fds.extend(received)
-    return fds
 
 
 def _private_run_root() -> None:
