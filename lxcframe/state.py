@@ -304,25 +304,8 @@ def _take_key_lock(lxcpath: str, name: str) -> int | None:
     path = key_lock_path(lxcpath, name)
     if path is None:
         return None
-    while True:
-        make_private_dirs(os.path.dirname(path))
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except FileNotFoundError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ContainerError(f"{name}: already running (its monitor uses another run directory "
-                                 f"than {run_root()})") from None
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino  # the last holder may have unlinked it
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)
+    return _lock_file(path, f"{name}: already running (its monitor uses another run directory than {run_root()})",
+                      flags=os.O_NOFOLLOW)
 
 
 def running_elsewhere(lxcpath: str, name: str) -> bool:
@@ -348,19 +331,29 @@ def acquire_command_lock(lxcpath: str, name: str, timeout: float = 30.0) -> int:
     taking the lock we check that the file we locked is still the one at the path, else try again.
     """
     path = os.path.join(runtime_dir(lxcpath, name), "lock")
+    return _lock_file(path, f"{name}: busy: another command holds its lock", timeout=timeout)
+
+
+def _lock_file(path: str, busy: str, *, timeout: float = 0.0, flags: int = 0) -> int:
+    """An exclusive flock on the file at ``path`` (made ``0600``, its directory ``0700``).
+
+    Tries for ``timeout`` seconds, then raises :class:`ContainerError` with ``busy``. The holder may
+    unlink the file, so after taking the lock the file locked must still be the one at the path,
+    else it starts over.
+    """
     deadline = time.monotonic() + timeout
     while True:
         make_private_dirs(os.path.dirname(path))
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:  # the directory vanished between makedirs and open
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | flags, 0o600)
+        except FileNotFoundError:  # the directory vanished between making it and the open
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            if time.monotonic() > deadline:
-                raise ContainerError(f"{name}: busy: another command holds its lock") from None
+            if time.monotonic() >= deadline:
+                raise ContainerError(busy) from None
             time.sleep(0.005)
             continue
         try:
