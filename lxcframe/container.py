@@ -291,13 +291,7 @@ class Container:
             config = None  # stopping must work even when the config was broken since the start
         halt = config.get("lxc.signal.halt", int(signal.SIGPWR)) if config else int(signal.SIGPWR)
         force = config.get("lxc.signal.stop", int(signal.SIGKILL)) if config else int(signal.SIGKILL)
-        monitor: int | None = None
-        init: int | None = None
-        if current.monitor_pid is not None:
-            with contextlib.suppress(_MonitorGone):
-                monitor, init = self._proven_pidfds(current)
-        if monitor is None:  # the monitor died; only a proven init is left to stop
-            init = _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
+        monitor, init = self._stop_targets(current)
         try:
             if current.state == st.STARTING and monitor is not None:
                 # A monitor whose starter went away (the lock is ours): abort its start as stop() does.
@@ -309,10 +303,7 @@ class Container:
                 if now is None:
                     return True
                 current = now
-                with contextlib.suppress(_MonitorGone):
-                    monitor, init = self._proven_pidfds(current)
-                if monitor is None:
-                    init = _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
+                monitor, init = self._stop_targets(current)
             if init is not None and not kill:
                 if current.state == st.FROZEN:
                     call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
@@ -332,6 +323,13 @@ class Container:
             process_proof.close(monitor, init)
         self._clean_stale()
         return True
+
+    def _stop_targets(self, current: st.ContainerState) -> tuple[int | None, int | None]:
+        """Pidfds of the proven monitor and init to stop; when the monitor died, of init alone."""
+        if current.monitor_pid is not None:
+            with contextlib.suppress(_MonitorGone):
+                return self._proven_pidfds(current)
+        return None, _open_pidfd(current.init_pid, current.init_start, pidns=current.init_pidns)
 
     def _abort_start(self, kill: bool, timeout: float) -> bool:
         """Abort the start of a STARTING container, as ``lxc-stop -k`` does; True once it is undone.
