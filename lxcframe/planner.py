@@ -21,13 +21,9 @@ def build_plan(
     argv: tuple[str, ...] | None,
     mode: str,
 ) -> StartPlan:
-    from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
-
-    if plugins.unhandled_keys != UNHANDLED_WARN:
-        # As LXC, a key no enabled plugin applies stops the start: a seccomp profile of a disabled
-        # plugin must not mean an unconfined container. Checked wherever a plan is built (the caller,
-        # the supervisor, the helper monitor), so a config changed in between is refused too.
-        config.refuse_unhandled(unhandled_opt_out(plugins.host))
+    # Checked wherever a plan is built (the caller, the supervisor, the helper monitor), so a config
+    # changed in between is refused too.
+    refuse_unapplied_keys(plugins, config)
     problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
     rootfs = config.get("lxc.rootfs.path")
     if not rootfs:
@@ -74,3 +70,13 @@ def _environment(config: ContainerConfig) -> list[str]:
         elif key in os.environ:  # a bare NAME passes the caller's value through
             env[key] = os.environ[key]
     return [f"{k}={v}" for k, v in env.items()]
+
+
+def refuse_unapplied_keys(plugins: Any, config: ContainerConfig) -> None:
+    """As LXC, a key no enabled plugin applies stops the start (and ``config validate``): a seccomp
+    profile of a disabled plugin must not mean an unconfined container. The host may opt out
+    (``[plugins] unhandled_keys = "warn"``)."""
+    from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
+
+    if plugins.unhandled_keys != UNHANDLED_WARN:
+        config.refuse_unhandled(unhandled_opt_out(plugins.host))

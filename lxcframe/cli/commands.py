@@ -91,7 +91,7 @@ def cmd_config(options: Any) -> int:
     if options.config_command == "validate":
         from lxcframe.config.model import load_config
         from lxcframe.errors import ConfigErrors
-        from lxcframe.hostconfig import UNHANDLED_WARN, unhandled_opt_out
+        from lxcframe.planner import refuse_unapplied_keys
 
         try:
             config = load_config(options.file, plugins.key_registry())
@@ -106,14 +106,13 @@ def cmd_config(options: Any) -> int:
             for problem in problems:
                 print(f"lxcframe: error: {problem}", file=sys.stderr)
             return 1
-        if plugins.unhandled_keys != UNHANDLED_WARN:
+        try:
             # The same refusal a start gives: "valid" must mean the container would start as written.
-            try:
-                config.refuse_unhandled(unhandled_opt_out(plugins.host))
-            except ConfigErrors as errs:
-                for err in errs.errors:
-                    print(f"lxcframe: error: {err}", file=sys.stderr)
-                return 1
+            refuse_unapplied_keys(plugins, config)
+        except ConfigErrors as errs:
+            for err in errs.errors:
+                print(f"lxcframe: error: {err}", file=sys.stderr)
+            return 1
         notes = [u.describe() for u in config.unhandled]
         data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}
         _emit(options, data, "\n".join([f"{options.file}: valid ({data['keys']} keys)", *notes]))
