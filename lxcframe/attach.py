@@ -116,7 +116,7 @@ def _enter_and_exec(container: Any, state: Any, config: Any, request: dict[str, 
     that executes the command; so no Python process (mapping host libraries) is ever visible to
     the container, privileged or not.
     """
-    from lxcframe.child import preload
+    from lxcframe.child import become, preload
 
     preload()  # after setns the container's files replace the host's: import nothing lazily
     for procs in request["cgroup_procs"]:
@@ -132,10 +132,7 @@ def _enter_and_exec(container: Any, state: Any, config: Any, request: dict[str, 
     os.close(proc_self)
     entering.enter_cwd("/")
     if request["gid"] != os.getgid() or request["uid"] != os.getuid():
-        with contextlib.suppress(PermissionError):
-            os.setgroups([])
-        os.setresgid(request["gid"], request["gid"], request["gid"])
-        os.setresuid(request["uid"], request["uid"], request["uid"])
+        become(request["uid"], request["gid"])
     argv, env = request["argv"], request["env"]
     if entering.resolve_command(argv[0], env) is None:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")

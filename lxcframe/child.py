@@ -91,7 +91,7 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: in
             # Only now take the container's ids: up to here we kept the host root's, which own the
             # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
             identity = from_host.get("idmap", {})
-            _become(identity.get("uid", 0), identity.get("gid", 0))
+            become(identity.get("uid", 0), identity.get("gid", 0))
             _arm_pdeath(signal.SIGKILL, monitor_pidfd)  # a change of ids cleared it
         call_hook(plugins, "lxcframe_child_mount_filesystems", ctx=ctx)
         call_hook(plugins, "lxcframe_child_devices", ctx=ctx)
@@ -156,11 +156,12 @@ def _report(channel: Channel, stage: str, plugin: str | None, message: str, errn
         pass
 
 
-def _become(uid: int, gid: int) -> None:
+def become(uid: int, gid: int) -> None:
+    """Take ``uid`` and ``gid`` (real, effective and saved) and no supplementary groups."""
     try:
         os.setgroups([])  # the host's supplementary groups mean nothing inside
     except PermissionError:
-        pass
+        pass  # setgroups is denied in a user namespace whose gid map was written without it
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
 
@@ -176,11 +177,7 @@ def _pivot(root_fd: int) -> None:
 def _set_final_ids(ctx: ChildContext) -> None:
     if (ctx.final_uid, ctx.final_gid) == (os.getuid(), os.getgid()):
         return
-    try:
-        os.setgroups([])
-    except PermissionError:
-        pass  # setgroups is denied in a user namespace whose gid map was written without it
-    _become(ctx.final_uid, ctx.final_gid)
+    become(ctx.final_uid, ctx.final_gid)
 
 
 def _arm_pdeath(signum: int, monitor_pidfd: int) -> None:
