@@ -66,6 +66,15 @@ def lxcpath(tmp_path, rundir) -> str:
     return str(path)
 
 
+@pytest.fixture
+def source_dir(tmp_path):
+    """A host directory holding ``hello`` ("injected"), for mounts into containers."""
+    path = tmp_path / "src"
+    path.mkdir()
+    (path / "hello").write_text("injected\n")
+    return path
+
+
 class HostCheck:
     """What the host looked like before a test; ``assert_clean`` compares after."""
 

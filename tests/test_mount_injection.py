@@ -16,14 +16,6 @@ from .test_lifecycle import capture
 pytestmark = pytest.mark.container
 
 
-@pytest.fixture
-def source_dir(tmp_path):
-    path = tmp_path / "src"
-    path.mkdir()
-    (path / "hello").write_text("injected\n")
-    return path
-
-
 @pytest.mark.parametrize("unprivileged", [False, True], ids=["privileged", "unprivileged"])
 def test_bind_a_directory_and_a_file_into_a_running_container(make_container, source_dir, unprivileged):
     maps = (("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536")) if unprivileged else ()

@@ -23,14 +23,6 @@ ROOT_MAP = (("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536")
 
 
 @pytest.fixture
-def source_dir(tmp_path):
-    path = tmp_path / "src"
-    path.mkdir()
-    (path / "hello").write_text("injected\n")
-    return path
-
-
-@pytest.fixture
 def host_dir(tmp_path):
     """A host directory the container's root would like the mount (or a new file) to land in."""
     path = tmp_path / "host-victim"
