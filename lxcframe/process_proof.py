@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+from collections.abc import Callable
 
 from lxcframe import syscalls
 
@@ -106,7 +107,7 @@ def _alive(pidfd: int) -> bool:
     return not readable
 
 
-def _open_checked(pid: int | None, start: int | None, proof: object) -> int | None:
+def _open_checked(pid: int | None, start: int | None, proof: Callable[[int], bool]) -> int | None:
     """A pidfd of ``pid`` if it started at ``start`` and ``proof(pid)`` holds, checked race-free."""
     if not pid or pid <= 0 or start is None:
         return None
@@ -115,7 +116,7 @@ def _open_checked(pid: int | None, start: int | None, proof: object) -> int | No
     except (ProcessLookupError, OSError):
         return None
     try:
-        if start_time(pid) == start and proof(pid) and _alive(fd):  # type: ignore[operator]
+        if start_time(pid) == start and proof(pid) and _alive(fd):
             return fd
     except BaseException:
         os.close(fd)
