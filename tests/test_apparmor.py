@@ -35,7 +35,13 @@ from lxcframe.plugins.apparmor.start import AppArmorError, Loaded
 from .conftest import run_cli
 
 DATA = Path(__file__).parent / "data" / "apparmor"
-#: Set to rewrite the golden profiles from the current generator (then review the diff).
+#: Regenerating the golden profiles (tests/data/apparmor/*.profile) from the current generator:
+#:
+#:     LXCFRAME_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_apparmor.py -k golden
+#:     git diff tests/data/apparmor/   # review every changed line before committing it
+#:
+#: Refused where ``CI`` is set: CI must compare against the committed files, never rewrite them (a
+#: rewrite there would make the comparison pass whatever the generator produced).
 REGENERATE = os.environ.get("LXCFRAME_REGENERATE_GOLDEN") == "1"
 REAL_PARSER = detect_parser(HostPaths())
 NAMES = profile_names("c1", "/var/lib/lxc")
@@ -63,6 +69,9 @@ def test_generated_profile_matches_golden_text(case: str) -> None:
     text = render(NAMES, GOLDEN[case])
     golden = DATA / f"{case}.profile"
     if REGENERATE:
+        if "CI" in os.environ:
+            pytest.fail(f"LXCFRAME_REGENERATE_GOLDEN=1 with CI={os.environ['CI']!r}: golden files are never "
+                        f"rewritten in CI; {golden} left as committed", pytrace=False)
         golden.write_text(text)
     assert text == golden.read_text()
 
