@@ -74,6 +74,13 @@ MAX_ARGS = 6
 MAX_ERRNO = 4095  # the kernel clamps a larger SECCOMP_RET_ERRNO value to this
 _ARG = re.compile(r"\[([^\[\]]*)\]")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
+#: What strtoull(…, 0) reads as a whole, in ASCII digits only (no sign, no Python-only ``_`` separators).
+_UNSIGNED = re.compile(r"(?P<sign>[+-]?)(?:0x(?P<hex>[0-9a-f]+)|0(?P<oct>[0-7]*)|(?P<dec>[1-9][0-9]*))")
+#: A version 1 line: a native syscall number, which libseccomp takes as a C int.
+_SYSCALL_NUMBER = re.compile(r"[0-9]{1,10}")
+_SYSCALL_NUMBER_MAX = 2**31 - 1
+#: ``errno N`` as LXC reads N (lxc_safe_int: base 10, a sign allowed); leading zeros apart.
+_ERRNO = re.compile(r"([+-]?)0*([0-9]+)")
 
 
 def errno_action(number: int) -> int:
@@ -155,16 +162,17 @@ def c_unsigned(text: str, bits: int = 64) -> int:
     """An unsigned number written as C's strtoull(…, 0) reads it: ``0x`` hex, leading ``0`` octal, else decimal."""
     text = text.strip()
     body = text.lower()
-    try:
-        if body.startswith("0x"):
-            number = int(body[2:], 16)
-        elif len(body) > 1 and body.startswith("0"):
-            number = int(body[1:], 8)
-        else:
-            number = int(body, 10)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if body.startswith(("-", "+")) or number >= 1 << bits:
+    match = _UNSIGNED.fullmatch(body)
+    if match is None:
+        raise ValueError(f"{text!r} is not a number")
+    if match.group("hex") is not None:
+        number = int(match.group("hex"), 16)
+    elif match.group("oct") is not None:
+        number = int(match.group("oct") or "0", 8)
+    else:
+        # 21 digits are past any 64-bit number already, and int() refuses thousands of them.
+        number = int(match.group("dec")[:21], 10)
+    if match.group("sign") or number >= 1 << bits:
         raise ValueError(f"{text!r} is not an unsigned {bits}-bit number")
     return number
 
@@ -211,7 +219,7 @@ def _parse_v1(path: str, header: str, body: list[tuple[int, str]], arch: str) ->
         text = _uncomment(raw)
         if not text:
             continue
-        if not text.isdigit():
+        if not _SYSCALL_NUMBER.fullmatch(text) or int(text) > _SYSCALL_NUMBER_MAX:
             raise PolicyError(path, number, f"expected a syscall number, not {text!r}")
         rules.append(Rule(int(text), ALLOW, line=number))
     return Policy(path, 1, KILL, tuple(rules), arch)
@@ -274,13 +282,14 @@ def _parse_action(path: str, number: int, words: list[str]) -> int:
     if word == "errno":
         if len(words) != 2:
             raise PolicyError(path, number, "'errno' needs one number (e.g. 'errno 1')")
-        try:
-            value = int(words[1], 10)
-        except ValueError:
-            raise PolicyError(path, number, f"'errno {words[1]}': not a number") from None
-        if not 0 <= value <= MAX_ERRNO:
-            raise PolicyError(path, number, f"'errno {value}': expected 0..{MAX_ERRNO}")
-        return errno_action(value)
+        match = _ERRNO.fullmatch(words[1])
+        if match is None:
+            raise PolicyError(path, number, f"'errno {words[1]}': not a number")
+        sign, digits = match.groups()
+        # More than 4 digits is out of range anyway (and int() refuses thousands of them).
+        if len(digits) > 4 or not 0 <= int(sign + digits) <= MAX_ERRNO:
+            raise PolicyError(path, number, f"'errno {words[1]}': expected 0..{MAX_ERRNO}")
+        return errno_action(int(digits))
     simple = {"kill": KILL, "allow": ALLOW, "trap": TRAP}
     if word == "notify":
         raise PolicyError(path, number, "action 'notify' is not supported (seccomp notify is not implemented)")
