@@ -36,12 +36,35 @@ from lxcframe.errors import ConfigError, StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
 
+from . import hostfacts
 from .conftest import run_cli
 
 pytestmark = pytest.mark.container
 
 RELATIVE = ("lxc.cgroup.relative", "1")
 PID = os.getpid()
+#: This host's cgroup layout, read by the tests themselves (tests/hostfacts.py), not by lxcframe.
+FACTS = hostfacts.cgroups()
+
+
+def needs_v1(*controllers: str) -> pytest.MarkDecorator:
+    """For a test of the v1 driver with these controllers: it runs wherever a usable v1 hierarchy has
+    them (this VM's hybrid layout; a pure cgroup2 host has none, and its driver is tested by
+    tests/test_cgroup2_private.py there as here)."""
+    missing = [c for c in controllers if FACTS.v1_with(c) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"layout {FACTS.mode}: no v1 hierarchy with {', '.join(missing)}")
+
+
+def needs_v2(*controllers: str) -> pytest.MarkDecorator:
+    missing = [c for c in controllers if c not in FACTS.unified_controllers]
+    reason = f"layout {FACTS.mode}: cgroup2 offers no {', '.join(missing)}" if FACTS.unified_mount else \
+        f"layout {FACTS.mode}: no cgroup2 mount"
+    return pytest.mark.skipif(FACTS.unified_mount is None or bool(missing), reason=reason)
+
+
+def expected_kinds() -> set[str]:
+    """The kinds of hierarchy a container is placed in on this host."""
+    return ({V1} if FACTS.v1 else set()) | ({V2} if FACTS.unified_mount else set())
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -96,6 +119,9 @@ def unified_base_restored():
     """Undo, after the test, controllers a start enabled in the unified base (a cgroup these tests do
     not own); the start itself leaves them, as LXC does, since other containers may rely on them."""
     unified = current_layout().v2
+    if unified is None:  # a legacy host: no unified base to restore
+        yield
+        return
     path = os.path.join(unified.path(own_bases()[unified]), "cgroup.subtree_control")
     before = set(fs.read(path).split())
     yield
@@ -160,9 +186,22 @@ def test_concurrent_callers_detect_the_layout_once_and_share_it():
     drivers = {r[1] for r in results}  # type: ignore[index]
     assert len(drivers) == 2  # one per plugin, equal values across threads
     layout = results[0][0]  # type: ignore[index]
-    assert layout.mode == "hybrid"
-    assert {h.display for h in layout.v1} >= {"cpu", "memory", "freezer", "pids", "devices", "name=systemd"}
-    assert layout.v2.mountpoint == "/sys/fs/cgroup/unified" and "hugetlb" in layout.v2.controllers
+    # What this host has, read independently of lxcframe (hybrid here: v1 controllers and name=systemd
+    # beside cgroup2 on /sys/fs/cgroup/unified; unified on a default Debian 12 host).
+    assert layout.mode == FACTS.mode
+    assert {(h.mountpoint, frozenset(h.label.split(","))) for h in layout.v1} == {
+        (m.mountpoint, m.parts) for m in FACTS.v1}
+    if FACTS.unified_mount is None:
+        assert layout.v2 is None
+    else:
+        assert layout.v2.mountpoint == FACTS.unified_mount
+        assert layout.v2.controllers == FACTS.unified_controllers
+    if FACTS.mode == "unified":
+        assert layout.v2.mountpoint == hostfacts.CGROUP_ROOT or not FACTS.v1_mounts
+    elif FACTS.mode == "hybrid":
+        assert layout.v1 and layout.v2 is not None
+    else:
+        assert FACTS.mode == "legacy" and layout.v1 and layout.v2 is None
 
 
 def test_importing_the_plugins_detects_nothing():
@@ -216,13 +255,15 @@ def test_names_bases_and_suffixes():
 def test_shared_keys_are_read_by_cgroup2_when_cgroup1_is_disabled():
     text = "lxc.cgroup.relative = 1\nlxc.cgroup.dir = some/where\n"
     both = load_text(text, Plugins().key_registry())
-    assert both.located("lxc.cgroup.relative").plugin == "cgroup1"
-    without_v1 = load_text(text, Plugins(disable=["cgroup1"]).key_registry())
+    # cgroup1 declares them where a v1 hierarchy is mounted, cgroup2 on a pure cgroup2 host.
+    declaring = "cgroup1" if FACTS.v1 else "cgroup2"
+    assert both.located("lxc.cgroup.relative").plugin == declaring
+    without_v1 = load_text(text, Plugins(disable=[declaring]).key_registry())
     assert {u.key for u in without_v1.unhandled} == {"lxc.cgroup.relative", "lxc.cgroup.dir"}
     assert read_settings(without_v1) == read_settings(both) == CgroupSettings(relative=True, dir="some/where")
     from lxcframe.plugins import cgroup2
 
-    broken = load_text("lxc.cgroup.dir = /abs\n", Plugins(disable=["cgroup1"]).key_registry())
+    broken = load_text("lxc.cgroup.dir = /abs\n", Plugins(disable=[declaring]).key_registry())
     assert any("lxc.cgroup.dir" in p and "relative" in p for p in cgroup2.lxcframe_validate(broken))
     with pytest.raises(ConfigError, match=r"lxc\.cgroup\.dir"):
         load_text("lxc.cgroup.dir = ../up\n", Plugins().key_registry())
@@ -314,7 +355,7 @@ def test_delegation_hands_the_cgroup_and_its_files_to_the_container_root():
                 assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (100000, 100001, 0o664)
             limit = "pids.max" if hierarchy.kind == V1 else "cgroup.max.descendants"
             assert os.stat(os.path.join(directory, limit)).st_uid == 0  # limits stay root's
-        assert len(made) == 2
+        assert len(made) == (FACTS.v1_with("pids") is not None) + (FACTS.unified_mount is not None) >= 1
     finally:
         for directory in made:
             os.rmdir(directory)
@@ -344,7 +385,7 @@ def test_daemon_start_places_init_and_monitor_in_every_hierarchy(make_container)
         init = dict(read_proc_cgroup(pid))
         monitor = dict(read_proc_cgroup(state.monitor_pid))
         bases = own_bases()
-        assert len(bases) == len(current_layout().hierarchies) >= 2
+        assert len(bases) == len(current_layout().hierarchies) == len(FACTS.v1) + (FACTS.unified_mount is not None)
         suffixes = set()
         for hierarchy, base in bases.items():
             label = next(label for label in init if hierarchy.matches(label))
@@ -353,7 +394,7 @@ def test_daemon_start_places_init_and_monitor_in_every_hierarchy(make_container)
             suffixes.add(payload.group(1))
             assert monitor[label] == init[label].replace("lxc.payload.", "lxc.monitor.")
         assert len(suffixes) == 1  # the same name in every hierarchy
-        assert {p.kind for p in placed_of(container)} == {V1, V2}
+        assert {p.kind for p in placed_of(container)} == expected_kinds()
     finally:
         container.stop(kill=True)
     assert leftovers("cgtplace") == []
@@ -373,13 +414,14 @@ def test_foreground_and_execute_callers_are_not_moved(make_container):
         ours = [path for label, path in seen["init"] if any(h.matches(label) for h in current_layout().hierarchies)]
         assert ours and all(re.search(r"/lxc\.payload\.cgtcaller(-\d+)?$", path) for path in ours), seen
         records = seen["records"]
-        assert set(records) == {"cgroup1", "cgroup2"}
+        assert set(records) == {{V1: "cgroup1", V2: "cgroup2"}[kind] for kind in expected_kinds()}
         assert all(h["monitor"] is None for r in records.values() for h in r["hierarchies"])
         assert not [p for p in seen["leftovers"] if "lxc.monitor." in p]
         assert read_proc_cgroup("self") == before
     assert leftovers("cgtcaller") == []
 
 
+@needs_v1("memory", "pids", "devices")
 def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
     container = make_container("cgtlim1", config=(
         RELATIVE,
@@ -404,6 +446,7 @@ def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
     assert leftovers("cgtlim1") == []
 
 
+@needs_v2("hugetlb")
 def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored):
     container = make_container("cgtlim2", config=(
         RELATIVE,
@@ -442,7 +485,10 @@ def _grows(path: str, seconds: float = 0.3) -> bool:
     return os.path.getsize(path) > size
 
 
-@pytest.mark.parametrize("disabled", [(), ("cgroup2",), ("cgroup1",)], ids=["both", "v1-freezer", "v2-freeze"])
+@pytest.mark.parametrize("disabled", [
+    (), pytest.param(("cgroup2",), marks=needs_v1("freezer")),
+    pytest.param(("cgroup1",), marks=needs_v2()),
+], ids=["both", "v1-freezer", "v2-freeze"])
 def test_freeze_and_unfreeze(make_container, disabled):
     container = make_container("cgtfrz", config=(RELATIVE,), disable=disabled)
     pid = container.start()
@@ -452,7 +498,7 @@ def test_freeze_and_unfreeze(make_container, disabled):
         assert container.state == st.FROZEN
         time.sleep(0.05)
         assert not _grows(counter)
-        if disabled == ("cgroup2",):
+        if disabled == ("cgroup2",) or FACTS.unified_mount is None:
             (freezer,) = [p for p in placed_of(container, "cgroup1") if "freezer" in p.controllers]
             assert fs.read(freezer.path(freezer.payload, "freezer.state")) == "FROZEN"
             assert proc_state(pid) == "D"  # what the v1 freezer shows on this kernel
@@ -488,7 +534,8 @@ def test_attach_lands_in_the_payload_cgroup(make_container):
     assert leftovers("cgtatt") == []
 
 
-@pytest.mark.parametrize("disabled", [(), ("cgroup2",)], ids=["cgroup.kill", "v1-freeze-and-kill"])
+@pytest.mark.parametrize("disabled", [(), pytest.param(("cgroup2",), marks=needs_v1("freezer"))],
+                         ids=["cgroup.kill", "v1-freeze-and-kill"])
 def test_stop_kill_leaves_no_process_that_forked_away(make_container, disabled):
     container = make_container("cgtkill", config=(RELATIVE,), disable=disabled)
     container.start()
@@ -516,7 +563,14 @@ def test_info_shows_memory_pids_and_cpu(make_container):
     container.start()
     try:
         info = container.info()
-        assert info["memory"] > 0 and info["pids"] >= 1 and info["cpu_ns"] > 0
+        for key, controller, v2_file in (("memory", "memory", "memory.current"), ("pids", "pids", "pids.current")):
+            if FACTS.v1_with(controller) is not None:
+                assert info[key] >= 1
+            else:  # cgroup2 tells where the controller was handed down to the payload
+                (unified,) = placed_of(container, "cgroup2")
+                readable = os.path.exists(unified.path(unified.payload, v2_file))
+                assert (key in info and info[key] >= 1) == readable, (key, info)
+        assert info["cpu_ns"] > 0  # cpuacct on v1, cpu.stat (a core file) on cgroup2
     finally:
         container.stop(kill=True)
 
@@ -530,7 +584,7 @@ def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_
     config = container.load_config()
     owners = {u.key: (u.plugin, u.why) for u in config.unhandled}
     assert owners["lxc.cgroup.memory.limit_in_bytes"] == ("cgroup1", "is disabled on this host")
-    assert owners["lxc.cgroup.relative"] == ("cgroup1", "is disabled on this host")
+    assert owners["lxc.cgroup.relative"] == ("cgroup1" if FACTS.v1 else "cgroup2", "is disabled on this host")
     assert owners["lxc.cgroup2.cgroup.max.descendants"] == ("cgroup2", "is disabled on this host")
     # Limits no enabled plugin applies stop the start (as LXC refuses keys it cannot apply)...
     with pytest.raises(ConfigError, match=r"lxc\.cgroup\.memory\.limit_in_bytes.*lxc\.cgroup2\.cgroup\.max"):
@@ -551,7 +605,9 @@ def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_
 
 @pytest.mark.parametrize("mode", ["start", "execute"])
 def test_a_start_failing_midway_leaves_no_cgroup(make_container, mode):
-    container = make_container("cgtfail", config=(RELATIVE, ("lxc.cgroup.pids.max", "20")),
+    # A limit this host applies: v1 pids where it has them, else a core cgroup2 file.
+    limit = ("lxc.cgroup.pids.max", "20") if FACTS.v1_with("pids") else ("lxc.cgroup2.cgroup.max.descendants", "20")
+    container = make_container("cgtfail", config=(RELATIVE, limit),
                                plugins=Plugins(extra=[("failer", Failer())]))
     with pytest.raises(StageError, match="injected failure"):
         container.start() if mode == "start" else container.execute(["/bin/true"])
@@ -566,18 +622,24 @@ def test_a_limit_for_a_missing_controller_is_a_config_error(make_container):
     message = str(info.value)
     assert "lxc.cgroup.nosuchctrl.x" in message and "nosuchctrl" in message
     assert re.search(r"/config:\d+: lxc\.cgroup\.nosuchctrl\.x", message)
+    if not FACTS.v1:  # no v1 hierarchy: the plugin of every lxc.cgroup.* key is unavailable
+        assert "handled by plugin 'cgroup1', which is unavailable on this host" in message
     assert leftovers("cgtbad") == []
-    container.set_config_item("lxc.cgroup.nosuchctrl.x", "")
-    container.set_config_item("lxc.cgroup2.memory.max", "1G")  # memory is a v1 controller on this host
-    with pytest.raises(ConfigError, match=r"lxc\.cgroup2\.memory\.max: the cgroup2 hierarchy offers no controller"):
-        container.execute(["/bin/true"])
-    assert leftovers("cgtbad") == []
+    if FACTS.unified_mount is not None:
+        # A controller cgroup2 does not offer here (memory is bound to v1 on this hybrid VM).
+        missing = next(c for c in ("memory", "pids", "rdma") if c not in FACTS.unified_controllers)
+        other = make_container("cgtbad2", config=(RELATIVE, (f"lxc.cgroup2.{missing}.max", "1")))
+        wrong = rf"lxc\.cgroup2\.{missing}\.max: the cgroup2 hierarchy offers no controller"
+        with pytest.raises(ConfigError, match=wrong):
+            other.execute(["/bin/true"])
+    assert leftovers("cgtbad", "cgtbad2") == []
 
 
 def _test_dir() -> str:
     return f"lxcframe-test-{PID}"
 
 
+@needs_v1("memory")
 def test_a_collision_gives_one_suffix_in_every_hierarchy(make_container):
     below = _test_dir()
     memory = current_layout().v1_for("memory")
@@ -606,6 +668,7 @@ def test_a_collision_gives_one_suffix_in_every_hierarchy(make_container):
         os.rmdir(os.path.dirname(taken))
 
 
+@needs_v1("pids")
 def test_container_monitor_and_inner_dirs(make_container):
     below = _test_dir()
     container = make_container("cgtinner", config=(
@@ -639,13 +702,15 @@ def test_dir_keys_that_do_not_fit_together_are_refused(make_container):
         container.execute(["/bin/true"])
 
 
+@needs_v1("pids")
 def test_mount_auto_cgroup_force_mounts_the_container_view(make_container):
     container = make_container("cgtmnt", config=(
         RELATIVE, ("lxc.mount.auto", "cgroup:rw:force"), ("lxc.cgroup.pids.max", "77"),
     ))
+    listed = " ".join(f"/sys/fs/cgroup/{h.mount_dir}/cgroup.procs" for h in current_layout().hierarchies)
     code, out = capture(container, "/bin/sh", "-c",
-                        "grep ' /sys/fs/cgroup' /proc/mounts; cat /sys/fs/cgroup/pids/pids.max; "
-                        "ls /sys/fs/cgroup/unified/cgroup.procs", execute=True)
+                        f"grep ' /sys/fs/cgroup' /proc/mounts; cat /sys/fs/cgroup/pids/pids.max; ls {listed}",
+                        execute=True)
     assert code == 0, out
     mounts = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("cgroup", "tmpfs"))}
     assert mounts["/sys/fs/cgroup"][2] == "tmpfs" and mounts["/sys/fs/cgroup"][3].startswith("rw,")
@@ -686,14 +751,39 @@ def test_cleanup_after_a_dead_monitor_removes_the_cgroups(make_container):
 def test_check_and_api_extensions():
     plugins = Plugins()
     probes = {p.name: p for result in plugins.hook.lxcframe_check() for p in result}
-    assert probes["cgroup1"].supported and "memory at /sys/fs/cgroup/memory" in probes["cgroup1"].detail
-    assert probes["cgroup2"].supported and "hand down: hugetlb" in probes["cgroup2"].detail
-    assert plugins.has_api_extension("cgroup2") and plugins.has_api_extension("cgroup_relative")
+    records = {r.name: r for r in plugins.records()}
+    if not FACTS.v1:  # unavailable: not registered, so it has no probe; the plugin list says why
+        assert "cgroup1" not in probes
+        assert (records["cgroup1"].state, records["cgroup1"].reason) == (
+            "unavailable", "no writable cgroup v1 hierarchy is mounted")
+    if FACTS.unified_mount is None:
+        assert "cgroup2" not in probes and records["cgroup2"].state == "unavailable"
+    v1 = probes.get("cgroup1", build_driver("cgroup1").probe())
+    v2 = probes.get("cgroup2", build_driver("cgroup2").probe())
+    assert v1.detail.startswith(f"layout {FACTS.mode}") and v2.detail.startswith(f"layout {FACTS.mode}")
+    assert v1.supported == bool(FACTS.v1)
+    if FACTS.v1:
+        for mount in FACTS.v1:
+            label = ",".join(sorted(mount.controllers) + sorted(f"name={n}" for n in mount.named))
+            assert f"{label} at {mount.mountpoint} (this process: {FACTS.own[mount.parts]})" in v1.detail, v1
+    else:
+        assert v1.detail == f"layout {FACTS.mode}: no writable cgroup v1 hierarchy is mounted"
+    assert v2.supported == (FACTS.unified_mount is not None)
+    if FACTS.unified_mount is not None:
+        offered = " ".join(FACTS.unified_controllers) or "none"
+        assert f"unified at {FACTS.unified_mount} (this process: {FACTS.own_unified}); " \
+               f"controllers it can hand down: {offered};" in v2.detail, v2
+    else:
+        assert v2.detail == f"layout {FACTS.mode}: no writable cgroup2 filesystem is mounted"
+    assert plugins.has_api_extension("cgroup2") == (FACTS.unified_mount is not None)
+    assert plugins.has_api_extension("cgroup_relative")
     only_v1 = Plugins(disable=["cgroup2"])
-    assert only_v1.has_api_extension("cgroup_relative") and not only_v1.has_api_extension("cgroup2")
-    assert Plugins(disable=["cgroup1"]).has_api_extension("cgroup_relative")
+    assert only_v1.has_api_extension("cgroup_relative") == bool(FACTS.v1)
+    assert not only_v1.has_api_extension("cgroup2")
+    assert Plugins(disable=["cgroup1"]).has_api_extension("cgroup_relative") == (FACTS.unified_mount is not None)
 
 
+@needs_v1("pids")
 def test_unprivileged_container_gets_its_cgroup_delegated(make_container, unified_base_restored):
     container = make_container("cgtdeleg", config=(
         RELATIVE, ("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536"),

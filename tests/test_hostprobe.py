@@ -1,8 +1,9 @@
 """Tests of lxcframe.hostprobe on the real host (run as root).
 
-The host facts asserted here are those of the CI VM: every namespace type,
-a hybrid cgroup layout (v1 controllers under /sys/fs/cgroup/*, cgroup2 on
-/sys/fs/cgroup/unified), libseccomp installed, a 6.x kernel.
+The host-dependent expectations (cgroup layout, AppArmor) are read from the host's own files by
+``tests/hostfacts.py``, independently of lxcframe, so that these tests hold on a hybrid VM, a pure
+cgroup2 Debian 12 host with or without AppArmor, and a legacy one alike. The kernel features listed
+below are those every supported kernel (6.x with libseccomp installed) has.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 
 from lxcframe import hostprobe, syscalls
 from lxcframe.hostprobe import CgroupLayout, Probe, parse_cgroup_layout
+
+from . import hostfacts
 
 # Probes that this host (kernel 6.18 with libseccomp installed) supports.
 KERNEL_FEATURES = (
@@ -77,17 +80,39 @@ def test_namespaces_supported(probes: list[Probe]) -> None:
     assert "max_user_namespaces" in found["namespace:user"].detail
 
 
-def test_cgroup_layout_is_hybrid_on_this_host(probes: list[Probe]) -> None:
+def test_cgroup_layout_matches_the_host(probes: list[Probe]) -> None:
+    facts = hostfacts.cgroups()
     layout = hostprobe.cgroup_layout()
-    assert layout.mode == "hybrid"
-    assert layout.unified_mount == "/sys/fs/cgroup/unified"
-    assert {"cpu", "memory", "pids", "devices", "freezer"} <= set(layout.v1_controllers)
-    assert "systemd" in layout.v1_named
-    assert "name=systemd" not in layout.v1_controllers
+    assert layout.mode == facts.mode
+    assert layout.unified_mount == facts.unified_mount
+    assert layout.unified_controllers == facts.unified_controllers
+    assert set(layout.v1_controllers) == facts.v1_controllers
+    assert set(layout.v1_named) == facts.v1_named
+    assert set(layout.v1_mounts) == {m.mountpoint for m in facts.v1_mounts}
+    assert not any("=" in c for c in layout.v1_controllers)  # name=systemd is a name, not a controller
     probe = by_name(probes)["cgroup"]
-    assert probe.supported
-    assert probe.detail.startswith("hybrid")
-    assert "/sys/fs/cgroup/unified" in probe.detail
+    assert probe.supported == (facts.mode != "none")
+    assert probe.detail.split(";")[0] == facts.mode
+    unified = f"cgroup2 at {facts.unified_mount} (controllers: {' '.join(facts.unified_controllers) or '(none)'})"
+    # What this process's /proc/self/cgroup lists must fit the mounts: each layout asserted for itself.
+    if facts.mode == "hybrid":
+        assert facts.unified_mount != hostfacts.CGROUP_ROOT and facts.v1_mounts
+        assert unified in probe.detail and "v1 controllers: " in probe.detail
+        assert facts.own_unified is not None  # a hybrid process is in the unified tree too
+        assert all(m.parts in facts.own for m in facts.v1_mounts)
+    elif facts.mode == "unified":
+        assert unified in probe.detail
+        assert facts.own_unified is not None
+        if not facts.v1_mounts:
+            assert "v1 controllers" not in probe.detail
+            # Only the unified line (a v1 hierarchy mounted nowhere but still alive may add others).
+            assert all(parts == frozenset() or not (parts & facts.v1_controllers) for parts in facts.own)
+    elif facts.mode == "legacy":
+        assert facts.unified_mount is None and "cgroup2 at" not in probe.detail
+        assert "v1 controllers: " in probe.detail
+        assert all(m.parts in facts.own for m in facts.v1_mounts)
+    else:
+        assert facts.mode == "none" and probe.detail.startswith("none: no cgroup")
 
 
 def test_kernel_feature_probes_supported(probes: list[Probe]) -> None:
@@ -99,12 +124,20 @@ def test_kernel_feature_probes_supported(probes: list[Probe]) -> None:
 
 
 def test_apparmor_probe_matches_kernel_state(probes: list[Probe]) -> None:
+    lsm = hostfacts.lsm()
     probe = by_name(probes)["apparmor"]
-    enabled = Path(hostprobe._APPARMOR_ENABLED)
-    kernel_enabled = enabled.exists() and enabled.read_text().startswith("Y")
-    if not kernel_enabled:
-        assert not probe.supported
-    assert "apparmor_parser" in probe.detail
+    # apparmor_parser is installed on every test host (scripts/setup-host.sh): the probe found it.
+    assert "apparmor_parser: /" in probe.detail, probe
+    assert probe.supported == lsm.apparmor, (probe, lsm)
+    if lsm.apparmor_param is None:
+        assert probe.detail.startswith(f"kernel: not enabled ({hostfacts.APPARMOR_ENABLED} missing); ")
+    elif lsm.apparmor:
+        assert probe.detail.startswith(f"kernel: enabled ({hostfacts.APPARMOR_ENABLED} = {lsm.apparmor_param}); ")
+    else:
+        assert probe.detail.startswith(f"kernel: disabled ({hostfacts.APPARMOR_ENABLED} = {lsm.apparmor_param}); ")
+    if lsm.active is not None:
+        # The module parameter and the kernel's list of active LSMs tell the same story.
+        assert ("apparmor" in lsm.active) == (lsm.apparmor_param or "").startswith("Y"), lsm
 
 
 # --------------------------------------------------------------------------
