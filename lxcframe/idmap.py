@@ -33,7 +33,7 @@ def parse_idmap(value: str) -> IdMapEntry:
     if len(fields) != 4 or fields[0] not in ("u", "g", "b"):
         raise ValueError("expected 'u|g NSID HOSTID RANGE'")
     try:
-        nsid, hostid, count = (int(f, 10) for f in fields[1:])
+        nsid, hostid, count = (int(f) for f in fields[1:])
     except ValueError:
         raise ValueError("NSID, HOSTID and RANGE must be decimal numbers") from None
     if min(nsid, hostid) < 0 or count <= 0:
