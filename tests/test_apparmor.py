@@ -1,8 +1,12 @@
 """The apparmor plugin: profile text, names, file, host detection, parser runs, and real containers.
 
-This host has no AppArmor in its kernel. What needs one (load, unload, label change, policy
-namespaces) runs against a faked sysfs/proc tree and a recording ``apparmor_parser`` script; what
-does not (profile text, compiling it with the real parser, the nesting mounts) runs for real.
+Load, unload, label change and policy namespaces run against a faked sysfs/proc tree and a recording
+``apparmor_parser`` script on every host; profile text, compiling it with the real parser and the
+nesting mounts run for real. The tests of the host's own detection and of real containers assert
+what this host's kernel does, read by ``tests/hostfacts.py`` from ``/sys/kernel/security/lsm`` and
+``/sys/module/apparmor/parameters/enabled``: without AppArmor (this VM) the keys are ignored, with
+it (a default Debian 12 host) the container is confined and a generated profile is loaded and
+unloaded for real.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from lxcframe.plugins.apparmor.parser import check_profile
 from lxcframe.plugins.apparmor.profile import ProfileFeatures, render
 from lxcframe.plugins.apparmor.start import AppArmorError, Loaded
 
+from . import hostfacts
 from .conftest import run_cli
 
 DATA = Path(__file__).parent / "data" / "apparmor"
@@ -44,6 +49,17 @@ DATA = Path(__file__).parent / "data" / "apparmor"
 #: rewrite there would make the comparison pass whatever the generator produced).
 REGENERATE = os.environ.get("LXCFRAME_REGENERATE_GOLDEN") == "1"
 REAL_PARSER = detect_parser(HostPaths())
+LSM = hostfacts.lsm()
+
+
+def expected_enabled_why() -> str:
+    """What detection must say about the kernel, from the module parameter read by the test itself."""
+    path = hostfacts.APPARMOR_ENABLED
+    if LSM.apparmor_param is None:
+        return f"kernel: AppArmor not enabled ({path} missing)"
+    if LSM.apparmor:
+        return f"kernel: AppArmor enabled ({path} = {LSM.apparmor_param})"
+    return f"kernel: AppArmor disabled ({path} = {LSM.apparmor_param or 'empty'})"
 NAMES = profile_names("c1", "/var/lib/lxc")
 OFF = ProfileFeatures(unix=False, cgroupns=False, stacking=False, nesting=False, unprivileged=False)
 RAW = ("  # added by the administrator", "  /srv/data/** rw,")
@@ -287,12 +303,19 @@ def fake_plugin(tmp_path: Path, parser: FakeParser, host: FakeHost = FakeHost())
 # --- host detection ------------------------------------------------------------------------------------------
 
 
-def test_detection_on_this_host_says_why_apparmor_is_not_used() -> None:
+def test_detection_on_this_host_matches_the_kernel() -> None:
     kernel = detect_kernel(HostPaths())
-    assert not kernel.enabled.value
-    assert kernel.enabled.why == "kernel: AppArmor not enabled (/sys/module/apparmor/parameters/enabled missing)"
+    assert kernel.enabled.value == LSM.apparmor
+    assert kernel.enabled.why == expected_enabled_why()
     shown = {p.name: p for p in probes(HostPaths())}
-    assert shown["apparmor:enabled"].detail.startswith(kernel.enabled.why)
+    assert shown["apparmor:enabled"].supported == LSM.apparmor
+    if LSM.apparmor:
+        assert shown["apparmor:enabled"].detail == kernel.enabled.why
+        # Every AppArmor kernel since 4.14 mediates mounts (features/mount/mask).
+        assert kernel.mount_mediation.value and shown["apparmor:mount_mediation"].supported
+    else:
+        assert shown["apparmor:enabled"].detail == \
+            f"{kernel.enabled.why}; lxc.apparmor.* is ignored, except the mount entries of allow_nesting"
     assert set(shown) == {"apparmor:enabled", "apparmor:mount_mediation", "apparmor:parser", "apparmor:stacking",
                           "apparmor:stacked"}
     assert shown["apparmor:parser"].supported
@@ -301,7 +324,7 @@ def test_detection_on_this_host_says_why_apparmor_is_not_used() -> None:
 def test_check_cli_reports_apparmor() -> None:
     result = run_cli("check")
     assert result.returncode == 0, result.stderr
-    assert "kernel: AppArmor not enabled (/sys/module/apparmor/parameters/enabled missing)" in result.stdout
+    assert expected_enabled_why() in result.stdout
 
 
 def test_detection_enabled_with_mount_mediation(tmp_path: Path) -> None:
@@ -576,24 +599,55 @@ def mounts_inside(container: Container) -> str:
     return text
 
 
+def label_inside(container: Container) -> str:
+    """What the container's command reads from /proc/self/attr/current (or the error it gets)."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    code = container.execute(["/bin/sh", "-c", "cat /proc/self/attr/current > /.label 2>&1"])
+    path = os.path.join(rootfs, ".label")
+    text = Path(path).read_text()
+    os.unlink(path)
+    return text.strip() if code == 0 else f"failed: {text.strip()}"
+
+
+def loaded_profiles() -> str:
+    return Path("/sys/kernel/security/apparmor/profiles").read_text()
+
+
 @pytest.mark.container
-def test_nesting_helpers_mounted_without_apparmor(make_container: Callable[..., Container]) -> None:
+def test_nesting_helpers_mounted(make_container: Callable[..., Container]) -> None:
+    """``allow_nesting`` mounts /dev/.lxc/{proc,sys} with or without AppArmor in the kernel."""
     container = make_container("nest", config=(("lxc.apparmor.allow_nesting", "1"),))
     mounts = mounts_inside(container)
     assert "proc /dev/.lxc/proc proc" in mounts
     assert "sys /dev/.lxc/sys sysfs" in mounts
     plain = make_container("plain")
     assert "/dev/.lxc" not in mounts_inside(plain)
+    label = label_inside(container)
+    if LSM.apparmor:
+        # No profile configured: LXC's default one (every kernel with AppArmor has cgroup namespaces).
+        assert label == "lxc-container-default-cgns (enforce)"
+    else:
+        # No LSM provides the attribute: reading it fails (EINVAL) rather than naming a label.
+        assert label.startswith("failed: ") and "Invalid argument" in label
 
 
 @pytest.mark.container
-def test_generated_profile_ignored_without_apparmor(make_container: Callable[..., Container], tmp_path: Path) -> None:
+def test_generated_profile_on_this_kernel(make_container: Callable[..., Container], tmp_path: Path) -> None:
+    """Without AppArmor the generated profile is ignored; with it, it is loaded, applied and unloaded."""
     log = tmp_path / "c.log"
     container = make_container("gen", config=(("lxc.apparmor.profile", "generated"),
                                               ("lxc.apparmor.raw", "/srv/** rw,"),
                                               ("lxc.log.file", str(log)), ("lxc.log.level", "INFO")))
-    assert container.execute(["/bin/true"]) == 0
-    assert "AppArmor is not enabled in the kernel" in log.read_text()
+    names = profile_names("gen", container.lxcpath)
+    label = label_inside(container)
+    if LSM.apparmor:
+        assert label.startswith(names.profile) and label.endswith(" (enforce)"), label
+        assert "generated AppArmor profile loaded" in log.read_text()
+        assert names.profile not in loaded_profiles()  # unloaded again at stop (root has CAP_MAC_ADMIN)
+    else:
+        assert label.startswith("failed: ")
+        assert "AppArmor is not enabled in the kernel" in log.read_text()
+        assert "generated AppArmor profile loaded" not in log.read_text()
     assert not os.path.exists(os.path.join(container.lxcpath, "gen", "apparmor"))
 
 
