@@ -76,9 +76,7 @@ class CgroupSettings:
 
 @attrs.frozen
 class _Item:
-    key: str
     value: Any
-    raw: str
     where: str
     #: The enabled plugin that validated it, or "" when the config kept it unhandled.
     plugin: str
@@ -90,7 +88,7 @@ def _items(config: ContainerConfig) -> tuple[dict[str, _Item], list[str]]:
     for key in SHARED_KEYS:
         handled = config.located(key)
         if handled is not None:
-            items[key] = _Item(key, handled.value, handled.raw, f"{handled.path}:{handled.line}", handled.plugin)
+            items[key] = _Item(handled.value, f"{handled.path}:{handled.line}", handled.plugin)
     for kept in config.unhandled:
         if kept.key not in _VALIDATORS:
             continue
@@ -99,7 +97,7 @@ def _items(config: ContainerConfig) -> tuple[dict[str, _Item], list[str]]:
             items.pop(kept.key, None)  # an empty value resets the key
             continue
         try:
-            items[kept.key] = _Item(kept.key, _VALIDATORS[kept.key](kept.value), kept.value, where, "")
+            items[kept.key] = _Item(_VALIDATORS[kept.key](kept.value), where, "")
         except ValueError as err:
             problems.append(f"{where}: {kept.key} = {kept.value!r}: {err}")
     return items, problems
@@ -137,7 +135,7 @@ def declares_shared(plugin: str) -> bool:
     from lxcframe.cgroups.layout import current_layout
 
     try:
-        has_v1 = bool(current_layout().v1)
-    except OSError:
-        has_v1 = False
-    return declared_by(has_v1) == plugin
+        layout = current_layout()
+    except OSError:  # no mount table to read: as on a host without v1
+        return declared_by(False) == plugin
+    return declared_by(bool(layout.v1)) == plugin
