@@ -38,7 +38,7 @@ import subprocess
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from lxcframe import syscalls
 from lxcframe.rootfs_paths import makedirs_in_root, open_in_root
@@ -161,17 +161,28 @@ def _zstd(raw: io.BufferedReader) -> Iterator[_Readable]:
     process = subprocess.Popen([command, "-dcq"], stdin=raw, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     try:
-        yield process.stdout
-        # Our reader drained stdout: zstd's verdict on the end of its input is its exit status.
-        message = process.stderr.read().decode(errors="replace").strip().splitlines()
-        if process.wait() != 0:
-            raise _Corrupt(f"zstd: {message[-1] if message else 'failed'}")
+        try:
+            yield process.stdout
+        except (_Corrupt, tarfile.TarError):
+            # The tar data broke off ("empty file", "unexpected end of data"): if zstd's output
+            # ended there, zstd's own error is the reason.
+            if process.stdout.read(1) == b"":
+                _zstd_verdict(process, process.stderr)
+            raise
+        _zstd_verdict(process, process.stderr)  # our reader drained stdout
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def _zstd_verdict(process: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    """zstd's verdict on its input, its exit status, once its output has ended (it is exiting)."""
+    message = stderr.read().decode(errors="replace").strip().splitlines()
+    if process.wait() != 0:
+        raise _Corrupt(f"zstd: {message[-1] if message else 'failed'}")
 
 
 # --- writing -----------------------------------------------------------------------------------------
