@@ -17,7 +17,10 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
     from lxcframe.plugin_manager import Plugins
 
     level = options.log_level or ("debug" if options.debug else None)
-    HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
+    try:
+        HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
+    except ValueError as err:  # a level that is no level: one line, as every other error
+        raise LxcframeError(f"--log-level {level}: {err}") from None
     if options.host_config:
         # Everything below (plugins, create's default config, monitors) reads the same file.
         os.environ[HOST_CONFIG_ENV] = options.host_config
