@@ -62,15 +62,21 @@ class ContainerError(LxcframeError):
 
 
 class StageError(LxcframeError):
-    """A start stage failed; names the stage and the plugin responsible."""
+    """A stage failed; names the stage and the plugin responsible.
 
-    def __init__(self, stage: str, plugin: str | None, message: str, errno: int | None = None) -> None:
+    ``in_start`` is False for a stage of a container already started (post-start, stop, post-stop)
+    and for hooks outside a start (destroy…): their failure is not reported as a failed start.
+    """
+
+    def __init__(self, stage: str, plugin: str | None, message: str, errno: int | None = None, *,
+                 in_start: bool = True) -> None:
         self.stage = stage
         self.plugin = plugin
         self.message = message
         self.errno = errno
         by = f" (plugin {plugin!r})" if plugin else ""
-        super().__init__(f"start failed at stage {stage!r}{by}: {message}")
+        what = f"start failed at stage {stage!r}" if in_start else f"stage {stage!r} failed"
+        super().__init__(f"{what}{by}: {message}")
 
 
 class UndoErrors(LxcframeError):

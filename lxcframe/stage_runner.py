@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxcframe.errors import LxcframeError, StageError
-from lxcframe.stages import STAGE_BY_HOOK
+from lxcframe.stages import AFTER_START, STAGE_BY_HOOK
 
 
 def describe(err: BaseException) -> str:
@@ -38,7 +38,8 @@ def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwar
             if stage is None and isinstance(err, LxcframeError):
                 raise  # outside the start pipeline a plugin's own clear error stands as it is
             errno = err.errno if isinstance(err, OSError) else None
-            raise StageError(stage_name, impl.plugin_name, describe(err), errno) from err
+            raise StageError(stage_name, impl.plugin_name, describe(err), errno,
+                             in_start=stage is not None and stage.name not in AFTER_START) from err
         if result is not None:
             results.append(result)
             if firstresult:

@@ -37,3 +37,5 @@ START_STAGES: tuple[Stage, ...] = (
 )
 
 STAGE_BY_HOOK = {stage.hook: stage for stage in START_STAGES}
+#: Stages of a container that has started: a failure there is no failed start.
+AFTER_START = frozenset({"post-start", "stop", "post-stop"})
