@@ -309,6 +309,7 @@ def _libc() -> ctypes.CDLL:
         "sethostname": (c_int, [c_char_p, c_size_t]),
         "unshare": (c_int, [c_int]),
         "setns": (c_int, [c_int, c_int]),
+        "personality": (c_int, [c_ulong]),
     }
     for fname, (restype, argtypes) in signatures.items():
         func = getattr(lib, fname)
@@ -560,6 +561,24 @@ def set_process_name(name: str) -> None:
 def set_pdeathsig(sig: int) -> None:
     """Ask for ``sig`` when the parent thread dies."""
     prctl(PR_SET_PDEATHSIG, sig)
+
+
+#: personality(2) domains (linux/personality.h): what ``uname -m`` reports to the process.
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+
+
+def set_personality(persona: int) -> None:
+    """personality(2) for this process and what it executes.
+
+    The syscall table is chosen from the machine first: under ``PER_LINUX32`` ``uname`` (and so
+    :func:`platform.machine`) names the 32-bit machine, whose numbers are not this kernel's.
+    """
+    try:
+        _syscall_numbers()
+    except OSError:
+        pass  # a machine without a table: no call of ours needs one
+    _checked("personality", _libc().personality(persona))
 
 
 def get_pdeathsig() -> int:

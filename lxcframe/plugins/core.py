@@ -10,7 +10,8 @@ import signal
 
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
-from lxcframe.context import ChildContext
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.log import parse_level
 from lxcframe.validators import environment_entry, rootfs_path, signal_number
@@ -38,13 +39,46 @@ def _pdeath(value: str) -> int:
     return signal_number(value)
 
 
+ARCHES = ("x86_64", "amd64", "i686", "x86", "aarch64", "arm64", "linux64", "linux32")
+#: The 64-bit machine (``uname -m``) each of LXC's ``lxc.arch`` names belongs to, and its personality.
+_ARCH_OF = {
+    "x86_64": ("x86_64", syscalls.PER_LINUX), "amd64": ("x86_64", syscalls.PER_LINUX),
+    "i686": ("x86_64", syscalls.PER_LINUX32), "x86": ("x86_64", syscalls.PER_LINUX32),
+    "aarch64": ("aarch64", syscalls.PER_LINUX), "arm64": ("aarch64", syscalls.PER_LINUX),
+}
+
+
+def arch_personality(arch: str, machine: str | None = None) -> int:
+    """The personality(2) of ``lxc.arch = arch`` on a host of ``machine`` (``uname -m``).
+
+    ``linux64``/``linux32`` are the host's own 64- and 32-bit personalities; a named architecture
+    must be the host's or its 32-bit half (``i686`` on ``x86_64``), else :class:`ValueError`.
+    """
+    machine = os.uname().machine if machine is None else machine
+    if arch == "linux64":
+        return syscalls.PER_LINUX
+    if arch == "linux32":
+        return syscalls.PER_LINUX32
+    owner, persona = _ARCH_OF[arch]
+    if owner != machine:
+        raise ValueError(f"this host ({machine}) cannot run {arch}: only its own architecture or its "
+                         "32-bit personality (linux32)")
+    return persona
+
+
+def _apply_arch(config: ContainerConfig) -> None:
+    arch = config.get("lxc.arch")
+    if arch is not None:
+        syscalls.set_personality(arch_personality(arch))
+
+
 @hookimpl
 def lxcframe_config_keys() -> list[KeySpec]:
     return [
         KeySpec("lxc.uts.name", _hostname, doc="host name inside the container"),
         KeySpec("lxc.rootfs.path", rootfs_path, doc="the root file system: /path or dir:/path"),
-        KeySpec("lxc.rootfs.mount", absolute_path, doc="accepted for LXC compatibility; the rootfs is "
-                "mounted on itself in the container's mount namespace"),
+        KeySpec("lxc.rootfs.mount", absolute_path, doc="accepted for LXC compatibility and ignored: "
+                "the rootfs is always mounted on /run/lxcframe.rootfs in the container's mount namespace"),
         KeySpec("lxc.rootfs.managed", boolean01, doc="0: destroy leaves rootfs and config alone"),
         KeySpec("lxc.init.cmd", _command, doc="init of a system container (default /sbin/init)"),
         KeySpec("lxc.init.cwd", absolute_path, doc="working directory of init"),
@@ -58,8 +92,9 @@ def lxcframe_config_keys() -> list[KeySpec]:
                 doc="signal to init when the monitor dies (default SIGKILL; 0 keeps it alive)"),
         KeySpec("lxc.log.file", absolute_path, doc="log file of this container"),
         KeySpec("lxc.log.level", parse_level, doc="log level of lxc.log.file"),
-        KeySpec("lxc.arch", choice("x86_64", "amd64", "i686", "x86", "aarch64", "arm64", "linux64", "linux32"),
-                doc="personality; only the host's own is supported"),
+        KeySpec("lxc.arch", choice(*ARCHES),
+                doc="personality of init and attached processes (i686/x86/linux32: 32-bit); only the "
+                "host's own architecture or its 32-bit half"),
     ]
 
 
@@ -67,6 +102,18 @@ def lxcframe_config_keys() -> list[KeySpec]:
 def lxcframe_api_extensions() -> list[str]:
     # lxc_log: the container's name on every log line, per thread (contextvars).
     return ["lxc_log", "lxc_config_item_is_supported", "pidfd"]
+
+
+@hookimpl
+def lxcframe_validate(config: ContainerConfig) -> list[str]:
+    arch = config.get("lxc.arch")
+    if arch is None:
+        return []
+    try:
+        arch_personality(arch)
+    except ValueError as err:
+        return [f"{config.where('lxc.arch')}lxc.arch = {arch}: {err}"]
+    return []
 
 
 @hookimpl
@@ -87,11 +134,25 @@ def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
 
 
 @hookimpl(trylast=True)
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    # Before the security stage (a seccomp policy may deny personality(2)); init inherits it
+    # through exec, as do lxc.hook.start scripts.
+    _apply_arch(ctx.plan.config)
+
+
+@hookimpl(tryfirst=True)
+def lxcframe_attach_child(ctx: AttachChildContext) -> None:
+    # As lxc-attach: the attached command gets the container's personality; first, before seccomp.
+    _apply_arch(ctx.config)
+
+
+@hookimpl(trylast=True)
 def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
     """The ``dir`` backend: bind the rootfs directory onto itself so it becomes a mount to pivot into."""
     rootfs = ctx.plan.rootfs
     if not os.path.isdir(rootfs):
-        raise FileNotFoundError(2, "rootfs is not a directory", rootfs)
+        where = ctx.plan.config.where("lxc.rootfs.path")
+        raise FileNotFoundError(2, f"{where}lxc.rootfs.path: rootfs is not a directory", rootfs)
     tree = ctx.received_fds.pop("rootfs_tree", None)
     if tree is not None:
         # A detached tree prepared by the monitor (e.g. idmapped): attach it where the rootfs is.
