@@ -147,6 +147,10 @@ class KeyRegistry:
         yield from self._exact.values()
         yield from self._patterns
 
+    def inactive(self) -> Iterable[tuple[str, str, str]]:
+        """(name or pattern, plugin, why not enabled) of every key known but handled by no enabled plugin."""
+        yield from self._inactive
+
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``word`` is most likely a typo of, for a "did you mean" hint (None if none is close)."""
