@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import pytest
 
 from lxcframe import state as st
 from lxcframe.container import Container
-from lxcframe.errors import ContainerError
+from lxcframe.errors import ConfigError, ConfigErrors, ContainerError
+from lxcframe.net import rtnl
+from lxcframe.net.netlink import RtnlSocket
 
 from .conftest import run_cli
 
@@ -55,23 +58,35 @@ def test_execute_reports_death_by_signal(make_container):
 
 
 def test_execute_default_command_environment_and_cwd(make_container):
+    # lxc.execute.cmd splits on white space as LXC does: one shell word with no blank in it.
     container = make_container("app3", config=(
-        ("lxc.execute.cmd", "/bin/sh -c 'echo $FOO $container $(pwd) > /.out'"),
+        ("lxc.execute.cmd", "/bin/sh -c env>default.out;exit${IFS}3"),
         ("lxc.environment", "FOO=bar"),
         ("lxc.init.cwd", "/tmp"),
     ))
-    # lxc.execute.cmd splits on white space as LXC does; give the command explicitly instead.
-    assert container.execute(["/bin/sh", "-c", "echo $FOO $container $(pwd) > /.out"]) == 0
+    assert container.execute() == 3, "execute without a command runs lxc.execute.cmd and passes on its status"
     rootfs = container.load_config().get("lxc.rootfs.path")
+    with open(os.path.join(rootfs, "tmp", "default.out")) as handle:
+        env = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
+    assert (env["FOO"], env["container"], env["PWD"]) == ("bar", "lxc", "/tmp")
+    # An explicit command wins over the default one.
+    assert container.execute(["/bin/sh", "-c", "echo $FOO $container $(pwd) > /.out"]) == 0
     with open(os.path.join(rootfs, ".out")) as handle:
         assert handle.read().split() == ["bar", "lxc", "/tmp"]
+    os.unlink(os.path.join(rootfs, "tmp", "default.out"))
+    container.set_config_item("lxc.execute.cmd", "")
+    with pytest.raises(ConfigError) as refused:
+        container.execute()
+    assert str(refused.value) == f"{container.config_file_name}: no command given and lxc.execute.cmd is not set"
+    assert not os.path.exists(os.path.join(rootfs, "tmp", "default.out"))
 
 
 def test_start_attach_stop_destroy(make_container, lxcpath):
     container = make_container("sys1")
     assert container.state == st.STOPPED
     pid = container.start()
-    assert pid > 0 and container.state == st.RUNNING and container.init_pid == pid
+    assert container.state == st.RUNNING and container.init_pid == pid
+    assert pid == _kernel_init(container.current_state().monitor_pid)
     assert container.wait("RUNNING", 5)
     code, out = capture(container, "/bin/sh", "-c", "cat /proc/1/comm; hostname; echo uid=$(id -u)")
     assert code == 0
@@ -86,6 +101,127 @@ def test_start_attach_stop_destroy(make_container, lxcpath):
     assert not os.path.exists(f"/proc/{pid}") or st.process_start_time(pid) is None
     container.destroy()
     assert not os.path.exists(os.path.join(lxcpath, "sys1"))
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        data = handle.read()
+    return int(data[data.rindex(b")") + 2 :].split()[1])
+
+
+def _nspid(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/status") as handle:
+        line = next(line for line in handle if line.startswith("NSpid:"))
+    return [int(word) for word in line.split()[1:]]
+
+
+def _kernel_init(monitor: int) -> int:
+    """The container's init as the kernel shows it: the monitor's one child, pid 1 of its own pid
+    namespace (``NSpid: <host pid> 1``)."""
+    children = [int(name) for name in os.listdir("/proc") if name.isdigit() and _safe_parent(int(name)) == monitor]
+    assert len(children) == 1, f"the monitor {monitor} has children {children}"
+    assert _nspid(children[0]) == [children[0], 1]
+    return children[0]
+
+
+def _safe_parent(pid: int) -> int | None:
+    try:
+        return _parent(pid)
+    except (OSError, ValueError):
+        return None
+
+
+def _cgroup_mounts() -> dict[str, str]:
+    """Mount points of the cgroup hierarchies: ``""`` for cgroup2, else each v1 controller."""
+    found = {}
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            left, right = line.split(" - ")
+            fstype, _source, options = right.split()
+            if fstype == "cgroup2":
+                found.setdefault("", left.split()[4])
+            elif fstype == "cgroup":
+                for option in options.split(","):
+                    found.setdefault(option, left.split()[4])
+    return found
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as handle:
+            return int(handle.read().split()[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _kernel_usage(pid: int) -> dict[str, int]:
+    """Memory, pids and CPU time of ``pid``'s cgroups read straight from the cgroup files, cgroup2's
+    where it has the file, else the v1 controller's."""
+    mounts = _cgroup_mounts()
+    paths = {}
+    with open(f"/proc/{pid}/cgroup") as handle:
+        for line in handle:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                if controller in mounts:
+                    paths[controller] = mounts[controller] + path
+    found: dict[str, int] = {}
+    v2 = paths.get("")
+    for key, leaf in (("memory", "memory.current"), ("pids", "pids.current")):
+        value = _read_int(os.path.join(v2, leaf)) if v2 else None
+        if value is not None:
+            found[key] = value
+    if v2 and os.path.exists(os.path.join(v2, "cpu.stat")):
+        with open(os.path.join(v2, "cpu.stat")) as handle:
+            found["cpu_ns"] = 1000 * int(dict(line.split() for line in handle)["usage_usec"])
+    for key, controller, leaf in (("memory", "memory", "memory.usage_in_bytes"), ("pids", "pids", "pids.current"),
+                                  ("cpu_ns", "cpuacct", "cpuacct.usage")):
+        value = _read_int(os.path.join(paths[controller], leaf)) if controller in paths else None
+        if value is not None:
+            found.setdefault(key, value)
+    return found
+
+
+def test_info_matches_the_kernels_own_numbers(make_container):
+    container = make_container("info1")
+    init = container.start()
+    try:
+        before = _kernel_usage(init)
+        info = container.info()
+        after = _kernel_usage(init)
+        assert set(before) == {"memory", "pids", "cpu_ns"}
+        assert (info["pid"], info["monitor_pid"]) == (init, _parent(init))
+        assert init == _kernel_init(info["monitor_pid"])
+        for key in ("memory", "pids", "cpu_ns"):
+            low, high = sorted((before[key], after[key]))
+            assert low <= info[key] <= high, f"{key}: info says {info[key]}, the cgroup {before[key]}..{after[key]}"
+        with open(f"/proc/{init}/comm") as handle:
+            assert handle.read().strip() == "init"
+        # No lxc.net.* keys: a netns of its own with lo alone, its id the one the kernel gives it.
+        with RtnlSocket() as sock:
+            assert info["netns_id"] == rtnl.get_nsid(sock, pid=init)
+        assert (info["interfaces"], info["ipv4"], info["ipv6"]) == (["lo"], [], [])
+    finally:
+        container.stop(kill=True)
+    assert container.info() == {"name": "info1", "state": st.STOPPED}
+
+
+def test_stop_kills_an_init_that_ignores_the_halt_signal(make_container):
+    # sleep as pid 1 installs no handler, so the kernel drops the halt signal (SIGUSR1 here, from the
+    # busybox template) as it drops every unhandled signal sent to a pid namespace's init.
+    container = make_container("deaf", config=(("lxc.init.cmd", "/bin/sleep 600"),))
+    init = container.start()
+    pidfd = os.pidfd_open(init)
+    try:
+        started = time.monotonic()
+        container.stop(timeout=0.5)
+        elapsed = time.monotonic() - started
+        assert 0.5 <= elapsed < 10, f"stop(timeout=0.5) returned after {elapsed:.1f} s"
+        assert container.state == st.STOPPED
+        readable, _, _ = select.select([pidfd], [], [], 0)
+        assert readable, "init still lives after stop returned"
+    finally:
+        os.close(pidfd)
 
 
 def test_stop_kill_is_immediate_and_stop_of_stopped_is_an_error(make_container):
@@ -159,9 +295,13 @@ def test_mount_entry_options_and_optional(make_container, tmp_path):
         ("lxc.mount.entry", "/no/such/source opt/x none bind,optional,create=dir 0 0"),
     ))
     code, out = capture(container, "/bin/sh", "-c",
-                        "cat /srv/data/hello; touch /srv/data/x && echo writable || echo readonly", execute=True)
+                        "cat /srv/data/hello; touch /srv/data/x; echo status=$?; "
+                        "grep -c ' /opt/x ' /proc/self/mountinfo || true", execute=True)
     assert code == 0
-    assert out.split() == ["hi", "readonly"] or out.split()[-1] == "readonly"
+    lines = out.splitlines()
+    assert lines[0] == (source / "hello").read_text().strip() == "hi"
+    assert lines[1:] == ["touch: /srv/data/x: Read-only file system", "status=1", "0"], out
+    assert sorted(os.listdir(source)) == ["hello"]
 
 
 def test_threads_start_and_stop_different_containers(lxcpath, host):
@@ -212,9 +352,20 @@ def test_dead_monitor_is_detected_and_cleaned(make_container):
 def test_pdeath_zero_keeps_init_alive_without_monitor(make_container):
     container = make_container("dead2", config=(("lxc.monitor.signal.pdeath", "0"),))
     init = container.start()
-    os.kill(container.current_state().monitor_pid, signal.SIGKILL)
-    time.sleep(0.3)
-    assert st.process_start_time(init) is not None
+    init_start = st.process_start_time(init)
+    monitor = container.current_state().monitor_pid
+    pidfd = os.pidfd_open(monitor)
+    try:
+        os.kill(monitor, signal.SIGKILL)
+        # The monitor's pidfd turns readable once it has exited, after the kernel sent its children
+        # their parent-death signal: a SIGKILL would have reached init by now.
+        readable, _, _ = select.select([pidfd], [], [], 10)
+        assert readable, "the monitor did not die"
+    finally:
+        os.close(pidfd)
+    # Something that needs init alive: entering its namespaces and seeing it as pid 1.
+    assert container.attach_wait(["/bin/sh", "-c", "kill -0 1"]) == 0
+    assert st.process_start_time(init) == init_start
     assert container.state == st.RUNNING
     container.stop(kill=True)
     assert container.state == st.STOPPED
@@ -227,7 +378,8 @@ def test_cli_lifecycle(lxcpath, rundir, host):
         result = run_cli("-P", lxcpath, "start", "cli1", env=env)
         assert result.returncode == 0, result.stderr
         info = json.loads(run_cli("-P", lxcpath, "info", "cli1", "--format", "json", env=env).stdout)
-        assert info["state"] == "RUNNING" and info["pid"] > 0
+        assert info["state"] == "RUNNING"
+        assert info["pid"] == _kernel_init(info["monitor_pid"])
         assert run_cli("-P", lxcpath, "ls", env=env).stdout.split() == ["cli1"]
         listing = json.loads(run_cli("-P", lxcpath, "ls", "--fancy", "--format", "json", env=env).stdout)
         assert listing[0]["name"] == "cli1" and listing[0]["state"] == "RUNNING"
@@ -250,7 +402,7 @@ def test_create_failure_leaves_nothing(lxcpath, host):
         container.create("nosuch")
     with pytest.raises(ContainerError, match="dir template"):
         container.create("dir")
-    with pytest.raises(Exception, match="unknown key"):
+    with pytest.raises(ConfigErrors, match=r"lxc\.uts\.nmae = 'x': unknown key \(did you mean 'lxc\.uts\.name'\?\)"):
         container.create("busybox", config=(("lxc.uts.nmae", "x"),))
     assert os.listdir(lxcpath) == []
     host.assert_clean()
@@ -287,12 +439,6 @@ def test_cli_execute_with_a_config_file_and_no_container_dir(tmp_path, rundir, h
     result = run_cli("-P", str(tmp_path / "none"), "execute", "-f", str(rcfile), "--", "/bin/sh", "-c",
                      "test $(hostname) = fromfile && exit 12", env=dict(os.environ))
     assert result.returncode == 12, result.stderr
-
-
-def _parent(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        data = handle.read()
-    return int(data[data.rindex(b")") + 2 :].split()[1])
 
 
 def test_daemon_monitors_are_forked_by_one_supervisor_that_leaves_after_them(make_container, rundir):
