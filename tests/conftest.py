@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -20,7 +22,36 @@ def _mount_lines() -> set[str]:
 
 
 def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (children of children included)."""
+    """Every process below ``pid`` (children of children included), from the ``children`` files."""
+    if not _HAS_CHILDREN_FILES:
+        return _descendants_by_scan(pid)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(word) for word in handle.read().split()]
+            except FileNotFoundError:
+                continue
+            for child in children:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+#: Kernels built without CONFIG_PROC_CHILDREN have no such files: then every process is read.
+_HAS_CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _descendants_by_scan(pid: int) -> set[int]:
+    """:func:`_descendants` by reading every process's parent (slower; no ``children`` files needed)."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -39,6 +70,155 @@ def _descendants(pid: int) -> set[int]:
             if child not in found:
                 found.add(child)
                 todo.append(child)
+    return found
+
+
+# --- what the host looks like: cgroups, links, netns ids, files (see HostCheck) ------------------------
+
+
+def _own_cgroup_dirs() -> list[str]:
+    """The directory of this process's own cgroup in every hierarchy it is in that is mounted here."""
+    with open("/proc/self/cgroup") as handle:
+        own = {}
+        for line in handle:
+            _, labels, path = line.rstrip("\n").split(":", 2)
+            own[frozenset(labels.split(",")) - {""}] = path
+    dirs = []
+    seen = set()
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            before, _, after = line.partition(" - ")
+            left, right = before.split(), after.split()
+            if len(right) < 3 or right[0] not in ("cgroup", "cgroup2") or left[3] != "/" or left[2] in seen:
+                continue
+            seen.add(left[2])
+            if right[0] == "cgroup2":
+                key: frozenset[str] = frozenset()
+            else:
+                key = frozenset(o for o in right[2].split(",")
+                                if o.startswith("name=") or ("=" not in o and o not in _V1_OPTIONS))
+            if key in own:
+                dirs.append(os.path.join(left[4], own[key].lstrip("/")).rstrip("/"))
+    return dirs
+
+
+_V1_OPTIONS = {"rw", "ro", "none", "all", "noprefix", "clone_children", "cpuset_v2_mode", "xattr", "favordynmods"}
+
+
+def _cgroup_tree() -> set[str]:
+    """Cgroups up to two levels below this process's own, in every hierarchy.
+
+    Two levels: a leak deeper down still leaves a new cgroup at one of them unless it sits below a
+    cgroup that existed before (``lxc.cgroup.dir`` naming one), and each level costs a directory read
+    per hierarchy.
+    """
+    found = set()
+    for top in _own_cgroup_dirs():
+        try:
+            children = [e.path for e in os.scandir(top) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        found.update(children)
+        for child in children:
+            try:
+                found.update(e.path for e in os.scandir(child) if e.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+    return found
+
+
+def _links() -> set[str]:
+    """The network links of this process's network namespace (the host's), as ``index:name``."""
+    return {f"{index}:{name}" for index, name in socket.if_nameindex()}
+
+
+_RTM_NEWNSID, _RTM_GETNSID, _NLMSG_ERROR, _NLMSG_DONE = 88, 90, 2, 3
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NETNSA_NSID = 1
+
+
+def _netns_ids() -> set[int]:
+    """The ids this network namespace has given other namespaces (RTM_GETNSID dump, ``ip netns list-id``)."""
+    ids = set()
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as sock:
+        sock.bind((0, 0))
+        sock.send(struct.pack("=IHHII", 20, _RTM_GETNSID, _NLM_F_REQUEST_DUMP, 1, 0) + bytes(4))
+        while True:
+            data = sock.recv(65536)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind == _NLMSG_DONE:
+                    return ids
+                if kind == _NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, offset + 16)[0]
+                    raise OSError(code, f"RTM_GETNSID dump: {os.strerror(code)}")
+                if kind == _RTM_NEWNSID:
+                    attr = offset + 16 + 4  # nlmsghdr, rtgenmsg (padded)
+                    while attr + 4 <= offset + length:
+                        size, attr_type = struct.unpack_from("=HH", data, attr)
+                        if attr_type == _NETNSA_NSID:
+                            ids.add(struct.unpack_from("=i", data, attr + 4)[0])
+                        attr += (size + 3) & ~3
+                offset += (length + 3) & ~3
+
+
+#: Host directories a container, a hook or a broken path resolution could write into, and what is
+#: compared in each: "names" (entries added or removed) or "mtimes" (also each entry's inode and
+#: mtime, which for a directory entry shows a file added or removed one level further down).
+_WATCHED = {
+    "/": "mtimes",
+    "/etc": "mtimes",
+    "/root": "mtimes",
+    "/var/lib/lxc": "mtimes",
+    "/var/lib/lxcframe": "mtimes",  # lxcframe's default lxcpath: tests use their own
+    # Names only: other processes write here all the time (tty mtimes in /dev, sockets and pid
+    # files in /run, everyone's temporary files in /tmp), so a changed mtime says nothing.
+    "/dev": "names",
+    "/run": "names",
+    "/tmp": "names",
+}
+
+#: What the suite legitimately changes in those directories (top-level names), and why.
+_IGNORED = {
+    # pytest's own base directory for tmp_path (pytest-of-<user>/pytest-N, the last three kept).
+    f"/tmp/pytest-of-{os.environ.get('USER') or 'root'}",
+    "/tmp/pytest-of-root",
+    # lxcframe's fixed, persistent host directories, made by the first start or lock and kept by
+    # design: the empty mount point of every rootfs (inside the container's own mount namespace) and
+    # /run/lxcframe/locks, the cross-run-directory key locks (LXC keeps the same kind of files).
+    "/run/lxcframe.rootfs",
+    "/run/lxcframe",
+    # util-linux's libmount keeps its utab here, made the first time mount(8) runs (tests use it).
+    "/run/mount",
+    # Shell and tool histories, written by an interactive root session, never by a test. The
+    # directories of /root (.cache, .config) are compared by name only for the same reason.
+    "/root/.bash_history", "/root/.python_history", "/root/.lesshst", "/root/.viminfo", "/root/.wget-hsts",
+    # / and /root: the mtimes of the directories that change all the time (their names are still
+    # compared, and their own contents where watched).
+    "/tmp", "/run", "/dev", "/var", "/root/.cache", "/root/.config", "/root/.local",
+}
+
+
+def _files() -> dict[str, tuple[int, int] | None]:
+    """Each watched entry: ``(inode, mtime_ns)`` where mtimes are compared, else ``None``."""
+    found: dict[str, tuple[int, int] | None] = {}
+    for directory, what in _WATCHED.items():
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue
+        found[directory] = None  # the directory itself appearing or going is a change too
+        for entry in entries:
+            path = entry.path if directory != "/" else "/" + entry.name
+            if what == "names" or path in _IGNORED:
+                found[path] = None
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found[path] = (info.st_ino, info.st_mtime_ns)
     return found
 
 
@@ -75,21 +255,56 @@ def source_dir(tmp_path):
     return path
 
 
-class HostCheck:
-    """What the host looked like before a test; ``assert_clean`` compares after."""
+#: How long a difference must stay before it counts as a leftover (see HostCheck).
+LEFTOVER_GRACE = 5.0
 
-    def __init__(self, rundir: str) -> None:
+
+class HostCheck:
+    """What the host looked like before a test; ``assert_clean`` compares after.
+
+    Every test gets one (the autouse ``_host_check`` fixture), taken before its own fixtures run and
+    compared after they are torn down; ``host`` hands the same one to tests that check earlier. A
+    test fails if it leaves: a mount in this mount namespace; a process below the test process; a
+    file in its run directory; a cgroup below the test process's own in any hierarchy (up to two
+    levels down, see :func:`_cgroup_tree`); a network link or a netns id in the host's network
+    namespace; an entry created, removed or (where mtimes are compared) changed in a host directory
+    a container or hook could write into (:data:`_WATCHED`, less :data:`_IGNORED`).
+
+    Others' containers on a shared machine show up here as well (their cgroups sit beside ours at
+    the root of the hierarchies, their links in the same netns, their temporary files in /tmp): what
+    differs is looked at again for up to :data:`LEFTOVER_GRACE` seconds, and only what stays is
+    reported, which also lets our own asynchronous cleanup finish. A leftover that is still not the
+    test's own is told by its name, and the test rerun alone.
+    """
+
+    def __init__(self, rundir: str | None = None) -> None:
         self.rundir = rundir
+        self.failed = False
         self.mounts = _mount_lines()
+        self.cgroups = _cgroup_tree()
+        self.links = _links()
+        self.netns_ids = _netns_ids()
+        self.files = _files()
 
     def _wait_for_supervisor(self, timeout: float = 10.0) -> None:
+        if self.rundir is None:
+            return
         sock = os.path.join(self.rundir, "supervisor.sock")
         deadline = time.monotonic() + timeout
         while os.path.exists(sock) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def leftovers(self) -> list[str]:
+        """What differs from before, once it stayed so for :data:`LEFTOVER_GRACE` seconds."""
         self._wait_for_supervisor()
+        deadline = time.monotonic() + LEFTOVER_GRACE
+        while True:
+            problems = self._differences()
+            if not problems or time.monotonic() >= deadline:
+                return problems
+            time.sleep(0.05)
+
+    def _differences(self) -> list[str]:
         problems = []
         new_mounts = _mount_lines() - self.mounts
         if new_mounts:
@@ -107,20 +322,50 @@ class HostCheck:
                     continue
             if cmdlines:
                 problems.append(f"processes left: {cmdlines}")
-        if os.path.isdir(self.rundir):
+        if self.rundir is not None and os.path.isdir(self.rundir):
             files = [os.path.join(d, f) for d, _, fs in os.walk(self.rundir) for f in fs]
             if files:
                 problems.append(f"runtime files left: {files}")
+        new_cgroups = _cgroup_tree() - self.cgroups
+        if new_cgroups:
+            problems.append(f"cgroups left: {sorted(new_cgroups)}")
+        new_links = _links() - self.links
+        if new_links:
+            problems.append(f"network links left in the host netns: {sorted(new_links)}")
+        new_ids = _netns_ids() - self.netns_ids
+        if new_ids:
+            problems.append(f"netns ids left in the host netns: {sorted(new_ids)}")
+        files = _files()
+        created = sorted(set(files) - set(self.files))
+        # Everyone's short-lived files come and go in /tmp and /run: only what a test adds there counts.
+        removed = sorted(p for p in set(self.files) - set(files) if os.path.dirname(p) not in ("/tmp", "/run"))
+        changed = sorted(p for p in set(files) & set(self.files) if files[p] != self.files[p])
+        for what, paths in (("created", created), ("removed", removed), ("changed", changed)):
+            if paths:
+                problems.append(f"host files {what}: {paths}")
         return problems
 
     def assert_clean(self) -> None:
         problems = self.leftovers()
+        self.failed = self.failed or bool(problems)
         assert not problems, "; ".join(problems)
 
 
+@pytest.fixture(autouse=True)
+def _host_check(request) -> Iterator[HostCheck]:
+    """Every test: the host as it was before, compared with the host after its teardown."""
+    check = HostCheck()
+    if "rundir" in request.fixturenames:  # its run directory is checked too, once the snapshot is taken
+        check.rundir = request.getfixturevalue("rundir")
+    yield check
+    if not check.failed:  # a failed check of the test's own (``host.assert_clean``) is reported once
+        check.assert_clean()
+
+
 @pytest.fixture
-def host(rundir) -> HostCheck:
-    return HostCheck(rundir)
+def host(rundir, _host_check) -> HostCheck:
+    _host_check.rundir = rundir
+    return _host_check
 
 
 @pytest.fixture
