@@ -14,12 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 
 from lxcframe.container import Container
-from lxcframe.errors import ConfigError, ContainerError, StageError
+from lxcframe.errors import ConfigError, ConfigErrors, ContainerError, StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.net import inspect, rtnl
 from lxcframe.net.netlink import RtnlSocket
@@ -76,16 +76,55 @@ def host_global_addresses() -> set[str]:
                 if a.scope == 0 and a.ifindex != rtnl.LOOPBACK_INDEX}
 
 
+def netns_holders(netns_inode: int, pids: Iterable[int] | None = None) -> list[str]:
+    """What keeps the netns ``netns_inode`` alive: processes in it, and descriptors of it held by any
+    process (a pinned netns has no process, only the descriptor: ``PID fd N``); only among ``pids``
+    if given. Inode numbers of dead namespaces are given to new ones: look while it can still be ours."""
+    found = []
+    for pid in map(str, pids) if pids is not None else filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{pid}/ns/net").st_ino == netns_inode:
+                found.append(f"{pid} in it")
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"net:[{netns_inode}]":
+                        found.append(f"{pid} fd {fd}")
+    return found
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process below it."""
+    parents = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError), open(f"/proc/{name}/stat", "rb") as handle:
+            data = handle.read()
+            parents[int(name)] = int(data[data.rindex(b")") + 2 :].split()[1])
+    tree = [root]
+    for pid in tree:
+        tree += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
+def own_netns_descriptors() -> dict[int, tuple[str, int | None]]:
+    """Descriptors of network namespaces this test process holds, with the id each netns has here."""
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("net:["):
+                with RtnlSocket() as sock:
+                    found[int(fd)] = (target, rtnl.get_nsid(sock, ns_fd=int(fd)))
+    return found
+
+
 def nsid_alive(nsid: int, netns_inode: int) -> bool:
-    """Whether ``nsid`` still names the container's netns (ids are reused once a netns is gone)."""
+    """Whether ``nsid`` still names the container's netns (ids are reused once a netns is gone): the
+    id is assigned and something (a process in it or a descriptor of it) keeps that netns alive."""
     with RtnlSocket() as sock:
         if rtnl.get_nsid(sock, nsid=nsid) is None:
             return False
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            if os.stat(f"/proc/{pid}/ns/net").st_ino == netns_inode:
-                return True
-    return False  # the id names some other namespace now
+    return bool(netns_holders(netns_inode))  # else the id names some other namespace now
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -449,6 +488,69 @@ def test_failed_start_after_network_leaves_nothing(make_container, tmp_path):
             delete_if_present("lxftv0")
 
 
+class NoteNetwork:
+    """Appends the netns id and netns inode each start got to a file."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    @hookimpl(trylast=True)
+    def lxcframe_setup_network(self, ctx, pid):
+        with open(self.note, "a") as handle:
+            handle.write(f"{ctx.records['netns']['nsid']} {netns_inode(pid)}\n")
+
+
+def test_execute_leaves_no_netns_id_and_no_netns_descriptor_in_the_caller(make_container, tmp_path):
+    # execute runs the monitor in the caller's own process: the descriptor pinning the container's
+    # netns is the caller's, and would keep the netns and its id alive after the command ended.
+    note = tmp_path / "nsids"
+    container = make_container("nexec", plugins=Plugins(extra=[("note", NoteNetwork(str(note)))]),
+                               config=(*VETH[:4], ("lxc.net.0.ipv4.address", "203.0.113.60/24")))
+    held_before = own_netns_descriptors()
+    try:
+        for run in range(3):
+            assert container.execute(["/bin/sh", "-c", "ip -o addr show eth0 | grep -q 203.0.113.60"]) == 0
+            nsid, inode = (int(word) for word in note.read_text().splitlines()[run].split())
+            # No descriptor keeps the container's netns, or its id, in the caller.
+            assert own_netns_descriptors() == held_before, f"the netns with id {nsid} is still held"
+            # Checked at once, and only in this process and its children: other tests' containers may
+            # get the same id and inode number as soon as this netns is gone.
+            ours = _process_tree(os.getpid())
+            assert netns_holders(inode, ours) == [], f"netns {inode} (id {nsid}) is still held"
+    finally:
+        delete_if_present("lxftv0")
+    assert len(note.read_text().splitlines()) == 3
+    assert "lxftv0" not in host_links()
+
+
+def test_netns_holders_sees_a_descriptor(tmp_path):
+    """The check above can see a netns kept by nothing but a descriptor (as a leaked pin would)."""
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(["unshare", "--net", "sh", "-c", f"touch {ready}; exec sleep 60"])
+    pin = None
+    try:
+        assert wait_until(lambda: ready.exists())
+        inode = netns_inode(child.pid)
+        pin = os.open(f"/proc/{child.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        with RtnlSocket() as sock:
+            nsid = rtnl.assign_nsid(sock, pin)
+        child.kill()
+        child.wait()
+        assert netns_holders(inode) == [f"{os.getpid()} fd {pin}"]
+        assert own_netns_descriptors() == {pin: (f"net:[{inode}]", nsid)}
+        assert nsid_alive(nsid, inode)
+        os.close(pin)
+        pin = None
+        with RtnlSocket() as sock:
+            assert rtnl.wait_nsid_released(sock, nsid, 5)
+        assert not nsid_alive(nsid, inode)
+    finally:
+        if pin is not None:
+            os.close(pin)
+        child.kill()
+        child.wait()
+
+
 def test_failing_up_script_fails_the_start_and_unwinds(make_container, tmp_path):
     script = tmp_path / "up.sh"
     script.write_text("#!/bin/sh\necho refusing >&2\nexit 3\n")
@@ -487,6 +589,19 @@ def test_scripts_get_lxc_arguments_and_environment(make_container, tmp_path):
 
 
 # --- config errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mtu, accepted", [("67", False), ("68", True), ("65535", True), ("65536", False),
+                                           ("70000", False), ("0x500", False)])
+def test_mtu_bounds_are_68_and_65535(make_container, mtu, accepted):
+    container = make_container("nmtu")
+    path, number = _append(container, ["lxc.net.0.type = veth", f"lxc.net.0.mtu = {mtu}"])
+    if accepted:
+        assert container.load_config().get("lxc.net.0.mtu") == int(mtu)
+        return
+    with pytest.raises(ConfigErrors) as info:
+        container.load_config()
+    assert str(info.value) == f"{path}:{number + 1}: lxc.net.0.mtu = {mtu!r}: expected an MTU between 68 and 65535"
 
 
 def _append(container: Container, lines: list[str]) -> tuple[str, int]:
