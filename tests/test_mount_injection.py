@@ -32,10 +32,16 @@ def test_bind_a_directory_and_a_file_into_a_running_container(make_container, so
         assert lines[:2] == ["injected", "injected"]
         assert lines[2] == "0", "the target was created by the container's root"
         assert lines[3] == "2"
+        rootfs = container.load_config().get("lxc.rootfs.path")
+        with open(os.path.join(rootfs, "mnt", "injected", "dir", "underneath"), "w") as handle:
+            handle.write("rootfs\n")  # hidden by the mount until it goes
         container.umount("/mnt/injected/dir")
         container.umount("/etc/injected-file")
-        code, out = capture(container, "/bin/sh", "-c", "grep -c injected /proc/mounts || true")
-        assert out.strip() == "0"
+        code, out = capture(container, "/bin/sh", "-c",
+                            "grep -c injected /proc/self/mountinfo || true; ls /mnt/injected/dir; "
+                            "wc -c < /etc/injected-file")
+        assert code == 0
+        assert out.split() == ["0", "underneath", "0"], "the mounts are gone: the rootfs's own files show"
     finally:
         container.stop(kill=True)
 
@@ -77,10 +83,21 @@ def test_cli_mount_and_umount(make_container, source_dir, lxcpath):
         env = dict(os.environ)
         result = run_cli("-P", lxcpath, "mount", "injcli", str(source_dir), "/mnt/cli", "-o", "bind,ro", env=env)
         assert result.returncode == 0, result.stderr
-        code, out = capture(container, "/bin/sh", "-c", "cat /mnt/cli/hello; touch /mnt/cli/x || echo refused")
+        code, out = capture(container, "/bin/sh", "-c",
+                            "cat /mnt/cli/hello; touch /mnt/cli/x; echo status=$?; "
+                            "grep ' /mnt/cli ' /proc/self/mountinfo | grep -c ' ro[, ]'")
         assert code == 0
-        assert out.split() == ["injected", "refused"] or out.split()[-1] == "refused"
-        assert run_cli("-P", lxcpath, "umount", "injcli", "/mnt/cli", env=env).returncode == 0
+        lines = out.splitlines()
+        assert lines[0] == (source_dir / "hello").read_text().strip() == "injected"
+        assert lines[1:] == ["touch: /mnt/cli/x: Read-only file system", "status=1", "1"], out
+        assert sorted(os.listdir(source_dir)) == ["hello"]
+        rootfs = container.load_config().get("lxc.rootfs.path")
+        with open(os.path.join(rootfs, "mnt", "cli", "underneath"), "w") as handle:
+            handle.write("rootfs\n")  # in the target directory, hidden by the mount
+        result = run_cli("-P", lxcpath, "umount", "injcli", "/mnt/cli", env=env)
+        assert (result.returncode, result.stderr) == (0, "")
+        code, out = capture(container, "/bin/sh", "-c", "grep -c ' /mnt/cli ' /proc/self/mountinfo; ls /mnt/cli")
+        assert out.split() == ["0", "underneath"], "the mount is gone inside: the rootfs's directory shows"
     finally:
         container.stop(kill=True)
 
