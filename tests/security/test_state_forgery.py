@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -34,15 +36,40 @@ _HOLD_LOCK = (
 )
 
 
+#: Answers SIGUSR2 with a line. Every other signal keeps its default action: the halt signals
+#: (SIGPWR, the busybox template's SIGUSR1), SIGTERM and SIGKILL all end it.
+_STRANGER = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGUSR2, lambda *_: print('alive', flush=True))\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
+
+
 @contextlib.contextmanager
 def _stranger() -> Iterator[subprocess.Popen[bytes]]:
     """An unrelated root process of the host: the one a forged state wants killed."""
-    process = subprocess.Popen(["sleep", "120"])
+    process = subprocess.Popen([sys.executable, "-c", _STRANGER], stdout=subprocess.PIPE)
     try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
         yield process
     finally:
         process.kill()
         process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _alive(stranger: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
+    """Whether the stranger still runs its own code: it answers a SIGUSR2 sent now. A signal that
+    ends it, sent before (by a stop), has already doomed it when ``kill`` returned, so it cannot
+    answer: no answer (end of its output) within ``timeout`` means it was hit."""
+    assert stranger.stdout is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(stranger.pid, signal.SIGUSR2)
+    readable, _, _ = select.select([stranger.stdout], [], [], timeout)
+    return bool(readable) and stranger.stdout.readline() == b"alive\n"
 
 
 @contextlib.contextmanager
@@ -93,8 +120,7 @@ def _stop_kill_spares(container: Container, stranger: subprocess.Popen[bytes]) -
     for kill in (True, False):
         with contextlib.suppress(ContainerError):
             container.stop(kill=kill, timeout=1)
-        time.sleep(0.1)
-        assert stranger.poll() is None, f"stop{' -k' if kill else ''} signalled a stranger"
+        assert _alive(stranger), f"stop{' -k' if kill else ''} signalled a stranger"
 
 
 def test_forged_state_with_held_monitor_lock_cannot_kill_a_stranger(make_container):
@@ -126,7 +152,7 @@ def test_stale_state_of_a_dead_monitor_cannot_kill_a_stranger(make_container):
             _forge(container, monitor=None, init=stranger.pid)
             with pytest.raises(ContainerError, match="not running"):
                 container.stop(kill=True)
-            assert stranger.poll() is None
+            assert _alive(stranger)
     finally:
         _remove_forgery(container)
 
@@ -139,7 +165,7 @@ def test_a_state_file_others_could_write_is_refused(make_container):
             _forge(container, monitor=None, init=stranger.pid, mode=0o666)
             with pytest.raises(ContainerError, match="another user"):
                 container.stop(kill=True)
-            assert stranger.poll() is None
+            assert _alive(stranger)
     finally:
         _remove_forgery(container)
 

@@ -216,9 +216,16 @@ def test_a_silent_client_delays_no_other_start(make_container, rundir):
     keeper, other = make_container("quiet1"), make_container("quiet2")
     keeper.start()
     try:
+        sup = _supervisor_pid(rundir)
+        sockets_before = _socket_fds(sup)
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as silent:
             silent.connect(os.path.join(rundir, "supervisor.sock"))
-            time.sleep(0.1)  # the supervisor has seen it connect
+            # The supervisor has accepted it (a new connected socket among its descriptors) and now
+            # waits for its request.
+            deadline = time.monotonic() + 10
+            while _socket_fds(sup) == sockets_before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(_socket_fds(sup) - sockets_before) == 1, "the supervisor never accepted the client"
             started = time.monotonic()
             other.start()
             elapsed = time.monotonic() - started
@@ -226,6 +233,10 @@ def test_a_silent_client_delays_no_other_start(make_container, rundir):
         other.stop(kill=True)
     finally:
         keeper.stop(kill=True)
+
+
+def _socket_fds(pid: int) -> set[str]:
+    return {target for target in _fd_targets(pid) if target.startswith("socket:")}
 
 
 def _fd_targets(pid: int) -> dict[str, tuple[int, int]]:
