@@ -441,6 +441,11 @@ def test_log_level_on_stderr_without_a_file(make_container):
         ["container", "running"], ["container", "stopped"]]
     err = cli("--log-level", "error", "-P", container.lxcpath, "execute", container.name, "--", "/bin/true")
     assert (err.returncode, err.stderr) == (0, "")
+    # --debug: debug lines too (the child's, through the monitor).
+    debug = cli("--debug", "-P", container.lxcpath, "execute", container.name, "--", "/bin/true")
+    assert debug.returncode == 0
+    assert _levels(debug.stderr.splitlines()) == {"DEBUG", "INFO"}
+    assert any(" DEBUG    child - devpts mounted " in line for line in debug.stderr.splitlines()), debug.stderr
 
 
 @pytest.mark.parametrize("args", [("--log-level", "loud"), ("--log-level", "9")])
