@@ -150,6 +150,8 @@ class LogHub:
             new_level = parse_level(str(level)) if level is not None else sink.level
             new_fmt = fmt or sink.fmt
             if path:
+                # Absolute: a monitor set up from settings() lives elsewhere (the supervisor's in /).
+                path = os.path.abspath(path)
                 self.global_sink = Sink.open(path, new_level, new_fmt)
                 self.global_path = path
                 sink.close()

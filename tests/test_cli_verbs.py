@@ -411,6 +411,27 @@ def test_log_file_and_level_reach_the_daemon_monitor(make_container, tmp_path):
     assert any(" monitor - container stopped " in line for line in log.read_text().splitlines())
 
 
+def test_relative_log_file_is_the_callers(make_container, tmp_path):
+    container = make_container("vlogr")
+    name = "vlogr-relative.log"
+    stray = os.path.join("/", name)
+    assert not os.path.exists(stray)
+    try:
+        result = subprocess.run(cli_argv("--log-file", name, "--log-level", "info", "-P", container.lxcpath,
+                                         "start", container.name), cwd=tmp_path, env=cli_env(),
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert (result.returncode, result.stderr) == (0, "")
+        container.stop(kill=True)
+        # The daemon monitor (forked by the supervisor, which lives in /) writes where the caller meant.
+        assert not os.path.exists(stray)
+    finally:
+        if os.path.exists(stray):  # written by a monitor that took the path as its own
+            os.unlink(stray)
+    lines = (tmp_path / name).read_text().splitlines()
+    assert [line.split(" - ", 1)[1].split()[:2] for line in lines if " monitor - " in line] == [
+        ["container", "running"], ["container", "stopped"]]
+
+
 def test_log_level_debug_in_json_with_options_after_the_verb(make_container, tmp_path):
     container = make_container("vlogj")
     log = tmp_path / "run.json"
