@@ -137,7 +137,7 @@ def test_freeze_stops_the_processes_and_unfreeze_resumes_them(make_container, pl
     begun = time.monotonic()
     result = cli(*plugin_opts, "-P", container.lxcpath, "stop", container.name, "-t", "30")
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - begun < 10
+    assert time.monotonic() - begun < 15  # not the 30 s of -t: halted at once
     assert (rootfs(container) / "halted").read_text() == "halted\n"
     assert container.state == st.STOPPED
     assert leftovers("vfrz") == []
@@ -206,7 +206,7 @@ def test_stop_timeout_returns_as_soon_as_init_halted(make_container, tmp_path):
     result = cli("-P", container.lxcpath, "stop", container.name, "-t", "60")
     elapsed = time.monotonic() - begun
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    assert elapsed < 10, f"stop -t 60 took {elapsed:.1f}s for an init that halts at once"
+    assert elapsed < 15, f"stop -t 60 took {elapsed:.1f}s for an init that halts at once"
     assert (rootfs(container) / "halted").read_text() == "halted\n"
     assert container.state == st.STOPPED
     # The monitor (it logs where its start was told to) saw init exit by itself, status 0.
@@ -223,7 +223,7 @@ def test_stop_timeout_kills_an_init_that_ignores_the_halt_signal(make_container,
     result = cli("-P", container.lxcpath, "stop", container.name, "-t", "1.5")
     elapsed = time.monotonic() - begun
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    assert 1.5 <= elapsed < 12, elapsed
+    assert 1.5 <= elapsed < 20, elapsed  # waited for the halt, then killed: not the default 60 s
     assert container.state == st.STOPPED
     stopped = [line for line in log.read_text().splitlines() if " monitor - container stopped " in line]
     assert len(stopped) == 1 and stopped[0].endswith("status='killed by SIGKILL'"), log.read_text()
