@@ -66,6 +66,13 @@ def test_ifname_accepts(name: str) -> None:
     assert value("lxc.net.0.veth.pair", name) == name
 
 
+@pytest.mark.parametrize("key", ["link", "name", "veth.pair"])
+def test_device_name_keys_are_checked_as_interface_names(key: str) -> None:
+    assert refused(f"lxc.net.0.{key} = a/b\n") == (
+        f"c.conf:1: lxc.net.0.{key} = 'a/b': an interface name cannot be '.' or '..' nor contain '/', ':', '%' "
+        "or white space")
+
+
 def test_ifname_length_limit() -> None:
     with pytest.raises(ValueError) as caught:
         net.ifname("x" * 16)
@@ -260,7 +267,8 @@ def test_macvlan_mode_refuses() -> None:
 def test_scripts() -> None:
     assert value("lxc.net.0.script.up", "/usr/local/bin/up --fast") == "/usr/local/bin/up --fast"
     assert value("lxc.net.0.script.down", "/bin/down") == "/bin/down"
-    assert refused("lxc.net.0.script.up = '  '\n") == "c.conf:1: lxc.net.0.script.up = '  ': expected a script"
+    for key in ("script.up", "script.down"):
+        assert refused(f"lxc.net.0.{key} = '  '\n") == f"c.conf:1: lxc.net.0.{key} = '  ': expected a script"
 
 
 def test_lxc_net_and_an_entry_only_take_an_empty_value() -> None:
@@ -523,6 +531,12 @@ def test_none_cannot_be_given_twice() -> None:
         "c.conf:2: lxc.net.3.type: 'none' is given twice (lxc.net.0 already shares the host's network namespace)"]
 
 
+def test_none_given_twice_is_reported_once() -> None:
+    config = load("lxc.net.1.type = none\nlxc.net.2.type = none\n")
+    assert net.problems(config) == [
+        "c.conf:2: lxc.net.2.type: 'none' is given twice (lxc.net.1 already shares the host's network namespace)"]
+
+
 def test_none_cannot_be_combined() -> None:
     config = load("lxc.net.0.type = empty\nlxc.net.1.type = none\n")
     assert net.problems(config) == [
@@ -541,6 +555,13 @@ def test_names_inside_the_container_clash() -> None:
         "c.conf:5: lxc.net.2.type: 'eth1' is already the name of lxc.net.0 inside the container; "
         "set lxc.net.2.name",
     ]
+
+
+def test_devices_without_a_name_do_not_stop_the_clash_check() -> None:
+    config = load("lxc.net.0.type = empty\nlxc.net.1.type = veth\nlxc.net.1.name = x\n"
+                  "lxc.net.2.type = veth\nlxc.net.2.name = x\n")
+    assert net.problems(config) == [
+        "c.conf:5: lxc.net.2.name: 'x' is already the name of lxc.net.1 inside the container; set lxc.net.2.name"]
 
 
 def test_host_devices_used_twice() -> None:

@@ -27,7 +27,7 @@ UNSUPPORTED_KEYS = ("vlan.id", "ipvlan.mode", "ipvlan.isolation", "veth.mode", "
 IFNAMSIZ = 16
 
 # Keys that only make sense for some types (the rest apply to every type that has a device).
-_ONLY_FOR = {"veth.pair": ("veth",), "macvlan.mode": ("macvlan",)}
+_ONLY_FOR = {"veth.pair": "veth", "macvlan.mode": "macvlan"}
 _DEVICE_KEYS = ("link", "name", "hwaddr", "mtu", "ipv4.address", "ipv4.gateway", "ipv6.address",
                 "ipv6.gateway", "veth.pair", "macvlan.mode", "flags")
 
@@ -337,9 +337,9 @@ def _device_problems(config: ContainerConfig, device: NetDevice) -> list[str]:
             if config.located(prefix + key) is not None:
                 bad(key, f"a network of type {device.type} has no device to apply this to")
         return out
-    for key, types in _ONLY_FOR.items():
-        if config.located(prefix + key) is not None and device.type not in types:
-            bad(key, f"only applies to type {' or '.join(types)}, not {device.type}")
+    for key, only in _ONLY_FOR.items():
+        if config.located(prefix + key) is not None and device.type != only:
+            bad(key, f"only applies to type {only}, not {device.type}")
     if device.type in ("macvlan", "phys") and not device.link:
         bad("type", f"a {device.type} network needs {prefix}link (the host device it uses)")
     if device.mtu is not None and device.mtu < 1280 and device.ipv6:
