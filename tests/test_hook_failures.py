@@ -18,6 +18,7 @@ import pytest
 from lxcframe import state as st
 from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
+from lxcframe.launcher import single_threaded
 from lxcframe.plugin_manager import Plugins
 
 from .conftest import run_cli
@@ -120,6 +121,8 @@ def test_lxc_hook_post_start_is_no_hook_point(rundir, tmp_path):
 
 @pytest.mark.parametrize("mode", ["execute", "daemon"])
 def test_failing_post_start_stops_the_container_and_ends_it_as_a_stop(make_container, tmp_path, mode):
+    # A plugin handed in as an object lives only in this process: the monitor must be forked from it.
+    assert single_threaded()
     log = tmp_path / "container.log"
     post_stop = hook_script(tmp_path, "post-stop.sh", 0)
     container = make_container(
