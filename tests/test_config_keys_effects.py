@@ -1,6 +1,7 @@
-"""Config keys shown by what they do: hooks, signals, personality, console log limits, the session
-keyring, resource limits and namespaced sysctls in real containers; keys refused as LXC's but not
-applied here; and a check that every key the registry knows is named by some test under tests/."""
+"""Config keys shown by what they do: hooks, signals, personality, console log limits, resource
+limits and namespaced sysctls in real containers; keys refused as LXC's but not applied here; and a
+check that every key the registry knows is named by some test under tests/ (the session keyring's
+is shown in test_keyring.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, ConfigErrors, LxcframeError
 from lxcframe.plugin_manager import Plugins
 
-from .conftest import compile_static, run_cli
+from .conftest import run_cli
 from .test_lifecycle import capture
 
 pytestmark = pytest.mark.container
@@ -261,47 +261,6 @@ def test_console_log_is_limited_and_rotated(make_container, tmp_path, size, rota
         assert start > 0 and start + len(older) <= len(written) - len(text)
     else:
         assert not rotated.exists()
-
-
-# --- lxc.keyring.session --------------------------------------------------------------------------------------
-
-KEYRING_PROBE = r"""
-#include <stdio.h>
-#include <unistd.h>
-#include <sys/syscall.h>
-int main(void) {
-    /* KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), not created; KEYCTL_DESCRIBE (6). */
-    long id = syscall(SYS_keyctl, 0, -3, 0);
-    char text[256] = "";
-    long n = syscall(SYS_keyctl, 6, id, text, sizeof text);
-    printf("%ld %s\n", id, n > 0 ? text : "-");
-    return id < 0;
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def keyring_probe(tmp_path_factory) -> str:
-    return compile_static(tmp_path_factory.mktemp("keyring"), "keyring-probe", KEYRING_PROBE)
-
-
-@pytest.mark.parametrize("session", [None, "1", "0"])
-def test_keyring_session_gives_the_container_its_own_keyring(make_container, keyring_probe, session):
-    config = () if session is None else (("lxc.keyring.session", session),)
-    container = make_container("keys", config=config)
-    rootfs = rootfs_of(container)
-    (rootfs / "keyring-probe").write_bytes(Path(keyring_probe).read_bytes())
-    (rootfs / "keyring-probe").chmod(0o755)
-    code, out = capture(container, "/keyring-probe", execute=True)
-    assert code == 0, out
-    inside, description = out.split()
-    caller = syscalls.session_keyring_id()
-    if session == "0":
-        assert int(inside) == caller, "lxc.keyring.session = 0 keeps the caller's session keyring"
-    else:
-        assert int(inside) != caller
-        assert description.split(";")[0] == "keyring" and description.split(";")[-1] == "_ses"
-        assert description.split(";")[1:3] == ["0", "0"], "owned by the container's root"
 
 
 # --- lxc.prlimit.* --------------------------------------------------------------------------------------------
