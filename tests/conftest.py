@@ -164,8 +164,9 @@ def _netns_ids() -> set[int]:
 
 
 #: Host directories a container, a hook or a broken path resolution could write into, and what is
-#: compared in each: "names" (entries added or removed) or "mtimes" (also each entry's inode and
-#: mtime, which for a directory entry shows a file added or removed one level further down).
+#: compared in each: "names" (entries added or removed, and each entry's owner and mode) or "mtimes"
+#: (also each entry's inode and mtime, which for a directory entry shows a file added or removed one
+#: level further down).
 _WATCHED = {
     "/": "mtimes",
     "/etc": "mtimes",
@@ -200,9 +201,9 @@ _IGNORED = {
 }
 
 
-def _files() -> dict[str, tuple[int, int] | None]:
-    """Each watched entry: ``(inode, mtime_ns)`` where mtimes are compared, else ``None``."""
-    found: dict[str, tuple[int, int] | None] = {}
+def _files() -> dict[str, tuple[int, ...] | None]:
+    """Each watched entry: ``(uid, gid, mode)``, and ``inode, mtime_ns`` where mtimes are compared."""
+    found: dict[str, tuple[int, ...] | None] = {}
     for directory, what in _WATCHED.items():
         try:
             entries = list(os.scandir(directory))
@@ -211,14 +212,12 @@ def _files() -> dict[str, tuple[int, int] | None]:
         found[directory] = None  # the directory itself appearing or going is a change too
         for entry in entries:
             path = entry.path if directory != "/" else "/" + entry.name
-            if what == "names" or path in _IGNORED:
-                found[path] = None
-                continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            found[path] = (info.st_ino, info.st_mtime_ns)
+            owner = (info.st_uid, info.st_gid, info.st_mode)
+            found[path] = owner if what == "names" or path in _IGNORED else (*owner, info.st_ino, info.st_mtime_ns)
     return found
 
 

@@ -1,0 +1,294 @@
+"""The cgroup2 driver on a pure cgroup2 layout, with real containers, on any host.
+
+This VM is hybrid, so what a default Debian 12 host does (a cgroup2 tree on /sys/fs/cgroup and no v1
+hierarchy: the ``cgroup1`` plugin unavailable, the tree mounted at the root of the container's
+/sys/fs/cgroup, freezing and killing through cgroup.freeze and cgroup.kill) would go untested. Each
+test here forks a child that unshares its mount namespace, puts a fresh cgroup2 mount on
+/sys/fs/cgroup in place of the host's hierarchies, and runs the containers from there: lxcframe
+detects the layout from the mount table of its own mount namespace, so no seam is needed. The
+cgroup2 mount shows the kernel's one unified hierarchy, so everything made there is a cgroup below
+this process's own one in it (``lxc.cgroup.relative = 1``), which the host check watches.
+
+Controllers bound to v1 hierarchies here (memory, pids, cpu…) cannot be enabled in the unified tree:
+the tests use what its root offers (read, not assumed) and the core files every cgroup has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lxcframe import state as st
+from lxcframe import syscalls
+from lxcframe.cgroups import fs
+from lxcframe.cgroups.delegate import v2_files
+from lxcframe.cgroups.layout import V2, current_layout
+from lxcframe.cgroups.naming import parse_proc_cgroup, read_proc_cgroup
+from lxcframe.cgroups.placement import Placed, from_record
+from lxcframe.container import Container
+from lxcframe.plugin_manager import Plugins
+
+from . import hostfacts
+
+pytestmark = pytest.mark.container
+
+ROOT = "/sys/fs/cgroup"
+RELATIVE = ("lxc.cgroup.relative", "1")
+#: Controllers a limit may use here when the unified root offers them (on this VM: hugetlb only).
+LIMIT_FILES = {"pids": ("pids.max", "50"), "memory": ("memory.max", "268435456"),
+               "hugetlb": ("hugetlb.2MB.max", "4194304")}
+
+
+def in_pure_cgroup2(body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``body`` in a forked child whose /sys/fs/cgroup is a cgroup2 mount and nothing else.
+
+    The child's mount namespace is private, so nothing it mounts reaches the host. Whatever ``body``
+    returns (JSON) comes back; an exception in it fails the test with the child's traceback.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_end)
+        code = 1
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWNS)
+            syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+            syscalls.umount2(ROOT, syscalls.MNT_DETACH)  # the tmpfs and every v1 hierarchy below it
+            syscalls.mount("cgroup2", ROOT, "cgroup2", 0, None)
+            payload: dict[str, Any] = {"result": body()}
+            code = 0
+        except BaseException:
+            payload = {"error": traceback.format_exc()}
+        try:
+            os.write(write_end, json.dumps(payload).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    answer = json.loads(text or "{}")
+    assert os.waitstatus_to_exitcode(status) == 0 and "error" not in answer, answer.get("error", answer)
+    return answer["result"]
+
+
+def fresh(name: str, lxcpath: str, **kwargs: Any) -> Container:
+    """The container as a process in this mount namespace sees it (plugins decided here, not inherited)."""
+    return Container(name, lxcpath, plugins=Plugins(), **kwargs)
+
+
+def unified_of(container: Container) -> Placed:
+    placed = from_record(container.current_state().plugins.get("cgroup2"))
+    assert len(placed) == 1 and placed[0].kind == V2 and placed[0].mountpoint == ROOT, placed
+    return placed[0]
+
+
+def own_v2() -> str:
+    return next(path for label, path in read_proc_cgroup("self") if label == "")
+
+
+class BaseRestored:
+    """Controllers a start enables in the base's cgroup.subtree_control (a cgroup the test did not
+    make) are taken back when the test is done, as tests/test_cgroups.py does on the host's mount."""
+
+    def __init__(self) -> None:
+        self.path = os.path.join(ROOT, own_v2().lstrip("/"), "cgroup.subtree_control")
+        self.before = set(fs.read(self.path).split())
+
+    def restore(self) -> None:
+        added = set(fs.read(self.path).split()) - self.before
+        if added:
+            fs.write(self.path, " ".join(f"-{c}" for c in sorted(added)))
+
+
+def counter(container: Container) -> str:
+    """A process in the container appending to /count every 20 ms; returns the file's host path."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    code = container.attach_wait(["/bin/sh", "-c",
+                                  "while :; do echo x >> /count; usleep 20000; done </dev/null >/dev/null 2>&1 &"])
+    assert code == 0
+    path = os.path.join(rootfs, "count")
+    deadline = time.monotonic() + 5
+    while not (os.path.exists(path) and os.path.getsize(path) > 0):
+        assert time.monotonic() < deadline, "the counter never wrote"
+        time.sleep(0.02)
+    return path
+
+
+def grows(path: str, seconds: float = 0.3) -> bool:
+    size = os.path.getsize(path)
+    time.sleep(seconds)  # a window for a running counter to write (every 20 ms) in
+    return os.path.getsize(path) > size
+
+
+def capture(container: Container, script: str) -> tuple[int, str]:
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    code = container.attach_wait(["/bin/sh", "-c", f"({script}) > /.capture 2>&1"])
+    path = os.path.join(rootfs, ".capture")
+    with open(path) as handle:
+        text = handle.read()
+    os.unlink(path)
+    return code, text
+
+
+# --- the layout as lxcframe sees it from inside ------------------------------------------------------
+
+
+def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
+    def body() -> dict[str, Any]:
+        layout = current_layout()
+        facts = hostfacts.cgroups()
+        plugins = Plugins()
+        records = {r.name: (r.state, r.reason) for r in plugins.records()}
+        return {"mode": layout.mode, "facts_mode": facts.mode, "kinds": [h.kind for h in layout.hierarchies],
+                "mountpoint": layout.v2.mountpoint if layout.v2 else None,
+                "controllers": list(layout.v2.controllers) if layout.v2 else None,
+                "offered": list(facts.unified_controllers), "cgroup1": records["cgroup1"],
+                "cgroup2": records["cgroup2"][0],
+                "declared_by": plugins.key_registry().lookup("lxc.cgroup.relative").plugin}
+
+    seen = in_pure_cgroup2(body)
+    assert seen["mode"] == seen["facts_mode"] == "unified"
+    assert seen["kinds"] == [V2] and seen["mountpoint"] == ROOT
+    # The same unified hierarchy as the host's mount: the same controllers are free for it.
+    host_unified = hostfacts.cgroups().unified_mount
+    assert host_unified is not None
+    with open(os.path.join(host_unified, "cgroup.controllers")) as handle:
+        assert seen["controllers"] == seen["offered"] == handle.read().split()
+    assert seen["cgroup1"] == ["unavailable", "no writable cgroup v1 hierarchy is mounted"]
+    assert seen["cgroup2"] == "enabled" and seen["declared_by"] == "cgroup2"
+
+
+# --- real containers ---------------------------------------------------------------------------------
+
+
+def test_start_limits_info_and_kill_on_pure_cgroup2(make_container, lxcpath):
+    """Placement in the unified tree alone, limits (core files, and a controller where one is free),
+    info from cpu.stat, and ``stop -k`` through cgroup.kill taking processes that forked away."""
+    offered = hostfacts.cgroups().unified_controllers
+    limits = [(f"lxc.cgroup2.{LIMIT_FILES[c][0]}", LIMIT_FILES[c][1]) for c in sorted(LIMIT_FILES) if c in offered]
+    make_container("p2kill", config=(RELATIVE, ("lxc.cgroup2.cgroup.max.descendants", "5"),
+                                     ("lxc.cgroup2.cgroup.max.depth", "3"), *limits))
+
+    def body() -> dict[str, Any]:
+        base = BaseRestored()
+        container = fresh("p2kill", lxcpath)
+        try:
+            pid = container.start()
+            unified = unified_of(container)
+            assert unified.payload == os.path.join(own_v2(), "lxc.payload.p2kill")
+            monitor = container.current_state().monitor_pid
+            # Only the unified line places them: the v1 lines (hierarchies not mounted here) are the caller's.
+            init_v2 = [p for label, p in read_proc_cgroup(pid) if label == ""]
+            monitor_v2 = [p for label, p in read_proc_cgroup(monitor) if label == ""]
+            assert init_v2 == [unified.payload] and monitor_v2 == [unified.monitor]
+            assert {label for label, path in read_proc_cgroup(pid) if label} == \
+                {label for label, path in read_proc_cgroup("self") if label}
+            written = {key: fs.read(unified.path(unified.payload, key.split(".", 2)[2]))
+                       for key, _ in (("lxc.cgroup2.cgroup.max.descendants", ""), ("lxc.cgroup2.cgroup.max.depth", ""),
+                                      *limits)}
+            enabled = fs.read(os.path.join(ROOT, unified.base.lstrip("/"), "cgroup.subtree_control")).split()
+            info = container.info()
+            assert container.attach_wait(["/bin/sh", "-c", 'setsid sh -c "sleep 1000 & exec sleep 1000" '
+                                          "</dev/null >/dev/null 2>&1 &"]) == 0
+            deadline = time.monotonic() + 5
+            while True:
+                pids = fs.pids([unified.path(unified.payload)])
+                sleeps = [p for p in pids if fs.read_or_none(f"/proc/{p}/comm") == "sleep"]
+                if len(sleeps) >= 2:
+                    break
+                assert time.monotonic() < deadline, "the forked-away sleeps never showed up"
+                time.sleep(0.02)
+            starts = {p: st.process_start_time(p) for p in pids}
+            assert os.path.exists(unified.path(unified.payload, "cgroup.kill"))
+        finally:
+            container.stop(kill=True)
+            base.restore()
+        return {"written": written, "enabled": enabled, "info": info, "state": container.state,
+                "alive": [p for p, start in starts.items() if st.process_start_time(p) == start],
+                "left": [d for d in (unified.path(unified.payload), unified.path(unified.monitor or "/x"))
+                         if os.path.isdir(d)]}
+
+    seen = in_pure_cgroup2(body)
+    expected = {"lxc.cgroup2.cgroup.max.descendants": "5", "lxc.cgroup2.cgroup.max.depth": "3", **dict(limits)}
+    assert seen["written"] == expected
+    assert {key.split(".")[2] for key, _ in limits} <= set(seen["enabled"])  # handed down from the base
+    assert seen["info"]["cpu_ns"] > 0  # cpu.stat is a core file: no controller needed
+    assert seen["state"] == st.STOPPED and seen["alive"] == [] and seen["left"] == []
+
+
+def test_freeze_and_unfreeze_on_pure_cgroup2(make_container, lxcpath):
+    make_container("p2frz", config=(RELATIVE,))
+
+    def body() -> dict[str, Any]:
+        container = fresh("p2frz", lxcpath)
+        container.start()
+        try:
+            count = counter(container)
+            unified = unified_of(container)
+            container.freeze()
+            frozen = {"state": container.state, "events": fs.keyed(fs.read(unified.path(unified.payload,
+                                                                                      "cgroup.events")))["frozen"],
+                      "freeze": fs.read(unified.path(unified.payload, "cgroup.freeze")), "grows": grows(count)}
+            container.unfreeze()
+            thawed = {"state": container.state, "events": fs.keyed(fs.read(unified.path(unified.payload,
+                                                                                      "cgroup.events")))["frozen"],
+                      "freeze": fs.read(unified.path(unified.payload, "cgroup.freeze")), "grows": grows(count)}
+        finally:
+            container.stop(kill=True)
+        return {"frozen": frozen, "thawed": thawed}
+
+    seen = in_pure_cgroup2(body)
+    assert seen["frozen"] == {"state": st.FROZEN, "events": "1", "freeze": "1", "grows": False}
+    assert seen["thawed"] == {"state": st.RUNNING, "events": "0", "freeze": "0", "grows": True}
+
+
+def test_unprivileged_container_gets_its_cgroup2_delegated(make_container, lxcpath):
+    """The init cgroup and the kernel's delegation files go to the container's root; the tree is
+    mounted straight on the container's /sys/fs/cgroup (no tmpfs), where its root builds its own."""
+    make_container("p2deleg", config=(
+        RELATIVE, ("lxc.idmap", "u 0 100000 65536"), ("lxc.idmap", "g 0 100000 65536"),
+        ("lxc.mount.auto", "proc:mixed sys:ro cgroup:rw:force"),
+    ))
+
+    def body() -> dict[str, Any]:
+        base = BaseRestored()
+        container = fresh("p2deleg", lxcpath)
+        container.start()
+        try:
+            unified = unified_of(container)
+            directory = unified.path(unified.init)
+            info = os.stat(directory)
+            owners = {}
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                if os.path.isfile(path):
+                    owners[name] = [os.stat(path).st_uid, os.stat(path).st_gid, os.stat(path).st_mode & 0o777]
+            code, out = capture(container, "grep ' /sys/fs/cgroup' /proc/mounts; mkdir /sys/fs/cgroup/sub && "
+                                "echo $$ > /sys/fs/cgroup/sub/cgroup.procs && cat /proc/self/cgroup")
+            inner = os.path.isdir(os.path.join(directory, "sub"))
+        finally:
+            container.stop(kill=True)
+            base.restore()
+        return {"dir": [info.st_uid, info.st_gid, info.st_mode & 0o777], "owners": owners, "code": code,
+                "out": out, "inner": inner, "gone": not os.path.exists(directory)}
+
+    seen = in_pure_cgroup2(body)
+    assert seen["dir"] == [100000, 100000, 0o775]
+    delegated = [f for f in v2_files() if f in seen["owners"]]
+    assert {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control"} <= set(delegated)
+    for name, owner in seen["owners"].items():
+        # The delegation files are the container root's; every other file (the limits) stays root's.
+        assert owner == ([100000, 100000, 0o664] if name in delegated else [0, 0, owner[2]]), (name, owner)
+    assert seen["code"] == 0, seen["out"]
+    lines = seen["out"].splitlines()
+    mounts = [line.split() for line in lines if " /sys/fs/cgroup" in line]
+    assert [(m[1], m[2]) for m in mounts] == [("/sys/fs/cgroup", "cgroup2")] and mounts[0][3].startswith("rw,")
+    assert parse_proc_cgroup(lines[-1] + "\n") == [("", "/sub")]  # rooted at its own cgroup, in the sub-cgroup
+    assert seen["inner"] and seen["gone"]
