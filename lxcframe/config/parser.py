@@ -53,9 +53,16 @@ def check_entry(key: str, value: str, *, path: str | None = None, line: int | No
     """
     if not _KEY_RE.match(key):
         raise ConfigError(f"malformed key {key!r}", path=path, line=line)
-    if "\0" in value or "".join(value.splitlines()) != value:
+    # splitlines gives [] for "" and [value] for one line: anything else held a line break.
+    if "\0" in value or value.splitlines() not in ([], [value]):
         raise ConfigError("a config value must fit on one line (no line break or NUL)", path=path, line=line,
                           key=key, value=value)
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (what Python makes of undecodable bytes in argv): no file could hold it.
+        raise ConfigError("a config value must be UTF-8 text", path=path, line=line, key=key,
+                          value=value) from None
 
 
 def _strip_quotes(value: str) -> str:
@@ -73,7 +80,7 @@ def parse_line(text: str, path: str, lineno: int) -> RawEntry | None:
     key, sep, value = stripped.partition("=")
     key = key.strip()
     if not sep:
-        raise ConfigError("expected 'key = value'", path=path, line=lineno, key=key or stripped)
+        raise ConfigError("expected 'key = value'", path=path, line=lineno, key=key)
     if not _KEY_RE.match(key):
         raise ConfigError("malformed key", path=path, line=lineno, key=key, value=value.strip())
     return RawEntry(key=key, value=_strip_quotes(value.strip()), path=path, line=lineno)
@@ -157,7 +164,7 @@ def _include(entry: RawEntry, stack: tuple[str, ...], budget: _Budget) -> Iterat
             raise _at(entry, err.strerror or str(err), target) from None
         for name in names:
             yield from _read(os.path.join(target, name), stack, entry, budget)
-    elif target.endswith("/") and not os.path.lexists(target.rstrip("/") or "/"):
+    elif target.endswith("/") and not os.path.lexists(target.rstrip("/")):
         # As LXC 5: an include naming a directory (trailing '/') that does not exist adds nothing.
         # Debian's userns.conf includes userns.conf.d/, which no package ships. A missing file is an error.
         return

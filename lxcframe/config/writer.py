@@ -6,6 +6,10 @@ import os
 import tempfile
 
 from lxcframe.config.parser import check_entry, parse_line
+from lxcframe.errors import ConfigError
+
+# The temporary file is renamed over the config or removed before set_item returns: its name is never seen.
+_TMP_PREFIX = ".config."
 
 
 def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
@@ -17,10 +21,14 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
     """
     new_line = format_line(key, value, path=path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
-        lines = []
+        data = b""
+    try:
+        lines = data.decode().splitlines()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=path) from None
     below = key + "."
     positions: list[int] = []
     for index, text in enumerate(lines):
@@ -41,9 +49,18 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
 
 
 def format_line(key: str, value: str, *, path: str) -> str:
-    """The config line ``key = value``; :class:`ConfigError` if the pair would not stay one line."""
+    """The config line that reads back as ``key`` and ``value``; :class:`ConfigError` if the pair would
+    not stay one line.
+
+    A value the reader would change (surrounding whitespace it strips, matching quotes at both ends it
+    drops) is wrapped in double quotes, which the reader drops, as LXC's does.
+    """
     check_entry(key, value, path=path)
-    return f"{key} = {value}"
+    line = f"{key} = {value}"
+    entry = parse_line(line, path, 1)
+    if entry is None or entry.value != value:
+        line = f'{key} = "{value}"'
+    return line
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -53,10 +70,10 @@ def _write_atomically(path: str, text: str) -> None:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

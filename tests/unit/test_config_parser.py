@@ -120,8 +120,21 @@ def test_check_entry_refuses_line_breaks_and_nul(value: str) -> None:
     err = caught.value
     assert err.reason == "a config value must fit on one line (no line break or NUL)"
     assert (err.path, err.line, err.key, err.value) == ("/c/config", 5, "lxc.init.cmd", value)
-    with pytest.raises(ConfigError, match="must fit on one line"):
-        RawEntry("lxc.init.cmd", value, "<override>", 1)
+    with pytest.raises(ConfigError) as caught:
+        RawEntry("lxc.init.cmd", value, "<override>", 3)
+    assert str(caught.value) == f"<override>:3: lxc.init.cmd = {value!r}: " + err.reason
+
+
+@pytest.mark.parametrize("value", ["\udcff", "a\ud800b", "\udfff"])
+def test_check_entry_refuses_lone_surrogates(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_entry("lxc.uts.name", value, path="/c/config", line=5)
+    err = caught.value
+    assert str(err) == f"/c/config:5: lxc.uts.name = {value!r}: a config value must be UTF-8 text"
+    assert (err.path, err.line, err.key, err.value) == ("/c/config", 5, "lxc.uts.name", value)
+    with pytest.raises(ConfigError) as caught:
+        list(read_text(f"lxc.uts.name = {value}\n", "/c/config"))
+    assert str(caught.value) == f"/c/config:1: lxc.uts.name = {value!r}: a config value must be UTF-8 text"
 
 
 @pytest.mark.parametrize("key", ["", "lxc.a\n", "lxc.a\nlxc.hook.start", " lxc.a", "lxc.a ", "a=b", ".a", "-a",
@@ -133,6 +146,9 @@ def test_check_entry_refuses_malformed_keys(key: str) -> None:
     assert err.reason == f"malformed key {key!r}"
     assert (err.path, err.line, err.key, err.value) == ("/c/config", 2, None, None)
     assert "\n" not in str(err)
+    with pytest.raises(ConfigError) as caught:
+        RawEntry(key, "v", "/c/inc.conf", 8)
+    assert str(caught.value) == f"/c/inc.conf:8: malformed key {key!r}"
 
 
 def test_check_entry_without_location() -> None:
@@ -350,6 +366,23 @@ def test_not_utf8(tmp_path: Path, data: bytes, message: str) -> None:
     write(tmp_path / "inc.conf", data)
     main = write(tmp_path / "config", "lxc.include = inc.conf\n")
     assert error_of(main).reason == f"cannot include {tmp_path}/inc.conf: {message}"
+
+
+def test_an_unreadable_file(tmp_path: Path) -> None:
+    # A write-only sysctl: procfs refuses to open it for reading, even to root (reading does nothing).
+    unreadable = "/proc/sys/vm/drop_caches"
+    assert str(error_of(unreadable)) == f"{unreadable}: permission denied"
+    main = write(tmp_path / "config", f"# x\nlxc.include = {unreadable}\n")
+    err = error_of(main)
+    assert str(err) == f"{main}:2: lxc.include = '{unreadable}': cannot include {unreadable}: permission denied"
+
+
+def test_error_in_a_directory_member_names_the_including_line(tmp_path: Path) -> None:
+    write(tmp_path / "d" / "a.conf", b"\xff")
+    main = write(tmp_path / "config", "lxc.include = d\n")
+    err = error_of(main)
+    assert str(err) == (f"{main}:1: lxc.include = 'd': cannot include {tmp_path}/d/a.conf: "
+                        "not UTF-8 text (invalid start byte at byte 0)")
 
 
 def test_directory_or_fifo_instead_of_a_file(tmp_path: Path) -> None:

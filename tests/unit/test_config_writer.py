@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,68 @@ def test_a_broken_line_in_the_file_is_reported_with_its_number(tmp_path: Path) -
         set_item(str(path), "lxc.a", "2", multi=False)
     assert str(caught.value) == f"{path}:3: broken: expected 'key = value'"
     assert path.read_text() == "lxc.a = 1\n# c\nbroken\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        (" padded ", '" padded "'),
+        ("\tlead", '"\tlead"'),
+        ("trail\u3000", '"trail\u3000"'),
+        ('"quoted"', '""quoted""'),
+        ("'single'", "\"'single'\""),
+        ('""', '""""'),
+        ("'", "'"),
+        ('"a\'', '"a\''),
+        ('a "b" c', 'a "b" c'),
+        ("x = y # z", "x = y # z"),
+    ],
+)
+def test_a_value_the_reader_would_change_is_quoted(tmp_path: Path, value: str, line: str) -> None:
+    assert format_line("lxc.uts.name", value, path="/c/config") == f"lxc.uts.name = {line}"
+    path = config(tmp_path, "lxc.uts.name = old\n")
+    set_item(str(path), "lxc.uts.name", value, multi=False)
+    assert path.read_text() == f"lxc.uts.name = {line}\n"
+    assert [(e.key, e.value) for e in read_entries(str(path))] == [("lxc.uts.name", value)]
+
+
+def test_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_bytes(b"# caf\xe9\nlxc.a = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        set_item(str(path), "lxc.a", "2", multi=False)
+    assert str(caught.value) == f"{path}: not UTF-8 text (invalid continuation byte at byte 5)"
+    assert path.read_bytes() == b"# caf\xe9\nlxc.a = 1\n"
+
+
+def test_non_ascii_is_written_as_utf8(tmp_path: Path) -> None:
+    path = config(tmp_path, "# café\n")
+    set_item(str(path), "lxc.uts.name", "☃", multi=False)
+    assert path.read_bytes() == "# café\nlxc.uts.name = ☃\n".encode()
+
+
+def test_lone_surrogate_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        set_item(str(path), "lxc.uts.name", "web\udcff", multi=False)
+    assert str(caught.value) == f"{path}: lxc.uts.name = 'web\\udcff': a config value must be UTF-8 text"
+    assert path.read_text() == ORIGINAL
+    assert os.listdir(tmp_path) == ["config"]
+
+
+def test_temporary_file_is_made_next_to_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not in TMPDIR: the rename over the config must stay on the config's own filesystem.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmpdir"))
+    path = config(tmp_path)
+    set_item(str(path), "lxc.uts.name", "web02", multi=False)
+    assert path.read_text() == ORIGINAL.replace("web01", "web02")
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    # The rename onto "config/" fails (a file is not a directory) after the temporary file is written.
+    with pytest.raises(NotADirectoryError):
+        set_item(str(tmp_path / "config") + "/", "lxc.a", "1", multi=False)
+    assert os.listdir(tmp_path) == []
 
 
 def test_format_line() -> None:
