@@ -56,7 +56,8 @@ def _matches(pattern: str, key: str) -> bool:
     if open_ended:
         parts = parts[:-1]
     segments = key.split(".")
-    if len(segments) < len(parts) + (1 if open_ended else 0) or (not open_ended and len(segments) != len(parts)):
+    # An open-ended key too short for its pattern fails below: what would follow the parts is empty.
+    if not open_ended and len(segments) != len(parts):
         return False
     for want, have in zip(parts, segments, strict=False):
         if want == "<N>":
@@ -170,7 +171,7 @@ def boolean01(value: str) -> bool:
 
 def uint(value: str) -> int:
     try:
-        number = int(value, 10)
+        number = int(value)
     except ValueError:
         raise ValueError("expected an unsigned integer") from None
     if number < 0:
@@ -180,7 +181,7 @@ def uint(value: str) -> int:
 
 def integer(value: str) -> int:
     try:
-        return int(value, 10)
+        return int(value)
     except ValueError:
         raise ValueError("expected an integer") from None
 

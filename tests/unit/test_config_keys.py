@@ -152,6 +152,10 @@ def test_applied_by_the_most_specific_name() -> None:
     registry.add_inactive("lxc.net.<N>.*", "netns", "is disabled", applied_by="net-c")
     registry.add_inactive("lxc.proc.*", "procfs", "is disabled")
     assert registry.applied_by("lxc.net.0.type") == "net-b"
+    # Longest, not greatest: "lxc.net.0.type" sorts before "lxc.net.<N>.*".
+    registry.add_inactive("lxc.net.0.type", "netns", "is disabled", applied_by="net-d")
+    assert registry.applied_by("lxc.net.0.type") == "net-d"
+    assert registry.applied_by("lxc.net.0.link") == "net-b"
     assert registry.applied_by("lxc.net.x") == "net-a"
     assert registry.applied_by("lxc.proc.oom_score_adj") == ""
     assert registry.applied_by("lxc.uts.name") == ""
@@ -177,6 +181,7 @@ def test_closest() -> None:
     # The cutoff: 3 of 4 letters in common (ratio 0.75) is close enough, 2 of 4 is not.
     assert closest("abcd", ["abcx"]) == "abcx"
     assert closest("abcd", ["abxy"]) is None
+    assert closest("abc", ["abx"]) is None  # 2 of 3 (0.67) is not
     # Only the best one is given.
     assert closest("lxc.mount.entyr", ["lxc.mount.entry", "lxc.mount.entry2"]) == "lxc.mount.entry"
 

@@ -152,6 +152,7 @@ def sample() -> ContainerConfig:
         "lxc.net.0.type = veth\n"
         "lxc.net.0.ipv4.address = 192.0.2.1/24\n"
         "lxc.net.0.ipv4.address = 192.0.2.2/24\n"
+        "lxc.net.0.ipv4.address = 192.0.2.3/24\n"
         "lxc.net.2.type = empty\n"
         "lxc.net.10.name = eth10\n"
         "lxc.cgroup2.memory.max = 1G\n"
@@ -172,17 +173,18 @@ def test_get_with_default() -> None:
 def test_raw_gives_multi_values_one_per_line() -> None:
     config = sample()
     assert config.raw("lxc.uts.name") == "web"
-    assert config.raw("lxc.net.0.ipv4.address") == "192.0.2.1/24\n192.0.2.2/24"
+    assert config.raw("lxc.net.0.ipv4.address") == "192.0.2.1/24\n192.0.2.2/24\n192.0.2.3/24"
     assert config.raw("lxc.mount.entry") is None
 
 
 def test_located_and_where() -> None:
     config = sample()
     assert config.located("lxc.uts.name") == ConfigValue("lxc.uts.name", "web", "web", "/c/config", 1, "core")
-    assert config.located("lxc.net.0.ipv4.address").line == 4  # type: ignore[union-attr]
+    assert config.located("lxc.net.0.ipv4.address") == ConfigValue(
+        "lxc.net.0.ipv4.address", "192.0.2.3/24", "192.0.2.3/24", "/c/config", 5, "netns")
     assert config.located("lxc.mount.entry") is None
-    assert config.where("lxc.net.0.ipv4.address") == "/c/config:4: "
-    assert config.where("lxc.net.2.type") == "/c/config:5: "
+    assert config.where("lxc.net.0.ipv4.address") == "/c/config:5: "
+    assert config.where("lxc.net.2.type") == "/c/config:6: "
     assert config.where("lxc.mount.entry") == "/c/config: "
     assert ContainerConfig(None, {}, {}).where("lxc.mount.entry") == ""
 

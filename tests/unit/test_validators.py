@@ -38,7 +38,9 @@ RTMAX = int(signal.SIGRTMAX)
     ],
 )
 def test_signal_number(text: str, number: int) -> None:
-    assert signal_number(text) == number
+    result = signal_number(text)
+    assert result == number
+    assert type(result) is int  # os.kill and signal.signal take nothing else
 
 
 @pytest.mark.parametrize("text", ["SIGRTMIN-1", "SIGRTMAX+1", "SIGRTMIN+31", "SIGRTMAX-31", "sigrtmin+100"])
