@@ -66,18 +66,12 @@ def effective_auto(ctx_tokens: tuple[tuple[AutoToken, ...], ...]) -> dict[str, s
     return chosen
 
 
-def _fstab_path(value: str) -> str:
-    if not value:
-        raise ValueError("expected a path")
-    return value
-
-
 @hookimpl
 def lxcframe_config_keys() -> list[KeySpec]:
     return [
         KeySpec("lxc.mount.auto", parse_auto, multi=True, doc="proc[:mixed|rw] sys[:ro|mixed|rw] cgroup…"),
         KeySpec("lxc.mount.entry", mount_entry, multi=True, doc="an fstab line, target inside the rootfs"),
-        KeySpec("lxc.mount.fstab", _fstab_path, doc="an fstab file of mount entries"),
+        KeySpec("lxc.mount.fstab", doc="an fstab file of mount entries"),
     ]
 
 
@@ -170,7 +164,8 @@ def _mount_proc(ctx: ChildContext, mode: str) -> None:
             pass  # a kernel without CONFIG_MAGIC_SYSRQ has none
 
 
-def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry) -> None:
+def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry, where: str = "") -> None:
+    """Mount ``entry``; a failure names ``where`` (``"FILE:LINE: KEY: "`` of the config line) first."""
     options = parse_options(entry.options)
     try:
         if options.create == "dir":
@@ -196,7 +191,7 @@ def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry) -> None:
         if options.optional:
             ctx.log.info("optional mount skipped", target=entry.target, error=str(err))
             return
-        raise OSError(err.errno, f"mount {entry.source} on {entry.target}: {err.strerror}") from None
+        raise OSError(err.errno, f"{where}mount {entry.source} on {entry.target}: {err.strerror}") from None
 
 
 @hookimpl
@@ -205,10 +200,12 @@ def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
     auto = effective_auto(config.get_all("lxc.mount.auto"))
     if "proc" in auto:
         _mount_proc(ctx, auto["proc"])
-    entries: list[MountEntry] = []
+    entries: list[tuple[str, MountEntry]] = []
     fstab = config.get("lxc.mount.fstab")
     if fstab:
-        entries.extend(_read_fstab(_resolve_fstab(fstab, config.path)))
-    entries.extend(config.get_all("lxc.mount.entry"))
-    for entry in entries:
-        mount_entry_in_rootfs(ctx, entry)
+        where = f"{config.where('lxc.mount.fstab')}lxc.mount.fstab: "
+        entries.extend((where, entry) for entry in _read_fstab(_resolve_fstab(fstab, config.path)))
+    entries.extend((f"{item.path}:{item.line}: lxc.mount.entry: ", item.value)
+                   for item in config.multi.get("lxc.mount.entry", ()))
+    for where, entry in entries:
+        mount_entry_in_rootfs(ctx, entry, where)

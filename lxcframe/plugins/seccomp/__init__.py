@@ -125,7 +125,13 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
     if why is not None:
         ctx.log.info("seccomp policy not loaded", profile=path, reason=why)
         return
-    built = _build(path, ctx.log, ctx.name)
+    from lxcframe.plugins.seccomp.policy import PolicyError
+
+    try:
+        built = _build(path, ctx.log, ctx.name)
+    except (PolicyError, builder.BuildError) as err:
+        # Named as attach names it: the config line, then the profile's own file and line.
+        raise RuntimeError(f"{ctx.plan.config.where(PROFILE_KEY)}{PROFILE_KEY}: {err}") from None
     ctx.log.info("seccomp policy for the container", profile=path, arches=",".join(built.arches))
     # A memfd rather than JSON data: a large policy would not fit in one channel record.
     fd = builder.export_bpf(built)
