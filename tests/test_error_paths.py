@@ -570,6 +570,9 @@ def test_busybox_template_without_a_static_busybox(lxcpath: str, host, monkeypat
     (f"{P}:check_entry:ConfigError:a config value must fit on one line (no line break or NUL)",
      ("lxc.uts.name", "web\nlxc.hook.pre-start = /bin/evil"),
      "lxc.uts.name = 'web\\nlxc.hook.pre-start = /bin/evil': a config value must fit on one line"),
+    # A lone surrogate: what Python makes of bytes in argv that are no UTF-8.
+    (f"{P}:check_entry:ConfigError:a config value must be UTF-8 text", ("lxc.environment", "LANG=caf\udce9"),
+     "lxc.environment = 'LANG=caf\\udce9': a config value must be UTF-8 text"),
 ])
 def test_create_refuses_a_line_that_would_not_stay_one(site: str, pair: tuple[str, str], exact: str,
                                                         lxcpath: str, host) -> None:
@@ -591,6 +594,21 @@ def test_create_refuses_a_bad_value(lxcpath: str, host) -> None:
     assert info.value.path == container.config_file_name and info.value.key == "lxc.net.0.type"
     assert info.value.line is not None and info.value.line > 1
     _nothing_made(lxcpath, host)
+
+
+def test_config_set_on_a_file_that_is_no_utf8(lxcpath: str, host, capsys: pytest.CaptureFixture[str]) -> None:
+    """writer.set_item refuses to rewrite what it cannot read as text, and leaves the file as it was."""
+    config = write(Path(lxcpath) / "c1" / "config", b"lxc.uts.name = caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        Container("c1", lxcpath).set_config_item("lxc.uts.name", "web")
+    assert type(info.value) is ConfigError
+    assert str(info.value) == f"{config}: not UTF-8 text (invalid continuation byte at byte 18)"
+    assert_message_of("lxcframe.config.writer:set_item:ConfigError:not UTF-8 text", str(info.value))
+    capsys.readouterr()
+    assert cli_main(["-P", lxcpath, "config", "set", "c1", "lxc.uts.name", "web"]) == 1
+    assert capsys.readouterr().err == f"lxcframe: error: {info.value}\n"
+    assert config.read_bytes() == b"lxc.uts.name = caf\xe9\n" and os.listdir(config.parent) == ["config"]
+    host.assert_clean()
 
 
 # --- commands on a container --------------------------------------------------------------------------------------
@@ -625,6 +643,8 @@ COVERED_HERE = {
     "lxcframe.plugins.templates:build_busybox:RuntimeError:no static busybox on this host (install busybox-static)":
         "test_busybox_template_without_a_static_busybox",
     f"{P}:check_entry:ConfigError:malformed key {{}}": "test_create_refuses_a_line_that_would_not_stay_one",
+    f"{P}:check_entry:ConfigError:a config value must be UTF-8": "test_create_refuses_a_line_that_would_not_stay_one",
+    "lxcframe.config.writer:set_item:ConfigError:not UTF-8 text": "test_config_set_on_a_file_that_is_no_utf8",
     "lxcframe.plugins.console.terminal:parse_escape:LxcframeError:-e {}: expected ^LETTER or a single character":
         "test_console_escape_refused",
 }
