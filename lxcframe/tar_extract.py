@@ -271,8 +271,13 @@ class _Rootfs:
             parts = path.split("/") if path != "." else []
             parent_fd = self.parent(parts) if parts else self.root_fd
             name = parts[-1] if parts else "."
-            os.chmod(name, member.mode & 0o7777, dir_fd=parent_fd, follow_symlinks=False)
-            os.utime(name, (member.mtime, member.mtime), dir_fd=parent_fd, follow_symlinks=False)
+            _set_mode_and_time(parent_fd, name, member)
+
+
+def _set_mode_and_time(parent_fd: int, name: str, member: tarfile.TarInfo) -> None:
+    """The member's mode (after the chown, which clears setuid/setgid) and mtime on an entry made here."""
+    os.chmod(name, member.mode & 0o7777, dir_fd=parent_fd, follow_symlinks=False)
+    os.utime(name, (member.mtime, member.mtime), dir_fd=parent_fd, follow_symlinks=False)
 
 
 def _extract_member(rootfs: _Rootfs, archive: tarfile.TarFile, member: tarfile.TarInfo,
@@ -347,8 +352,7 @@ def _make_node(rootfs: _Rootfs, parts: list[str], member: tarfile.TarInfo) -> No
     rootfs.replacing(parts, lambda parent_fd, name: os.mknod(name, kind | 0o600, device, dir_fd=parent_fd))
     parent_fd = rootfs.parent(parts)
     rootfs.owner(parent_fd, parts[-1], member)
-    os.chmod(parts[-1], member.mode & 0o7777, dir_fd=parent_fd, follow_symlinks=False)
-    os.utime(parts[-1], (member.mtime, member.mtime), dir_fd=parent_fd, follow_symlinks=False)
+    _set_mode_and_time(parent_fd, parts[-1], member)
 
 
 def _make_hard_link(rootfs: _Rootfs, parts: list[str], member: tarfile.TarInfo) -> None:

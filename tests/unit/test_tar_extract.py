@@ -306,6 +306,13 @@ def test_a_file_replaces_an_empty_directory(tmp_path: Path, root: Path) -> None:
     assert stat.S_IMODE(os.lstat(root / "x").st_mode) == 0o640
 
 
+def test_a_file_replacing_a_nested_directory_keeps_its_own_mode_and_time(tmp_path: Path, root: Path) -> None:
+    extract(tmp_path, root, tar_bytes([dir_("a/x", 0o711, mtime=MTIME + 7), reg("a/x", b"f", mode=0o604)]))
+    assert tree(root) == {"a": "dir", "a/x": "f"}
+    st = os.lstat(root / "a/x")
+    assert stat.S_IMODE(st.st_mode) == 0o604 and st.st_mtime == MTIME
+
+
 def test_a_non_empty_directory_is_not_replaced(tmp_path: Path, root: Path) -> None:
     message = refused(tmp_path, root, tar_bytes([dir_("x"), reg("x/f", b"1"), reg("x", b"2")]))
     assert message == "tar: SRC: member 3 'x': Directory not empty"
@@ -381,6 +388,13 @@ def test_a_hard_link_replaces_an_existing_entry_and_a_link_to_itself_is_kept(tmp
     assert os.lstat(root / "a").st_ino == os.lstat(root / "b").st_ino
 
 
+def test_a_hard_link_to_an_entry_deep_in_the_rootfs(tmp_path: Path, root: Path) -> None:
+    extract(tmp_path, root, tar_bytes([reg("usr/lib/x/libc.so", b"elf"), hard("lib/libc.so", "usr/lib/x/libc.so")]))
+    assert tree(root) == {"usr": "dir", "usr/lib": "dir", "usr/lib/x": "dir", "usr/lib/x/libc.so": "elf",
+                          "lib": "dir", "lib/libc.so": "elf"}
+    assert os.lstat(root / "lib/libc.so").st_ino == os.lstat(root / "usr/lib/x/libc.so").st_ino
+
+
 @pytest.mark.parametrize(("name", "target"), [("x", "/"), ("x", "."), ("./", "a")])
 def test_a_hard_link_to_or_at_the_rootfs_is_refused(tmp_path: Path, root: Path, name: str, target: str) -> None:
     message = refused(tmp_path, root, tar_bytes([reg("a", b"1"), hard(name, target)]))
@@ -401,11 +415,122 @@ def test_a_too_large_directory_mtime_fails_when_directory_times_are_set(tmp_path
     assert message == "tar: SRC: setting directory modes and times: timestamp out of range for platform time_t"
 
 
-def test_the_rootfs_must_exist(tmp_path: Path) -> None:
+def test_the_rootfs_must_be_a_directory_itself_not_a_symlink(tmp_path: Path) -> None:
     source = tmp_path / "a.tar"
     source.write_bytes(tar_bytes([reg("f", b"1")]))
     with pytest.raises(FileNotFoundError):
         extract_archive(str(source), str(tmp_path / "missing"))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    (tmp_path / "file").write_bytes(b"")
+    for rootfs in ("link", "file"):
+        with pytest.raises(NotADirectoryError):
+            extract_archive(str(source), str(tmp_path / rootfs))
+    assert os.listdir(tmp_path / "real") == []
+    assert (tmp_path / "file").read_bytes() == b""
+
+
+def _open_fds() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def test_no_descriptor_is_left_open(tmp_path: Path, root: Path) -> None:
+    before = _open_fds()
+    extract(tmp_path, root, tar_bytes([dir_("a"), reg("a/1", b"1"), dir_("a/b"), reg("a/b/2", b"2"), reg("c/3"),
+                                       hard("a/b/4", "a/1"), sym("a/5", "1"), dir_("a/b/c", 0o700)]))
+    assert tree(root) == {"a": "dir", "a/1": "1", "a/b": "dir", "a/b/2": "2", "c": "dir", "c/3": "",
+                          "a/b/4": "1", "a/5": "-> 1", "a/b/c": "dir"}
+    assert _open_fds() == before
+    root2 = tmp_path / "root2"
+    root2.mkdir()
+    refused(tmp_path, root2, tar_bytes([reg("a/1", b"1"), reg("b/2", b"2"), reg("../x")]), "b.tar")
+    assert _open_fds() == before
+
+
+# --- what an extraction that stops half-way leaves: nothing more open than the archive's own modes ---
+
+
+def test_directories_stay_private_when_extraction_stops(tmp_path: Path, root: Path) -> None:
+    message = refused(tmp_path, root, tar_bytes([dir_("pub", 0o755), reg("f"), dir_("f", 0o755),
+                                                 reg("../x")]))
+    assert message == "tar: SRC: member 4 '../x': path leaves the rootfs ('..')"
+    assert tree(root) == {"pub": "dir", "f": "dir"}
+    # Their modes are applied only once every member is in: until then only their owner enters them.
+    assert stat.S_IMODE(os.lstat(root / "pub").st_mode) == 0o700
+    assert stat.S_IMODE(os.lstat(root / "f").st_mode) == 0o700
+
+
+def test_a_file_cut_short_stays_private(tmp_path: Path, root: Path) -> None:
+    payload = tar_bytes([reg("f", b"x" * 5000, mode=0o4755)])
+    message = refused(tmp_path, root, payload[:512 + 1000])
+    assert message == "tar: SRC: corrupt archive at member 1: unexpected end of data"
+    assert stat.S_IMODE(os.lstat(root / "f").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("kind", [tarfile.REGTYPE, tarfile.FIFOTYPE, tarfile.DIRTYPE])
+def test_an_owner_out_of_range_leaves_the_entry_private(tmp_path: Path, root: Path, kind: bytes) -> None:
+    # Only root sets owners; a uid beyond 32 bits fails there, before the member's mode is applied.
+    member = info("e", kind, mode=0o755, uid=2**33)
+    message = refused(tmp_path, root, tar_bytes([reg("e", b"before"), (member, None)], fmt=tarfile.PAX_FORMAT))
+    assert message == "tar: SRC: member 2 'e': uid is less than minimum"
+    assert stat.S_IMODE(os.lstat(root / "e").st_mode) == (0o700 if kind == tarfile.DIRTYPE else 0o600)
+
+
+# --- as an unprivileged user -------------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+def extract_unprivileged(work: Path, payload: bytes) -> str:
+    """Extract ``work/a.tar`` into ``work/root`` as an unprivileged user; the error, or "" on success.
+
+    Run as root, a forked child drops to nobody first (only relative paths from ``work``: the
+    directories above it are root's)."""
+    (work / "a.tar").write_bytes(payload)
+    (work / "root").mkdir()
+    if not ROOT:
+        try:
+            extract_archive(str(work / "a.tar"), str(work / "root"))
+        except ArchiveError as err:
+            return str(err)
+        return ""
+    for path in (work, work / "root"):
+        os.chown(path, NOBODY, NOBODY)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 1
+        try:
+            os.close(read_end)
+            os.chdir(work)
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            try:
+                extract_archive("a.tar", "root")
+            except ArchiveError as err:
+                os.write(write_end, str(err).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        error = pipe.read().decode()
+    assert os.waitpid(pid, 0)[1] == 0
+    return error
+
+
+def test_unprivileged_a_directory_closed_to_its_owner_still_gets_its_children_modes(tmp_path: Path) -> None:
+    # Deepest first: once "locked" is 0600 its owner cannot reach "locked/sub" any more.
+    error = extract_unprivileged(tmp_path, tar_bytes([dir_("locked", 0o600), dir_("locked/sub", 0o751),
+                                                      reg("locked/sub/f", b"f"), dir_("open", 0o755)]))
+    assert error == ""
+    root = tmp_path / "root"
+    assert stat.S_IMODE(os.lstat(root / "locked").st_mode) == 0o600
+    assert stat.S_IMODE(os.lstat(root / "locked/sub").st_mode) == 0o751
+    assert (root / "locked/sub/f").read_bytes() == b"f"
+    own = (NOBODY, NOBODY) if ROOT else (os.getuid(), os.getgid())
+    assert lowner(root / "locked/sub/f") == own  # no chown without privilege: the extractor's own
 
 
 # --- corrupt and truncated archives ------------------------------------------------------------------
