@@ -12,7 +12,6 @@ import gzip
 import io
 import lzma
 import os
-import signal
 import stat
 import subprocess
 import tarfile
@@ -491,50 +490,36 @@ def test_an_owner_out_of_range_leaves_the_entry_private(tmp_path: Path, root: Pa
 NOBODY = 65534
 
 
-def extract_unprivileged(work: Path, payload: bytes) -> str:
+def extract_unprivileged(work: Path, payload: bytes, monkeypatch: pytest.MonkeyPatch) -> str:
     """Extract ``work/a.tar`` into ``work/root`` as an unprivileged user; the error, or "" on success.
 
-    Run as root, a forked child drops to nobody first (only relative paths from ``work``: the
-    directories above it are root's)."""
+    Run as root, the effective ids are nobody's for the extraction only (the saved ids stay root's, so
+    they come back), and the paths are relative to ``work``: the directories above it are root's."""
     (work / "a.tar").write_bytes(payload)
     (work / "root").mkdir()
-    if not ROOT:
-        try:
-            extract_archive(str(work / "a.tar"), str(work / "root"))
-        except ArchiveError as err:
-            return str(err)
-        return ""
-    for path in (work, work / "root"):
-        os.chown(path, NOBODY, NOBODY)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 1
-        try:
-            signal.alarm(10)  # never outlives a hung test
-            os.close(read_end)
-            os.chdir(work)
-            os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
-            try:
-                extract_archive("a.tar", "root")
-            except ArchiveError as err:
-                os.write(write_end, str(err).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        error = pipe.read().decode()
-    assert os.waitpid(pid, 0)[1] == 0
-    return error
+    monkeypatch.chdir(work)
+    if ROOT:
+        os.chown(work, NOBODY, NOBODY)
+        os.chown(work / "root", NOBODY, NOBODY)
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+    try:
+        extract_archive("a.tar", "root")
+    except ArchiveError as err:
+        return str(err)
+    finally:
+        if ROOT:
+            os.seteuid(0)
+            os.setegid(0)
+    return ""
 
 
-def test_unprivileged_a_directory_closed_to_its_owner_still_gets_its_children_modes(tmp_path: Path) -> None:
+def test_unprivileged_a_directory_closed_to_its_owner_still_gets_its_children_modes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Deepest first: once "locked" is 0600 its owner cannot reach "locked/sub" any more.
     error = extract_unprivileged(tmp_path, tar_bytes([dir_("locked", 0o600), dir_("locked/sub", 0o751),
-                                                      reg("locked/sub/f", b"f"), dir_("open", 0o755)]))
+                                                      reg("locked/sub/f", b"f"), dir_("open", 0o755)]),
+                                 monkeypatch)
     assert error == ""
     root = tmp_path / "root"
     assert stat.S_IMODE(os.lstat(root / "locked").st_mode) == 0o600
@@ -707,3 +692,47 @@ def test_a_refused_member_of_a_zstd_archive(tmp_path: Path, root: Path) -> None:
     message = refused(tmp_path, root, payload, "a.tar.zst")
     assert message == "tar: SRC: member 2 '../b': path leaves the rootfs ('..')"
     assert tree(root) == {"a": "1"}
+
+
+# --- the zstd command: its absence and its failures --------------------------------------------------
+
+
+def fake_zstd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str | None) -> None:
+    """PATH holds only a directory with this ``zstd`` script (none when ``script`` is None)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if script is not None:
+        (bin_dir / "zstd").write_text(script)
+        (bin_dir / "zstd").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def zstd_payload() -> bytes:
+    return COMPRESSORS["zst"](tar_bytes([reg("a", b"1")]))
+
+
+def test_zstd_archive_without_a_zstd_command(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = zstd_payload()
+    fake_zstd(tmp_path, monkeypatch, None)
+    assert refused(tmp_path, root, payload, "a.tar.zst") == (
+        "tar: SRC: corrupt archive at member 1: zstd-compressed, and there is no zstd command on this host")
+
+
+def test_zstd_command_that_cannot_run(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = zstd_payload()
+    fake_zstd(tmp_path, monkeypatch, "#!/nonexistent/interpreter\n")
+    assert refused(tmp_path, root, payload, "a.tar.zst") == (
+        "tar: SRC: reading the archive: No such file or directory")
+
+
+def test_zstd_failing_without_a_word(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = zstd_payload()
+    fake_zstd(tmp_path, monkeypatch, "#!/bin/sh\nexit 1\n")
+    assert refused(tmp_path, root, payload, "a.tar.zst") == "tar: SRC: corrupt archive at member 1: zstd: failed"
+
+
+def test_zstd_message_that_is_not_utf8(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = zstd_payload()
+    fake_zstd(tmp_path, monkeypatch, "#!/bin/sh\nprintf 'first\\nbad \\377 name  \\n' >&2\nexit 2\n")
+    assert refused(tmp_path, root, payload, "a.tar.zst") == (
+        "tar: SRC: corrupt archive at member 1: zstd: bad \ufffd name")
