@@ -74,7 +74,10 @@ def build(policy: Policy, *, stack: bool = True) -> Built:
             context = _new_context(policy.default_action)
             if context.exist_arch(arch):
                 continue
-            context.add_arch(arch)
+            try:
+                context.add_arch(arch)
+            except OSError as err:  # e.g. an ABI of the other byte order than the native one
+                raise _stack_error(policy, name, err) from None
             context.remove_arch(pyseccomp.Arch.NATIVE)
             compat.append((name, arch, context))
     warnings: list[str] = []
@@ -100,9 +103,13 @@ def build(policy: Policy, *, stack: bool = True) -> Built:
         try:
             main.merge(context)
         except OSError as err:
-            raise BuildError(f"{policy.path}: cannot stack the {name} filter: {err.strerror}") from None
+            raise _stack_error(policy, name, err) from None
     arches = (native_name or "native", *(name for name, _, _ in compat))
     return Built(main, arches, tuple(warnings))
+
+
+def _stack_error(policy: Policy, name: str, err: OSError) -> BuildError:
+    return BuildError(f"{policy.path}: cannot stack the {name} filter: {err.strerror}")
 
 
 def _new_context(default_action: int) -> Any:
