@@ -127,10 +127,10 @@ def test_stacking_and_nesting_change_profile_rules() -> None:
 
 def test_complement_globs_cover_all_but_the_kept_branches() -> None:
     assert complement_globs("/proc/sys", ["net/**"]) == [
-        "/proc/sys/[^n]*{,/**}", "/proc/sys/n[^e]*{,/**}", "/proc/sys/ne[^t]*{,/**}", "/proc/sys/net?*{,/**}"]
+        "/proc/sys/[^n]*{,/**}", "/proc/sys/n{,[^e]*}{,/**}", "/proc/sys/ne{,[^t]*}{,/**}", "/proc/sys/net?*{,/**}"]
     # A kept name prefix: the names stay writable, nothing below them does.
     assert "/proc/sys/kernel/shm*/**" in complement_globs("/proc/sys", ["kernel/shm*"])
-    assert complement_globs("/sys", ["kernel/security/**"], within="k")[0] == "/sys/k[^e]*{,/**}"
+    assert complement_globs("/sys", ["kernel/security/**"], within="k")[0] == "/sys/k{,[^e]*}{,/**}"
 
 
 @pytest.mark.parametrize("combo", list(itertools.product((False, True), repeat=5)),

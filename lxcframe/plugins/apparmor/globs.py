@@ -9,7 +9,9 @@ merely start with ``kernel``.
 
 Branches are written as relative paths. A component ending in ``*`` is a name prefix (``shm*``:
 ``shmmax``, ``shmall``…, but nothing below them); one ending in ``**`` keeps the whole subtree of
-the names it matches (``net/**``, or ``k**``: every name starting with ``k`` and all below it).
+the names it matches (``net/**``, or ``k**``: every name starting with ``k`` and all below it); any other
+kept name keeps all below it too. Branches must not overlap: no sibling may start with the part of a name
+before its ``*``, and no branch may go on below another one.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ def _globs(base: str, tree: Tree) -> set[str]:
             if _is_wildcard_tail(name, index):
                 break
             prefix = name[:index]
-            found.add(f"{base}/{prefix}[^{_differ_at(tree, prefix)}]*{{,/**}}")
+            rest = f"[^{_differ_at(tree, prefix)}]*"
+            if prefix and prefix not in tree:
+                rest = f"{{,{rest}}}"  # the prefix alone is another name (/sys/dev next to /sys/devices)
+            found.add(f"{base}/{prefix}{rest}{{,/**}}")
         if name.endswith("**"):
             continue
         if name.endswith("*"):
             # A kept name prefix: the entries themselves stay, what is below them does not.
             found.add(f"{base}/{name}/**")
-        else:
+        elif not _differ_at(tree, name):
+            # Longer names; a kept sibling that extends this one leaves them to its own globs.
             found.add(f"{base}/{name}?*{{,/**}}")
         if below:
             found |= _globs(f"{base}/{name}", below)
@@ -68,4 +74,6 @@ def complement_globs(base: str, branches: Iterable[str], within: str = "") -> li
     assumed to cover the rest).
     """
     base = base.rstrip("/")
-    return sorted(g for g in _globs(base, build_tree(branches)) if g.startswith(f"{base}/{within}"))
+    globs = (g for g in _globs(base, build_tree(branches)) if g.startswith(f"{base}/{within}"))
+    # Sorted as if "{," were not there: a prefix's glob comes right before the longer names'.
+    return sorted(globs, key=lambda glob: glob.replace("{,", "", 1))
