@@ -43,7 +43,9 @@ def parse(text: str, machine: str = "x86_64") -> Policy:
 def refusal(text: str, machine: str = "x86_64") -> PolicyError:
     with pytest.raises(PolicyError) as info:
         parse(text, machine)
-    return info.value
+    err = info.value
+    assert err.path == PATH and str(err) == f"{PATH}:{err.line}: {err.message}"
+    return err
 
 
 def rule_refusal(line: str) -> tuple[int, str]:
@@ -399,6 +401,16 @@ def test_mips_sections_follow_the_byte_order(machine, applying):
     assert " ".join(str(r.syscall) for r in parse(without_arm, machine).rules) == applying
 
 
+def test_mips_hosts_of_either_byte_order(monkeypatch):
+    monkeypatch.setattr(sys, "byteorder", "big")
+    assert (host_arch("mips64"), host_arch("mips")) == ("mips64", "mips")
+    without_arm = SECTIONED.replace("e !!! not even parsed where it does not apply\n", "")
+    assert " ".join(str(r.syscall) for r in parse(without_arm, "mips64").rules) == "before a g k l m"
+    monkeypatch.setattr(sys, "byteorder", "little")
+    assert (host_arch("mips64"), host_arch("mips")) == ("mipsel64", "mipsel")
+    assert " ".join(str(r.syscall) for r in parse(without_arm, "mips").rules) == "before a g n"
+
+
 def test_arm_sections():
     text = "2\nblacklist\n[arm]\ne\n[ARM64]\nf\n[x86]\nb\n"
     assert [r.syscall for r in parse(text, "armv7l").rules] == ["e"]
@@ -406,7 +418,10 @@ def test_arm_sections():
     assert parse(text, "aarch64").arch == "arm64"
 
 
-@pytest.mark.parametrize("section", ["[foo]", "[Arm]", "[x86", "[]", "[", "[x86] [arm]", "[ x86 ]", "[i386]"])
+@pytest.mark.parametrize("section", [
+    "[foo]", "[Arm]", "[x86", "[]", "[", "[x86] [arm]", "[ x86 ]", "[i386]", "[x86x", "[allx", "[aLL]", "[X86_64",
+    "[x86]]", "[[x86]",
+])
 def test_unknown_section_is_an_error(section):
     err = refusal(f"2\nblacklist\nmkdir\n{section}\nrmdir\n")
     assert (err.line, err.message) == (4, f"unknown section {section!r}")

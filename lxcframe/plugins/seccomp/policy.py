@@ -171,7 +171,7 @@ def c_unsigned(text: str, bits: int = 64) -> int:
         number = int(match.group("oct") or "0", 8)
     else:
         # 21 digits are past any 64-bit number already, and int() refuses thousands of them.
-        number = int(match.group("dec")[:21], 10)
+        number = int(match.group("dec")[:21])
     if match.group("sign") or number >= 1 << bits:
         raise ValueError(f"{text!r} is not an unsigned {bits}-bit number")
     return number
@@ -251,14 +251,11 @@ def _parse_v2(path: str, header: str, body: list[tuple[int, str]], arch: str) ->
 
 
 def _section_applies(path: str, number: int, text: str, arch: str) -> bool:
-    name = text[1:-1] if text.endswith("]") else ""
+    name = text[1:-1].lower()
     # LXC knows each section in lower case and in upper case only.
-    key = name if name == name.lower() else name.lower() if name == name.upper() else ""
-    if key == "all":
-        return True
-    if key not in SECTIONS:
+    if not text.endswith("]") or text[1:-1] not in (name, name.upper()) or name not in {*SECTIONS, "all"}:
         raise PolicyError(path, number, f"unknown section {text!r}")
-    return arch in SECTIONS[key]
+    return name == "all" or arch in SECTIONS[name]
 
 
 def _parse_rule(path: str, number: int, text: str, default: int) -> Rule:
