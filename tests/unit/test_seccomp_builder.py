@@ -7,6 +7,7 @@ cover their stacks as far as an x86_64 libseccomp can.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 
@@ -76,13 +77,15 @@ def test_a_denylist_is_stacked_over_x86_and_x32_with_each_abis_numbers():
 
 
 def test_an_allowlist_with_its_own_default_action():
-    built = builder.build(policy_for("2\nallowlist trap\nexit_group\nwrite errno 5\n"))
+    built = builder.build(policy_for("2\nallowlist trap\nexit_group\nwrite errno 5\nrestart_syscall\n"))
     assert sorted(decisions(built)) == sorted([
         ("x86_64", "exit_group", 231, (), "ALLOW"), ("x86_64", "write", 1, (), "ERRNO(5)"),
-        ("x86_64", "*", -1, (), "TRAP"),
-        ("x86", "exit_group", 252, (), "ALLOW"), ("x86", "write", 4, (), "ERRNO(5)"), ("x86", "*", -1, (), "TRAP"),
+        ("x86_64", "restart_syscall", 219, (), "ALLOW"), ("x86_64", "*", -1, (), "TRAP"),
+        ("x86", "exit_group", 252, (), "ALLOW"), ("x86", "write", 4, (), "ERRNO(5)"),
+        # Syscall 0 is a syscall like any other.
+        ("x86", "restart_syscall", 0, (), "ALLOW"), ("x86", "*", -1, (), "TRAP"),
         ("x32", "exit_group", X32_BIT | 231, (), "ALLOW"), ("x32", "write", X32_BIT | 1, (), "ERRNO(5)"),
-        ("x32", "*", -1, (), "TRAP"),
+        ("x32", "restart_syscall", X32_BIT | 219, (), "ALLOW"), ("x32", "*", -1, (), "TRAP"),
         ("*", "*", -1, (), "KILL"),
     ])
 
@@ -246,9 +249,48 @@ def test_stackable_reports_what_can_be_stacked_here_and_why_not_the_rest():
     assert builder.stackable("unknown") == ((), "")
 
 
-def test_rules_in_policy_order_keep_their_line_in_errors():
+def test_a_refused_rule_is_named_by_its_own_line():
     policy = Policy(PATH, 2, builder.pyseccomp.ALLOW, (Rule("mkdir", builder.pyseccomp.ERRNO(1), (), 7),
                                                        Rule("rmdir", builder.pyseccomp.ALLOW, (), 9)), "amd64")
     with pytest.raises(builder.BuildError) as info:
         builder.build(policy)
     assert str(info.value) == "p.seccomp:9: cannot add the rule for 'rmdir' (allow): Permission denied"
+
+
+def test_a_refused_version_1_number_is_named_as_a_number():
+    # The default action again, as the rule's: libseccomp refuses the rule.
+    policy = Policy(PATH, 1, builder.pyseccomp.ALLOW, (Rule(60, builder.pyseccomp.ALLOW, (), 4),), "amd64")
+    with pytest.raises(builder.BuildError) as info:
+        builder.build(policy)
+    assert str(info.value) == "p.seccomp:4: cannot add the rule for 60 (allow): Permission denied"
+
+
+class ListingFilter:
+    """Stands in for a libseccomp filter whose export writes ``data`` or fails; records the memfd it got."""
+
+    def __init__(self, data: bytes | None) -> None:
+        self.data = data
+        self.targets: list[str] = []
+
+    def _export(self, file) -> None:
+        self.targets.append(os.readlink(f"/proc/self/fd/{file.fileno()}"))
+        if self.data is None:
+            raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+        os.write(file.fileno(), self.data)
+
+    export_bpf = export_pfc = _export
+
+
+def test_exports_write_into_named_memfds_and_close_them_when_the_export_fails():
+    before = sorted(os.listdir("/proc/self/fd"))
+    failing = ListingFilter(None)
+    for export in (builder.export_bpf, builder.compile_bpf, builder.export_pfc):
+        with pytest.raises(OSError) as info:
+            export(builder.Built(failing, ("x86_64",), ()))
+        assert info.value.errno == errno.ENOMEM
+    assert failing.targets == ["/memfd:lxcframe-seccomp (deleted)", "/memfd:lxcframe-seccomp (deleted)",
+                               "/memfd:lxcframe-seccomp-pfc (deleted)"]
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    # A listing that is not UTF-8 is still a listing.
+    assert builder.export_pfc(builder.Built(ListingFilter(b"# \xff\n"), ("x86_64",), ())) == "# \ufffd\n"
+    assert sorted(os.listdir("/proc/self/fd")) == before

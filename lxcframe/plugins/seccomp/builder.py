@@ -17,6 +17,8 @@ compat context per sibling ABI (x86 and x32 on amd64), each holding only that AB
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -141,14 +143,7 @@ def _add(policy: Policy, rule: Rule, method: Any, syscall: int, *args: Any) -> N
 
 def export_bpf(built: Built) -> int:
     """The compiled program in a memfd, to hand to the child (the caller owns the descriptor)."""
-    fd = os.memfd_create("lxcframe-seccomp", os.MFD_CLOEXEC)
-    try:
-        with open(fd, "wb", closefd=False) as handle:
-            built.filter.export_bpf(handle)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
+    return _export(built.filter.export_bpf, "lxcframe-seccomp")
 
 
 def compile_bpf(built: Built) -> bytes:
@@ -162,18 +157,28 @@ def compile_bpf(built: Built) -> bytes:
 
 def export_pfc(built: Built) -> str:
     """libseccomp's human-readable listing of the filter (for the log at TRACE level)."""
-    fd = os.memfd_create("lxcframe-seccomp-pfc", os.MFD_CLOEXEC)
+    fd = _export(built.filter.export_pfc, "lxcframe-seccomp-pfc")
     try:
-        with open(fd, "wb", closefd=False) as handle:
-            built.filter.export_pfc(handle)
         return read_fd(fd).decode(errors="replace")
     finally:
         os.close(fd)
 
 
+def _export(export: Callable[[Any], None], name: str) -> int:
+    """A new memfd (close-on-exec: memfd_create's default here) holding what ``export`` wrote into it."""
+    fd = os.memfd_create(name)
+    try:
+        # libseccomp writes to the descriptor itself: all pyseccomp asks of the file is its fileno().
+        export(SimpleNamespace(fileno=lambda: fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def stackable(arch: str) -> tuple[tuple[str, ...], str]:
     """(compat ABIs a filter can be stacked with here, why not for the others) for the check probe."""
-    compat_names, _ = STACKS.get(arch, ((), ""))
+    compat_names = STACKS[arch][0] if arch in STACKS else ()
     stacked, failed = [], []
     main = _new_context(pyseccomp.ALLOW)
     for name in compat_names:
