@@ -79,6 +79,13 @@ def test_within_keeps_only_the_globs_for_names_starting_with_it():
     assert complement_globs("/sys", ["fs/**"], within="z") == []
 
 
+def test_names_are_taken_verbatim_whatever_their_case():
+    # Sorted by character: "X" and "Y" come before "[" as they do in prefix[^c]*.
+    assert complement_globs("/sys/class/X", ["XY/**"]) == [
+        "/sys/class/X/XY?*{,/**}", "/sys/class/X/X{,[^Y]*}{,/**}", "/sys/class/X/[^X]*{,/**}"]
+    assert complement_globs("/boX/", ["/X/"]) == ["/boX/X?*{,/**}", "/boX/[^X]*{,/**}"]
+
+
 def test_build_tree_merges_branches():
     assert build_tree(["/a/b/", "a/c", "d", "a/b/e"]) == {"a": {"b": {"e": {}}, "c": {}}, "d": {}}
     assert build_tree([]) == {}

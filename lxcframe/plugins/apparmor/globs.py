@@ -75,5 +75,5 @@ def complement_globs(base: str, branches: Iterable[str], within: str = "") -> li
     """
     base = base.rstrip("/")
     globs = (g for g in _globs(base, build_tree(branches)) if g.startswith(f"{base}/{within}"))
-    # Sorted as if "{," were not there: a prefix's glob comes right before the longer names'.
+    # Sorted as if "{," were not there: prefix{,[^c]*} sorts where prefix[^c]* would.
     return sorted(globs, key=lambda glob: glob.replace("{,", "", 1))

@@ -54,7 +54,8 @@ _PROPAGATIONS = ("slave", "shared", "private", "unbindable")
 
 
 def _lines(*lines: str) -> list[str]:
-    return [f"  {line}" if line else "" for line in lines]
+    # Indented by two; a blank line stays empty.
+    return [f"  {line}".rstrip() for line in lines]
 
 
 def _header(names: ProfileNames) -> list[str]:
