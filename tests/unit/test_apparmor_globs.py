@@ -63,6 +63,8 @@ def test_name_prefixes_and_wildcard_subtrees():
     assert complement_globs("/sys", ["k**"]) == ["/sys/[^k]*{,/**}"]
     assert complement_globs("/sys", ["ke**"]) == ["/sys/[^k]*{,/**}", "/sys/k{,[^e]*}{,/**}"]
     assert complement_globs("/sys", ["**"]) == []
+    # A sibling after a wildcard subtree gets its own globs.
+    assert complement_globs("/sys", ["k**", "m"]) == ["/sys/[^km]*{,/**}", "/sys/m?*{,/**}"]
     assert complement_globs("/", ["/a/"]) == ["/[^a]*{,/**}", "/a?*{,/**}"]
 
 
@@ -144,6 +146,7 @@ def no_overlap(branches: list[str]) -> bool:
 @given(branches=st.lists(branch, min_size=1, max_size=4).filter(no_overlap),
        paths=st.lists(st.lists(names, min_size=1, max_size=4), min_size=1, max_size=8))
 @example(branches=["ab", "abb"], paths=[["abb"], ["abbb"], ["ab", "c"], ["aba"], ["a"]])
+@example(branches=["a**", "b"], paths=[["bc"], ["b", "c"], ["ac", "b"], ["c"]])
 @example(branches=["ab/b*", "b**"], paths=[["a"], ["ab"], ["ab", "b"], ["ab", "bb", "a"], ["ab", "a"], ["bab"]])
 def test_globs_match_exactly_the_paths_off_the_kept_branches(branches, paths):
     globs = complement_globs("/base", branches)
