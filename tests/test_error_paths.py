@@ -690,7 +690,7 @@ ALLOWED: dict[str, str] = {
         "libseccomp refusing a compat ABI of the host: a host fault (lxcframe check reports it)",
     "lxcframe.plugins.seccomp.builder:build:_stack_error:{}: cannot stack the {} filter: {}#2":
         "libseccomp refusing to merge the host's compat ABIs: a host fault (lxcframe check reports it)",
-    "lxcframe.plugins.seccomp.builder:export_bpf:<re-raise>:": "re-raise after closing the memfd",
+    "lxcframe.plugins.seccomp.builder:_export:<re-raise>:": "re-raise after closing the memfd",
     "lxcframe.plugins.seccomp.load:load_program:ValueError:not a seccomp program: {} bytes":
         "the program always comes from the builder; a guard before handing a pointer to the kernel",
 }
