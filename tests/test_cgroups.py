@@ -564,15 +564,49 @@ def test_info_shows_memory_pids_and_cpu(make_container):
     try:
         info = container.info()
         for key, controller, v2_file in (("memory", "memory", "memory.current"), ("pids", "pids", "pids.current")):
-            if FACTS.v1_with(controller) is not None:
-                assert info[key] >= 1
-            else:  # cgroup2 tells where the controller was handed down to the payload
+            if FACTS.v1_with(controller) is None:  # cgroup2 tells where the controller was handed down
                 (unified,) = placed_of(container, "cgroup2")
-                readable = os.path.exists(unified.path(unified.payload, v2_file))
-                assert (key in info and info[key] >= 1) == readable, (key, info)
-        assert info["cpu_ns"] > 0  # cpuacct on v1, cpu.stat (a core file) on cgroup2
+                assert (key in info) == os.path.exists(unified.path(unified.payload, v2_file)), (key, info)
+        if "pids" in info:
+            # The processes of its pid namespace, counted from /proc (busybox's are single-threaded).
+            assert _settled(lambda: container.info()["pids"]) == _settled(lambda: len(_in_pidns(container.init_pid)))
+        before = container.info()
+        # 16 MiB written to a file of the rootfs: page cache charged to the container's memory cgroup;
+        # a counting loop in the shell: CPU time charged to it.
+        assert container.attach_wait(["/bin/sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=16 2>/dev/null; "
+                                      "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"]) == 0
+        after = container.info()
+        if "memory" in info:
+            assert after["memory"] - before["memory"] >= 12 << 20, (before, after)
+        assert after["cpu_ns"] - before["cpu_ns"] >= 50_000_000, (before, after)  # cpuacct, or cgroup2's cpu.stat
     finally:
         container.stop(kill=True)
+
+
+def _in_pidns(init_pid: int) -> list[int]:
+    """The host pids of every process in the pid namespace whose init is ``init_pid``."""
+    namespace = os.readlink(f"/proc/{init_pid}/ns/pid")
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == namespace:
+                    found.append(int(name))
+            except OSError:
+                continue  # gone meanwhile
+    return found
+
+
+def _settled(read, tries: int = 50):
+    """A value read twice in a row, 0.1 s apart, the same (a container's init is still spawning)."""
+    last = read()
+    for _ in range(tries):
+        time.sleep(0.1)
+        current = read()
+        if current == last:
+            return current
+        last = current
+    raise AssertionError(f"never settled: {last!r}")
 
 
 def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_container):

@@ -63,7 +63,7 @@ def test_mount_fstab_cap_keep_execute_cmd_and_config_items(make_container, tmp_p
         ("lxc.mount.fstab", str(fstab)),
         ("lxc.cap.drop", ""),
         ("lxc.cap.keep", "sys_admin chown"),
-        ("lxc.execute.cmd", "/bin/sh -c exit"),
+        ("lxc.execute.cmd", "/bin/touch /default-command-ran"),
     ))
     code, out = capture(container, "/bin/sh", "-c", "grep ' /srv/scratch ' /proc/mounts; grep CapBnd /proc/self/status",
                         execute=True)
@@ -71,7 +71,10 @@ def test_mount_fstab_cap_keep_execute_cmd_and_config_items(make_container, tmp_p
     assert "tmpfs /srv/scratch tmpfs" in out
     assert int(out.split("CapBnd:")[1].split()[0], 16) == (1 << 21) | (1 << 0)
     # lxc.execute.cmd is the default command of execute.
+    marker = os.path.join(container.load_config().get("lxc.rootfs.path"), "default-command-ran")
+    assert not os.path.exists(marker)
     assert container.execute() == 0
+    assert os.path.isfile(marker)
     assert container.get_config_item("lxc.cap.keep") == "sys_admin chown"
     container.set_config_item("lxc.uts.name", "renamed")
     assert container.get_config_item("lxc.uts.name") == "renamed"
