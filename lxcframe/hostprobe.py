@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import re
 import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import Callable
 
 import attrs
 
 from lxcframe import syscalls
+from lxcframe.probe import Probe, never_raises
+from lxcframe.probe import describe as _describe
+from lxcframe.probe import read_text as _read_text
 
 # Kept as module attributes so that tests can point them elsewhere.
 _PROC_NS_DIR = "/proc/self/ns"
@@ -34,41 +35,6 @@ _SECCOMP_ACTIONS = "/proc/sys/kernel/seccomp/actions_avail"
 _APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
 
 NAMESPACES: tuple[str, ...] = ("mnt", "uts", "ipc", "user", "pid", "net", "cgroup", "time")
-
-
-@attrs.frozen
-class Probe:
-    """One host fact: what was checked, whether it is usable, and why."""
-
-    name: str
-    supported: bool
-    detail: str
-
-
-def _never_raises(name: str) -> Callable[[Callable[[], Probe]], Callable[[], Probe]]:
-    """Turn any exception escaping a probe into an unsupported Probe."""
-
-    def decorate(func: Callable[[], Probe]) -> Callable[[], Probe]:
-        @functools.wraps(func)
-        def wrapper() -> Probe:
-            try:
-                return func()
-            except Exception as exc:  # a probe must never take the check down
-                return Probe(name, False, f"probe failed: {_describe(exc)}")
-
-        return wrapper
-
-    return decorate
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
 
 
 # --------------------------------------------------------------------------
@@ -207,7 +173,7 @@ def cgroup_layout() -> CgroupLayout:
     return attrs.evolve(layout, unified_controllers=tuple(text.split()))
 
 
-@_never_raises("cgroup")
+@never_raises("cgroup")
 def probe_cgroups() -> Probe:
     """cgroup layout: unified, hybrid or legacy, with controllers."""
     layout = cgroup_layout()
@@ -232,7 +198,7 @@ def probe_cgroups() -> Probe:
 # --------------------------------------------------------------------------
 
 
-@_never_raises("seccomp")
+@never_raises("seccomp")
 def probe_seccomp() -> Probe:
     """Kernel seccomp support and a loadable libseccomp."""
     status = _read_text(_PROC_STATUS)
@@ -256,7 +222,7 @@ def _find_apparmor_parser() -> str | None:
     return shutil.which("apparmor_parser", path=search)
 
 
-@_never_raises("apparmor")
+@never_raises("apparmor")
 def probe_apparmor() -> Probe:
     """AppArmor enabled in the kernel and apparmor_parser installed."""
     try:
@@ -286,7 +252,7 @@ def probe_apparmor() -> Probe:
 # --------------------------------------------------------------------------
 
 
-@_never_raises("keyrings")
+@never_raises("keyrings")
 def probe_keyrings() -> Probe:
     """Session keyrings (each container gets its own)."""
     serial = syscalls.session_keyring_id()
@@ -297,7 +263,7 @@ _SOL_NETLINK = 270
 _NETLINK_GET_STRICT_CHK = 12
 
 
-@_never_raises("netlink_strict_chk")
+@never_raises("netlink_strict_chk")
 def probe_netlink_strict_chk() -> Probe:
     """NETLINK_GET_STRICT_CHK (kernel-side filtering of dump requests)."""
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
@@ -331,7 +297,7 @@ def _parse_nsid(payload: bytes) -> int | None:
     return None
 
 
-@_never_raises("netns_id")
+@never_raises("netns_id")
 def probe_netns_id() -> Probe:
     """Network namespace ids: send a real RTM_GETNSID for our own netns."""
     ns_fd = os.open(os.path.join(_PROC_NS_DIR, "net"), os.O_RDONLY | os.O_CLOEXEC)

@@ -13,7 +13,7 @@ import attrs
 from lxcframe.cgroups.delegate import v2_files
 from lxcframe.cgroups.layout import SHARED_CACHE, V1, V2, Hierarchy, Layout, LayoutCache
 from lxcframe.cgroups.naming import cgroup_in, read_proc_cgroup
-from lxcframe.hostprobe import Probe
+from lxcframe.probe import Probe
 
 #: The kind of hierarchy each cgroup plugin drives.
 KIND_OF = {"cgroup1": V1, "cgroup2": V2}

@@ -13,7 +13,7 @@ from lxcframe.hooks import hookspec
 
 if TYPE_CHECKING:
     from lxcframe.config.keys import KeySpec
-    from lxcframe.hostprobe import Probe
+    from lxcframe.probe import Probe
     from lxcframe.templates import Template
 
 

@@ -19,7 +19,7 @@ from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import AttachContext, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
-from lxcframe.hostprobe import Probe
+from lxcframe.probe import Probe
 from lxcframe.state import ContainerState
 
 PLUGIN = "cgroup2"

@@ -14,7 +14,7 @@ import shutil
 import attrs
 
 from lxcframe import syscalls
-from lxcframe.hostprobe import Probe
+from lxcframe.probe import Probe
 
 _ENABLED = "module/apparmor/parameters/enabled"
 _FEATURES = "kernel/security/apparmor/features"

@@ -18,7 +18,6 @@ from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import AttachChildContext, AttachContext, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
-from lxcframe.hostprobe import Probe
 from lxcframe.plugins.apparmor import host as detection
 from lxcframe.plugins.apparmor import label as attr
 from lxcframe.plugins.apparmor import store, validate
@@ -27,6 +26,7 @@ from lxcframe.plugins.apparmor.naming import profile_names
 from lxcframe.plugins.apparmor.nesting import mount_nesting_helpers
 from lxcframe.plugins.apparmor.settings import UNCONFINED, key_specs, keys_without_effect, settings_of
 from lxcframe.plugins.apparmor.start import RECORD, Loaded, current_label, prepare, release
+from lxcframe.probe import Probe
 from lxcframe.state import ContainerState
 
 DEFAULT_CACHE_DIR = "/var/cache/lxcframe/apparmor"

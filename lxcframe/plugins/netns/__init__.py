@@ -53,8 +53,8 @@ def lxcframe_clone_flags_remove(config: ContainerConfig) -> int:
 
 @hookimpl
 def lxcframe_check() -> list[object]:
-    from lxcframe.hostprobe import Probe
     from lxcframe.net.inspect import probe
+    from lxcframe.probe import Probe
 
     # Supported: get_ips and info read containers by netns id; otherwise they use the slower fallback.
     supported, detail = probe()

@@ -30,8 +30,8 @@ from lxcframe.plugins.seccomp.load import load_program, read_fd, why_not_filter
 if TYPE_CHECKING:
     from lxcframe.config.model import ContainerConfig
     from lxcframe.context import AttachChildContext, AttachContext, ChildContext, HostContext
-    from lxcframe.hostprobe import Probe
     from lxcframe.plugins.seccomp.builder import Built
+    from lxcframe.probe import Probe
 
 PLUGIN = "seccomp"
 PROFILE_KEY = "lxc.seccomp.profile"
@@ -214,8 +214,8 @@ def lxcframe_attach_child(ctx: AttachChildContext) -> None:
 @hookimpl
 def lxcframe_check() -> list[Probe]:
     from lxcframe import syscalls
-    from lxcframe.hostprobe import Probe
     from lxcframe.plugins.seccomp.policy import host_arch
+    from lxcframe.probe import Probe
 
     missing = _library_problem()
     if missing is not None:
