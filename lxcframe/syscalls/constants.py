@@ -1,0 +1,141 @@
+"""Flag values of the kernel's ABI: namespaces, mounts, prctl, keyrings, the mount API, pidfds."""
+
+from __future__ import annotations
+
+import os
+
+# --------------------------------------------------------------------------
+# Namespace flags (clone(2), unshare(2), setns(2))
+# --------------------------------------------------------------------------
+CLONE_NEWTIME = 0x00000080
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_NEWNS = 0x00020000
+CLONE_SYSVSEM = 0x00040000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# --------------------------------------------------------------------------
+# mount(2) / umount2(2)
+# --------------------------------------------------------------------------
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_POSIXACL = 1 << 16
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_KERNMOUNT = 1 << 22
+MS_I_VERSION = 1 << 23
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8
+
+# --------------------------------------------------------------------------
+# prctl(2)
+# --------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_IS_SET = 1
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_LOWER = 3
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# --------------------------------------------------------------------------
+# keyctl(2)
+# --------------------------------------------------------------------------
+KEYCTL_GET_KEYRING_ID = 0
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_UPDATE = 2
+KEYCTL_REVOKE = 3
+KEYCTL_CHOWN = 4
+KEYCTL_SETPERM = 5
+KEYCTL_DESCRIBE = 6
+KEYCTL_CLEAR = 7
+KEYCTL_LINK = 8
+KEYCTL_UNLINK = 9
+KEYCTL_SEARCH = 10
+KEYCTL_READ = 11
+KEYCTL_SET_TIMEOUT = 15
+KEYCTL_GET_SECURITY = 17
+KEYCTL_SESSION_TO_PARENT = 18
+KEYCTL_INVALIDATE = 21
+
+KEY_SPEC_THREAD_KEYRING = -1
+KEY_SPEC_PROCESS_KEYRING = -2
+KEY_SPEC_SESSION_KEYRING = -3
+KEY_SPEC_USER_KEYRING = -4
+KEY_SPEC_USER_SESSION_KEYRING = -5
+KEY_SPEC_GROUP_KEYRING = -6
+
+# --------------------------------------------------------------------------
+# New mount API, *at() flags, openat2(2) resolve flags
+# --------------------------------------------------------------------------
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000  # == O_CLOEXEC
+
+MOVE_MOUNT_F_SYMLINKS = 0x01
+MOVE_MOUNT_F_AUTOMOUNTS = 0x02
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_SYMLINKS = 0x10
+MOVE_MOUNT_T_AUTOMOUNTS = 0x20
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOVE_MOUNT_SET_GROUP = 0x100
+MOVE_MOUNT_BENEATH = 0x200
+
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20
+
+PIDFD_NONBLOCK = os.O_NONBLOCK

@@ -1,0 +1,127 @@
+"""Process attributes: execveat, prctl and what goes through it (name, parent-death signal,
+no_new_privs, ambient and bounding capabilities), personality."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Mapping, Sequence
+
+from lxcframe.syscalls.capabilities import cap_number
+from lxcframe.syscalls.constants import (
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAP_AMBIENT_IS_SET,
+    PR_CAP_AMBIENT_RAISE,
+    PR_CAPBSET_DROP,
+    PR_CAPBSET_READ,
+    PR_GET_PDEATHSIG,
+    PR_SET_NAME,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+)
+from lxcframe.syscalls.libc import StrPath, _b, _checked, _libc, _raise, _raw, _syscall_numbers
+
+
+def _cstring_array(items: Sequence[str | bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    encoded = [os.fsencode(item) for item in items]
+    array = (ctypes.c_char_p * (len(encoded) + 1))()
+    for index, item in enumerate(encoded):
+        array[index] = item  # the array keeps a reference to the bytes
+    # The trailing element is already NULL from zero-initialisation.
+    return array
+
+
+def execveat(
+    dirfd: int,
+    path: StrPath,
+    argv: Sequence[str | bytes],
+    envp: Mapping[str, str] | Sequence[str | bytes],
+    flags: int = 0,
+) -> None:
+    """execveat(2). Only ever returns by raising.
+
+    ``envp`` may be a mapping or a ready-made list of ``KEY=VALUE`` strings.
+    Pass ``path=""`` and ``flags=AT_EMPTY_PATH`` to execute ``dirfd`` itself.
+    """
+    if isinstance(envp, Mapping):
+        env_list: list[str | bytes] = [f"{key}={value}" for key, value in envp.items()]
+    else:
+        env_list = list(envp)
+    c_argv = _cstring_array(argv)
+    c_envp = _cstring_array(env_list)
+    _raw("execveat", dirfd, _b(path), c_argv, c_envp, flags)
+    _raise("execveat", path or None)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2) with integer arguments; returns the (non-negative) result."""
+    return _checked("prctl", _libc().prctl(option, arg2, arg3, arg4, arg5))
+
+
+def set_process_name(name: str) -> None:
+    """Set this thread's name (``comm``, as ps and top show it); the kernel keeps 15 bytes."""
+    buffer = ctypes.create_string_buffer(name.encode(errors="replace")[:15])
+    _checked("prctl", _libc().prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0))
+
+
+def set_pdeathsig(sig: int) -> None:
+    """Ask for ``sig`` when the parent thread dies."""
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+#: personality(2) domains (linux/personality.h): what ``uname -m`` reports to the process.
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+
+
+def set_personality(persona: int) -> None:
+    """personality(2) for this process and what it executes.
+
+    The syscall table is chosen from the machine first: under ``PER_LINUX32`` ``uname`` (and so
+    :func:`platform.machine`) names the 32-bit machine, whose numbers are not this kernel's.
+    """
+    try:
+        _syscall_numbers()
+    except OSError:
+        pass  # a machine without a table: no call of ours needs one
+    _checked("personality", _libc().personality(persona))
+
+
+def get_pdeathsig() -> int:
+    """Return the current parent-death signal (0 if none)."""
+    # PR_GET_PDEATHSIG writes into an int*, which prctl() above can't pass.
+    value = ctypes.c_int(0)
+    _checked("prctl", _libc().prctl(PR_GET_PDEATHSIG, ctypes.addressof(value), 0, 0, 0))
+    return value.value
+
+
+def set_no_new_privs() -> None:
+    """Irreversibly forbid privilege gain through execve (setuid, fcaps)."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def ambient_raise(cap: int | str) -> None:
+    """Raise a capability in the ambient set (it must already be in both the
+    permitted and the inheritable sets)."""
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap_number(cap))
+
+
+def ambient_clear_all() -> None:
+    """Empty the ambient capability set."""
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def ambient_is_set(cap: int | str) -> bool:
+    """Whether ``cap`` is in the ambient set."""
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap_number(cap)) == 1
+
+
+def drop_bounding_cap(cap: int | str) -> None:
+    """Remove a capability from the bounding set (needs CAP_SETPCAP)."""
+    prctl(PR_CAPBSET_DROP, cap_number(cap))
+
+
+def bounding_has(cap: int | str) -> bool:
+    """Whether ``cap`` is in the bounding set."""
+    return prctl(PR_CAPBSET_READ, cap_number(cap)) == 1
