@@ -76,11 +76,14 @@ def main() -> int:
         command += ["--max-children", str(args.max_children)]
     if args.modules:
         command += [mutant_glob(m) for m in modules]
-    # mutmut draws a spinner; its own summary is the table printed below.
-    run = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    # mutmut draws a spinner; its own summary is the table printed below. On a failure (its clean
+    # run of the tests failed, say) it explains on stdout: show the end of it without the spinner.
+    run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          check=False)
     if run.returncode != 0:
-        sys.stderr.write(run.stderr)
+        lines = [line for line in run.stdout.replace("\r", "\n").splitlines() if line.strip()]
+        sys.stderr.write("\n".join(lines[-40:]) + "\n" + run.stderr)
+        print(f"mutmut exited with status {run.returncode}", file=sys.stderr)
         return run.returncode
 
     width = max(len(m) for m in modules)
