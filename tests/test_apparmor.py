@@ -30,7 +30,8 @@ from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.apparmor import AppArmorPlugin, store, validate
 from lxcframe.plugins.apparmor.globs import complement_globs
-from lxcframe.plugins.apparmor.host import HostPaths, detect_kernel, detect_parser, probes
+from lxcframe.plugins.apparmor.host import HostPaths, detect_kernel, detect_parser
+from lxcframe.plugins.apparmor.probe import probes
 from lxcframe.plugins.apparmor.naming import fnv1a_64, profile_names, shorten
 from lxcframe.plugins.apparmor.parser import check_profile
 from lxcframe.plugins.apparmor.profile import ProfileFeatures, render
@@ -313,11 +314,13 @@ def test_detection_on_this_host_matches_the_kernel() -> None:
         assert shown["apparmor:enabled"].detail == kernel.enabled.why
         # Every AppArmor kernel since 4.14 mediates mounts (features/mount/mask).
         assert kernel.mount_mediation.value and shown["apparmor:mount_mediation"].supported
+        assert set(shown) == {"apparmor:enabled", "apparmor:mount_mediation", "apparmor:parser", "apparmor:stacking"}
+        assert shown["apparmor:stacking"].detail == f"{kernel.can_stack.why}; {kernel.stacked.why}"
     else:
         assert shown["apparmor:enabled"].detail == \
             f"{kernel.enabled.why}; lxc.apparmor.* is ignored, except the mount entries of allow_nesting"
-    assert set(shown) == {"apparmor:enabled", "apparmor:mount_mediation", "apparmor:parser", "apparmor:stacking",
-                          "apparmor:stacked"}
+        # Mount mediation and stacking would only repeat that AppArmor is off.
+        assert set(shown) == {"apparmor:enabled", "apparmor:parser"}
     assert shown["apparmor:parser"].supported
 
 
@@ -372,7 +375,9 @@ def test_probes_with_a_faked_host(tmp_path: Path, parser: FakeParser) -> None:
     assert shown["apparmor:enabled"].supported
     assert shown["apparmor:mount_mediation"].supported
     assert shown["apparmor:parser"].supported and "3.0.8" in shown["apparmor:parser"].detail
-    assert shown["apparmor:stacking"].supported and not shown["apparmor:stacked"].supported
+    assert shown["apparmor:stacking"].supported
+    assert shown["apparmor:stacking"].detail.endswith("; not stacked (" + str(tmp_path) +
+                                                      "/sys/kernel/security/apparmor/.ns_stacked missing or not 'yes')")
     missing = detect_parser(HostPaths(parser=str(tmp_path / "nothing")))
     assert not missing.available and "cannot run" in missing.why
 

@@ -81,12 +81,10 @@ def cmd_extensions(options: Any) -> int:
 
 
 def cmd_check(options: Any) -> int:
+    from lxcframe.cli import check
+
     _, plugins = _setup(options)
-    probes = [p for result in plugins.hook.lxcframe_check() for p in result]
-    rows = [[p.name, "yes" if p.supported else "no", p.detail] for p in probes]
-    data = [{"name": p.name, "supported": p.supported, "detail": p.detail} for p in probes]
-    _emit(options, data, _table(["FEATURE", "SUPPORTED", "DETAIL"], rows))
-    return 0
+    return check.run(options, plugins)
 
 
 def cmd_config(options: Any) -> int:

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verb("plugins", "list plugins with their state, hooks and extensions")
     verb("extensions", "list the API extensions this host provides")
-    verb("check", "what this host supports, and why not")
+    verb("check", "what this host supports, and why not").epilog = (
+        "exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
+        "a plugin disabled with -p no:NAME is not probed")
 
     config = verb("config", "validate, read or write container config")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TYPE_CHECKING
 
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
@@ -15,6 +16,9 @@ from lxcframe.context import AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.log import parse_level
 from lxcframe.validators import environment_entry, rootfs_path, signal_number
+
+if TYPE_CHECKING:
+    from lxcframe.probe import Probe
 
 BASE_CLONE_FLAGS = (
     syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
@@ -122,10 +126,10 @@ def lxcframe_clone_flags() -> int:
 
 
 @hookimpl
-def lxcframe_check() -> list[object]:
-    from lxcframe import hostprobe
+def lxcframe_check() -> list[Probe]:
+    from lxcframe.plugins import core_probes
 
-    return list(hostprobe.all_probes())
+    return core_probes.probes()
 
 
 @hookimpl

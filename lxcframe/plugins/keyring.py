@@ -13,6 +13,7 @@ from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, boolean01
 from lxcframe.context import ChildContext
 from lxcframe.hooks import hookimpl
+from lxcframe.probe import Probe, never_raises
 
 #: Joining a keyring by this name gives the container its own, recognisable in /proc/keys.
 SESSION_NAME = "_ses"
@@ -21,6 +22,18 @@ SESSION_NAME = "_ses"
 @hookimpl
 def lxcframe_config_keys() -> list[KeySpec]:
     return [KeySpec("lxc.keyring.session", boolean01, doc="0: keep the caller's session keyring (default 1)")]
+
+
+@hookimpl
+def lxcframe_check() -> list[Probe]:
+    return [probe_session_keyring()]
+
+
+@never_raises("keyring:session")
+def probe_session_keyring() -> Probe:
+    """keyctl answers for the caller's session keyring, so a container can be given one of its own."""
+    serial = syscalls.session_keyring_id()
+    return Probe("keyring:session", True, f"keyctl works (this process's session keyring: {serial})")
 
 
 @hookimpl(tryfirst=True)

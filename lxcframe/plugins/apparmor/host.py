@@ -14,7 +14,6 @@ import shutil
 import attrs
 
 from lxcframe import syscalls
-from lxcframe.probe import Probe
 
 _ENABLED = "module/apparmor/parameters/enabled"
 _FEATURES = "kernel/security/apparmor/features"
@@ -215,20 +214,3 @@ def detect_parser(paths: HostPaths) -> ParserInfo:
     shown = ".".join(map(str, version))
     unix = "with" if version >= (2, 10, 95) else "without"
     return ParserInfo(path, version, f"{path}, version {shown} ({unix} unix rules)")
-
-
-def probes(paths: HostPaths) -> list[Probe]:
-    """``lxcframe check``: each fact that decides how AppArmor is used, with its reason."""
-    kernel = detect_kernel(paths)
-    parser = detect_parser(paths)
-    enabled = kernel.enabled.why
-    if not kernel.enabled.value:
-        enabled += "; lxc.apparmor.* is ignored, except the mount entries of allow_nesting"
-    return [
-        Probe("apparmor:enabled", kernel.enabled.value, enabled),
-        Probe("apparmor:mount_mediation", kernel.mount_mediation.value, kernel.mount_mediation.why
-              + ("" if kernel.mount_mediation.value else "; confined starts need lxc.apparmor.allow_incomplete = 1")),
-        Probe("apparmor:parser", parser.available, parser.why),
-        Probe("apparmor:stacking", kernel.can_stack.value, kernel.can_stack.why),
-        Probe("apparmor:stacked", kernel.stacked.value, kernel.stacked.why),
-    ]

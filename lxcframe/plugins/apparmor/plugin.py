@@ -51,7 +51,9 @@ class AppArmorPlugin:
 
     @hookimpl
     def lxcframe_check(self) -> list[Probe]:
-        return detection.probes(self.paths)
+        from lxcframe.plugins.apparmor.probe import probes
+
+        return probes(self.paths)
 
     # --- start, host side --------------------------------------------------------------------
 

@@ -213,22 +213,6 @@ def lxcframe_attach_child(ctx: AttachChildContext) -> None:
 
 @hookimpl
 def lxcframe_check() -> list[Probe]:
-    from lxcframe import syscalls
-    from lxcframe.plugins.seccomp.policy import host_arch
-    from lxcframe.probe import Probe
+    from lxcframe.plugins.seccomp import probe
 
-    missing = _library_problem()
-    if missing is not None:
-        return [Probe("seccomp_stacking", False, missing)]
-    from lxcframe.plugins.seccomp import builder
-
-    version = syscalls.libseccomp_available() or "libseccomp"
-    arch = host_arch()
-    stacked, failed = builder.stackable(arch)
-    if not builder.STACKS.get(arch):
-        return [Probe("seccomp_stacking", True, f"{version}; {arch} has no compat ABI to stack")]
-    native = builder.STACKS[arch][1]
-    detail = f"{version}; {native} filters also cover " + (", ".join(stacked) or "nothing")
-    if failed:
-        detail += f" (cannot stack {failed})"
-    return [Probe("seccomp_stacking", bool(stacked) and not failed, detail)]
+    return [probe.probe_kernel(), probe.probe_stacking(_library_problem)]

@@ -1,0 +1,73 @@
+"""``lxcframe check``: the host's facts as a table that fits the terminal, or as JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lxcframe.host_check import CheckRow
+
+HEADERS = ("PLUGIN", "FEATURE", "SUPPORTED", "DETAIL")
+#: Width used when stdout is no terminal and COLUMNS is unset.
+DEFAULT_WIDTH = 100
+#: Narrower than this, the detail column would be too thin to read: details go below their row.
+MIN_DETAIL = 24
+#: Indent of details printed below their row.
+BLOCK_INDENT = "    "
+
+EXIT_STATUS_HELP = (
+    "exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not (or the "
+    "check could not run); a plugin disabled with -p no:NAME is not probed. --format json gives each "
+    "fact as {plugin, name, supported, detail} with the whole detail"
+)
+
+
+def render_text(rows: list[CheckRow], width: int) -> str:
+    """A table no line of which is longer than ``width``: long details wrap onto following lines,
+    indented to the detail column (or below the row, indented, when the other columns take the room)."""
+    cells = [(row.plugin, row.name, "yes" if row.supported else "no") for row in rows]
+    widths = [max([len(header), *(len(cell[i]) for cell in cells)]) for i, header in enumerate(HEADERS[:3])]
+    indent = sum(widths) + 2 * len(widths)
+    if width - indent >= MIN_DETAIL:
+        lines = [_fit(_join(HEADERS[:3], widths) + "  " + HEADERS[3], width)]
+        for cell, row in zip(cells, rows, strict=True):
+            detail = _wrap(row.detail, width - indent)
+            lines.append((_join(cell, widths) + "  " + detail[0]).rstrip())
+            lines.extend((" " * indent + line).rstrip() for line in detail[1:])
+        return "\n".join(lines)
+    lines = [_fit(_join(HEADERS[:3], widths).rstrip(), width)]
+    for cell, row in zip(cells, rows, strict=True):
+        lines.append(_fit(_join(cell, widths).rstrip(), width))
+        lines.extend(BLOCK_INDENT + line for line in _wrap(row.detail, width - len(BLOCK_INDENT)) if line)
+    return "\n".join(lines)
+
+
+def _join(cells: tuple[str, ...], widths: list[int]) -> str:
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # Paths and option lists have no spaces to break at: break inside words rather than overflow.
+    return textwrap.wrap(text, width=max(width, 1), break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def _fit(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+
+
+def terminal_width() -> int:
+    return max(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, MIN_DETAIL + len(BLOCK_INDENT))
+
+
+def run(options: Any, plugins: Any) -> int:
+    from lxcframe.host_check import all_supported, check_host
+
+    rows = check_host(plugins)
+    if options.format == "json":
+        print(json.dumps([row.as_json() for row in rows], indent=2))
+    else:
+        print(render_text(rows, terminal_width()))
+    return 0 if all_supported(rows) else 1
