@@ -102,7 +102,7 @@ def cmd_config(options: Any) -> int:
             return 1
         from lxcframe.stage_runner import call_hook
 
-        problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
+        problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config, plugins=plugins) for p in result]
         if problems:
             for problem in problems:
                 print(f"lxcframe: error: {problem}", file=sys.stderr)
@@ -117,6 +117,12 @@ def cmd_config(options: Any) -> int:
         notes = [u.describe() for u in config.unhandled]
         data = {"file": options.file, "valid": True, "keys": len(list(config.keys())), "unhandled": notes}
         _emit(options, data, "\n".join([f"{options.file}: valid ({data['keys']} keys)", *notes]))
+        return 0
+    if options.config_command == "keys":
+        from lxcframe.cli import config_keys
+
+        rows = config_keys.key_rows(plugins, options.plugin)
+        _emit(options, config_keys.as_json(rows), config_keys.as_text(rows))
         return 0
     container = _container(options, plugins)
     if options.config_command == "get":

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("key")
     p.add_argument("value")
+    p = action("keys", "list every config key with its plugin and what it means")
+    p.add_argument("--plugin", metavar="NAME", help="only the keys of plugin NAME")
 
     p = verb("create", "create a container from a template")
     p.add_argument("name")
