@@ -208,7 +208,19 @@ def key_name_problems(plugin: str, keys: Iterable[str]) -> list[str]:
             problems.append(f"{key}: lxc.* is LXC's namespace; name the key {prefix}…")
         elif not key.startswith(prefix) or len(key) == len(prefix):
             problems.append(f"{key}: a key of plugin {plugin!r} is named {prefix}<name>")
+        else:
+            segments = key.split(".")
+            bad = [part for index, part in enumerate(segments)
+                   if not (_is_word(part) or part == "<N>" or (part == "*" and index == len(segments) - 1))]
+            if bad:
+                # What the config reader accepts: letters, digits, '_' and '-' between the dots.
+                problems.append(f"{key}: {bad[0]!r} is not a key segment (letters, digits, '_', '-'; "
+                                "'<N>' for an index, a final '*' for any rest)")
     return problems
+
+
+def _is_word(part: str) -> bool:
+    return bool(part) and part.isascii() and all(ch.isalnum() or ch in "_-" for ch in part)
 
 
 def plugin_key_names(plugin: Any) -> list[str]:

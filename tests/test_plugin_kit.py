@@ -314,7 +314,11 @@ def test_never_runs(lxcframe_container):
 
 
 def test_key_name_rule() -> None:
-    assert key_name_problems("motd", ["motd.text", "motd.line", "motd.a.b"]) == []
+    assert key_name_problems("motd", ["motd.text", "motd.line", "motd.a.b", "motd.<N>.x-y_z", "motd.extra.*"]) == []
+    rule = "is not a key segment (letters, digits, '_', '-'; '<N>' for an index, a final '*' for any rest)"
+    assert key_name_problems("motd", ["motd.a b", "motd.*.x", "motd..x", "motd.é"]) == [
+        f"motd.a b: 'a b' {rule}", f"motd.*.x: '*' {rule}", f"motd..x: '' {rule}", f"motd.é: 'é' {rule}",
+    ]
     assert key_name_problems("motd", ["lxc.motd.text", "motdx.text", "motd.", "x.motd.text", "text"]) == [
         "lxc.motd.text: lxc.* is LXC's namespace; name the key motd.…",
         "motdx.text: a key of plugin 'motd' is named motd.<name>",
