@@ -12,6 +12,7 @@ unloaded for real.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import stat
 import subprocess
@@ -31,9 +32,9 @@ from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.apparmor import AppArmorPlugin, store, validate
 from lxcframe.plugins.apparmor.globs import complement_globs
 from lxcframe.plugins.apparmor.host import HostPaths, detect_kernel, detect_parser
-from lxcframe.plugins.apparmor.probe import probes
 from lxcframe.plugins.apparmor.naming import fnv1a_64, profile_names, shorten
 from lxcframe.plugins.apparmor.parser import check_profile
+from lxcframe.plugins.apparmor.probe import probes
 from lxcframe.plugins.apparmor.profile import ProfileFeatures, render
 from lxcframe.plugins.apparmor.start import AppArmorError, Loaded
 
@@ -325,9 +326,13 @@ def test_detection_on_this_host_matches_the_kernel() -> None:
 
 
 def test_check_cli_reports_apparmor() -> None:
-    result = run_cli("check")
-    assert result.returncode == 0, result.stderr
-    assert expected_enabled_why() in result.stdout
+    result = run_cli("check", "--format", "json")
+    assert result.stderr == ""
+    shown = {row["name"]: row for row in json.loads(result.stdout) if row["plugin"] == "apparmor"}
+    assert shown["apparmor:enabled"]["detail"].startswith(expected_enabled_why())
+    assert shown["apparmor:enabled"]["supported"] == LSM.apparmor
+    # An enabled plugin's unsupported fact makes the whole check fail.
+    assert result.returncode == (0 if all(row["supported"] for row in shown.values()) and LSM.apparmor else 1)
 
 
 def test_detection_enabled_with_mount_mediation(tmp_path: Path) -> None:

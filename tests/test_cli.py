@@ -144,16 +144,17 @@ def test_extensions(cli: Runner) -> None:
 
 def test_check_json(cli: Runner) -> None:
     result = cli("check", "--format", "json")
-    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
     entries = json.loads(result.stdout)
     assert entries
     for entry in entries:
-        assert set(entry) == {"name", "supported", "detail"}
+        assert set(entry) == {"plugin", "name", "supported", "detail"}
         assert isinstance(entry["name"], str)
         assert entry["name"]
         assert isinstance(entry["supported"], bool)
         assert isinstance(entry["detail"], str)
-    names = [e["name"] for e in entries]
+    assert result.returncode == (0 if all(e["supported"] for e in entries) else 1)
+    names = [(e["plugin"], e["name"]) for e in entries]
     assert len(names) == len(set(names))
 
 

@@ -1,44 +1,32 @@
-"""Tests of lxcframe.hostprobe on the real host (run as root).
+"""Each plugin's host probes on the real host (run as root): core's namespaces and syscalls, seccomp,
+keyring and AppArmor, each through its own module, and what each reports when the host falls short.
 
 The host-dependent expectations (cgroup layout, AppArmor) are read from the host's own files by
 ``tests/hostfacts.py``, independently of lxcframe, so that these tests hold on a hybrid VM, a pure
-cgroup2 Debian 12 host with or without AppArmor, and a legacy one alike. The kernel features listed
-below are those every supported kernel (6.x with libseccomp installed) has.
+cgroup2 Debian 12 host with or without AppArmor, and a legacy one alike. The kernel features checked
+are those every supported kernel (6.x with libseccomp installed) has.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 
-from lxcframe import hostprobe, syscalls
-from lxcframe.hostprobe import CgroupLayout, Probe, parse_cgroup_layout
+from lxcframe import syscalls
+from lxcframe.plugins import core, core_probes, keyring
+from lxcframe.plugins import seccomp as seccomp_plugin
+from lxcframe.plugins.apparmor.host import HostPaths
+from lxcframe.plugins.apparmor.probe import probes as apparmor_probes
+from lxcframe.plugins.cgroup.mountinfo import CgroupLayout, cgroup_layout, parse_cgroup_layout
+from lxcframe.plugins.seccomp import probe as seccomp
+from lxcframe.probe import Probe
 
 from . import hostfacts
-
-# Probes that this host (kernel 6.18 with libseccomp installed) supports.
-KERNEL_FEATURES = (
-    "seccomp",
-    "keyrings",
-    "netlink_strict_chk",
-    "netns_id",
-    "open_tree/move_mount",
-    "mount_setattr",
-    "openat2",
-    "pidfd",
-    "execveat",
-    "clone3",
-)
-
-
-@pytest.fixture(scope="module")
-def probes() -> list[Probe]:
-    return hostprobe.all_probes()
 
 
 @pytest.fixture
@@ -55,34 +43,157 @@ def by_name(probes: list[Probe]) -> dict[str, Probe]:
     return {probe.name: probe for probe in probes}
 
 
-def test_all_probes_have_details(probes: list[Probe]) -> None:
-    assert probes
-    assert all(isinstance(probe, Probe) for probe in probes)
-    assert all(probe.detail.strip() for probe in probes)
-    names = [probe.name for probe in probes]
-    assert len(names) == len(set(names))
-    expected = {"cgroup", "apparmor", *KERNEL_FEATURES} | {f"namespace:{ns}" for ns in hostprobe.NAMESPACES}
-    assert expected <= set(names)
+def kaboom(*_args: object) -> bool:
+    raise RuntimeError("kaboom")
 
 
-def test_probe_is_frozen() -> None:
-    probe = Probe("x", True, "y")
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        probe.supported = False  # type: ignore[misc]
+# --------------------------------------------------------------------------
+# core: namespaces and syscalls
+# --------------------------------------------------------------------------
 
 
-def test_namespaces_supported(probes: list[Probe]) -> None:
-    found = by_name(probes)
-    for ns in ("mnt", "uts", "ipc", "user", "pid", "net", "cgroup", "time"):
-        probe = found[f"namespace:{ns}"]
-        assert probe.supported, probe
-        assert f"{ns}:[" in probe.detail
-    assert "max_user_namespaces" in found["namespace:user"].detail
+def test_core_check_is_its_namespaces_and_syscalls() -> None:
+    probes = core.lxcframe_check()
+    assert [p.name for p in probes] == [f"namespace:{ns}" for ns in core_probes.NAMESPACES] + [
+        "openat2", "pidfd", "clone3", "execveat", "open_tree/move_mount", "mount_setattr"]
+    assert all(p.supported for p in probes), [p for p in probes if not p.supported]
 
 
-def test_cgroup_layout_matches_the_host(probes: list[Probe]) -> None:
+def test_namespaces_as_the_kernel_shows_them() -> None:
+    found = by_name(core_probes.probes())
+    for ns in core_probes.NAMESPACES:
+        link = os.readlink(f"/proc/self/ns/{ns}")
+        expected = f"/proc/self/ns/{ns} -> {link}"
+        if ns == "user":
+            limit = Path("/proc/sys/user/max_user_namespaces").read_text().strip()
+            expected += f"; max_user_namespaces = {limit}"
+        assert found[f"namespace:{ns}"] == Probe(f"namespace:{ns}", True, expected)
+
+
+def test_syscall_rows_name_their_syscalls() -> None:
+    found = by_name(core_probes.probes())
+    assert found["pidfd"] == Probe("pidfd", True, "pidfd_open, pidfd_send_signal available "
+                                   "(race-free signalling, kernel >= 5.3)")
+    assert found["mount_setattr"].detail.startswith("mount_setattr available (idmapped mounts, kernel >= 5.12")
+
+
+def test_missing_ns_dir_gives_unsupported_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core_probes, "PROC_NS_DIR", "/nonexistent/ns")
+    assert core_probes.namespace_probe("uts") == Probe(
+        "namespace:uts", False, "/nonexistent/ns/uts missing: kernel built without it")
+
+
+def test_disabled_user_namespaces(monkeypatch: pytest.MonkeyPatch, scratch_file: Path) -> None:
+    scratch_file.write_text("0\n")
+    monkeypatch.setattr(core_probes, "MAX_USER_NAMESPACES", str(scratch_file))
+    probe = core_probes.namespace_probe("user")
+    link = os.readlink("/proc/self/ns/user")
+    assert probe == Probe("namespace:user", False, f"{link}, but disabled: {scratch_file} = 0")
+
+
+def test_a_missing_syscall_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscalls, "syscall_supported", lambda name: name != "pidfd_send_signal")
+    assert by_name(core_probes.probes())["pidfd"] == Probe(
+        "pidfd", False, "missing: pidfd_send_signal (race-free signalling, kernel >= 5.3)")
+
+
+def test_a_syscall_probe_that_raises_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscalls, "syscall_supported", kaboom)
+    assert by_name(core_probes.probes())["clone3"] == Probe("clone3", False, "probe failed: RuntimeError: kaboom")
+
+
+# --------------------------------------------------------------------------
+# seccomp
+# --------------------------------------------------------------------------
+
+
+def test_seccomp_check_is_kernel_and_stacking() -> None:
+    assert [p.name for p in seccomp_plugin.lxcframe_check()] == ["seccomp:kernel", "seccomp:stacking"]
+
+
+def test_seccomp_kernel_as_the_kernel_shows_it() -> None:
+    actions = Path("/proc/sys/kernel/seccomp/actions_avail").read_text().strip()
+    # pytest runs unfiltered: mode 0.
+    assert seccomp.probe_kernel() == Probe(
+        "seccomp:kernel", True, f"seccomp in the kernel (this process: disabled); actions: {actions}")
+
+
+def test_seccomp_without_the_status_line(monkeypatch: pytest.MonkeyPatch, scratch_file: Path) -> None:
+    scratch_file.write_text("Name:\tpython\nNoNewPrivs:\t0\n")
+    monkeypatch.setattr(seccomp, "PROC_STATUS", str(scratch_file))
+    assert seccomp.probe_kernel() == Probe(
+        "seccomp:kernel", False, f"no Seccomp line in {scratch_file}: kernel built without CONFIG_SECCOMP")
+
+
+def test_seccomp_status_unreadable_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seccomp, "PROC_STATUS", "/nonexistent/status")
+    probe = seccomp.probe_kernel()
+    assert probe == Probe("seccomp:kernel", False,
+                          "probe failed: FileNotFoundError: [Errno 2] No such file or directory: '/nonexistent/status'")
+
+
+def test_seccomp_stacking_on_this_host() -> None:
+    version = syscalls.libseccomp_available()
+    assert version is not None
+    assert seccomp.probe_stacking(lambda: None) == Probe(
+        "seccomp:stacking", True, f"{version}; x86_64 filters also cover x86, x32")
+
+
+def test_seccomp_stacking_without_the_library() -> None:
+    assert seccomp.probe_stacking(lambda: "libseccomp cannot be used (gone)") == Probe(
+        "seccomp:stacking", False, "libseccomp cannot be used (gone)")
+    assert seccomp.probe_stacking(kaboom) == Probe("seccomp:stacking", False, "probe failed: RuntimeError: kaboom")
+
+
+# --------------------------------------------------------------------------
+# keyring
+# --------------------------------------------------------------------------
+
+
+def test_keyring_probe_shows_the_session_keyring() -> None:
+    assert keyring.lxcframe_check() == [Probe(
+        "keyring:session", True, f"keyctl works (this process's session keyring: {syscalls.session_keyring_id()})")]
+
+
+def test_keyring_probe_that_raises_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscalls, "session_keyring_id", kaboom)
+    assert keyring.lxcframe_check() == [Probe("keyring:session", False, "probe failed: RuntimeError: kaboom")]
+
+
+# --------------------------------------------------------------------------
+# AppArmor
+# --------------------------------------------------------------------------
+
+
+def test_apparmor_probe_matches_kernel_state() -> None:
+    lsm = hostfacts.lsm()
+    found = by_name(apparmor_probes(HostPaths()))
+    # apparmor_parser is installed on every test host (scripts/setup-host.sh): the probe found it.
+    assert found["apparmor:parser"].supported and found["apparmor:parser"].detail.startswith("/")
+    assert found["apparmor:enabled"].supported == lsm.apparmor, (found, lsm)
+    enabled = hostfacts.APPARMOR_ENABLED
+    if lsm.apparmor_param is None:
+        assert found["apparmor:enabled"].detail.startswith(f"kernel: AppArmor not enabled ({enabled} missing); ")
+        assert set(found) == {"apparmor:enabled", "apparmor:parser"}
+    elif lsm.apparmor:
+        assert found["apparmor:enabled"].detail == f"kernel: AppArmor enabled ({enabled} = {lsm.apparmor_param})"
+        assert set(found) == {"apparmor:enabled", "apparmor:mount_mediation", "apparmor:parser", "apparmor:stacking"}
+    else:
+        assert found["apparmor:enabled"].detail.startswith(
+            f"kernel: AppArmor disabled ({enabled} = {lsm.apparmor_param}); ")
+    if lsm.active is not None:
+        # The module parameter and the kernel's list of active LSMs tell the same story.
+        assert ("apparmor" in lsm.active) == (lsm.apparmor_param or "").startswith("Y"), lsm
+
+
+# --------------------------------------------------------------------------
+# cgroup layout (the cgroup plugin's mountinfo reading)
+# --------------------------------------------------------------------------
+
+
+def test_cgroup_layout_matches_the_host() -> None:
     facts = hostfacts.cgroups()
-    layout = hostprobe.cgroup_layout()
+    layout = cgroup_layout()
     assert layout.mode == facts.mode
     assert layout.unified_mount == facts.unified_mount
     assert layout.unified_controllers == facts.unified_controllers
@@ -90,88 +201,6 @@ def test_cgroup_layout_matches_the_host(probes: list[Probe]) -> None:
     assert set(layout.v1_named) == facts.v1_named
     assert set(layout.v1_mounts) == {m.mountpoint for m in facts.v1_mounts}
     assert not any("=" in c for c in layout.v1_controllers)  # name=systemd is a name, not a controller
-    probe = by_name(probes)["cgroup"]
-    assert probe.supported == (facts.mode != "none")
-    assert probe.detail.split(";")[0] == facts.mode
-    unified = f"cgroup2 at {facts.unified_mount} (controllers: {' '.join(facts.unified_controllers) or '(none)'})"
-    # What this process's /proc/self/cgroup lists must fit the mounts: each layout asserted for itself.
-    if facts.mode == "hybrid":
-        assert facts.unified_mount != hostfacts.CGROUP_ROOT and facts.v1_mounts
-        assert unified in probe.detail and "v1 controllers: " in probe.detail
-        assert facts.own_unified is not None  # a hybrid process is in the unified tree too
-        assert all(m.parts in facts.own for m in facts.v1_mounts)
-    elif facts.mode == "unified":
-        assert unified in probe.detail
-        assert facts.own_unified is not None
-        if not facts.v1_mounts:
-            assert "v1 controllers" not in probe.detail
-            # Only the unified line (a v1 hierarchy mounted nowhere but still alive may add others).
-            assert all(parts == frozenset() or not (parts & facts.v1_controllers) for parts in facts.own)
-    elif facts.mode == "legacy":
-        assert facts.unified_mount is None and "cgroup2 at" not in probe.detail
-        assert "v1 controllers: " in probe.detail
-        assert all(m.parts in facts.own for m in facts.v1_mounts)
-    else:
-        assert facts.mode == "none" and probe.detail.startswith("none: no cgroup")
-
-
-def test_kernel_feature_probes_supported(probes: list[Probe]) -> None:
-    found = by_name(probes)
-    for name in KERNEL_FEATURES:
-        assert found[name].supported, found[name]
-    assert str(syscalls.session_keyring_id()) in found["keyrings"].detail
-    assert "libseccomp" in found["seccomp"].detail
-
-
-def test_apparmor_probe_matches_kernel_state(probes: list[Probe]) -> None:
-    lsm = hostfacts.lsm()
-    probe = by_name(probes)["apparmor"]
-    # apparmor_parser is installed on every test host (scripts/setup-host.sh): the probe found it.
-    assert "apparmor_parser: /" in probe.detail, probe
-    assert probe.supported == lsm.apparmor, (probe, lsm)
-    if lsm.apparmor_param is None:
-        assert probe.detail.startswith(f"kernel: not enabled ({hostfacts.APPARMOR_ENABLED} missing); ")
-    elif lsm.apparmor:
-        assert probe.detail.startswith(f"kernel: enabled ({hostfacts.APPARMOR_ENABLED} = {lsm.apparmor_param}); ")
-    else:
-        assert probe.detail.startswith(f"kernel: disabled ({hostfacts.APPARMOR_ENABLED} = {lsm.apparmor_param}); ")
-    if lsm.active is not None:
-        # The module parameter and the kernel's list of active LSMs tell the same story.
-        assert ("apparmor" in lsm.active) == (lsm.apparmor_param or "").startswith("Y"), lsm
-
-
-# --------------------------------------------------------------------------
-# Failures become unsupported probes, never exceptions
-# --------------------------------------------------------------------------
-
-
-def test_missing_mountinfo_gives_unsupported_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hostprobe, "_PROC_MOUNTINFO", "/nonexistent/mountinfo")
-    probe = hostprobe.probe_cgroups()
-    assert not probe.supported
-    assert "probe failed" in probe.detail and "FileNotFoundError" in probe.detail
-
-
-def test_missing_ns_dir_gives_unsupported_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hostprobe, "_PROC_NS_DIR", "/nonexistent/ns")
-    probe = hostprobe.namespace_probe("uts")
-    assert not probe.supported and "missing" in probe.detail
-
-
-def test_disabled_user_namespaces(monkeypatch: pytest.MonkeyPatch, scratch_file: Path) -> None:
-    scratch_file.write_text("0\n")
-    monkeypatch.setattr(hostprobe, "_MAX_USER_NAMESPACES", str(scratch_file))
-    probe = hostprobe.namespace_probe("user")
-    assert not probe.supported and "disabled" in probe.detail
-
-
-def test_unexpected_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom() -> int:
-        raise RuntimeError("kaboom")
-
-    monkeypatch.setattr(syscalls, "session_keyring_id", boom)
-    probe = hostprobe.probe_keyrings()
-    assert probe == Probe("keyrings", False, "probe failed: RuntimeError: kaboom")
 
 
 # --------------------------------------------------------------------------

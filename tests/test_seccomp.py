@@ -545,8 +545,9 @@ def test_already_filtered_callers_skip_the_policy_unless_nesting_is_allowed(make
 
 def test_check_and_extensions(tmp_path):
     check = run_cli("check", "--format", "json")
-    assert check.returncode == 0, check.stderr
-    [probe] = [p for p in json.loads(check.stdout) if p["name"] == "seccomp_stacking"]
+    assert check.stderr == ""
+    [probe] = [p for p in json.loads(check.stdout) if p["name"] == "seccomp:stacking"]
+    assert probe["plugin"] == "seccomp"
     assert probe["supported"] and "x86_64 filters also cover x86, x32" in probe["detail"]
     assert "2." in probe["detail"]  # libseccomp's version
     extensions = run_cli("extensions").stdout.split()

@@ -15,7 +15,8 @@ HEADERS = ("PLUGIN", "FEATURE", "SUPPORTED", "DETAIL")
 DEFAULT_WIDTH = 100
 #: Narrower than this, the detail column would be too thin to read: details go below their row.
 MIN_DETAIL = 24
-#: Indent of details printed below their row.
+#: Indents, when details go below their row: a row's own continuation, and its detail.
+HEAD_INDENT = "  "
 BLOCK_INDENT = "    "
 
 EXIT_STATUS_HELP = (
@@ -32,15 +33,16 @@ def render_text(rows: list[CheckRow], width: int) -> str:
     widths = [max([len(header), *(len(cell[i]) for cell in cells)]) for i, header in enumerate(HEADERS[:3])]
     indent = sum(widths) + 2 * len(widths)
     if width - indent >= MIN_DETAIL:
-        lines = [_fit(_join(HEADERS[:3], widths) + "  " + HEADERS[3], width)]
+        lines = [_join(HEADERS[:3], widths) + "  " + HEADERS[3]]
         for cell, row in zip(cells, rows, strict=True):
             detail = _wrap(row.detail, width - indent)
             lines.append((_join(cell, widths) + "  " + detail[0]).rstrip())
             lines.extend((" " * indent + line).rstrip() for line in detail[1:])
         return "\n".join(lines)
-    lines = [_fit(_join(HEADERS[:3], widths).rstrip(), width)]
+    # Too narrow for columns: each row on a line of its own (wrapped, never cut), its detail below.
+    lines = _wrap("  ".join(HEADERS[:3]), width)
     for cell, row in zip(cells, rows, strict=True):
-        lines.append(_fit(_join(cell, widths).rstrip(), width))
+        lines.extend(_wrap("  ".join(cell), width, HEAD_INDENT))
         lines.extend(BLOCK_INDENT + line for line in _wrap(row.detail, width - len(BLOCK_INDENT)) if line)
     return "\n".join(lines)
 
@@ -49,13 +51,10 @@ def _join(cells: tuple[str, ...], widths: list[int]) -> str:
     return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True))
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     # Paths and option lists have no spaces to break at: break inside words rather than overflow.
-    return textwrap.wrap(text, width=max(width, 1), break_long_words=True, break_on_hyphens=False) or [""]
-
-
-def _fit(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+    return textwrap.wrap(text, width=max(width, len(indent) + 1), subsequent_indent=indent,
+                         break_long_words=True, break_on_hyphens=False) or [""]
 
 
 def terminal_width() -> int:
