@@ -31,6 +31,8 @@ _LEVEL_NAMES = ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "AL
 current_container: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "lxcframe_container", default=None
 )
+#: The plugin whose hook implementation this context is running (set by :mod:`lxcframe.plugin_calls`).
+current_plugin: contextvars.ContextVar[str | None] = contextvars.ContextVar("lxcframe_plugin", default=None)
 
 
 def parse_level(value: str) -> int:
@@ -211,6 +213,9 @@ def _add_container(_logger: Any, _method: str, event: Any) -> Any:
     name = current_container.get()
     if name is not None:
         event.setdefault("container", name)
+    plugin = current_plugin.get()
+    if plugin is not None:
+        event.setdefault("plugin", plugin)
     return event
 
 

@@ -7,6 +7,7 @@ different plugins disabled.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import threading
@@ -22,12 +23,15 @@ from lxcframe.config.lxc_keys import LXC_KEYS
 from lxcframe.errors import ConfigError, PluginError
 from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
 from lxcframe.hostconfig import HostConfig
+from lxcframe.plugin_calls import CallTracer, guard
 from lxcframe.plugins import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
 from lxcframe.version import __version__
 
 ENTRY_POINT_GROUP = "lxcframe.plugins"
 DISABLE_ENV = "LXCFRAME_DISABLE_PLUGINS"
 NO_AUTOLOAD_ENV = "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD"
+#: Set to 1, every hook call is logged with its plugins and durations (``--trace-plugins``).
+TRACE_ENV = "LXCFRAME_TRACE_PLUGINS"
 
 #: API extensions the core itself provides, whatever plugins are enabled.
 CORE_API_EXTENSIONS = ("lxc_config_item_is_supported",)
@@ -65,6 +69,14 @@ def parse_disable_list(text: str) -> list[str]:
     return [name for name in re.split(r"[\s,]+", text) if name]
 
 
+def trace_requested(environ: Mapping[str, str]) -> bool:
+    return environ.get(TRACE_ENV, "") not in ("", "0")
+
+
+class _RegistrationFailed(Exception):
+    """Why one plugin cannot be enabled; it is recorded ``failed`` and the others go on."""
+
+
 class Plugins:
     """The plugins of one process (or one caller): a pluggy manager plus what was not loaded and why."""
 
@@ -77,8 +89,10 @@ class Plugins:
         extra: Iterable[tuple[str, object]] = (),
         host: HostConfig | None = None,
         disable_origin: str = "disable",
+        trace: bool | None = None,
     ) -> None:
-        """``disable_origin`` names where the ``disable`` names came from in errors (``"-p no:{name}"``)."""
+        """``disable_origin`` names where the ``disable`` names came from in errors (``"-p no:{name}"``);
+        ``trace`` logs every hook call (default: :data:`TRACE_ENV` in ``environ``)."""
         environ = os.environ if environ is None else environ
         if host is None:  # a caller that read the host config already passes it
             from lxcframe.hostconfig import load_host_config
@@ -102,7 +116,13 @@ class Plugins:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         for spec_module in SPEC_MODULES:
             self.pm.add_hookspecs(importlib.import_module(spec_module))
+        self._spec_names = frozenset(name for name, caller in vars(self.pm.hook).items()
+                                     if getattr(caller, "spec", None) is not None)
+        self._tracer = CallTracer(self.pm)
+        self.trace = trace_requested(environ) if trace is None else trace
         self._records: dict[str, PluginRecord] = {}
+        #: Config keys of the enabled plugins, declared once each: the start of the key registry.
+        self._declared_keys: dict[str, KeySpec] = {}
         # Plugins not enabled (module or plugin object, None if never imported) and why not.
         self._inactive_modules: dict[str, tuple[object | None, str]] = {}
         self._lock = threading.Lock()
@@ -177,29 +197,111 @@ class Plugins:
         try:
             module = _load_object(candidate.module)
         except Exception as err:  # a broken plugin must not stop the others
-            reason = f"{type(err).__name__}: {err}"
-            self._records[candidate.name] = self._record(candidate, FAILED, reason)
-            self._inactive_modules[candidate.name] = (None, f"failed to load ({reason})")
+            self._fail(candidate, None, f"{type(err).__name__}: {err}", "failed to load")
             return
         self._register(candidate.name, module, candidate)
 
     def _register(self, name: str, plugin: object, candidate: _Candidate) -> None:
+        """Enable ``plugin``, or record why not; a plugin that fails leaves nothing registered."""
         try:
-            self.pm.register(plugin, name=name)
+            self._refuse_unknown_hooks(plugin)
+            try:
+                self.pm.register(plugin, name=name)
+            except Exception as err:
+                raise _RegistrationFailed(f"{type(err).__name__}: {err}") from None
+            reason = self._unavailable_reason(plugin)
+            if reason:
+                self.pm.unregister(name=name)
+                self._inactive_modules[name] = (plugin, f"is unavailable on this host ({reason})")
+                self._records[name] = self._record(candidate, UNAVAILABLE, reason)
+                return
+            keys = self._own_keys(name, plugin)
+            extensions = self._own_extensions(plugin)
+        except _RegistrationFailed as failed:
+            if self.pm.get_plugin(name) is plugin:
+                self.pm.unregister(name=name)
+            self._fail(candidate, plugin, str(failed), "failed")
+            return
+        self._declared_keys.update(keys)
+        callers = self.pm.get_hookcallers(plugin) or []
+        for caller in callers:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    guard(impl, caller.name, self._tracer)
+        hooks = tuple(sorted(caller.name for caller in callers))
+        self._records[name] = attrs.evolve(self._record(candidate, ENABLED), hooks=hooks, extensions=extensions)
+
+    def _fail(self, candidate: _Candidate, plugin: object | None, reason: str, how: str) -> None:
+        if candidate.builtin and candidate.name in ESSENTIAL_PLUGINS:
+            raise PluginError(f"essential plugin {candidate.name!r} {how}: {reason}")
+        # A name taken already (a plugin handed in under a builtin's name) keeps the other's record.
+        key = candidate.name if candidate.name not in self._records else f"{candidate.name}@{candidate.module}"
+        self._records[key] = self._record(candidate, FAILED, reason)
+        if not self.is_enabled(candidate.name):
+            self._inactive_modules[candidate.name] = (plugin, f"{how} ({reason})")
+
+    def _refuse_unknown_hooks(self, plugin: object) -> None:
+        """pluggy's ``check_pending`` for one plugin: a hook name no hookspec has is a typo.
+
+        pluggy would register such a function as a hook nobody calls (the plugin then silently does
+        nothing), and its ``check_pending`` fails the whole manager; here only the plugin fails.
+        Functions named ``lxcframe_*`` count even unmarked, and ``@hookimpl(optionalhook=True)``
+        is the way to declare a hook another plugin may or may not provide.
+        """
+        unknown = []
+        for attribute in dir(plugin):
+            opts = self.pm.parse_hookimpl_opts(plugin, attribute)
+            if opts is not None:
+                hook_name = opts.get("specname") or attribute
+                if hook_name not in self._spec_names and not opts.get("optionalhook"):
+                    unknown.append(hook_name)
+            elif (attribute.startswith(f"{PROJECT_NAME}_") and attribute not in self._spec_names
+                  and _is_function(inspect.getattr_static(plugin, attribute, None))):
+                unknown.append(attribute)
+        if unknown:
+            parts = []
+            for hook_name in unknown:
+                hint = closest(hook_name, self._spec_names)
+                parts.append(f"unknown hook {hook_name}" + (f"; did you mean {hint}?" if hint else ""))
+            raise _RegistrationFailed(", ".join(parts))
+
+    def _own_keys(self, name: str, plugin: object) -> dict[str, KeySpec]:
+        """The keys ``plugin`` declares; one declared already (by core or any other plugin) fails it."""
+        impl = self._impl_of(plugin, "lxcframe_config_keys")
+        if impl is None:
+            return {}
+        try:
+            specs = list(impl.function() or ())
         except Exception as err:
-            self._records[name] = self._record(candidate, FAILED, f"{type(err).__name__}: {err}")
-            return
-        reason = self._unavailable_reason(plugin)
-        if reason:
-            self.pm.unregister(name=name)
-            self._inactive_modules[name] = (plugin, f"is unavailable on this host ({reason})")
-            self._records[name] = self._record(candidate, UNAVAILABLE, reason)
-            return
-        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
-        extensions = tuple(_call_single(plugin, "lxcframe_api_extensions") or ())
-        self._records[name] = attrs.evolve(
-            self._record(candidate, ENABLED), hooks=hooks, extensions=extensions
-        )
+            raise _RegistrationFailed(f"lxcframe_config_keys raised {type(err).__name__}: {err}") from None
+        keys: dict[str, KeySpec] = {}
+        for spec in specs:
+            if not isinstance(spec, KeySpec):
+                raise _RegistrationFailed(f"lxcframe_config_keys gave {spec!r}, not a KeySpec")
+            other = self._declared_keys.get(spec.name)
+            if other is not None:
+                raise _RegistrationFailed(f"config key {spec.name!r} is declared by plugin {other.plugin!r} already")
+            if spec.name in keys:
+                raise _RegistrationFailed(f"config key {spec.name!r} declared twice")
+            keys[spec.name] = attrs.evolve(spec, plugin=name)
+        return keys
+
+    def _own_extensions(self, plugin: object) -> tuple[str, ...]:
+        impl = self._impl_of(plugin, "lxcframe_api_extensions")
+        if impl is None:
+            return ()
+        try:
+            names = tuple(impl.function() or ())
+        except Exception as err:
+            raise _RegistrationFailed(f"lxcframe_api_extensions raised {type(err).__name__}: {err}") from None
+        if not all(isinstance(item, str) for item in names):
+            raise _RegistrationFailed(f"lxcframe_api_extensions gave {list(names)!r}, not names")
+        return names
+
+    def _impl_of(self, plugin: object, hook_name: str) -> Any:
+        """``plugin``'s implementation of ``hook_name`` (called alone while the plugin is being checked)."""
+        return next((impl for impl in getattr(self.pm.hook, hook_name).get_hookimpls() if impl.plugin is plugin),
+                    None)
 
     def _unavailable_reason(self, plugin: object) -> str | None:
         try:
@@ -218,6 +320,15 @@ class Plugins:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+    @property
+    def trace(self) -> bool:
+        """Whether every hook call is logged (hook, plugins, durations) through pluggy's monitoring."""
+        return self._tracer.enabled
+
+    @trace.setter
+    def trace(self, on: bool) -> None:
+        self._tracer.set(on)
 
     def records(self) -> list[PluginRecord]:
         return list(self._records.values())
@@ -250,23 +361,19 @@ class Plugins:
 
     def _build_registry(self) -> KeyRegistry:
         registry = KeyRegistry()
-        for impl in self.hook.lxcframe_config_keys.get_hookimpls():
-            plugin_name = impl.plugin_name
-            for spec in impl.function() or ():
-                try:
-                    registry.add(attrs.evolve(spec, plugin=plugin_name))
-                except ValueError as err:
-                    raise PluginError(str(err)) from None
+        for spec in self._declared_keys.values():  # each declared once: checked at registration
+            registry.add(spec)
         declared_inactive: set[str] = set()
         for name, (module, why) in self._inactive_modules.items():
-            if module is None:
-                # Not imported (a disabled third party, or one that failed): its keys are unknown, but
-                # a plugin's own namespaces are by convention named after it.
+            specs = _declared_by(module)
+            if specs is None:
+                # Not imported (a disabled third party, or one that failed), or its declaration fails:
+                # its keys are unknown, but a plugin's own namespaces are by convention named after it.
                 for pattern in (f"{name}.*", f"lxc.{name}.*"):
                     if registry.lookup(pattern.replace(".*", ".x")) is None:
                         registry.add_inactive(pattern, name, why)
                 continue
-            for spec in _call_single(module, "lxcframe_config_keys") or ():
+            for spec in specs:
                 if registry.lookup(spec.name) is None:
                     applied_by = next((other for other in spec.shared_with if self.is_enabled(other)), "")
                     registry.add_inactive(spec.name, name, why, applied_by)
@@ -290,6 +397,21 @@ class Plugins:
 def _call_single(plugin: object, hook_name: str) -> Any:
     function = getattr(plugin, hook_name, None)
     return function() if callable(function) else None
+
+
+def _declared_by(plugin: object | None) -> list[KeySpec] | None:
+    """The keys a plugin that is not enabled would declare (None if unknown)."""
+    if plugin is None:
+        return None
+    try:
+        specs = list(_call_single(plugin, "lxcframe_config_keys") or ())
+    except Exception:
+        return None  # its failure is on its record already
+    return [spec for spec in specs if isinstance(spec, KeySpec)]
+
+
+def _is_function(value: object) -> bool:
+    return inspect.isfunction(value) or inspect.ismethod(value) or isinstance(value, (staticmethod, classmethod))
 
 
 def _load_object(value: str) -> Any:

@@ -1,10 +1,11 @@
-"""Calling one stage's hook implementation by implementation, so a failure names its plugin."""
+"""Calling one stage's hook through pluggy, so that a failure is a StageError naming its plugin."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lxcframe.errors import LxcframeError, StageError
+from lxcframe.plugin_calls import raised_by
 from lxcframe.stages import AFTER_START, STAGE_BY_HOOK
 
 
@@ -15,33 +16,32 @@ def describe(err: BaseException) -> str:
 
 
 def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwargs: Any) -> list[Any]:
-    """Call every implementation of ``hook_name`` in pluggy's order (tryfirst … trylast).
+    """Call ``hook_name`` through pluggy (wrappers, tryfirst … trylast, monitoring) with ``kwargs``.
 
-    Any exception becomes a :class:`StageError` naming the stage and the plugin (outside the start
-    pipeline a plugin's own :class:`LxcframeError` passes through unchanged). With
-    ``firstresult`` the first non-None result ends the call.
+    Returns the non-None results as a list; for a ``firstresult`` hook (``firstresult`` must say so, as
+    the caller relies on it) that list holds the first result only, or nothing.
+
+    Any exception becomes a :class:`StageError` naming the stage and the plugin whose implementation
+    raised it (outside the start pipeline a plugin's own :class:`LxcframeError` passes through
+    unchanged).
     """
-    stage = STAGE_BY_HOOK.get(hook_name)
-    stage_name = stage.name if stage else hook_name.removeprefix("lxcframe_")
     hook = getattr(plugins.hook, hook_name)
-    results: list[Any] = []
-    # pluggy runs the last registered implementation first; get_hookimpls() lists them in
-    # registration order, with tryfirst ones at the end.
-    for impl in reversed(hook.get_hookimpls()):
-        if impl.hookwrapper or getattr(impl, "wrapper", False):
-            continue
-        try:
-            result = impl.function(*(kwargs[name] for name in impl.argnames))
-        except StageError:
-            raise
-        except Exception as err:
-            if stage is None and isinstance(err, LxcframeError):
-                raise  # outside the start pipeline a plugin's own clear error stands as it is
-            errno = err.errno if isinstance(err, OSError) else None
-            raise StageError(stage_name, impl.plugin_name, describe(err), errno,
-                             in_start=stage is not None and stage.name not in AFTER_START) from err
-        if result is not None:
-            results.append(result)
-            if firstresult:
-                break
-    return results
+    spec_firstresult = bool(hook.spec is not None and hook.spec.opts.get("firstresult"))
+    if firstresult != spec_firstresult:
+        # A caller that expects one result from a hook that gives all (or the reverse) is a bug here.
+        raise TypeError(f"{hook_name} is {'a' if spec_firstresult else 'not a'} firstresult hook")
+    stage = STAGE_BY_HOOK.get(hook_name)
+    try:
+        outcome = hook(**kwargs)
+    except StageError:
+        raise
+    except Exception as err:
+        if stage is None and isinstance(err, LxcframeError):
+            raise  # outside the start pipeline a plugin's own clear error stands as it is
+        errno = err.errno if isinstance(err, OSError) else None
+        raise StageError(stage.name if stage else hook_name.removeprefix("lxcframe_"), raised_by(err),
+                         describe(err), errno, in_start=stage is not None and stage.name not in AFTER_START
+                         ) from err
+    if spec_firstresult:
+        return [] if outcome is None else [outcome]
+    return list(outcome)
