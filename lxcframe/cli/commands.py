@@ -18,6 +18,14 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
 
     level = options.log_level or ("debug" if options.debug else None)
     try:
+        if options.trace_plugins:
+            from lxcframe.log import LEVELS, parse_level
+            from lxcframe.plugin_manager import TRACE_ENV
+
+            # In the environment, so that monitors and helpers this command starts trace too.
+            os.environ[TRACE_ENV] = "1"
+            if level is None or parse_level(level) > LEVELS["info"]:
+                level = "info"  # the trace lines' level: asked for, they are shown
         HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
     except ValueError as err:  # a level that is no level: one line, as every other error
         raise LxcframeError(f"--log-level {level}: {err}") from None

@@ -21,6 +21,8 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("--log-level", default=default(None), help="log level on stderr (trace … fatal)")
     parser.add_argument("--log-file", default=default(None), help="write logs to this file")
     parser.add_argument("--log-format", choices=("console", "json"), default=default(None))
+    parser.add_argument("--trace-plugins", action="store_true", default=default(False),
+                        help="log every hook call with its plugins and durations (at info level)")
     parser.add_argument("--host-config", default=default(None),
                         help="host config file (default: $LXCFRAME_HOST_CONFIG or /etc/lxcframe/lxcframe.toml)")
 
