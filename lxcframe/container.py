@@ -494,25 +494,30 @@ class Container:
         """Addresses of the running container, as python3-lxc: ``family`` ``"inet"``/``"inet6"``,
         ``interface`` a name (lo is left out unless named), ``scope`` the kernel's (global by default).
 
-        Read from the host through the netns id the start recorded: no fork, no setns. The reference
-        to the namespace is kept while the same init lives, so repeated calls skip the state file.
+        Read by the network plugin (``netns``) through the netns id the start recorded: no fork, no
+        setns. The state is kept while the same init lives, so repeated calls skip the state file. With
+        the network plugin disabled this is an error, not an empty tuple (which would read as "no
+        address yet" to a caller waiting for one).
         """
-        from lxcframe.net.inspect import get_ips as read_ips
-        from lxcframe.net.inspect import running_ref
-
-        self._netns_ref = running_ref(self.lxcpath, self.name, self._netns_ref)
-        try:
-            return read_ips(self._netns_ref, interface, family, scope)
-        except ValueError as err:
-            raise ContainerError(str(err)) from None
+        state = self._netns_ref
+        if state is None or st.process_start_time(state.init_pid) != state.init_start:
+            state = self._netns_ref = self._running_state()
+        found = call_hook(self.plugins, "lxcframe_get_ips", firstresult=True, state=state, interface=interface,
+                          family=family, scope=scope)
+        if not found:
+            raise ContainerError("no enabled plugin reads a container's addresses (enable netns)")
+        return tuple(found[0])
 
     def get_interfaces(self) -> tuple[str, ...]:
-        """Interface names of the running container, lo included (as python3-lxc)."""
-        from lxcframe.net.inspect import get_interfaces as read_interfaces
-        from lxcframe.net.inspect import running_ref
-
-        self._netns_ref = running_ref(self.lxcpath, self.name, self._netns_ref)
-        return read_interfaces(self._netns_ref)
+        """Interface names of the running container, lo included (as python3-lxc); read by the network
+        plugin, an error when it is disabled."""
+        state = self._netns_ref
+        if state is None or st.process_start_time(state.init_pid) != state.init_start:
+            state = self._netns_ref = self._running_state()
+        found = call_hook(self.plugins, "lxcframe_get_interfaces", firstresult=True, state=state)
+        if not found:
+            raise ContainerError("no enabled plugin reads a container's interfaces (enable netns)")
+        return tuple(found[0])
 
     # --- console -------------------------------------------------------------------------------
 

@@ -676,6 +676,33 @@ ALLOWED: dict[str, str] = {
         "eight random names out of 36^6 all taken: no input chooses them",
     "lxcframe.plugins.netns.host:_delete_host_end:<re-raise>:": "re-raise of a netlink error other than 'gone'",
     "lxcframe.plugins.netns.child:_configure:<re-raise>:": "re-raise of a route error other than ENETUNREACH",
+    "lxcframe.plugins.netns.inspect:read:<re-raise>:": "re-raise of a netlink error other than the EINVAL of a "
+        "kernel that does not know the target attribute",
+    "lxcframe.plugins.netns.inspect:read:<re-raise>:#2": "re-raise of an OSError other than the ENOPROTOOPT of a "
+        "kernel without strict checking",
+    "lxcframe.plugins.netns.inspect:_read_by_id:<re-raise _TargetIgnored>:": "internal signal to take the fallback "
+        "(the id names another namespace now), caught by read",
+    "lxcframe.plugins.netns.inspect:_read_by_id:<re-raise _TargetIgnored>:#2": "internal signal to take the "
+        "fallback (a kernel that ignored the target), caught by read",
+    "lxcframe.plugins.netns.inspect:_socket_inside:ProcessLookupError:init (pid {}) has exited":
+        "init exiting between the caller's running check and opening its netns: a race with a stop",
+    "lxcframe.plugins.netns.iproute:Rtnl.__init__:<re-raise>:": "re-raise after closing the socket made inside "
+        "the namespace",
+    "lxcframe.plugins.netns.iproute:Rtnl.assign_nsid:<re-raise>:": "re-raise of a netns id error other than "
+        "'already has one'",
+    "lxcframe.plugins.netns.iproute:Rtnl.assign_nsid:NetlinkError:the kernel kept no id":
+        "the kernel acknowledging an id it then does not report: a kernel fault no input produces",
+    "lxcframe.plugins.netns.iproute:Rtnl.get_nsid:<re-raise>:": "re-raise of a look-up error other than 'no such id'",
+    "lxcframe.plugins.netns.rawlink:netlink_socket_inside:<re-raise failed[0]>:": "re-raise, in the caller's "
+        "thread, of the setns or socket error of the short-lived thread",
+    "lxcframe.plugins.netns.rawlink:RtnlSocket.__init__:<re-raise>:": "re-raise after closing the socket",
+    "lxcframe.plugins.netns.rawlink:RtnlSocket.request:NetlinkError:": "the kernel refusing a look-up of the "
+        "read path (RTM_GETNSID); 'no such id' is handled by get_nsid, the rest are kernel faults",
+    "lxcframe.plugins.netns.rawlink:RtnlSocket.dump:NetlinkError:": "a dump the kernel failed after it started "
+        "(memory, a namespace going away): a host fault no input produces",
+    "lxcframe.plugins.netns.rawlink:RtnlSocket.dump:NetlinkError:#2": "a dump refused at once; the EINVAL of an "
+        "unknown target attribute is how the check probe and read detect old kernels",
+    "lxcframe.plugins.netns.rawlink:get_nsid:<re-raise>:": "re-raise of a look-up error other than 'no such id'",
     "lxcframe.plugins.console.client:connect:ContainerError:{}: not running":
         "Container checks the state first; only a container stopping between that check and the connect reaches it",
     "lxcframe.plugins.console.client:request:ContainerError:the monitor closed the console connection":
@@ -703,6 +730,10 @@ ALLOWED: dict[str, str] = {
 ELSEWHERE: dict[str, tuple[str, str]] = {
     "lxcframe.plugins.netns.host:_gateway:RuntimeError:lxc.net.{}.ipv{}.gateway = auto: {} has no global IPv{} add":
         ("test_netns.py", "test_veth_on_a_bridge_and_auto_gateway_without_an_address"),
+    "lxcframe.plugins.netns.inspect:get_ips:ContainerError:family must be 'inet', 'inet6' or None, not {}":
+        ("test_netns.py", "test_get_ips_refuses_an_unknown_family"),
+    "lxcframe.plugins.netns.iproute:_asking:NetlinkError:":
+        ("test_netns.py", "test_a_kernel_refusal_fails_the_start_naming_the_request"),
 }
 
 

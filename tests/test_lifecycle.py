@@ -16,8 +16,8 @@ import pytest
 from lxcframe import state as st
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, ConfigErrors, ContainerError
-from lxcframe.net import rtnl
-from lxcframe.net.netlink import RtnlSocket
+from lxcframe.plugins.netns import rawlink as rtnl
+from lxcframe.plugins.netns.rawlink import RtnlSocket
 
 from .conftest import run_cli
 

@@ -21,9 +21,11 @@ import pytest
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, ConfigErrors, ContainerError, StageError
 from lxcframe.hooks import hookimpl
-from lxcframe.net import inspect, rtnl
-from lxcframe.net.netlink import RtnlSocket
 from lxcframe.plugin_manager import Plugins
+from lxcframe.plugins.netns import inspect
+from lxcframe.plugins.netns import rawlink as rtnl
+from lxcframe.plugins.netns.iproute import Rtnl
+from lxcframe.plugins.netns.rawlink import RtnlSocket
 
 pytestmark = pytest.mark.container
 
@@ -429,23 +431,36 @@ def test_target_netnsid_dump_needs_strict_check(make_container):
         delete_if_present("lxftv0")
 
 
-def test_get_ips_without_a_recorded_netns_id_enters_the_netns(make_container):
+def test_get_ips_with_the_network_plugin_disabled_is_an_error(make_container, lxcpath):
     container = make_container("nnoplug", disable=("netns",))  # no plugin: no id, no devices, lo down
     container.start()
     try:
         assert "netns" not in container.current_state().plugins
-        assert container.get_interfaces() == ("lo",)
-        assert container.get_ips(interface="lo", scope=254) == ()
+        # Not an empty tuple: a caller polling get_ips for an address would wait for ever.
+        with pytest.raises(ContainerError) as info:
+            container.get_ips()
+        assert str(info.value) == "no enabled plugin reads a container's addresses (enable netns)"
+        with pytest.raises(ContainerError) as info:
+            container.get_interfaces()
+        assert str(info.value) == "no enabled plugin reads a container's interfaces (enable netns)"
+        # A caller with the plugin reads the same container without a recorded id: it enters the netns.
+        enabled = Container("nnoplug", lxcpath)
+        assert enabled.get_interfaces() == ("lo",)
+        assert enabled.get_ips(interface="lo", scope=254) == ()
     finally:
         container.stop(kill=True)
 
 
-def test_check_reports_the_path_in_use(rundir):
+def test_check_lists_the_netns_probes_once(rundir):
     from .conftest import run_cli
 
     result = run_cli("check", env=dict(os.environ))
-    line = next(line for line in result.stdout.splitlines() if line.startswith("netns:target-netnsid"))
-    assert line.split()[1] == "yes" and inspect.FAST in line
+    rows = [line.split(None, 3) for line in result.stdout.splitlines()[1:] if line[:1].strip()]
+    ours = {row[1]: row for row in rows if row[0] == "netns"}
+    assert sorted(ours) == ["netns:ids", "netns:strict-check", "netns:target-netnsid"]
+    assert [row[1] for row in rows].count("netns:ids") == 1, result.stdout
+    assert all(row[2] == "yes" for row in ours.values()), result.stdout
+    assert ours["netns:target-netnsid"][3].startswith(inspect.FAST)
 
 
 # --- failures unwind -------------------------------------------------------------------------------
@@ -532,8 +547,8 @@ def test_netns_holders_sees_a_descriptor(tmp_path):
         assert wait_until(lambda: ready.exists())
         inode = netns_inode(child.pid)
         pin = os.open(f"/proc/{child.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        with RtnlSocket() as sock:
-            nsid = rtnl.assign_nsid(sock, pin)
+        with Rtnl() as rt:
+            nsid = rt.assign_nsid(pin)
         child.kill()
         child.wait()
         assert netns_holders(inode) == [f"{os.getpid()} fd {pin}"]
@@ -541,8 +556,8 @@ def test_netns_holders_sees_a_descriptor(tmp_path):
         assert nsid_alive(nsid, inode)
         os.close(pin)
         pin = None
-        with RtnlSocket() as sock:
-            assert rtnl.wait_nsid_released(sock, nsid, 5)
+        with Rtnl() as rt:
+            assert rt.wait_nsid_released(nsid, 5)
         assert not nsid_alive(nsid, inode)
     finally:
         if pin is not None:
@@ -677,7 +692,7 @@ def test_get_ips_of_a_stopped_container_is_an_error(make_container):
 
 def test_plugin_module_does_not_import_netlink_code():
     code = ("import sys, lxcframe.plugins.netns; "
-            "print(sorted(m for m in sys.modules if m.startswith(('pyroute2', 'lxcframe.net'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('pyroute2', 'lxcframe.plugins.netns.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -691,5 +706,182 @@ def test_api_extensions_declared():
 
 def test_raw_socket_sees_our_own_namespace():
     with RtnlSocket() as sock:
-        assert rtnl.get_link(sock, "lo").ifindex == rtnl.LOOPBACK_INDEX
+        assert next(link for link in rtnl.dump_links(sock) if link.name == "lo").ifindex == rtnl.LOOPBACK_INDEX
         assert any(a.address == "127.0.0.1" and a.family == socket.AF_INET for a, _ in rtnl.dump_addresses_raw(sock))
+
+
+# --- pyroute2 does the configuration, and none of it reaches a child -------------------------------
+
+
+def _descriptors_and_threads() -> dict[str, object]:
+    """This process's netlink sockets and epoll descriptors (what an IPRoute is made of), its thread
+    count, and whether pyroute2 is loaded."""
+    netlink, epolls = [], []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target == "anon_inode:[eventpoll]":
+                epolls.append(int(fd))
+            elif target.startswith("socket:"):
+                with socket.socket(fileno=os.dup(int(fd))) as probe:
+                    if probe.family == socket.AF_NETLINK:
+                        netlink.append(int(fd))
+    return {"netlink": sorted(netlink), "epoll": sorted(epolls), "threads": len(os.listdir("/proc/self/task")),
+            "pyroute2": "pyroute2.iproute.linux" in sys.modules}
+
+
+class RecordPyroute2Leftovers:
+    """Writes what the monitor holds right after the network stage, and the child before it mounts."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    def _write(self, where: str) -> None:
+        import json
+
+        with open(f"{self.note}.{where}", "w") as handle:
+            json.dump(_descriptors_and_threads(), handle)
+
+    @hookimpl(trylast=True)
+    def lxcframe_setup_network(self, ctx, pid):
+        self._write("monitor")
+
+    @hookimpl
+    def lxcframe_child_pre_mount(self):
+        self._write("child")
+
+
+def test_no_pyroute2_socket_or_thread_reaches_the_child_or_stays_in_the_monitor(make_container, tmp_path):
+    import json
+
+    note = tmp_path / "held"
+    plugins = Plugins(extra=[("leftovers", RecordPyroute2Leftovers(str(note)))])
+    container = make_container("nleft", plugins=plugins, config=VETH)
+    try:
+        container.start()
+        assert set(container.get_ips(family="inet")) == {"198.51.100.10", "203.0.113.10"}
+        monitor = json.loads((tmp_path / "held.monitor").read_text())
+        child = json.loads((tmp_path / "held.child").read_text())
+        container.stop(kill=True)
+    finally:
+        delete_if_present("lxftv0")
+    # Both used pyroute2 (the child configured eth0 with it), and neither keeps any of it: the child made
+    # its own IPRoute after the fork and closed it; the monitor closed its own before the stage ended.
+    assert child == {"netlink": [], "epoll": [], "threads": 1, "pyroute2": True}
+    assert monitor == {"netlink": [], "epoll": [], "threads": 1, "pyroute2": True}
+
+
+def _inside_links(pid: int) -> dict[str, rtnl.Link]:
+    ns_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with RtnlSocket(ns_fd=ns_fd) as sock:
+            return {link.name: link for link in rtnl.dump_links(sock)}
+    finally:
+        os.close(ns_fd)
+
+
+def _inside_routes(pid: int, family: str) -> list[dict[str, object]]:
+    import json
+
+    out = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-j", family, "route"], capture_output=True,
+                         text=True, check=True).stdout
+    return [route for route in json.loads(out) if route.get("protocol") != "kernel"
+            and not str(route.get("dst", "")).startswith(("fe80", "ff00"))]
+
+
+def test_veth_macvlan_and_phys_read_back_from_the_kernel(make_container):
+    with host_pair("lxftkA", "lxftkB", up=True), host_pair("lxftkC", "lxftkD"):
+        phys_before = host_links()["lxftkD"]
+        container = make_container("nkern", config=(
+            *VETH[:5], ("lxc.net.0.mtu", "1450"), ("lxc.net.0.ipv4.address", "198.51.100.70/24"),
+            ("lxc.net.0.ipv4.gateway", "198.51.100.1"),
+            ("lxc.net.1.type", "macvlan"), ("lxc.net.1.link", "lxftkA"), ("lxc.net.1.flags", "up"),
+            ("lxc.net.1.mtu", "1400"), ("lxc.net.1.hwaddr", "00:16:3e:5a:00:11"),
+            ("lxc.net.1.ipv6.address", "2001:db8:7::71/64"), ("lxc.net.1.ipv6.gateway", "2001:db8:7::1"),
+            ("lxc.net.2.type", "phys"), ("lxc.net.2.link", "lxftkD"), ("lxc.net.2.name", "eth7"),
+            ("lxc.net.2.flags", "up"), ("lxc.net.2.mtu", "1300"), ("lxc.net.2.ipv4.address", "203.0.113.72/28"),
+        ))
+        try:
+            pid = container.start()
+            links = _inside_links(pid)
+            assert sorted(links) == ["eth0", "eth1", "eth7", "lo"]
+            assert (links["eth0"].mtu, links["eth0"].address, links["eth0"].up) == (1450, "00:16:3e:5a:00:01", True)
+            assert (links["eth1"].mtu, links["eth1"].address, links["eth1"].up) == (1400, "00:16:3e:5a:00:11", True)
+            assert (links["eth7"].mtu, links["eth7"].address, links["eth7"].up) == (1300, phys_before.address, True)
+            assert links["lo"].up
+            assert container.get_ips(interface="eth0") == ("198.51.100.70",)
+            assert container.get_ips(interface="eth1") == ("2001:db8:7::71",)
+            assert container.get_ips(interface="eth7") == ("203.0.113.72",)
+            assert [(r["dst"], r.get("gateway"), r["dev"]) for r in _inside_routes(pid, "-4")] == [
+                ("default", "198.51.100.1", "eth0")]
+            assert [(r["dst"], r.get("gateway"), r["dev"]) for r in _inside_routes(pid, "-6")] == [
+                ("default", "2001:db8:7::1", "eth1")]
+            host_end = host_links()["lxftv0"]
+            assert (host_end.mtu, host_end.up) == (1450, True)
+        finally:
+            container.stop(kill=True)
+            delete_if_present("lxftv0")
+        after = host_links()
+        assert "lxftv0" not in after
+        assert (after["lxftkD"].mtu, after["lxftkD"].address) == (phys_before.mtu, phys_before.address)
+
+
+class FailAtStartHost:
+    """Notes the netns id the start got, then fails on the host after the child pivoted."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    @hookimpl(trylast=True)
+    def lxcframe_setup_network(self, ctx, pid):
+        with open(self.note, "w") as handle:
+            handle.write(f"{ctx.records['netns']['nsid']} {netns_inode(pid)}")
+
+    @hookimpl
+    def lxcframe_start_host(self, ctx, pid):
+        raise RuntimeError("injected failure at start-host")
+
+
+def test_failure_after_pivot_unwinds_every_link_and_the_netns_id(make_container, tmp_path):
+    note = tmp_path / "nsid"
+    plugins = Plugins(extra=[("failer", FailAtStartHost(str(note)))])
+    with host_pair("lxftuA", "lxftuB", up=True), host_pair("lxftuC", "lxftuD"):
+        before = host_links()
+        container = make_container("nunwind", plugins=plugins, config=(
+            *VETH,
+            ("lxc.net.1.type", "macvlan"), ("lxc.net.1.link", "lxftuA"), ("lxc.net.1.flags", "up"),
+            ("lxc.net.2.type", "phys"), ("lxc.net.2.link", "lxftuD"), ("lxc.net.2.mtu", "1280"),
+            ("lxc.net.2.hwaddr", "00:16:3e:5a:00:21"),
+            ("lxc.net.3.type", "empty"),
+        ))
+        try:
+            with pytest.raises(StageError) as info:
+                container.start()
+            assert (info.value.stage, info.value.plugin) == ("start-host", "failer")
+            after = host_links()
+            # Exactly the links there were: the veth's host end gone, the phys back with its name, MTU, MAC.
+            assert sorted(after) == sorted(before)
+            assert (after["lxftuD"].mtu, after["lxftuD"].address) == (before["lxftuD"].mtu, before["lxftuD"].address)
+            nsid, inode = (int(word) for word in note.read_text().split())
+            assert not nsid_alive(nsid, inode)
+        finally:
+            delete_if_present("lxftv0")
+
+
+def test_get_ips_refuses_an_unknown_family(make_container):
+    container = make_container("nfam", config=(("lxc.net.0.type", "empty"),))
+    container.start()
+    try:
+        with pytest.raises(ContainerError) as info:
+            container.get_ips(family="ipx")
+        assert str(info.value) == "family must be 'inet', 'inet6' or None, not 'ipx'"
+    finally:
+        container.stop(kill=True)
+
+
+def test_a_kernel_refusal_fails_the_start_naming_the_request(make_container):
+    container = make_container("nnodev", config=(("lxc.net.0.type", "phys"), ("lxc.net.0.link", "lxftabsent")))
+    with pytest.raises(StageError) as info:
+        container.start()
+    assert (info.value.stage, info.value.plugin) == ("network", "netns")
+    assert "find link lxftabsent: No such device" in str(info.value)

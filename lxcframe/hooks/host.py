@@ -184,6 +184,26 @@ def lxcframe_info(state: ContainerState) -> dict[str, object]:
     """
 
 
+@hookspec(firstresult=True)
+def lxcframe_get_ips(state: ContainerState, interface: str | None, family: str | None,
+                     scope: int | None) -> tuple[str, ...] | None:
+    """Addresses of the running container, for ``Container.get_ips`` (python3-lxc's semantics).
+
+    ``interface`` a device name (without it, every device but lo), ``family`` ``"inet"``, ``"inet6"``
+    or ``None`` for both, ``scope`` the kernel's address scope (global when ``None``). Runs in the
+    caller's process. ``None`` when this plugin does not manage networks; with no plugin answering,
+    ``get_ips`` is an error rather than an empty result.
+    """
+
+
+@hookspec(firstresult=True)
+def lxcframe_get_interfaces(state: ContainerState) -> tuple[str, ...] | None:
+    """Interface names of the running container, lo included, for ``Container.get_interfaces``.
+
+    Runs in the caller's process; ``None`` when this plugin does not manage networks.
+    """
+
+
 @hookspec
 def lxcframe_attach(ctx: AttachContext) -> None:
     """Prepare an ``attach`` on the host before the attaching child forks.

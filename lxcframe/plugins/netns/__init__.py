@@ -5,8 +5,13 @@
   child (:mod:`.host`, :mod:`.child`), every host change with its undo.
 * The container's netns gets an id at start (RTM_NEWNSID, kernel-chosen), recorded in the state file;
   it goes when the namespace dies (Linux has no RTM_DELNSID request), which the end of a stop waits for.
-* ``get_ips``/``get_interfaces``/``info`` read links and addresses with target-netnsid dumps on a
-  strict-check socket (:mod:`lxcframe.net.inspect`).
+* Devices, addresses, routes and netns ids are configured through pyroute2 (:mod:`.iproute`), each
+  process making its own ``IPRoute`` after the fork that made the container's child.
+* ``get_ips``/``get_interfaces``/``info`` (and so ``ls --fancy``) read links and addresses with
+  target-netnsid dumps on a strict-check raw socket (:mod:`.inspect` on :mod:`.rawlink`), reached
+  through this plugin's hooks: with the plugin disabled, ``Container.get_ips`` says so.
+* ``lxcframe check`` lists the kernel's netlink strict checking, netns ids and target-netnsid dumps
+  (:mod:`.probes`).
 
 This module is imported by every command: it imports nothing heavy, and no netlink code, at import.
 """
@@ -53,12 +58,22 @@ def lxcframe_clone_flags_remove(config: ContainerConfig) -> int:
 
 @hookimpl
 def lxcframe_check() -> list[object]:
-    from lxcframe.net.inspect import probe
-    from lxcframe.probe import Probe
+    from lxcframe.plugins.netns.probes import all_probes
 
-    # Supported: get_ips and info read containers by netns id; otherwise they use the slower fallback.
-    supported, detail = probe()
-    return [Probe("netns:target-netnsid", supported, detail)]
+    return list(all_probes())
+
+
+@hookimpl
+def lxcframe_pre_start(ctx: HostContext) -> None:
+    # Import pyroute2 (no socket, no thread: only modules) before the monitor forks the child, which
+    # then configures its devices without paying the import a second time.
+    if ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
+        from lxcframe.plugins.netns.config import devices
+
+        if any(device.type != "empty" for device in devices(ctx.plan.config)):
+            from lxcframe.plugins.netns.iproute import warm_up
+
+            warm_up()
 
 
 # Before other plugins' network hooks, so that its release of the namespace is undone last: whatever
@@ -86,12 +101,26 @@ def lxcframe_child_network(ctx: ChildContext) -> None:
 def lxcframe_info(state: Any) -> dict[str, object]:
     if not state.init_pid:
         return {}
-    from lxcframe.net.inspect import NetnsRef, summary
+    from lxcframe.plugins.netns.inspect import NetnsRef, summary
 
     try:
         return summary(NetnsRef.from_state(state))
     except OSError:
         return {}  # stopping under our feet: info shows what it still can
+
+
+@hookimpl
+def lxcframe_get_ips(state: Any, interface: str | None, family: str | None, scope: int | None) -> tuple[str, ...]:
+    from lxcframe.plugins.netns.inspect import NetnsRef, get_ips
+
+    return get_ips(NetnsRef.from_state(state), interface, family, scope)
+
+
+@hookimpl
+def lxcframe_get_interfaces(state: Any) -> tuple[str, ...]:
+    from lxcframe.plugins.netns.inspect import NetnsRef, get_interfaces
+
+    return get_interfaces(NetnsRef.from_state(state))
 
 
 @hookimpl

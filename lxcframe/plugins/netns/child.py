@@ -2,7 +2,8 @@
 
 Why here and not from the monitor: the child already lives in the container's network namespace, so
 a netlink socket it opens acts there with no setns and no descriptor passing; it is single-threaded
-and opens its own new socket (never one inherited from the monitor). Addresses and routes can only
+and makes its own pyroute2 ``IPRoute`` (never one inherited from the monitor, which makes its own only
+after this child was forked), closed before the stage ends. Addresses and routes can only
 be added by a socket inside the namespace anyway (RTM_NEWADDR and RTM_NEWROUTE know no target netns
 id), and in a user namespace it is the child that holds CAP_NET_ADMIN over the netns it created. The
 monitor keeps what needs the host: creating devices, moving them in, naming them, the netns id.
@@ -16,8 +17,7 @@ from typing import Any
 
 import attrs
 
-from lxcframe.net import rtnl
-from lxcframe.net.netlink import NetlinkError, RtnlSocket
+from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, NetlinkError, Rtnl
 
 
 def _pairs(items: Any) -> tuple[tuple[Any, ...], ...]:
@@ -50,34 +50,34 @@ class Inside:
 
 def configure(devices: list[Inside]) -> None:
     """lo up, then each device: MTU and MAC, addresses, up, default routes (LXC's order)."""
-    with RtnlSocket() as sock:
-        rtnl.set_link(sock, rtnl.LOOPBACK_INDEX, up=True, what="bring lo up")
+    with Rtnl() as rt:
+        rt.set_link(LOOPBACK_INDEX, up=True, what="bring lo up")
         for device in devices:
-            _configure(sock, device)
+            _configure(rt, device)
 
 
-def _configure(sock: RtnlSocket, device: Inside) -> None:
-    index = rtnl.get_link(sock, device.name).ifindex
+def _configure(rt: Rtnl, device: Inside) -> None:
+    index = rt.link(device.name).ifindex
     if device.mtu is not None or device.hwaddr is not None:
         # Devices arrive down (moving a device closes it), which a MAC change needs on most drivers.
-        rtnl.set_link(sock, index, mtu=device.mtu, hwaddr=device.hwaddr, what=f"set MTU/MAC of {device.name}")
+        rt.set_link(index, mtu=device.mtu, hwaddr=device.hwaddr, what=f"set MTU/MAC of {device.name}")
     for address, prefixlen, broadcast in device.ipv4:
-        rtnl.add_address(sock, index, socket.AF_INET, address, prefixlen, broadcast)
+        rt.add_address(index, socket.AF_INET, address, prefixlen, broadcast)
     for address, prefixlen in device.ipv6:
-        rtnl.add_address(sock, index, socket.AF_INET6, address, prefixlen)
+        rt.add_address(index, socket.AF_INET6, address, prefixlen)
     if device.up:
-        rtnl.set_link(sock, index, up=True, what=f"bring {device.name} up")
+        rt.set_link(index, up=True, what=f"bring {device.name} up")
     # Routes come last: a gateway is only reachable once the device is up with its addresses.
     for family, gateway, host_bits in ((socket.AF_INET, device.ipv4_gateway, 32),
                                        (socket.AF_INET6, device.ipv6_gateway, 128)):
         if gateway == "dev":
-            rtnl.add_route(sock, family, index)
+            rt.add_route(family, index)
         elif gateway is not None:
             try:
-                rtnl.add_route(sock, family, index, gateway=gateway)
+                rt.add_route(family, index, gateway=gateway)
             except NetlinkError as err:
                 if err.errno != errno.ENETUNREACH:
                     raise
                 # As LXC: a gateway outside the device's networks gets a host route first.
-                rtnl.add_route(sock, family, index, destination=gateway, dst_len=host_bits)
-                rtnl.add_route(sock, family, index, gateway=gateway)
+                rt.add_route(family, index, destination=gateway, dst_len=host_bits)
+                rt.add_route(family, index, gateway=gateway)

@@ -21,10 +21,9 @@ import string
 from typing import Any
 
 from lxcframe.context import HostContext
-from lxcframe.net import rtnl
-from lxcframe.net.netlink import NetlinkError, RtnlSocket
 from lxcframe.plugins.netns.child import Inside
 from lxcframe.plugins.netns.config import NetDevice, container_names, devices
+from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl
 from lxcframe.plugins.netns.scripts import run_net_script
 
 PLUGIN = "netns"
@@ -43,16 +42,17 @@ def setup_network(ctx: HostContext, pid: int) -> None:
     pin = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     ctx.undo.push("the container's network namespace and its id", lambda: _release_netns(ctx, pin, record))
     inside: list[dict[str, Any]] = []
-    with RtnlSocket() as sock:
+    # This monitor's own IPRoute, made now that the child exists (the child makes its own).
+    with Rtnl() as rt:
         try:
-            record["nsid"] = rtnl.assign_nsid(sock, pin)
+            record["nsid"] = rt.assign_nsid(pin)
         except OSError as err:
             # As LXC: only a warning. get_ips then reaches the namespace through init instead.
             ctx.log.warning("no netns id for the container", error=str(err))
         for device in devs:
             entry: dict[str, Any] = {"index": device.index, "type": device.type}
             record["devices"].append(entry)
-            made = _instantiate(ctx, sock, pin, device, names.get(device.index, ""), entry)
+            made = _instantiate(ctx, rt, pin, device, names.get(device.index, ""), entry)
             if made is not None:
                 inside.append(made.to_json())
     ctx.to_child[PLUGIN] = {"devices": inside}
@@ -63,8 +63,8 @@ def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
     os.close(pin)
     if nsid is None:
         return
-    with RtnlSocket() as sock:
-        if not rtnl.wait_nsid_released(sock, nsid, NSID_RELEASE_TIMEOUT):
+    with Rtnl() as rt:
+        if not rt.wait_nsid_released(nsid, NSID_RELEASE_TIMEOUT):
             ctx.log.warning("netns id still assigned: something else holds the container's network namespace",
                             nsid=nsid)
 
@@ -75,7 +75,7 @@ def _push_script_down(ctx: HostContext, device: NetDevice, host_name: str | None
                       lambda: run_net_script(ctx.plan, device, "down", host_name, ctx.log))
 
 
-def _instantiate(ctx: HostContext, sock: RtnlSocket, pin: int, device: NetDevice, name: str,
+def _instantiate(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str,
                  entry: dict[str, Any]) -> Inside | None:
     if device.type == "empty":
         run_net_script(ctx.plan, device, "up", None, ctx.log)
@@ -84,15 +84,15 @@ def _instantiate(ctx: HostContext, sock: RtnlSocket, pin: int, device: NetDevice
     entry["name"] = name
     hwaddr = _fill_random(device.hwaddr)
     if device.type == "veth":
-        _veth(ctx, sock, pin, device, name, entry)
+        _veth(ctx, rt, pin, device, name, entry)
     elif device.type == "macvlan":
-        lower = rtnl.get_link(sock, device.link or "")
-        rtnl.create_macvlan(sock, name, lower.ifindex, device.macvlan_mode, pin)
+        lower = rt.link(device.link or "")
+        rt.create_macvlan(name, lower.ifindex, device.macvlan_mode, pin)
         # No undo: a macvlan lives in the container's namespace and goes with it.
         run_net_script(ctx.plan, device, "up", None, ctx.log)
         _push_script_down(ctx, device, None)
     elif device.type == "phys":
-        _phys(ctx, sock, pin, device, name, entry, hwaddr)
+        _phys(ctx, rt, pin, device, name, entry, hwaddr)
     return Inside(
         name=name,
         up=device.up,
@@ -100,8 +100,8 @@ def _instantiate(ctx: HostContext, sock: RtnlSocket, pin: int, device: NetDevice
         mtu=device.mtu,
         ipv4=[(item.address, item.prefixlen, item.broadcast) for item in device.ipv4],
         ipv6=[(item.address, item.prefixlen) for item in device.ipv6],
-        ipv4_gateway=_gateway(sock, device, socket.AF_INET, device.ipv4_gateway),
-        ipv6_gateway=_gateway(sock, device, socket.AF_INET6, device.ipv6_gateway),
+        ipv4_gateway=_gateway(rt, device, socket.AF_INET, device.ipv4_gateway),
+        ipv6_gateway=_gateway(rt, device, socket.AF_INET6, device.ipv6_gateway),
     )
 
 
@@ -114,13 +114,13 @@ def _fill_random(hwaddr: str | None) -> str | None:
     return f"{first:02x}" + "".join(digits[2:])
 
 
-def _gateway(sock: RtnlSocket, device: NetDevice, family: int, gateway: str | None) -> str | None:
+def _gateway(rt: Rtnl, device: NetDevice, family: int, gateway: str | None) -> str | None:
     if gateway != "auto":
         return gateway
     # 'auto': the link's (a bridge's) own global address of that family, as LXC.
-    link = rtnl.get_link(sock, device.link or "")
-    for address, _attrs in rtnl.dump_addresses_raw(sock, family=family):
-        if address.ifindex == link.ifindex and address.scope == rtnl.RT_SCOPE_UNIVERSE:
+    link = rt.link(device.link or "")
+    for address in rt.addresses(family):
+        if address.ifindex == link.ifindex and address.scope == RT_SCOPE_UNIVERSE:
             return address.address
     version = 4 if family == socket.AF_INET else 6
     raise RuntimeError(f"lxc.net.{device.index}.ipv{version}.gateway = auto: {device.link} has no global "
@@ -130,27 +130,27 @@ def _gateway(sock: RtnlSocket, device: NetDevice, family: int, gateway: str | No
 # --- veth ------------------------------------------------------------------------------------------
 
 
-def _veth(ctx: HostContext, sock: RtnlSocket, pin: int, device: NetDevice, name: str, entry: dict[str, Any]) -> None:
-    bridge = rtnl.get_link(sock, device.link) if device.link else None
+def _veth(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str, entry: dict[str, Any]) -> None:
+    bridge = rt.link(device.link) if device.link else None
     mtu = device.mtu if device.mtu is not None else (bridge.mtu if bridge is not None else None)
-    host = _create_pair(sock, device.veth_pair, name, pin, mtu)
-    link = rtnl.get_link(sock, host)
+    host = _create_pair(rt, device.veth_pair, name, pin, mtu)
+    link = rt.link(host)
     entry.update(host=host, host_index=link.ifindex)
     ctx.undo.push(f"veth {host}", lambda: _delete_host_end(host, link.ifindex))
     if bridge is not None:
         # As LXC: a MAC starting with fe is never the lowest, so the bridge keeps its own address.
-        rtnl.set_link(sock, link.ifindex, hwaddr="fe" + link.address[2:], what=f"set the MAC of {host}")
-        rtnl.set_link(sock, link.ifindex, master=bridge.ifindex, what=f"attach {host} to {device.link}")
-    rtnl.set_link(sock, link.ifindex, up=True, what=f"bring {host} up")
+        rt.set_link(link.ifindex, hwaddr="fe" + link.address[2:], what=f"set the MAC of {host}")
+        rt.set_link(link.ifindex, master=bridge.ifindex, what=f"attach {host} to {device.link}")
+    rt.set_link(link.ifindex, up=True, what=f"bring {host} up")
     run_net_script(ctx.plan, device, "up", host, ctx.log)
     _push_script_down(ctx, device, host)
 
 
-def _create_pair(sock: RtnlSocket, wanted: str | None, peer: str, pin: int, mtu: int | None) -> str:
+def _create_pair(rt: Rtnl, wanted: str | None, peer: str, pin: int, mtu: int | None) -> str:
     for _attempt in range(8):
         host = wanted or "veth" + "".join(_ALNUM[b % len(_ALNUM)] for b in os.urandom(6))
         try:
-            rtnl.create_veth(sock, host, peer, pin, mtu=mtu)
+            rt.create_veth(host, peer, pin, mtu=mtu)
             return host
         except NetlinkError as err:
             if err.errno != errno.EEXIST or wanted:
@@ -159,11 +159,11 @@ def _create_pair(sock: RtnlSocket, wanted: str | None, peer: str, pin: int, mtu:
 
 
 def _delete_host_end(host: str, index: int) -> None:
-    with RtnlSocket() as sock:
+    with Rtnl() as rt:
         try:
-            link = rtnl.get_link(sock, host)
+            link = rt.link(host)
             if link.ifindex == index:  # not a namesake made after ours went
-                rtnl.delete_link(sock, index, what=f"delete {host}")
+                rt.delete_link(index, what=f"delete {host}")
         except NetlinkError as err:
             if err.errno != errno.ENODEV:  # gone with the namespace already
                 raise
@@ -172,17 +172,17 @@ def _delete_host_end(host: str, index: int) -> None:
 # --- phys ------------------------------------------------------------------------------------------
 
 
-def _phys(ctx: HostContext, sock: RtnlSocket, pin: int, device: NetDevice, name: str, entry: dict[str, Any],
+def _phys(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str, entry: dict[str, Any],
           hwaddr: str | None) -> None:
-    original = rtnl.get_link(sock, device.link or "")
+    original = rt.link(device.link or "")
     entry.update(link=original.name, host_index=original.ifindex, mtu=original.mtu, hwaddr=original.address)
     run_net_script(ctx.plan, device, "up", None, ctx.log)
     _push_script_down(ctx, device, None)
     # Pushed before the move: a move that half-succeeded (moved, not renamed) is still undone.
     ctx.undo.push(f"phys {original.name}", lambda: return_phys(pin, entry, restore=_restore(device)))
-    rtnl.set_link(sock, original.ifindex, name=name, ns_fd=pin, what=f"move {original.name} into the container")
-    with RtnlSocket(ns_fd=pin) as inner:
-        entry["inside_index"] = rtnl.get_link(inner, name).ifindex
+    rt.set_link(original.ifindex, name=name, ns_fd=pin, what=f"move {original.name} into the container")
+    with Rtnl(ns_fd=pin) as inner:
+        entry["inside_index"] = inner.link(name).ifindex
     entry["expect_hwaddr"] = hwaddr or original.address
 
 
@@ -192,25 +192,25 @@ def _restore(device: NetDevice) -> tuple[str, ...]:
 
 def return_phys(pin: int, entry: dict[str, Any], restore: tuple[str, ...] = ()) -> None:
     """Move a phys device from the pinned namespace back to ours under its own name (and MTU, MAC)."""
-    with RtnlSocket(ns_fd=pin) as inner:
+    with Rtnl(ns_fd=pin) as inner:
         found = _find_inside(inner, entry)
         if found is None:
             return  # never got there, or already back
         host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            rtnl.set_link(inner, found.ifindex, name=entry["link"], ns_fd=host_ns,
+            inner.set_link(found.ifindex, name=entry["link"], ns_fd=host_ns,
                           what=f"move {found.name} back to the host as {entry['link']}")
         finally:
             os.close(host_ns)
     _restore_attributes(entry, restore)
 
 
-def _find_inside(inner: RtnlSocket, entry: dict[str, Any]) -> rtnl.Link | None:
-    links = rtnl.dump_links(inner)
+def _find_inside(inner: Rtnl, entry: dict[str, Any]) -> Link | None:
+    links = inner.links()
     for match in (lambda lk: lk.name == entry.get("name"), lambda lk: lk.ifindex == entry.get("inside_index"),
                   lambda lk: lk.name == entry.get("link")):
         for link in links:
-            if link.ifindex != rtnl.LOOPBACK_INDEX and match(link):
+            if link.ifindex != LOOPBACK_INDEX and match(link):
                 return link
     return None
 
@@ -218,9 +218,9 @@ def _find_inside(inner: RtnlSocket, entry: dict[str, Any]) -> rtnl.Link | None:
 def _restore_attributes(entry: dict[str, Any], restore: tuple[str, ...]) -> None:
     if not restore:
         return
-    with RtnlSocket() as sock:
-        link = rtnl.get_link(sock, entry["link"])
-        rtnl.set_link(sock, link.ifindex, mtu=entry["mtu"] if "mtu" in restore else None,
+    with Rtnl() as rt:
+        link = rt.link(entry["link"])
+        rt.set_link(link.ifindex, mtu=entry["mtu"] if "mtu" in restore else None,
                       hwaddr=entry["hwaddr"] if "hwaddr" in restore else None,
                       what=f"restore the MTU/MAC of {entry['link']}")
 
@@ -248,15 +248,15 @@ def cleanup(record: dict[str, Any]) -> None:
 
 
 def _rename_returned(entry: dict[str, Any]) -> None:
-    with RtnlSocket() as sock:
-        links = rtnl.dump_links(sock)
+    with Rtnl() as rt:
+        links = rt.links()
         if any(link.name == entry["link"] for link in links):
             return
         candidates = (entry.get("name"), f"dev{entry.get('inside_index')}", f"dev{entry.get('host_index')}")
         for link in links:
             if link.name in candidates and link.address == entry.get("expect_hwaddr"):
                 with contextlib.suppress(NetlinkError):
-                    rtnl.set_link(sock, link.ifindex, up=False)
-                rtnl.set_link(sock, link.ifindex, name=entry["link"],
+                    rt.set_link(link.ifindex, up=False, what=f"bring {link.name} down")
+                rt.set_link(link.ifindex, name=entry["link"],
                               what=f"rename {link.name} back to {entry['link']}")
                 return

@@ -8,6 +8,8 @@ come back. Every answer from the target echoes the attribute, which is checked.
 Fallback (no id recorded, a caller in another netns than the one the id belongs to, or a kernel that
 does not honour the target): a netlink socket created inside the container's netns by a short-lived
 thread (setns of that thread only), then plain dumps. Correct, and about a thread start slower.
+
+Both run on the raw layer of :mod:`.rawlink`, not on pyroute2: see there why.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from lxcframe.net import rtnl
-from lxcframe.net.netlink import NetlinkError, RtnlSocket
+from lxcframe.plugins.netns import rawlink
+from lxcframe.plugins.netns.rawlink import NetlinkError, RtnlSocket
+from lxcframe.state import process_start_time
 
 FAMILIES = {None: socket.AF_UNSPEC, "inet": socket.AF_INET, "inet6": socket.AF_INET6}
 FAST, FALLBACK = "target-netnsid", "socket-in-netns"
@@ -42,48 +45,9 @@ class NetnsRef:
         return cls(state.init_pid, state.init_start, record.get("nsid"))
 
 
-def running_ref(lxcpath: str, name: str, known: NetnsRef | None = None) -> NetnsRef:
-    """The netns of container ``name`` from its state file; :class:`ContainerError` unless it runs.
-
-    Running, for reading its network, means: init recorded and still the same process (start time),
-    since init is what keeps the namespace and its id alive. Cheaper than ``Container.current_state``,
-    which also asks the cgroup plugins whether it is frozen (irrelevant here). ``known``, a reference
-    from an earlier call, is returned as it is while its init lives, which saves reading the state.
-    """
-    if known is not None and known.init_start is not None and _start_time(known.init_pid) == known.init_start:
-        return known
-    from lxcframe.errors import ContainerError
-    from lxcframe.state import read_state
-
-    recorded = read_state(lxcpath, name)
-    if recorded is None or not recorded.init_pid or _start_time(recorded.init_pid) != recorded.init_start:
-        raise ContainerError(f"{name}: not running")
-    return NetnsRef.from_state(recorded)
-
-
-def _start_time(pid: int) -> int | None:
-    """Start time of a live ``pid`` (field 22 of /proc/PID/stat), ``None`` once it exited.
-
-    The same reading as :func:`lxcframe.state.process_start_time`, with bare descriptors: it runs on
-    every ``get_ips`` call, where a buffered file object costs more than the read itself.
-    """
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    fields = data[data.rindex(b")") + 2 :].split()
-    return None if fields[0] in (b"Z", b"X") else int(fields[19])
-
-
 class Snapshot(NamedTuple):
-    links: tuple[rtnl.Link, ...]
-    addresses: tuple[rtnl.Address, ...]
+    links: tuple[rawlink.Link, ...]
+    addresses: tuple[rawlink.Address, ...]
     #: Which way it was read: :data:`FAST` or :data:`FALLBACK`.
     path: str
 
@@ -117,8 +81,8 @@ def read(ref: NetnsRef, *, links: bool = True, addresses: bool = True, family: i
                 raise
     with _socket_inside(ref) as sock:
         return Snapshot(
-            tuple(rtnl.dump_links(sock)) if links else (),
-            tuple(rtnl.dump_addresses(sock, family=family, keep=keep)[0]) if addresses else (),
+            tuple(rawlink.dump_links(sock)) if links else (),
+            tuple(rawlink.dump_addresses(sock, family=family, keep=keep)[0]) if addresses else (),
             FALLBACK,
         )
 
@@ -128,14 +92,14 @@ def _read_by_id(ref: NetnsRef, links: bool, addresses: bool, family: int,
     assert ref.nsid is not None
     with RtnlSocket(strict=True) as sock:
         # The id must still name init's namespace (ids are reused once a namespace is gone).
-        if rtnl.get_nsid(sock, pid=ref.init_pid) != ref.nsid:
+        if rawlink.get_nsid(sock, pid=ref.init_pid) != ref.nsid:
             raise _TargetIgnored
         # Kernel side effect, once per caller namespace: describing the container's veth end, whose peer
         # lives in our namespace, makes the kernel give our own namespace an id in itself (the
         # IFLA_LINK_NETNSID of the answer). It is reused afterwards and harmless, as the ids ``ip link``
         # on the host makes for the namespaces of veth peers.
-        found_links, links_echoed = rtnl.dump_links_echo(sock, ref.nsid) if links else ([], True)
-        found_addresses, addresses_echoed = (rtnl.dump_addresses(sock, ref.nsid, family, keep) if addresses
+        found_links, links_echoed = rawlink.dump_links_echo(sock, ref.nsid) if links else ([], True)
+        found_addresses, addresses_echoed = (rawlink.dump_addresses(sock, ref.nsid, family, keep) if addresses
                                              else ([], True))
     if not (links_echoed and addresses_echoed):
         raise _TargetIgnored
@@ -146,7 +110,7 @@ def _socket_inside(ref: NetnsRef) -> RtnlSocket:
     ns_fd = os.open(f"/proc/{ref.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         # The descriptor is what counts; check that it is still the container's init we opened.
-        if ref.init_start is not None and _start_time(ref.init_pid) != ref.init_start:
+        if ref.init_start is not None and process_start_time(ref.init_pid) != ref.init_start:
             raise ProcessLookupError(errno.ESRCH, f"init (pid {ref.init_pid}) has exited")
         if os.fstat(ns_fd).st_ino == _netns_inode("/proc/self/ns/net"):
             return RtnlSocket()  # a container sharing our namespace (lxc.net.0.type = none)
@@ -166,12 +130,14 @@ def get_ips(ref: NetnsRef, interface: str | None = None, family: str | None = No
     (0 global, 253 link, 254 host), global when ``None``, as python3-lxc's default.
     """
     if family not in FAMILIES:
-        raise ValueError(f"family must be 'inet', 'inet6' or None, not {family!r}")
+        from lxcframe.errors import ContainerError
+
+        raise ContainerError(f"family must be 'inet', 'inet6' or None, not {family!r}")
     wanted = 0 if scope is None else scope
     if interface is None:
         # lo always has index 1: no link dump needed to leave it out.
         snap = read(ref, links=False, family=FAMILIES[family],
-                    keep=lambda s, i: s == wanted and i != rtnl.LOOPBACK_INDEX)
+                    keep=lambda s, i: s == wanted and i != rawlink.LOOPBACK_INDEX)
         return tuple(a.address for a in snap.addresses)
     snap = read(ref, family=FAMILIES[family], keep=lambda s, i: s == wanted)
     index = next((link.ifindex for link in snap.links if link.name == interface), -1)
@@ -185,7 +151,7 @@ def get_interfaces(ref: NetnsRef) -> tuple[str, ...]:
 
 def summary(ref: NetnsRef) -> dict[str, Any]:
     """What ``info`` and ``ls --fancy`` show: global addresses of each family (lo left out), interfaces."""
-    snap = read(ref, keep=lambda s, i: s == rtnl.RT_SCOPE_UNIVERSE and i != rtnl.LOOPBACK_INDEX)
+    snap = read(ref, keep=lambda s, i: s == rawlink.RT_SCOPE_UNIVERSE and i != rawlink.LOOPBACK_INDEX)
     chosen = snap.addresses
     return {
         "ipv4": [a.address for a in chosen if a.family == socket.AF_INET],
@@ -193,25 +159,3 @@ def summary(ref: NetnsRef) -> dict[str, Any]:
         "interfaces": [link.name for link in snap.links],
         "netns_id": ref.nsid,
     }
-
-
-# --- what ``lxcframe check`` says ------------------------------------------------------------------
-
-
-def probe() -> tuple[bool, str]:
-    """Whether this kernel serves target-netnsid address dumps; never raises, changes nothing."""
-    try:
-        sock = RtnlSocket(strict=True)
-    except OSError as err:
-        return False, f"{FALLBACK}: NETLINK_GET_STRICT_CHK refused ({err.strerror}); a socket is opened inside " \
-                      "each container's netns by a short-lived thread"
-    with sock:
-        try:
-            # -1 names no namespace: a kernel that knows the attribute rejects the id itself.
-            rtnl.dump_addresses_raw(sock, -1)
-        except NetlinkError as err:
-            if err.errno == errno.EINVAL:
-                said = f" (kernel: {err.reason})" if err.reason else ""
-                return True, f"{FAST}: strict-check dumps with IFLA/IFA_TARGET_NETNSID, no fork or setns{said}"
-            return False, f"{FALLBACK}: target-netnsid probe failed: {err}"
-    return False, f"{FALLBACK}: the kernel ignores IFA_TARGET_NETNSID; a socket is opened inside each netns"
