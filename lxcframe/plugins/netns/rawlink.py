@@ -5,7 +5,7 @@ Everything that configures a network goes through pyroute2 (:mod:`.iproute`). Wh
 0.9.7 cannot do it or does it slowly (measured by ``bench/netns_bench.py --facts``): its ``ifaddrmsg``
 types IFA_TARGET_NETNSID as a string (the kernel wants an s32), ``get_addr(target_nsid=…)`` filters the
 answers on a field none of them has and returns ``[]``, and one dump on a reused pyroute2 socket costs
-over ten times a dump here. Only the standard library.
+~0.5 ms against ~0.03 ms here. Only the standard library.
 """
 
 from __future__ import annotations
