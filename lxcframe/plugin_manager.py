@@ -19,7 +19,7 @@ import attrs
 import pluggy
 
 from lxcframe.config.keys import KeyRegistry, KeySpec, closest
-from lxcframe.config.lxc_keys import LXC_KEYS
+from lxcframe.config.lxc_keys import NOT_SUPPORTED_YET, UNSUPPORTED_LXC_KEYS
 from lxcframe.errors import ConfigError, PluginError
 from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
 from lxcframe.hostconfig import HostConfig
@@ -363,7 +363,6 @@ class Plugins:
         registry = KeyRegistry()
         for spec in self._declared_keys.values():  # each declared once: checked at registration
             registry.add(spec)
-        declared_inactive: set[str] = set()
         for name, (module, why) in self._inactive_modules.items():
             specs = _declared_by(module)
             if specs is None:
@@ -377,17 +376,11 @@ class Plugins:
                 if registry.lookup(spec.name) is None:
                     applied_by = next((other for other in spec.shared_with if self.is_enabled(other)), "")
                     registry.add_inactive(spec.name, name, why, applied_by)
-                    declared_inactive.add(spec.name)
-        for pattern, owner in LXC_KEYS:
-            if pattern in declared_inactive:
-                continue
-            if registry.lookup(pattern.replace("<N>", "0")) is not None:
-                continue
-            if self.is_enabled(owner):
-                why = "does not support this key yet"
-            else:
-                why = self._inactive_modules.get(owner, (None, "is not installed"))[1]
-            registry.add_inactive(pattern, owner, why)
+        for pattern in UNSUPPORTED_LXC_KEYS:
+            # LXC's keys no plugin handles: set aside as such, not unknown (no owner to name).
+            sample = pattern.replace(".*", ".x")
+            if registry.lookup(sample) is None and registry.inactive_owner(sample) is None:
+                registry.add_inactive(pattern, "", NOT_SUPPORTED_YET)
         return registry
 
     def config_item_is_supported(self, key: str) -> bool:

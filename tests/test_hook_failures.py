@@ -114,9 +114,9 @@ def test_lxc_hook_post_start_is_no_hook_point(rundir, tmp_path):
     result = cli("config", "validate", str(path))
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    # A key the hooks plugin would own, but no hook point: refused as LXC refuses it, never run.
-    assert line.startswith(f"lxcframe: error: {path}:2: lxc.hook.post-start: handled by plugin 'hooks', which "
-                           "does not support this key yet: the container would run without it"), line
+    # No hook point of LXC's or lxcframe's: refused as LXC refuses it, never run.
+    assert line == (f"lxcframe: error: {path}:2: lxc.hook.post-start = '/bin/true': unknown key "
+                    "(did you mean 'lxc.hook.pre-start'?)"), line
 
 
 @pytest.mark.parametrize("mode", ["execute", "daemon"])

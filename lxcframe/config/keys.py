@@ -140,7 +140,7 @@ class KeyRegistry:
         """Why ``key`` has no enabled owner: whose it would be, or that it is unknown (with a hint)."""
         owner = self.inactive_owner(key)
         if owner is not None:
-            return f"handled by plugin {owner[0]!r}, which {owner[1]}"
+            return unhandled_reason(*owner)
         hint = self.suggest(key)
         return "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
 
@@ -151,6 +151,12 @@ class KeyRegistry:
     def inactive(self) -> Iterable[tuple[str, str, str]]:
         """(name or pattern, plugin, why not enabled) of every key known but handled by no enabled plugin."""
         yield from self._inactive
+
+
+def unhandled_reason(plugin: str, why: str) -> str:
+    """Why a known key is not applied: its plugin and why that one is not enabled, or, with no plugin
+    (one of LXC's keys no plugin handles), ``why`` alone."""
+    return f"handled by plugin {plugin!r}, which {why}" if plugin else why
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:

@@ -1,49 +1,53 @@
-"""Every key of LXC's config format, with the builtin plugin that owns (or will own) it.
+"""LXC's container config keys that no lxcframe plugin handles yet.
 
-Used to tell a user that a key is LXC's but no enabled plugin handles it here — rather than calling a
-real LXC key unknown. A key of this table that an enabled plugin declares is simply handled by it.
+A config may carry keys written for LXC. One of these is not a typo, so it is not called unknown: the
+config loads with it set aside, and a start refuses it by default (``[plugins] unhandled_keys``), as LXC
+refuses what it cannot apply. The list names keys only, never a plugin: a key a builtin plugin declares
+is that plugin's, and when the plugin is disabled the key is reported with its name (the plugin's own
+declaration says so, see :meth:`lxcframe.plugin_manager.Plugins.key_registry`).
+
+``docs/features.md`` lists the same keys for readers; ``tests/test_lxc_keys.py`` keeps the two equal,
+checks each against liblxc's own ``lxc_config_item_is_supported`` and that no builtin declares one.
+A plugin that comes to handle a key declares it, and the key leaves this list.
 """
 
 from __future__ import annotations
 
-#: (key or pattern, owning builtin plugin). Patterns use the syntax of :class:`KeySpec`.
-LXC_KEYS: tuple[tuple[str, str], ...] = (
-    ("lxc.apparmor.*", "apparmor"),
-    ("lxc.selinux.*", "selinux"),
-    ("lxc.seccomp.*", "seccomp"),
-    ("lxc.cgroup.relative", "cgroup1"),
-    ("lxc.cgroup.dir", "cgroup1"),
-    ("lxc.cgroup.dir.*", "cgroup1"),
-    ("lxc.cgroup.*", "cgroup1"),
-    ("lxc.cgroup2.*", "cgroup2"),
-    ("lxc.net", "netns"),
-    ("lxc.net.*", "netns"),
-    ("lxc.idmap", "idmap"),
-    ("lxc.hook.*", "hooks"),
-    ("lxc.hook.version", "hooks"),
-    ("lxc.keyring.session", "keyring"),
-    ("lxc.console.*", "console"),
-    ("lxc.tty.max", "console"),
-    ("lxc.tty.dir", "console"),
-    ("lxc.prlimit.*", "prlimit"),
-    ("lxc.sysctl.*", "sysctl"),
-    ("lxc.proc.*", "procfs"),
-    ("lxc.sched.core", "cgroup1"),
-    ("lxc.time.offset.boot", "timens"),
-    ("lxc.time.offset.monotonic", "timens"),
-    ("lxc.ephemeral", "ephemeral"),
-    ("lxc.start.auto", "autostart"),
-    ("lxc.start.delay", "autostart"),
-    ("lxc.start.order", "autostart"),
-    ("lxc.group", "autostart"),
-    ("lxc.namespace.share.*", "namespaces"),
-    ("lxc.namespace.clone", "core"),
-    ("lxc.namespace.keep", "core"),
-    ("lxc.monitor.unshare", "core"),
-    ("lxc.seccomp.profile", "seccomp"),
-    ("lxc.init.groups", "core"),
-    ("lxc.log.syslog", "core"),
-    ("lxc.rootfs.options", "core"),
-    ("lxc.signal.reboot", "core"),
-    ("lxc.autodev.tmpfs.size", "devices"),
+#: Why such a key is not applied, in messages.
+NOT_SUPPORTED_YET = "an LXC key lxcframe does not support yet (see docs/features.md)"
+
+#: Keys and patterns (the syntax of :class:`~lxcframe.config.keys.KeySpec`), in LXC's order of topics.
+UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
+    # Clearing forms: an empty value drops every key below them in LXC.
+    "lxc.cgroup",
+    "lxc.cgroup2",
+    "lxc.hook",
+    "lxc.prlimit",
+    "lxc.proc",
+    "lxc.sysctl",
+    # Security modules and seccomp notification.
+    "lxc.selinux.context",
+    "lxc.selinux.context.keyring",
+    "lxc.seccomp.notify.cookie",
+    "lxc.seccomp.notify.proxy",
+    # Namespaces.
+    "lxc.namespace.clone",
+    "lxc.namespace.keep",
+    "lxc.namespace.share.*",
+    "lxc.time.offset.boot",
+    "lxc.time.offset.monotonic",
+    "lxc.monitor.unshare",
+    # Init, rootfs, devices, scheduling, signals, logging.
+    "lxc.init.groups",
+    "lxc.rootfs.options",
+    "lxc.autodev.tmpfs.size",
+    "lxc.sched.core",
+    "lxc.signal.reboot",
+    "lxc.log.syslog",
+    # Lifecycle: ephemeral containers and autostart.
+    "lxc.ephemeral",
+    "lxc.start.auto",
+    "lxc.start.delay",
+    "lxc.start.order",
+    "lxc.group",
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from lxcframe.config.keys import KeyRegistry
+from lxcframe.config.keys import KeyRegistry, unhandled_reason
 from lxcframe.config.parser import RawEntry, read_entries, read_text
 from lxcframe.errors import ConfigError, ConfigErrors
 from lxcframe.frozen import frozen_mapping
@@ -28,7 +28,8 @@ class ConfigValue:
 
 @attrs.frozen
 class Unhandled:
-    """A key LXC defines whose plugin is not enabled here; kept so the user is told, not ignored."""
+    """A key LXC defines that no enabled plugin handles (``plugin`` is the one that would, "" when none
+    does yet); kept so the user is told, not ignored."""
 
     key: str
     value: str
@@ -41,14 +42,14 @@ class Unhandled:
 
     def describe(self) -> str:
         also = f" (applied by plugin {self.applied_by!r})" if self.applied_by else ""
-        return f"{self.path}:{self.line}: {self.key}: handled by plugin {self.plugin!r}, which {self.why}{also}"
+        return f"{self.path}:{self.line}: {self.key}: {unhandled_reason(self.plugin, self.why)}{also}"
 
     def as_error(self, opt_out: str = "") -> ConfigError:
         """The refusal a start and ``config validate`` give by default: as LXC, a key that cannot be
         applied stops the start rather than running the container without it (a seccomp profile
         whose plugin is off would otherwise mean an unconfined container)."""
         return ConfigError(
-            f"handled by plugin {self.plugin!r}, which {self.why}: the container would run without it{opt_out}",
+            f"{unhandled_reason(self.plugin, self.why)}: the container would run without it{opt_out}",
             path=self.path, line=self.line, key=self.key,
         )
 

@@ -13,6 +13,7 @@ from lxcframe.config.keys import (
     closest,
     integer,
     uint,
+    unhandled_reason,
     words,
 )
 
@@ -136,6 +137,15 @@ def test_inactive_owner_and_why_not_handled() -> None:
     assert registry.inactive_owner("lxc.uts.name") is None
     assert registry.why_not_handled("lxc.seccomp.notify.proxy") == "handled by plugin 'seccomp', which is disabled"
     assert registry.why_not_handled("lxc.hook.start") == "handled by plugin 'hooks', which failed to load"
+
+
+def test_a_key_no_plugin_handles_gives_the_reason_alone() -> None:
+    registry = specs("lxc.uts.name")
+    registry.add_inactive("lxc.time.offset.boot", "", "an LXC key lxcframe does not support yet")
+    assert registry.inactive_owner("lxc.time.offset.boot") == ("", "an LXC key lxcframe does not support yet")
+    assert registry.why_not_handled("lxc.time.offset.boot") == "an LXC key lxcframe does not support yet"
+    assert unhandled_reason("", "why") == "why"
+    assert unhandled_reason("p", "is off") == "handled by plugin 'p', which is off"
 
 
 def test_inactive_owner_first_declaration_wins_a_tie() -> None:

@@ -233,6 +233,11 @@ def test_unhandled_describe_and_error() -> None:
                           "the container would run without it")
     assert (error.path, error.line, error.key, error.value) == ("/c/config", 3, "lxc.seccomp.profile", None)
     assert str(off.as_error(" (set X to start anyway)")).endswith("would run without it (set X to start anyway)")
+    # No plugin handles the key: the reason alone, no "plugin ''".
+    lxc_only = Unhandled("lxc.group", "web", "/c/config", 5, "", "an LXC key lxcframe does not support yet")
+    assert lxc_only.describe() == "/c/config:5: lxc.group: an LXC key lxcframe does not support yet"
+    assert str(lxc_only.as_error()) == ("/c/config:5: lxc.group: an LXC key lxcframe does not support yet: "
+                                        "the container would run without it")
 
 
 def test_refuse_unhandled_lists_every_key_not_applied_elsewhere() -> None:
