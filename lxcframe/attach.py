@@ -4,26 +4,40 @@ The attaching process joins every namespace of the container's init at once with
 (``setns(pidfd, flags)``), takes on the container's security context, and executes a sealed copy
 of the static init (:mod:`lxcframe.sealed_init`), whose child is the first process inside the pid
 namespace and executes the command.
-A multi-threaded caller execs ``python -m lxcframe.attach`` instead of forking itself.
+A multi-threaded caller execs ``python -m lxcframe.attach`` instead of forking itself, and hands it
+the :class:`AttachRequest` it prepared (config, state, plugin selection, environment) in a sealed
+memfd: the helper neither reads the config again nor loads plugins the caller disabled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from lxcframe import entering, sealed_init, syscalls
+import attrs
+
+from lxcframe import entering, sealed_init, syscalls, transfer
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext
 from lxcframe.errors import ContainerError
-from lxcframe.launcher import single_threaded
+from lxcframe.frozen import frozen_mapping
 from lxcframe.sealed_init import sealed_init_fd
+from lxcframe.spawning import (
+    interpreter_environment,
+    read_descriptor,
+    runtime_environment,
+    sealed_memfd,
+    single_threaded,
+)
 from lxcframe.stage_runner import call_hook, describe
+from lxcframe.start_request import MAX_REQUEST, PluginSelection, plugin_packages
+from lxcframe.state import ContainerState
 
 _NAMESPACES = (
     ("user", syscalls.CLONE_NEWUSER), ("mnt", syscalls.CLONE_NEWNS), ("pid", syscalls.CLONE_NEWPID),
@@ -58,26 +72,61 @@ def _environment(clear: bool, extra: tuple[str, ...], uid: int) -> dict[str, str
     return env
 
 
+@attrs.frozen
+class AttachRequest:
+    """Everything the attaching process needs, prepared by the caller (which ran the host hooks)."""
+
+    name: str
+    lxcpath: str
+    plugins: PluginSelection
+    config: ContainerConfig
+    state: ContainerState
+    init_pid: int
+    argv: tuple[str, ...]
+    uid: int
+    gid: int
+    #: The command's whole environment (lxc-attach keeps the caller's unless it is cleared).
+    env: Mapping[str, str] = attrs.field(converter=frozen_mapping)
+    cgroup_procs: tuple[str, ...]
+    #: What host-side attach hooks hand their child side (plugin name -> JSON-able value).
+    data: Mapping[str, Any] = attrs.field(converter=frozen_mapping)
+    pass_fds: tuple[int, ...]
+
+
 def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None,
            gid: int | None, env: tuple[str, ...], pass_fds: tuple[int, ...] = ()) -> int:
     if not argv:
         raise ContainerError("attach needs a command")
-    ctx = AttachContext(state, container.load_config(), argv)
-    call_hook(container.plugins, "lxcframe_attach", ctx=ctx)
-    request = {
-        "init_pid": state.init_pid, "argv": list(argv), "uid": 0 if uid is None else uid,
-        "gid": 0 if gid is None else gid, "env": _environment(clear_env, env, uid or 0),
-        "cgroup_procs": ctx.cgroup_procs, "data": ctx.child_data, "pass_fds": list(pass_fds),
-    }
-    if not single_threaded():
-        helper = subprocess.run([sys.executable, "-m", "lxcframe.attach", container.name, container.lxcpath,
-                                 json.dumps(request)], check=False, pass_fds=pass_fds)
-        return helper.returncode
-    return _attach_forked(container, state, request)
-
-
-def _attach_forked(container: Any, state: Any, request: dict[str, Any]) -> int:
     config = container.load_config()
+    plugins = container.plugins
+    ctx = AttachContext(state, config, argv)
+    call_hook(plugins, "lxcframe_attach", ctx=ctx)
+    request = AttachRequest(
+        name=container.name, lxcpath=container.lxcpath, plugins=PluginSelection.of(plugins), config=config,
+        state=state, init_pid=state.init_pid, argv=argv, uid=0 if uid is None else uid,
+        gid=0 if gid is None else gid, env=_environment(clear_env, env, uid or 0),
+        cgroup_procs=tuple(ctx.cgroup_procs), data=ctx.child_data, pass_fds=pass_fds,
+    )
+    if not single_threaded():
+        return _run_helper(request)
+    return _attach_forked(plugins, request)
+
+
+def _run_helper(request: AttachRequest) -> int:
+    """``python -m lxcframe.attach --request-fd N``: the request in a sealed memfd, the helper's own
+    environment only what the runtime reads (the command's is in the request)."""
+    request_fd = sealed_memfd("lxcframe-attach", transfer.dumps(request))
+    try:
+        helper = subprocess.run(
+            [sys.executable, "-m", "lxcframe.attach", "--request-fd", str(request_fd)], check=False,
+            pass_fds=(*request.pass_fds, request_fd), env=interpreter_environment(runtime_environment()),
+        )
+    finally:
+        os.close(request_fd)
+    return helper.returncode
+
+
+def _attach_forked(plugins: Any, request: AttachRequest) -> int:
     init_fd = sealed_init_fd()  # made on the host, before anything enters the container
     foreground = _foreground_group()
     errors_r, errors_w = os.pipe2(os.O_CLOEXEC)
@@ -85,9 +134,9 @@ def _attach_forked(container: Any, state: Any, request: dict[str, Any]) -> int:
     if pid == 0:
         os.close(errors_r)
         try:
-            _enter_and_exec(container, state, config, request, errors_w, init_fd)
+            _enter_and_exec(plugins, request, errors_w, init_fd)
         except BaseException as err:
-            message = f"cannot execute {request['argv'][0]}: {err.strerror}" if isinstance(err, OSError) \
+            message = f"cannot execute {request.argv[0]}: {err.strerror}" if isinstance(err, OSError) \
                 else describe(err)
             with contextlib.suppress(OSError):
                 os.write(errors_w, message.encode())
@@ -102,13 +151,12 @@ def _attach_forked(container: Any, state: Any, request: dict[str, Any]) -> int:
     finally:
         _restore_foreground(foreground)
     if message:
-        raise ContainerError(f"{container.name}: attach failed: {message}")
+        raise ContainerError(f"{request.name}: attach failed: {message}")
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
-def _enter_and_exec(container: Any, state: Any, config: Any, request: dict[str, Any], errors_w: int,
-                    init_fd: int) -> NoReturn:
+def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd: int) -> NoReturn:
     """Join the container, take on its security context, and execute the sealed static init.
 
     This process joins the pid namespace too, but setns(2) puts only its children there: it never
@@ -119,27 +167,27 @@ def _enter_and_exec(container: Any, state: Any, config: Any, request: dict[str, 
     from lxcframe.child import become, preload
 
     preload()  # after setns the container's files replace the host's: import nothing lazily
-    for procs in request["cgroup_procs"]:
+    for procs in request.cgroup_procs:
         with open(procs, "w") as handle:
             handle.write("0")  # "0" moves the writing process itself
     proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    pidfd = syscalls.pidfd_open(request["init_pid"])
-    flags = namespaces_to_join(request["init_pid"])
+    pidfd = syscalls.pidfd_open(request.init_pid)
+    flags = namespaces_to_join(request.init_pid)
     syscalls.setns(pidfd, flags)
     os.close(pidfd)
-    call_hook(container.plugins, "lxcframe_attach_child",
-              ctx=AttachChildContext(state, config, request["data"], proc_self))
+    call_hook(plugins, "lxcframe_attach_child",
+              ctx=AttachChildContext(request.state, request.config, request.data, proc_self))
     os.close(proc_self)
     entering.enter_cwd("/")
-    if request["gid"] != os.getgid() or request["uid"] != os.getuid():
-        become(request["uid"], request["gid"])
-    argv, env = request["argv"], request["env"]
+    if request.gid != os.getgid() or request.uid != os.getuid():
+        become(request.uid, request.gid)
+    argv, env = list(request.argv), dict(request.env)
     if entering.resolve_command(argv[0], env) is None:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")
     # As lxc-attach: the caller's descriptors stay behind, but for stdio and those passed on purpose.
-    entering.close_descriptors({errors_w, init_fd, *request["pass_fds"]})
+    entering.close_descriptors({errors_w, init_fd, *request.pass_fds})
     entering.default_signals()
-    for fd in request["pass_fds"]:
+    for fd in request.pass_fds:
         os.set_inheritable(fd, True)
     os.execve(init_fd, sealed_init.init_argv(argv), env)
 
@@ -166,21 +214,33 @@ def _restore_foreground(group: int | None) -> None:
 
 
 def _helper_main(argv: list[str]) -> int:
-    from lxcframe.container import Container
+    """``python -m lxcframe.attach --request-fd N``: the attach of a multi-threaded caller."""
+    import argparse
 
-    name, lxcpath, raw = argv
-    request = json.loads(raw)
-    container = Container(name, lxcpath)
-    state = container.current_state()
-    if state is None:
-        sys.stderr.write(f"{name}: not running\n")
+    parser = argparse.ArgumentParser(prog="python -m lxcframe.attach")
+    parser.add_argument("--request-fd", type=int, required=True)
+    options = parser.parse_args(argv)
+    try:
+        encoded = transfer.parse(read_descriptor(options.request_fd, MAX_REQUEST))
+        # The plugin selection first: the config may hold values of those plugins' classes.
+        fields = encoded.get("fields") if isinstance(encoded, dict) else None
+        if not isinstance(fields, dict):
+            raise transfer.TransferError("not an attach request")
+        selection = transfer.decode(fields.get("plugins"), PluginSelection)
+        plugins = selection.load(runtime_environment())
+        request = transfer.decode(encoded, AttachRequest, plugin_packages(plugins))
+    except (transfer.TransferError, ValueError, OSError) as err:
+        sys.stderr.write(f"attach: malformed request: {err}\n")
         return 1
     try:
-        return _attach_forked(container, state, request)
+        return _attach_forked(plugins, request)
     except ContainerError as err:
         sys.stderr.write(f"{err}\n")
         return 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(_helper_main(sys.argv[1:]))
+    # Run as lxcframe.attach, not __main__: the request names its class by the module's real name.
+    from lxcframe import attach as _attach
+
+    raise SystemExit(_attach._helper_main(sys.argv[1:]))

@@ -205,8 +205,9 @@ class Container:
         from lxcframe.planner import build_plan
 
         config = self.load_config()
-        # Keys no enabled plugin applies stop the start in build_plan, here in the caller before
-        # anything is created (and again wherever the plan is rebuilt).
+        # The only place a start reads and validates the config: keys no enabled plugin applies stop
+        # it in build_plan, here in the caller before anything is created; the monitor (forked, the
+        # supervisor's, or the helper) runs this plan as it is.
         plan = build_plan(self.plugins, self.name, self.lxcpath, config, tuple(argv) if argv else None, mode)
         for item in config.unhandled:
             # The host opted out: said by the caller, where the user sees it (a daemon monitor's
@@ -223,13 +224,12 @@ class Container:
             try:
                 self._refuse_if_running()
                 plan = self._plan(cmd, "foreground" if foreground else "daemon")
-                disabled = tuple(sorted(self.plugins.disabled))
                 if foreground:
                     return launcher.run_foreground(
-                        self.plugins, plan, disabled,
+                        self.plugins, plan,
                         started=lambda: st.release_command_lock(self.lxcpath, self.name, lock),
                     )
-                return launcher.start_daemon(self.plugins, plan, disabled)
+                return launcher.start_daemon(self.plugins, plan)
             finally:
                 with contextlib.suppress(OSError):
                     st.release_command_lock(self.lxcpath, self.name, lock)
@@ -244,7 +244,7 @@ class Container:
                 self._refuse_if_running()
                 plan = self._plan(cmd, "execute")
                 return launcher.run_foreground(
-                    self.plugins, plan, tuple(sorted(self.plugins.disabled)),
+                    self.plugins, plan,
                     started=lambda: st.release_command_lock(self.lxcpath, self.name, lock),
                 )
             finally:

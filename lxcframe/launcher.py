@@ -3,83 +3,41 @@
 * The caller is single-threaded (the CLI, most scripts): fork. A daemon monitor is double-forked and
   detached; a foreground one (``start -F``, ``execute``) runs right in the caller's process.
 * The caller has other threads (an integrator's service): execute a fresh interpreter,
-  ``python -m lxcframe.monitor``, which rebuilds the plan from the request and then does the same.
+  ``python -m lxcframe.monitor``, which reads the plan the caller built from a sealed memfd
+  (:mod:`lxcframe.start_request`) and then does the same.
+* A daemon start goes to the warm supervisor first (:mod:`lxcframe.supervisor`), with the same
+  request over its socket.
 
-Either way the result of the start comes back over a pipe as one JSON record.
+Either way the plan is the one the caller built, and the result of the start comes back over a
+pipe as one JSON record (:mod:`lxcframe.start_status`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import subprocess
 import sys
 from typing import Any
 
+from lxcframe import start_status, transfer
 from lxcframe.context import StartPlan
-from lxcframe.errors import StageError
-
-#: A detached monitor's umask, as LXC's (and the supervisor's monitors'): not whatever the caller had.
-MONITOR_UMASK = 0o022
-
-
-def single_threaded() -> bool:
-    """True when this process has exactly one thread (Python's or any native library's)."""
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+from lxcframe.spawning import (
+    MONITOR_UMASK,
+    detach_stdio,
+    interpreter_environment,
+    sealed_memfd,
+    single_threaded,
+)
+from lxcframe.start_request import StartRequest
 
 
-def _raise_for(result: dict[str, Any]) -> None:
-    if result.get("ok"):
-        return
-    error = result.get("error") or {}
-    message = error.get("message", "unknown error")
-    if error.get("undo"):
-        message += f" (and while unwinding: {error['undo']})"
-    raise StageError(error.get("stage", "?"), error.get("plugin"), message, error.get("errno"))
-
-
-def _notifier(fd: int) -> Any:
-    def notify(record: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            os.write(fd, (json.dumps(record) + "\n").encode())
-            os.close(fd)
-
-    return notify
-
-
-def _detach_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    if null > 2:
-        os.close(null)
-
-
-def _supervisor_request(plan: StartPlan, disabled: tuple[str, ...]) -> dict[str, Any]:
-    from lxcframe.log import HUB
-
-    request = request_for(plan, disabled, detach=True)
-    request["env"] = dict(os.environ)
-    request["log"] = HUB.settings()
-    return request
-
-
-def request_for(plan: StartPlan, disabled: tuple[str, ...], detach: bool) -> dict[str, Any]:
-    return {"name": plan.name, "lxcpath": plan.lxcpath, "argv": list(plan.argv), "mode": plan.mode,
-            "disable": list(disabled), "detach": detach}
-
-
-def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> int:
+def start_daemon(plugins: Any, plan: StartPlan) -> int:
     """Start the container with a detached monitor; returns init's pid once RUNNING."""
     from lxcframe import supervisor
 
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
-        dict(_supervisor_request(plan, disabled), fingerprint=supervisor.fingerprint(plugins)), write_end
+        StartRequest.for_plan(plan, plugins, detach=True), supervisor.fingerprint(plugins), write_end
     ):
         os.close(write_end)
     elif single_threaded():
@@ -95,24 +53,23 @@ def start_daemon(plugins: Any, plan: StartPlan, disabled: tuple[str, ...]) -> in
                 from lxcframe.entering import close_descriptors
 
                 close_descriptors({write_end})
-                _detach_stdio()
+                detach_stdio()
                 os.chdir("/")
                 from lxcframe.monitor import run_monitor
 
-                code = run_monitor(plugins, plan, _notifier(write_end))
+                code = run_monitor(plugins, plan, start_status.notifier(write_end))
             finally:
                 os._exit(code)
         os.close(write_end)
         os.waitpid(pid, 0)
     else:
-        _spawn_helper(plan, disabled, write_end, detach=True, stdio=subprocess.DEVNULL)
-    result = _read_first(read_end)
-    _raise_for(result)
+        _spawn_helper(StartRequest.for_plan(plan, plugins, detach=True), write_end, stdio=subprocess.DEVNULL)
+    result = start_status.read_first(read_end)
+    start_status.raise_for(result)
     return int(result["init_pid"])
 
 
-def run_foreground(plugins: Any, plan: StartPlan, disabled: tuple[str, ...],
-                   started: Any = None) -> int:
+def run_foreground(plugins: Any, plan: StartPlan, started: Any = None) -> int:
     """Start the container and stay with it until it stops; returns init's (the command's) exit code.
 
     ``started`` is called once the start has succeeded or failed (to release the command lock while
@@ -129,41 +86,36 @@ def run_foreground(plugins: Any, plan: StartPlan, disabled: tuple[str, ...],
                 started()
 
         code = run_monitor(plugins, plan, notify, monitor_is_caller=True)
-        _raise_for(outcome)
+        start_status.raise_for(outcome)
         return code
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    process = _spawn_helper(plan, disabled, write_end, detach=False, stdio=None)
-    result = _read_first(read_end)
+    process = _spawn_helper(StartRequest.for_plan(plan, plugins, detach=False), write_end, stdio=None)
+    result = start_status.read_first(read_end)
     if started is not None:
         started()
     code = process.wait()
-    _raise_for(result)
+    start_status.raise_for(result)
     return code
 
 
-def _read_first(fd: int) -> dict[str, Any]:
-    """The first record from the monitor, without waiting for the pipe to close."""
-    with os.fdopen(fd, "rb") as pipe:
-        line = pipe.readline()
-    if not line:
-        return {"ok": False, "error": {"stage": "monitor", "plugin": None,
-                                       "message": "the monitor exited before reporting", "errno": None}}
-    result: dict[str, Any] = json.loads(line)
-    return result
-
-
-def _spawn_helper(plan: StartPlan, disabled: tuple[str, ...], status_fd: int, *, detach: bool,
-                  stdio: Any) -> subprocess.Popen[bytes]:
-    request = request_for(plan, disabled, detach)
-    request["status_fd"] = status_fd
+def _spawn_helper(request: StartRequest, status_fd: int, *, stdio: Any) -> subprocess.Popen[bytes]:
+    """``python -m lxcframe.monitor --plan-fd N --status-fd M``: the plan in a sealed memfd, the
+    environment only what the runtime reads (never the caller's whole environment)."""
+    try:
+        plan_fd = sealed_memfd("lxcframe-plan", transfer.dumps(request))
+    except BaseException:
+        os.close(status_fd)
+        raise
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lxcframe.monitor", json.dumps(request)],
-            pass_fds=(status_fd,), stdin=stdio, stdout=stdio, stderr=stdio if detach else None,
-            start_new_session=detach, umask=MONITOR_UMASK if detach else -1,
+            [sys.executable, "-m", "lxcframe.monitor", "--plan-fd", str(plan_fd), "--status-fd", str(status_fd)],
+            pass_fds=(status_fd, plan_fd), stdin=stdio, stdout=stdio, stderr=stdio if request.detach else None,
+            start_new_session=request.detach, umask=MONITOR_UMASK if request.detach else -1,
+            env=interpreter_environment(dict(request.env)), cwd="/",
         )
     finally:
         os.close(status_fd)
-    if detach:
+        os.close(plan_fd)
+    if request.detach:
         process.wait()  # the helper double-forks; its first process exits at once
     return process

@@ -4,8 +4,9 @@ It runs the host stages, forks the init child (in a new pid namespace), serves t
 records state, waits for init to exit, then unwinds everything the start created. A failure at any
 stage unwinds at once and is reported to whoever launched the monitor.
 
-Also runnable as ``python -m lxcframe.monitor`` (see :mod:`lxcframe.launcher`) for callers that are
-multi-threaded and so must not fork a Python process that keeps running.
+Also runnable as ``python -m lxcframe.monitor --plan-fd N --status-fd M`` (see :mod:`lxcframe.launcher`)
+for callers that are multi-threaded and so must not fork a Python process that keeps running: it
+runs the plan its caller built and sent (:mod:`lxcframe.start_request`), without reading the config.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from lxcframe.entering import close_descriptors, default_signals
 from lxcframe.errors import StageError, UndoErrors
 from lxcframe.log import HUB, bound_container, get_logger
 from lxcframe.stage_runner import call_hook, describe
-
-Notify = Callable[[dict[str, Any]], None]
+from lxcframe.start_status import Notify, error_record
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -196,7 +196,7 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
         if ctx.child_pid:
             _kill_and_reap(ctx.child_pid)
         ctx.init_pid = ctx.child_pid = None
-        error = _error_record(err)
+        error = error_record(err)
         try:
             ctx.undo.unwind()
         except UndoErrors as undo_err:
@@ -222,13 +222,6 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
         os.kill(init_pid, signal.SIGKILL)
     status = _wait_for(ctx, pid)
     return _teardown(ctx, status)
-
-
-def _error_record(err: BaseException) -> dict[str, Any]:
-    if isinstance(err, StageError):
-        return {"stage": err.stage, "plugin": err.plugin, "message": err.message, "errno": err.errno}
-    return {"stage": "monitor", "plugin": None, "message": describe(err),
-            "errno": err.errno if isinstance(err, OSError) else None}
 
 
 def _forward_signals_to(pid: int) -> None:
@@ -318,33 +311,34 @@ def _teardown(ctx: HostContext, status: int) -> int:
 
 
 def _helper_main(argv: list[str]) -> int:
-    """``python -m lxcframe.monitor REQUEST``: the exec'd monitor of a multi-threaded caller."""
-    import json
+    """``python -m lxcframe.monitor --plan-fd N --status-fd M``: the exec'd monitor of a multi-threaded
+    caller, running the plan that caller built (read from descriptor N, a sealed memfd)."""
+    import argparse
 
-    from lxcframe.container import Container
-    from lxcframe.launcher import _detach_stdio, _notifier
-    from lxcframe.planner import build_plan
-    from lxcframe.plugin_manager import Plugins
+    from lxcframe import start_request, transfer
+    from lxcframe.spawning import detach_stdio, read_descriptor
+    from lxcframe.start_status import notifier
 
-    request = json.loads(argv[0])
-    status_fd = int(request["status_fd"])
-    notify = _notifier(status_fd)
+    parser = argparse.ArgumentParser(prog="python -m lxcframe.monitor")
+    parser.add_argument("--plan-fd", type=int, required=True)
+    parser.add_argument("--status-fd", type=int, required=True)
+    options = parser.parse_args(argv)
+    notify = notifier(options.status_fd)
     try:
-        plugins = Plugins(request["disable"])
-        container = Container(request["name"], request["lxcpath"], plugins=plugins)
-        plan = build_plan(plugins, container.name, container.lxcpath, container.load_config(),
-                          tuple(request["argv"]), request["mode"])
+        data = read_descriptor(options.plan_fd, start_request.MAX_REQUEST)
+        request, plugins = start_request.decode(transfer.parse_json(data))
+        request.log.apply()
     except Exception as err:
-        notify({"ok": False, "error": _error_record(err)})
+        notify({"ok": False, "error": error_record(err)})
         return 1
-    if request["detach"]:
+    if request.detach:
         # Popen already made us a session leader; the fork leaves the caller a child to reap at once.
         if os.fork() != 0:
             os._exit(0)
-        close_descriptors({status_fd})
-        _detach_stdio()
+        close_descriptors({options.status_fd})
+        detach_stdio()
         os.chdir("/")
-    return run_monitor(plugins, plan, notify)
+    return run_monitor(plugins, request.plan, notify)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ It runs as root and its monitors run hooks as root, so it trusts nothing about i
 * the run root is ``0700`` and the socket ``0600`` by explicit ``chmod`` (never the umask, which
   is the first caller's); the supervisor works under ``umask 077``, its monitors under ``022``;
 * each connection's ``SO_PEERCRED`` must be root or the supervisor's own uid;
+* a request is the caller's plan as built (:mod:`lxcframe.start_request`): a monitor runs it without
+  reading the config again; a malformed one is refused with the reason, before anything is forked;
 * each request carries the fingerprint of the caller's installation (interpreter, lxcframe's path
   and version, the installed plugins): a supervisor running other code says no, and the caller
   forks its own monitor instead;
@@ -40,15 +42,19 @@ import sys
 import time
 from typing import Any
 
-from lxcframe import launcher
+from lxcframe import start_request, transfer
 from lxcframe import state as st
+from lxcframe.spawning import MONITOR_UMASK, interpreter_environment, runtime_environment
+from lxcframe.start_request import StartRequest
+from lxcframe.start_status import error_record, notifier
+from lxcframe.version import __version__
 
 #: Seconds the supervisor stays after its last monitor exited, ready for the next start.
 IDLE_EXIT = 3.0
 IDLE_ENV = "LXCFRAME_SUPERVISOR_IDLE"
 #: ``LXCFRAME_SUPERVISOR=0`` forks monitors from the caller instead.
 DISABLE_ENV = "LXCFRAME_SUPERVISOR"
-MAX_REQUEST = 1 << 20
+MAX_REQUEST = start_request.MAX_REQUEST
 #: Seconds a connected client has to send its request; it delays no other client meanwhile.
 REQUEST_DEADLINE = 5.0
 #: A request carries one descriptor; room for a few more so that extra ones arrive (and are closed)
@@ -71,9 +77,7 @@ def fingerprint(plugins: Any) -> str:
     Built from what ``plugins`` already discovered (no second scan of ``sys.path``: a few µs), so
     a request costs its caller nothing measurable; the supervisor compares it with its own.
     """
-    import lxcframe
-
-    parts = [sys.executable, _PACKAGE_DIR, lxcframe.__version__]
+    parts = [sys.executable, _PACKAGE_DIR, __version__]
     parts += sorted(f"{r.name}={r.distribution} {r.version}" for r in plugins.records())
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -99,10 +103,9 @@ def _spawn() -> None:
     # cwd "/": ``-m`` puts the working directory first on sys.path, and root's supervisor must not
     # import whatever lies in the directory its first caller happened to be in. The caller's own
     # lxcframe comes first instead, so that the supervisor runs the caller's code (a checkout as
-    # much as an installed copy); the fingerprint check catches any other difference.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(st.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    # much as an installed copy); the fingerprint check catches any other difference. Of the first
+    # caller's environment it gets only what the runtime reads: it serves other callers too.
+    env = interpreter_environment(runtime_environment())
     # The supervisor forks once more and this process exits at once: nobody's child, nobody's zombie.
     subprocess.run(
         [sys.executable, "-m", "lxcframe.supervisor"],
@@ -115,12 +118,19 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "") in ("", "1")
 
 
-def submit(request: dict[str, Any], notify_fd: int, timeout: float = 10.0) -> bool:
+def request_message(request: StartRequest, own_fingerprint: str) -> bytes:
+    """What a caller sends: its installation's fingerprint and the start request (plan included)."""
+    return json.dumps({"fingerprint": own_fingerprint, "start": transfer.wrap(request)},
+                      separators=(",", ":")).encode()
+
+
+def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, timeout: float = 10.0) -> bool:
     """Hand a start to the supervisor (starting one if needed); False when none would take it.
 
     The supervisor answers before it forks: ``ok``, or why not (another installation's code, a
-    refused caller), and then the caller starts the monitor itself.
+    refused caller, a malformed request), and then the caller starts the monitor itself.
     """
+    message = request_message(request, own_fingerprint)
     client = _connect()
     if client is None:
         _spawn()
@@ -132,7 +142,7 @@ def submit(request: dict[str, Any], notify_fd: int, timeout: float = 10.0) -> bo
             return False
     with client:
         try:
-            socket.send_fds(client, [json.dumps(request).encode()], [notify_fd])
+            socket.send_fds(client, [message], [notify_fd])
             client.settimeout(timeout)
             answer = client.recv(256)
         except OSError:
@@ -146,9 +156,7 @@ def submit(request: dict[str, Any], notify_fd: int, timeout: float = 10.0) -> bo
 def _preload() -> Any:
     """Import everything a monitor and its child use, and build the host's default plugins."""
     import lxcframe.child
-    import lxcframe.container
-    import lxcframe.monitor
-    import lxcframe.planner  # noqa: F401
+    import lxcframe.monitor  # noqa: F401
     from lxcframe.plugin_manager import Plugins
 
     plugins = Plugins()
@@ -157,30 +165,23 @@ def _preload() -> Any:
     return plugins
 
 
-def _serve_request(request: dict[str, Any], notify_fd: int, default_plugins: Any) -> int:
-    from lxcframe.container import Container
-    from lxcframe.launcher import _notifier
-    from lxcframe.log import HUB
-    from lxcframe.monitor import _error_record, run_monitor
-    from lxcframe.planner import build_plan
-    from lxcframe.plugin_manager import Plugins
+def _serve_request(request: StartRequest, plugins: Any, notify_fd: int) -> int:
+    """In the forked monitor: run the plan as the caller built it."""
+    from lxcframe.monitor import run_monitor
 
-    notify = _notifier(notify_fd)
+    notify = notifier(notify_fd)
     try:
+        # What host hooks and plugins read of the environment is the caller's, not the supervisor's
+        # first caller's; the monitor's own initial environment (/proc/PID/environ) is the
+        # supervisor's, which holds only these variables too.
         os.environ.clear()
-        os.environ.update(request.get("env", {}))
-        log = request.get("log", {})
-        HUB.configure(level=log.get("level"), path=log.get("path"), fmt=log.get("fmt"))
-        disabled = frozenset(request.get("disable", ()))
-        plugins = default_plugins if disabled == default_plugins.disabled else Plugins(disabled)
-        container = Container(request["name"], request["lxcpath"], plugins=plugins)
-        plan = build_plan(plugins, container.name, container.lxcpath, container.load_config(),
-                          tuple(request["argv"]) or None, request["mode"])
+        os.environ.update(dict(request.env))
+        request.log.apply()
     except Exception as err:
-        notify({"ok": False, "error": _error_record(err)})
+        notify({"ok": False, "error": error_record(err)})
         return 1
     os.chdir("/")
-    return run_monitor(plugins, plan, notify)
+    return run_monitor(plugins, request.plan, notify)
 
 
 class _Server:
@@ -191,6 +192,7 @@ class _Server:
         self.lock_fd = lock_fd
         self.plugins = plugins
         self.own_fingerprint = fingerprint(plugins)
+        self.own_selection = start_request.PluginSelection.of(plugins)
         self.pending: dict[int, tuple[socket.socket, float]] = {}
         self.children: set[int] = set()
         self.poller = select.poll()
@@ -244,17 +246,18 @@ class _Server:
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
             try:
-                request, error = self._check(data, fds, flags)
-                _answer(conn, _OK if request is not None else error.encode())
-                if request is not None:
-                    self.children.add(self._fork_monitor(conn, request, fds[0]))
+                checked, error = self._check(data, fds, flags)
+                _answer(conn, _OK if checked is not None else error.encode())
+                if checked is not None:
+                    self.children.add(self._fork_monitor(conn, *checked, fds[0]))
                     fds = fds[1:]
             finally:
                 for extra in fds:
                     with contextlib.suppress(OSError):
                         os.close(extra)
 
-    def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[dict[str, Any] | None, str]:
+    def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[tuple[StartRequest, Any] | None, str]:
+        """The request and the plugins to run it with, or ``None`` and the refusal."""
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             return None, "no: request too large"
         if len(fds) != 1:
@@ -267,9 +270,19 @@ class _Server:
             return None, "no: not a JSON object"
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
-        return request, ""
+        if set(request) != {"fingerprint", "start"}:
+            return None, "no: a request holds a fingerprint and a start, nothing else"
+        try:
+            return start_request.decode(request["start"], self._plugins_for), ""
+        except Exception as err:  # whatever the input, the supervisor says why and serves on
+            return None, f"no: malformed start request: {err}"
 
-    def _fork_monitor(self, conn: socket.socket, request: dict[str, Any], notify_fd: int) -> int:
+    def _plugins_for(self, selection: start_request.PluginSelection, environ: dict[str, str]) -> Any:
+        """The preloaded plugins when the caller's selection is the supervisor's own (the common
+        case), else that selection loaded afresh."""
+        return self.plugins if selection == self.own_selection else selection.load(environ)
+
+    def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int) -> int:
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -278,9 +291,9 @@ class _Server:
                 # life: not the listener, not the supervisor's lock, not other clients' sockets.
                 conn.close()
                 self.close_all()
-                os.umask(launcher.MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
+                os.umask(MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
                 os.setsid()
-                code = _serve_request(request, notify_fd, self.plugins)
+                code = _serve_request(request, plugins, notify_fd)
             finally:
                 os._exit(code)
         return pid

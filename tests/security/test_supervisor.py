@@ -9,7 +9,6 @@ monitor.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import socket
@@ -58,13 +57,15 @@ def _holds(pid: int, path: str) -> bool:
 
 def _request(name: str, lxcpath: str, fingerprint: str | None = None) -> bytes:
     """A start request as a caller of this installation would send it (or of another, by fingerprint)."""
+    from lxcframe.container import Container
     from lxcframe.plugin_manager import Plugins
+    from lxcframe.start_request import StartRequest
 
-    own = supervisor.fingerprint(Plugins()) if hasattr(supervisor, "fingerprint") else ""
-    return json.dumps({
-        "name": name, "lxcpath": lxcpath, "argv": [], "mode": "daemon", "disable": [], "detach": True,
-        "env": dict(os.environ), "log": {}, "fingerprint": own if fingerprint is None else fingerprint,
-    }).encode()
+    plugins = Plugins()
+    plan = Container(name, lxcpath, plugins=plugins)._plan(None, "daemon")
+    own = supervisor.fingerprint(plugins)
+    return supervisor.request_message(StartRequest.for_plan(plan, plugins, detach=True),
+                                      own if fingerprint is None else fingerprint)
 
 
 def _read_notify(read_end: int, timeout: float) -> bytes | None:

@@ -1,0 +1,57 @@
+"""How a monitor tells whoever launched it how its start went: one JSON record on a pipe.
+
+``{"ok": true, "init_pid": N}`` once the container runs, or ``{"ok": false, "error": {...}}`` once a
+failed start is entirely undone. The caller raises the error as the :class:`StageError` it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from lxcframe.errors import StageError
+from lxcframe.stage_runner import describe
+
+Notify = Callable[[dict[str, Any]], None]
+
+
+def notifier(fd: int) -> Notify:
+    """Write the one record to ``fd`` and close it (a second call finds it closed and does nothing)."""
+
+    def notify(record: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, (json.dumps(record) + "\n").encode())
+            os.close(fd)
+
+    return notify
+
+
+def error_record(err: BaseException) -> dict[str, Any]:
+    if isinstance(err, StageError):
+        return {"stage": err.stage, "plugin": err.plugin, "message": err.message, "errno": err.errno}
+    return {"stage": "monitor", "plugin": None, "message": describe(err),
+            "errno": err.errno if isinstance(err, OSError) else None}
+
+
+def read_first(fd: int) -> dict[str, Any]:
+    """The first record from the monitor, without waiting for the pipe to close."""
+    with os.fdopen(fd, "rb") as pipe:
+        line = pipe.readline()
+    if not line:
+        return {"ok": False, "error": {"stage": "monitor", "plugin": None,
+                                       "message": "the monitor exited before reporting", "errno": None}}
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+def raise_for(result: dict[str, Any]) -> None:
+    if result.get("ok"):
+        return
+    error = result.get("error") or {}
+    message = error.get("message", "unknown error")
+    if error.get("undo"):
+        message += f" (and while unwinding: {error['undo']})"
+    raise StageError(error.get("stage", "?"), error.get("plugin"), message, error.get("errno"))
