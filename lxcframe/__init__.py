@@ -5,11 +5,13 @@ The package imports nothing heavy at import time; ``Container`` and friends load
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from lxcframe.version import __version__
 
+# Not typing.TYPE_CHECKING: importing typing would cost every ``lxcframe --version`` a few ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lxcframe.container import Container, list_containers
     from lxcframe.plugin_manager import Plugins
 
