@@ -14,6 +14,32 @@ echo "import os; os.environ.get('COVERAGE_PROCESS_START') and exec(open('$PWD/sc
     > "$site/lxcframe_coverage_at_pivot.pth"
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
+
+# Whether the arguments name test files or directories: then only those run, not contrib's tests.
+names_paths() {
+    local arg
+    for arg in "$@"; do
+        case $arg in -*) continue ;; esac
+        if [ -e "${arg%%::*}" ]; then return 0; fi
+    done
+    return 1
+}
+
+# contrib/lxcframe-motd's own tests, run as its author runs them: the distribution installed, pytest
+# started in its directory (its pyproject's settings), lxcframe's fixtures reaching it through the
+# pytest11 entry point. Installed only for the run if it was not installed before.
+contrib=contrib/lxcframe-motd
+if ! names_paths "$@"; then
+    if ! .venv/bin/python -m pip show -q lxcframe-motd 2>/dev/null; then
+        trap '.venv/bin/python -m pip uninstall -y -q lxcframe-motd' EXIT
+        .venv/bin/python -m pip install -q --no-deps --no-build-isolation "./$contrib"
+        rm -rf "$contrib/build" "$contrib/lxcframe_motd.egg-info"
+    fi
+    contrib_status=0
+    (cd "$contrib" && ../../.venv/bin/python -m pytest "$@") || contrib_status=$?
+    # 5: nothing collected (a -k or -m of the main suite's that matches none of contrib's tests)
+    if [ "$contrib_status" -ne 0 ] && [ "$contrib_status" -ne 5 ]; then status=$contrib_status; fi
+fi
 .venv/bin/python -m coverage combine -q
 .venv/bin/python scripts/coverage_summary.py
 exit "$status"
