@@ -5,7 +5,10 @@
 * :mod:`lxcframe.hooks.child` – hooks that run in the container's init child, after it left the host's
   namespaces and before it executes the payload.
 
-Plugins import :data:`hookimpl` from here to mark their implementations.
+Plugins import :data:`hookimpl` from here to mark their implementations; an implementation takes
+any subset of its hookspec's arguments, by name. ``docs/plugins.md`` describes every hook (when it
+runs, on which side of the fork, what it receives and returns, how its failures are reported), and
+``tests/test_docs_hooks.py`` keeps that document and these hookspecs in step.
 """
 
 from __future__ import annotations

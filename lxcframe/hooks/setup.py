@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 
 @hookspec
 def lxcframe_config_keys() -> list[KeySpec]:
-    """Declare the config keys this plugin owns, each with its validator.
+    """Declare the config keys this plugin owns, each with its validator and a one-line ``doc``.
 
-    Called once per plugin manager, in every process. Return a list of :class:`KeySpec`.
-    A key may be declared by one enabled plugin only; a clash is an error at load time.
+    Called on each plugin when it is registered, in every process. Return a list of
+    :class:`KeySpec`. A validator gets the raw value (never an empty one: that clears the key) and
+    returns what ``config.get`` gives hooks, or raises :class:`ValueError` with the reason, which the
+    config reader reports with the file, line and key. A third-party plugin names its keys
+    ``<plugin>.<name>`` (``lxc.*`` is LXC's). A key declared by an earlier plugin, or this hook
+    raising, fails this plugin alone.
     """
 
 
