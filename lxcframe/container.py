@@ -433,12 +433,12 @@ class Container:
     def freeze(self) -> None:
         if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
                          frozen=True):
-            raise ContainerError("no enabled plugin can freeze containers (enable cgroup1 or cgroup2)")
+            raise ContainerError("no enabled plugin can freeze containers (enable the cgroup plugin)")
 
     def unfreeze(self) -> None:
         if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
                          frozen=False):
-            raise ContainerError("no enabled plugin can thaw containers (enable cgroup1 or cgroup2)")
+            raise ContainerError("no enabled plugin can thaw containers (enable the cgroup plugin)")
 
     def mount(self, source: str, target: str, fstype: str | None = None, flags: int = 0,
               data: str | None = None) -> None:

@@ -16,6 +16,7 @@ import attrs
 
 from lxcframe.config.keys import closest
 from lxcframe.errors import ConfigError
+from lxcframe.plugins import BUILTIN_DRIVERS
 
 DEFAULT_HOST_CONFIG = "/etc/lxcframe/lxcframe.toml"
 HOST_CONFIG_ENV = "LXCFRAME_HOST_CONFIG"
@@ -30,7 +31,9 @@ _SCHEMA: dict[str, Any] = {
     "lxcpath": None,
     "default_config": None,
     "plugins": {"disable": None, "unhandled_keys": None},
+    "cgroup": {"drivers": None},
 }
+CGROUP_DRIVERS = BUILTIN_DRIVERS["cgroup"]
 
 
 @attrs.frozen
@@ -44,6 +47,8 @@ class HostConfig:
     unhandled_keys: str = UNHANDLED_ERROR
     #: The line of ``[plugins] disable``, so a bad name in it can be located.
     disable_line: int | None = attrs.field(default=None, eq=False)
+    #: ``[cgroup] drivers``: the cgroup drivers that may run (``None``: every one the layout has).
+    cgroup_drivers: tuple[str, ...] | None = None
 
 
 def host_config_path(environ: Mapping[str, str] = os.environ) -> str:
@@ -71,8 +76,8 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid TOML: {err}", path=path) from None
 
-    def error(message: str, key: str) -> ConfigError:
-        return ConfigError(message, path=path, line=_line_of(text, key), key=key)
+    def error(message: str, key: str, value: str | None = None) -> ConfigError:
+        return ConfigError(message, path=path, line=_line_of(text, key), key=key, value=value)
 
     _check_keys(data, _SCHEMA, "", error)
     plugins = data.get("plugins", {})
@@ -90,8 +95,32 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     default_config = data.get("default_config")
     if default_config is not None and (not isinstance(default_config, str) or not default_config.startswith("/")):
         raise error("expected an absolute path", "default_config")
+    cgroup_drivers = _cgroup_drivers(data, error)
     return HostConfig(path=path, disable=tuple(disable), lxcpath=lxcpath, default_config=default_config,
-                      unhandled_keys=unhandled, disable_line=_line_of(text, "plugins.disable"))
+                      unhandled_keys=unhandled, disable_line=_line_of(text, "plugins.disable"),
+                      cgroup_drivers=cgroup_drivers)
+
+
+def _cgroup_drivers(data: Mapping[str, Any], error: Any) -> tuple[str, ...] | None:
+    """``[cgroup] drivers``: a list of driver names, at least one (no cgroups at all is ``-p no:cgroup``)."""
+    table = data.get("cgroup", {})
+    if not isinstance(table, dict):
+        raise error("expected a table ([cgroup])", "cgroup")
+    if "drivers" not in table:
+        return None
+    drivers = table["drivers"]
+    known = ", ".join(CGROUP_DRIVERS)
+    if not isinstance(drivers, list) or not all(isinstance(name, str) for name in drivers):
+        raise error(f"expected a list of cgroup driver names ({known})", "cgroup.drivers")
+    for name in drivers:
+        if name not in CGROUP_DRIVERS:
+            hint = closest(name, CGROUP_DRIVERS)
+            raise error(f"no cgroup driver of that name (drivers: {known})"
+                        + (f"; did you mean {hint!r}?" if hint else ""), "cgroup.drivers", name)
+    if not drivers:
+        raise error('expected at least one driver (to run without cgroups: [plugins] disable = ["cgroup"])',
+                    "cgroup.drivers")
+    return tuple(dict.fromkeys(drivers))
 
 
 def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, error: Any) -> None:

@@ -24,7 +24,8 @@ def build_plan(
     # Checked wherever a plan is built (the caller, the supervisor, the helper monitor), so a config
     # changed in between is refused too.
     refuse_unapplied_keys(plugins, config)
-    problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
+    problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config, manager=plugins)
+                for p in result]
     rootfs = config.get("lxc.rootfs.path")
     if not rootfs:
         problems.append(f"{config.path}: lxc.rootfs.path is not set")

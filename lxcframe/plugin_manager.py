@@ -24,7 +24,7 @@ from lxcframe.errors import ConfigError, PluginError
 from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
 from lxcframe.hostconfig import HostConfig
 from lxcframe.plugin_calls import CallTracer, guard
-from lxcframe.plugins import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
+from lxcframe.plugins import BUILTIN_DRIVERS, BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
 from lxcframe.version import __version__
 
 ENTRY_POINT_GROUP = "lxcframe.plugins"
@@ -130,7 +130,10 @@ class Plugins:
         self._extensions: frozenset[str] | None = None
         candidates = self._candidates(autoload)
         extra = list(extra)
-        self._refuse_unknown(wanted_off, {c.name for c in candidates} | {name for name, _ in extra}, autoload)
+        # A builtin's driver is switched off by PLUGIN.DRIVER (cgroup.v2); the plugin reads that name.
+        drivers = {f"{plugin}.{driver}" for plugin, names in BUILTIN_DRIVERS.items() for driver in names}
+        self._refuse_unknown(wanted_off, {c.name for c in candidates} | {name for name, _ in extra} | drivers,
+                             autoload)
         for candidate in candidates:
             self._load(candidate)
         #: Plugins given as objects live only in this process: another process cannot load them.

@@ -1,7 +1,7 @@
 """The cgroup2 driver on a pure cgroup2 layout, with real containers, on any host.
 
 This VM is hybrid, so what a default Debian 12 host does (a cgroup2 tree on /sys/fs/cgroup and no v1
-hierarchy: the ``cgroup1`` plugin unavailable, the tree mounted at the root of the container's
+hierarchy: the cgroup plugin's ``v1`` driver with nothing to drive, the tree mounted at the root of the container's
 /sys/fs/cgroup, freezing and killing through cgroup.freeze and cgroup.kill) would go untested. Each
 test here forks a child that unshares its mount namespace, puts a fresh cgroup2 mount on
 /sys/fs/cgroup in place of the host's hierarchies, and runs the containers from there: lxcframe
@@ -26,13 +26,14 @@ import pytest
 
 from lxcframe import state as st
 from lxcframe import syscalls
-from lxcframe.cgroups import fs
-from lxcframe.cgroups.delegate import v2_files
-from lxcframe.cgroups.layout import V2, current_layout
-from lxcframe.cgroups.naming import parse_proc_cgroup, read_proc_cgroup
-from lxcframe.cgroups.placement import Placed, from_record
 from lxcframe.container import Container
 from lxcframe.plugin_manager import Plugins
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.delegate import v2_files
+from lxcframe.plugins.cgroup.layout import V2, current_layout
+from lxcframe.plugins.cgroup.naming import parse_proc_cgroup, read_proc_cgroup
+from lxcframe.plugins.cgroup.placement import Placed, from_record
+from lxcframe.plugins.cgroup.probe import probe_drivers
 
 from . import hostfacts
 
@@ -84,7 +85,7 @@ def fresh(name: str, lxcpath: str, **kwargs: Any) -> Container:
 
 
 def unified_of(container: Container) -> Placed:
-    placed = from_record(container.current_state().plugins.get("cgroup2"))
+    placed = from_record(container.current_state().plugins.get("cgroup"))
     assert len(placed) == 1 and placed[0].kind == V2 and placed[0].mountpoint == ROOT, placed
     return placed[0]
 
@@ -149,8 +150,8 @@ def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
         return {"mode": layout.mode, "facts_mode": facts.mode, "kinds": [h.kind for h in layout.hierarchies],
                 "mountpoint": layout.v2.mountpoint if layout.v2 else None,
                 "controllers": list(layout.v2.controllers) if layout.v2 else None,
-                "offered": list(facts.unified_controllers), "cgroup1": records["cgroup1"],
-                "cgroup2": records["cgroup2"][0],
+                "offered": list(facts.unified_controllers), "plugin": records["cgroup"],
+                "drivers": [[p.name, p.supported, p.detail] for p in probe_drivers()],
                 "declared_by": plugins.key_registry().lookup("lxc.cgroup.relative").plugin}
 
     seen = in_pure_cgroup2(body)
@@ -161,8 +162,10 @@ def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
     assert host_unified is not None
     with open(os.path.join(host_unified, "cgroup.controllers")) as handle:
         assert seen["controllers"] == seen["offered"] == handle.read().split()
-    assert seen["cgroup1"] == ["unavailable", "no writable cgroup v1 hierarchy is mounted"]
-    assert seen["cgroup2"] == "enabled" and seen["declared_by"] == "cgroup2"
+    assert seen["plugin"] == ["enabled", ""] and seen["declared_by"] == "cgroup"
+    (v1, v2) = seen["drivers"]
+    assert v1 == ["cgroup.v1", False, "layout unified: no writable cgroup v1 hierarchy is mounted"]
+    assert v2[:2] == ["cgroup.v2", True] and v2[2].startswith(f"layout unified; unified at {ROOT} (this process: ")
 
 
 # --- real containers ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""cgroup1 and cgroup2: placement, limits, delegation, freeze, kill, attach, info, cleanup, automount.
+"""The cgroup plugin and its v1 and v2 drivers: placement, limits, delegation, freeze, kill, attach,
+info, cleanup, automount; switching a driver off by name.
 
 Rules these tests keep on a shared host: every container sets ``lxc.cgroup.relative = 1`` (or a
 ``lxc.cgroup.dir`` below this process's own cgroup), so nothing ever leaves the cgroup tree the test
@@ -22,19 +23,19 @@ import pytest
 
 from lxcframe import state as st
 from lxcframe import syscalls
-from lxcframe.cgroups import fs
-from lxcframe.cgroups.delegate import V1_FILES, delegate, v2_files
-from lxcframe.cgroups.drivers import build_driver
-from lxcframe.cgroups.layout import V1, V2, Hierarchy, LayoutCache, current_layout, parse_layout
-from lxcframe.cgroups.naming import base_cgroups, cgroup_in, names_for, parse_proc_cgroup, read_proc_cgroup
-from lxcframe.cgroups.placement import Placed, create, from_record, move_self, remove
-from lxcframe.cgroups.runtime import attach_target
-from lxcframe.cgroups.settings import CgroupSettings, read_settings
 from lxcframe.config.model import load_text
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.delegate import V1_FILES, delegate, v2_files
+from lxcframe.plugins.cgroup.drivers import DRIVERS
+from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, LayoutCache, current_layout, parse_layout
+from lxcframe.plugins.cgroup.naming import base_cgroups, cgroup_in, names_for, parse_proc_cgroup, read_proc_cgroup
+from lxcframe.plugins.cgroup.placement import Placed, create, from_record, move_self, remove
+from lxcframe.plugins.cgroup.runtime import attach_target
+from lxcframe.plugins.cgroup.settings import CgroupSettings, read_settings
 
 from . import hostfacts
 from .conftest import run_cli
@@ -88,10 +89,10 @@ def leftovers(*names: str, below: str = "") -> list[str]:
     return found
 
 
-def placed_of(container, plugin: str | None = None) -> list[Placed]:
-    state = container.current_state()
-    plugins = [plugin] if plugin else ["cgroup1", "cgroup2"]
-    return [p for name in plugins for p in from_record(state.plugins.get(name))]
+def placed_of(container, kind: str | None = None) -> list[Placed]:
+    """What the start recorded: every hierarchy, or those of one kind (``V1``, ``V2``)."""
+    placed = from_record(container.current_state().plugins.get("cgroup"))
+    return [p for p in placed if kind is None or p.kind == kind]
 
 
 def capture(container, *cmd: str, execute: bool = False) -> tuple[int, str]:
@@ -172,8 +173,8 @@ def test_concurrent_callers_detect_the_layout_once_and_share_it():
 
     def work(index: int) -> None:
         barrier.wait()
-        plugin = "cgroup1" if index % 2 else "cgroup2"
-        results[index] = (cache.get(), build_driver(plugin, cache))
+        name = "v1" if index % 2 else "v2"
+        results[index] = (cache.get(), DRIVERS[name](cache.get()))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
     for thread in threads:
@@ -184,7 +185,7 @@ def test_concurrent_callers_detect_the_layout_once_and_share_it():
     layouts = {id(r[0]) for r in results}  # type: ignore[index]
     assert len(layouts) == 1
     drivers = {r[1] for r in results}  # type: ignore[index]
-    assert len(drivers) == 2  # one per plugin, equal values across threads
+    assert len(drivers) == 2  # one per driver name, equal values across threads
     layout = results[0][0]  # type: ignore[index]
     # What this host has, read independently of lxcframe (hybrid here: v1 controllers and name=systemd
     # beside cgroup2 on /sys/fs/cgroup/unified; unified on a default Debian 12 host).
@@ -205,8 +206,8 @@ def test_concurrent_callers_detect_the_layout_once_and_share_it():
 
 
 def test_importing_the_plugins_detects_nothing():
-    code = ("import lxcframe.plugins.cgroup1, lxcframe.plugins.cgroup2, lxcframe.cgroups.start, "
-            "lxcframe.cgroups.automount; from lxcframe.cgroups.layout import SHARED_CACHE; "
+    code = ("import lxcframe.plugins.cgroup, lxcframe.plugins.cgroup.start, lxcframe.plugins.cgroup.automount, "
+            "lxcframe.plugins.cgroup.selection; from lxcframe.plugins.cgroup.layout import SHARED_CACHE; "
             "print(SHARED_CACHE.detected)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -252,21 +253,30 @@ def test_names_bases_and_suffixes():
     assert base_cgroups((cpu,), False, init_entries=init, own_entries=own, euid=1000) == {cpu: "/svc/lxc.service"}
 
 
-def test_shared_keys_are_read_by_cgroup2_when_cgroup1_is_disabled():
-    text = "lxc.cgroup.relative = 1\nlxc.cgroup.dir = some/where\n"
-    both = load_text(text, Plugins().key_registry())
-    # cgroup1 declares them where a v1 hierarchy is mounted, cgroup2 on a pure cgroup2 host.
-    declaring = "cgroup1" if FACTS.v1 else "cgroup2"
-    assert both.located("lxc.cgroup.relative").plugin == declaring
-    without_v1 = load_text(text, Plugins(disable=[declaring]).key_registry())
-    assert {u.key for u in without_v1.unhandled} == {"lxc.cgroup.relative", "lxc.cgroup.dir"}
-    assert read_settings(without_v1) == read_settings(both) == CgroupSettings(relative=True, dir="some/where")
-    from lxcframe.plugins import cgroup2
+KEYS_TEXT = ("lxc.cgroup.relative = 1\nlxc.cgroup.dir = some/where\nlxc.cgroup.pids.max = 9\n"
+             "lxc.cgroup2.cgroup.max.depth = 2\n")
 
-    broken = load_text("lxc.cgroup.dir = /abs\n", Plugins(disable=[declaring]).key_registry())
-    assert any("lxc.cgroup.dir" in p and "relative" in p for p in cgroup2.lxcframe_validate(broken))
-    with pytest.raises(ConfigError, match=r"lxc\.cgroup\.dir"):
-        load_text("lxc.cgroup.dir = ../up\n", Plugins().key_registry())
+
+@pytest.mark.parametrize("disabled", [(), ("cgroup.v1",), ("cgroup.v2",), ("cgroup.v1", "cgroup.v2")])
+def test_every_cgroup_key_is_the_cgroup_plugins_whichever_drivers_run(disabled):
+    config = load_text(KEYS_TEXT, Plugins(disable=disabled).key_registry())
+    assert {key: config.located(key).plugin for key in config.keys_under("lxc.")} == {
+        "lxc.cgroup.relative": "cgroup", "lxc.cgroup.dir": "cgroup", "lxc.cgroup.pids.max": "cgroup",
+        "lxc.cgroup2.cgroup.max.depth": "cgroup"}
+    assert config.unhandled == ()
+    assert read_settings(config) == CgroupSettings(relative=True, dir="some/where")
+    with pytest.raises(ConfigError, match=r"lxc\.cgroup\.dir = '\.\./up': the path may not walk upwards"):
+        load_text("lxc.cgroup.dir = ../up\n", Plugins(disable=disabled).key_registry())
+
+
+def test_without_the_cgroup_plugin_its_keys_are_reported_as_its_own():
+    config = load_text(KEYS_TEXT, Plugins(disable=["cgroup"]).key_registry(), "c.conf")
+    assert [(u.key, u.line, u.plugin, u.why) for u in config.unhandled] == [
+        ("lxc.cgroup.relative", 1, "cgroup", "is disabled on this host"),
+        ("lxc.cgroup.dir", 2, "cgroup", "is disabled on this host"),
+        ("lxc.cgroup.pids.max", 3, "cgroup", "is disabled on this host"),
+        ("lxc.cgroup2.cgroup.max.depth", 4, "cgroup", "is disabled on this host"),
+    ]
 
 
 def test_escape_to_init_cgroup_on_a_private_cgroup2_mount(tmp_path):
@@ -414,8 +424,9 @@ def test_foreground_and_execute_callers_are_not_moved(make_container):
         ours = [path for label, path in seen["init"] if any(h.matches(label) for h in current_layout().hierarchies)]
         assert ours and all(re.search(r"/lxc\.payload\.cgtcaller(-\d+)?$", path) for path in ours), seen
         records = seen["records"]
-        assert set(records) == {{V1: "cgroup1", V2: "cgroup2"}[kind] for kind in expected_kinds()}
-        assert all(h["monitor"] is None for r in records.values() for h in r["hierarchies"])
+        assert set(records) == {"cgroup"}
+        assert {h["kind"] for h in records["cgroup"]["hierarchies"]} == expected_kinds()
+        assert all(h["monitor"] is None for h in records["cgroup"]["hierarchies"])
         assert not [p for p in seen["leftovers"] if "lxc.monitor." in p]
         assert read_proc_cgroup("self") == before
     assert leftovers("cgtcaller") == []
@@ -433,7 +444,7 @@ def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
     ))
     container.start()
     try:
-        placed = {p.label: p for p in placed_of(container, "cgroup1")}
+        placed = {p.label: p for p in placed_of(container, V1)}
         memory, pids, devices = placed["memory"], placed["pids"], placed["devices"]
         assert fs.read(memory.path(memory.payload, "memory.limit_in_bytes")) == str(256 * 1024 * 1024)
         assert fs.read(pids.path(pids.payload, "pids.max")) == "64"
@@ -455,7 +466,7 @@ def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored)
     ))
     container.start()
     try:
-        (unified,) = placed_of(container, "cgroup2")
+        (unified,) = placed_of(container, V2)
         assert fs.read(unified.path(unified.payload, "hugetlb.2MB.max")) == "4194304"
         assert fs.read(unified.path(unified.payload, "cgroup.max.descendants")) == "2"
         # hugetlb was handed down from the base, so the payload has its files.
@@ -486,8 +497,8 @@ def _grows(path: str, seconds: float = 0.3) -> bool:
 
 
 @pytest.mark.parametrize("disabled", [
-    (), pytest.param(("cgroup2",), marks=needs_v1("freezer")),
-    pytest.param(("cgroup1",), marks=needs_v2()),
+    (), pytest.param(("cgroup.v2",), marks=needs_v1("freezer")),
+    pytest.param(("cgroup.v1",), marks=needs_v2()),
 ], ids=["both", "v1-freezer", "v2-freeze"])
 def test_freeze_and_unfreeze(make_container, disabled):
     container = make_container("cgtfrz", config=(RELATIVE,), disable=disabled)
@@ -498,12 +509,15 @@ def test_freeze_and_unfreeze(make_container, disabled):
         assert container.state == st.FROZEN
         time.sleep(0.05)
         assert not _grows(counter)
-        if disabled == ("cgroup2",) or FACTS.unified_mount is None:
-            (freezer,) = [p for p in placed_of(container, "cgroup1") if "freezer" in p.controllers]
+        # Each driver placed the container only where it runs: one switched off has no hierarchy in it.
+        assert {p.kind for p in placed_of(container)} == expected_kinds() - {
+            {"cgroup.v1": V1, "cgroup.v2": V2}[name] for name in disabled}
+        if disabled == ("cgroup.v2",) or FACTS.unified_mount is None:
+            (freezer,) = [p for p in placed_of(container, V1) if "freezer" in p.controllers]
             assert fs.read(freezer.path(freezer.payload, "freezer.state")) == "FROZEN"
             assert proc_state(pid) == "D"  # what the v1 freezer shows on this kernel
         else:
-            (unified,) = placed_of(container, "cgroup2")
+            (unified,) = placed_of(container, V2)
             assert fs.keyed(fs.read(unified.path(unified.payload, "cgroup.events")))["frozen"] == "1"
         container.unfreeze()
         assert container.state == st.RUNNING
@@ -534,7 +548,7 @@ def test_attach_lands_in_the_payload_cgroup(make_container):
     assert leftovers("cgtatt") == []
 
 
-@pytest.mark.parametrize("disabled", [(), pytest.param(("cgroup2",), marks=needs_v1("freezer"))],
+@pytest.mark.parametrize("disabled", [(), pytest.param(("cgroup.v2",), marks=needs_v1("freezer"))],
                          ids=["cgroup.kill", "v1-freeze-and-kill"])
 def test_stop_kill_leaves_no_process_that_forked_away(make_container, disabled):
     container = make_container("cgtkill", config=(RELATIVE,), disable=disabled)
@@ -565,7 +579,7 @@ def test_info_shows_memory_pids_and_cpu(make_container):
         info = container.info()
         for key, controller, v2_file in (("memory", "memory", "memory.current"), ("pids", "pids", "pids.current")):
             if FACTS.v1_with(controller) is None:  # cgroup2 tells where the controller was handed down
-                (unified,) = placed_of(container, "cgroup2")
+                (unified,) = placed_of(container, V2)
                 assert (key in info) == os.path.exists(unified.path(unified.payload, v2_file)), (key, info)
         if "pids" in info:
             # The processes of its pid namespace, counted from /proc (busybox's are single-threaded).
@@ -609,20 +623,27 @@ def _settled(read, tries: int = 50):
     raise AssertionError(f"never settled: {last!r}")
 
 
-def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_container):
+def test_containers_run_without_the_cgroup_plugin_and_its_keys_are_reported(make_container):
     spy = Spy()
-    disabled = ("cgroup1", "cgroup2")
+    disabled = ("cgroup",)
     container = make_container("cgtnone", config=(
         RELATIVE, ("lxc.cgroup.memory.limit_in_bytes", "100M"), ("lxc.cgroup2.cgroup.max.descendants", "1"),
     ), plugins=Plugins(disable=disabled, extra=[("spy", spy)]))
     config = container.load_config()
     owners = {u.key: (u.plugin, u.why) for u in config.unhandled}
-    assert owners["lxc.cgroup.memory.limit_in_bytes"] == ("cgroup1", "is disabled on this host")
-    assert owners["lxc.cgroup.relative"] == ("cgroup1" if FACTS.v1 else "cgroup2", "is disabled on this host")
-    assert owners["lxc.cgroup2.cgroup.max.descendants"] == ("cgroup2", "is disabled on this host")
+    assert owners == {key: ("cgroup", "is disabled on this host") for key in (
+        "lxc.cgroup.relative", "lxc.cgroup.memory.limit_in_bytes", "lxc.cgroup2.cgroup.max.descendants")}
     # Limits no enabled plugin applies stop the start (as LXC refuses keys it cannot apply)...
     with pytest.raises(ConfigError, match=r"lxc\.cgroup\.memory\.limit_in_bytes.*lxc\.cgroup2\.cgroup\.max"):
         container.execute(["/bin/true"])
+    # ...and `-p no:cgroup` on the command line reports them, each at its line, as the cgroup plugin's.
+    with open(container.config_file_name) as handle:
+        lines = {line.split("=")[0].strip(): number for number, line in enumerate(handle, start=1)}
+    refused = run_cli("-p", "no:cgroup", "config", "validate", container.config_file_name)
+    assert refused.returncode != 0
+    for key in ("lxc.cgroup.memory.limit_in_bytes", "lxc.cgroup2.cgroup.max.descendants"):
+        assert f"{container.config_file_name}:{lines[key]}: {key}: handled by plugin 'cgroup', which is disabled " \
+               "on this host: the container would run without it" in refused.stderr + refused.stdout, refused
     # ...unless the host opted out: then it runs without them.
     with open(os.environ["LXCFRAME_HOST_CONFIG"], "a") as handle:
         handle.write('[plugins]\nunhandled_keys = "warn"\n')
@@ -631,10 +652,74 @@ def test_containers_run_without_cgroup_plugins_and_their_keys_are_reported(make_
     assert spy.seen["init"] == read_proc_cgroup("self") and spy.seen["records"] == {}
     assert not container.has_api_extension("cgroup2") and not container.has_api_extension("cgroup_relative")
     assert leftovers("cgtnone") == []
-    result = run_cli("-p", "no:cgroup1", "-p", "no:cgroup2", "config", "validate", container.config_file_name)
+    result = run_cli("-p", "no:cgroup", "config", "validate", container.config_file_name)
     assert result.returncode == 0, result.stderr  # the host opted out above
-    assert "lxc.cgroup.memory.limit_in_bytes: handled by plugin 'cgroup1', which is disabled" in result.stdout
-    assert "lxc.cgroup2.cgroup.max.descendants: handled by plugin 'cgroup2', which is disabled" in result.stdout
+    assert "lxc.cgroup.memory.limit_in_bytes: handled by plugin 'cgroup', which is disabled" in result.stdout
+    assert "lxc.cgroup2.cgroup.max.descendants: handled by plugin 'cgroup', which is disabled" in result.stdout
+
+
+@needs_v1("pids")
+@needs_v2()
+def test_host_config_drivers_v1_places_the_container_in_v1_hierarchies_only(make_container):
+    """``[cgroup] drivers = ["v1"]`` on a host with both kinds: init and the monitor are in
+    ``lxc.payload``/``lxc.monitor`` of every v1 hierarchy and stay in the caller's unified cgroup, where
+    nothing is created; a cgroup2 limit is refused at its line, naming the switch."""
+    with open(os.environ["LXCFRAME_HOST_CONFIG"], "a") as handle:
+        handle.write('[cgroup]\ndrivers = ["v1"]\n')
+    container = make_container("cgtonly1", config=(RELATIVE, ("lxc.cgroup.pids.max", "40")))
+    own = dict(read_proc_cgroup("self"))
+    unified = current_layout().v2
+    unified_base = own_bases()[unified]
+    pid = container.start()
+    try:
+        init = dict(read_proc_cgroup(pid))
+        monitor = dict(read_proc_cgroup(container.current_state().monitor_pid))
+        for mount in FACTS.v1:
+            label = next(label for label in init if set(label.split(",")) == set(mount.parts))
+            base = FACTS.own[mount.parts].rstrip("/")
+            assert init[label] == f"{base}/lxc.payload.cgtonly1" and monitor[label] == f"{base}/lxc.monitor.cgtonly1"
+        # The unified line: where the caller is (the monitor was forked by a supervisor started from here).
+        assert init[""] == monitor[""] == own[""] == FACTS.own_unified
+        assert not [entry for entry in os.listdir(unified.path(unified_base)) if "cgtonly1" in entry]
+        assert {p.kind for p in placed_of(container)} == {V1}
+        pids = FACTS.v1_with("pids")
+        assert fs.read(os.path.join(pids.mountpoint, FACTS.own[pids.parts].lstrip("/"), "lxc.payload.cgtonly1",
+                                    "pids.max")) == "40"
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtonly1") == []
+    container.set_config_item("lxc.cgroup2.cgroup.max.depth", "2")
+    with open(container.config_file_name) as handle:
+        line = len(handle.readlines())
+    with pytest.raises(ConfigError) as refused:
+        container.start()
+    assert str(refused.value) == (
+        f"{container.config_file_name}:{line}: lxc.cgroup2.cgroup.max.depth: the cgroup plugin's v2 driver is "
+        f"switched off ([cgroup] drivers = ['v1'] in {os.environ['LXCFRAME_HOST_CONFIG']}): the container would "
+        f"run without it (to start it anyway: unhandled_keys = \"warn\" in [plugins] of "
+        f"{os.environ['LXCFRAME_HOST_CONFIG']})")
+    assert leftovers("cgtonly1") == [] and container.state == st.STOPPED
+
+
+@needs_v1()
+@needs_v2()
+def test_a_library_caller_switches_the_v2_driver_off_by_name(make_container):
+    """``Plugins(disable=["cgroup.v2"])`` reaches the monitor (a supervisor's or a helper's) with the
+    plugin names: no unified cgroup is made, and a cgroup2 key is refused naming that switch."""
+    container = make_container("cgtnov2", config=(RELATIVE,), disable=("cgroup.v2",))
+    unified = current_layout().v2
+    pid = container.start()
+    try:
+        assert dict(read_proc_cgroup(pid))[""] == FACTS.own_unified
+        assert not [entry for entry in os.listdir(unified.path(own_bases()[unified])) if "cgtnov2" in entry]
+        assert {p.kind for p in placed_of(container)} == {V1}
+    finally:
+        container.stop(kill=True)
+    container.set_config_item("lxc.cgroup2.cgroup.max.depth", "2")
+    with pytest.raises(ConfigError, match=r"/config:\d+: lxc\.cgroup2\.cgroup\.max\.depth: the cgroup plugin's v2 "
+                                          r"driver is switched off \(cgroup\.v2 is disabled\)"):
+        container.execute(["/bin/true"])
+    assert leftovers("cgtnov2") == []
 
 
 @pytest.mark.parametrize("mode", ["start", "execute"])
@@ -656,8 +741,11 @@ def test_a_limit_for_a_missing_controller_is_a_config_error(make_container):
     message = str(info.value)
     assert "lxc.cgroup.nosuchctrl.x" in message and "nosuchctrl" in message
     assert re.search(r"/config:\d+: lxc\.cgroup\.nosuchctrl\.x", message)
-    if not FACTS.v1:  # no v1 hierarchy: the plugin of every lxc.cgroup.* key is unavailable
-        assert "handled by plugin 'cgroup1', which is unavailable on this host" in message
+    if FACTS.v1:
+        assert "no cgroup v1 hierarchy has the controller 'nosuchctrl' on this host" in message
+    else:  # no v1 hierarchy: the v1 driver has nothing to drive, so no lxc.cgroup.* limit can be applied
+        assert f"no writable cgroup v1 hierarchy is mounted (layout {FACTS.mode}), so the cgroup plugin's v1 " \
+               "driver cannot apply it" in message
     assert leftovers("cgtbad") == []
     if FACTS.unified_mount is not None:
         # A controller cgroup2 does not offer here (memory is bound to v1 on this hybrid VM).
@@ -782,39 +870,12 @@ def test_cleanup_after_a_dead_monitor_removes_the_cgroups(make_container):
     assert leftovers("cgtdead") == []
 
 
-def test_check_and_api_extensions():
+def test_api_extensions_follow_the_layout():
     plugins = Plugins()
-    probes = {p.name: p for result in plugins.hook.lxcframe_check() for p in result}
-    records = {r.name: r for r in plugins.records()}
-    if not FACTS.v1:  # unavailable: not registered, so it has no probe; the plugin list says why
-        assert "cgroup1" not in probes
-        assert (records["cgroup1"].state, records["cgroup1"].reason) == (
-            "unavailable", "no writable cgroup v1 hierarchy is mounted")
-    if FACTS.unified_mount is None:
-        assert "cgroup2" not in probes and records["cgroup2"].state == "unavailable"
-    v1 = probes.get("cgroup1", build_driver("cgroup1").probe())
-    v2 = probes.get("cgroup2", build_driver("cgroup2").probe())
-    assert v1.detail.startswith(f"layout {FACTS.mode}") and v2.detail.startswith(f"layout {FACTS.mode}")
-    assert v1.supported == bool(FACTS.v1)
-    if FACTS.v1:
-        for mount in FACTS.v1:
-            label = ",".join(sorted(mount.controllers) + sorted(f"name={n}" for n in mount.named))
-            assert f"{label} at {mount.mountpoint} (this process: {FACTS.own[mount.parts]})" in v1.detail, v1
-    else:
-        assert v1.detail == f"layout {FACTS.mode}: no writable cgroup v1 hierarchy is mounted"
-    assert v2.supported == (FACTS.unified_mount is not None)
-    if FACTS.unified_mount is not None:
-        offered = " ".join(FACTS.unified_controllers) or "none"
-        assert f"unified at {FACTS.unified_mount} (this process: {FACTS.own_unified}); " \
-               f"controllers it can hand down: {offered};" in v2.detail, v2
-    else:
-        assert v2.detail == f"layout {FACTS.mode}: no writable cgroup2 filesystem is mounted"
     assert plugins.has_api_extension("cgroup2") == (FACTS.unified_mount is not None)
     assert plugins.has_api_extension("cgroup_relative")
-    only_v1 = Plugins(disable=["cgroup2"])
-    assert only_v1.has_api_extension("cgroup_relative") == bool(FACTS.v1)
-    assert not only_v1.has_api_extension("cgroup2")
-    assert Plugins(disable=["cgroup1"]).has_api_extension("cgroup_relative") == (FACTS.unified_mount is not None)
+    without = Plugins(disable=["cgroup"])
+    assert not without.has_api_extension("cgroup2") and not without.has_api_extension("cgroup_relative")
 
 
 @needs_v1("pids")

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from lxcframe import state as st
-from lxcframe.cgroups import fs
 from lxcframe.container import Container
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.layout import V1, V2
 
 from .conftest import run_cli
 from .test_cgroups import leftovers, placed_of
@@ -101,7 +102,7 @@ def _grows(path: Path, timeout: float = 5.0) -> bool:
     return wait_for(lambda: _size(path) > before, timeout)
 
 
-@pytest.mark.parametrize("plugin_opts", [(), ("-p", "no:cgroup2")], ids=["cgroup2-freeze", "cgroup1-freezer"])
+@pytest.mark.parametrize("plugin_opts", [(), ("-p", "no:cgroup.v2")], ids=["v2-freeze", "v1-freezer"])
 def test_freeze_stops_the_processes_and_unfreeze_resumes_them(make_container, plugin_opts):
     container = make_container("vfrz")
     count = rootfs(container) / "count"
@@ -110,9 +111,9 @@ def test_freeze_stops_the_processes_and_unfreeze_resumes_them(make_container, pl
 
     def freezer_state() -> str:
         if plugin_opts:
-            (freezer,) = [p for p in placed_of(container, "cgroup1") if "freezer" in p.controllers]
+            (freezer,) = [p for p in placed_of(container, V1) if "freezer" in p.controllers]
             return fs.read(freezer.path(freezer.payload, "freezer.state"))
-        (unified,) = placed_of(container, "cgroup2")
+        (unified,) = placed_of(container, V2)
         events = fs.keyed(fs.read(unified.path(unified.payload, "cgroup.events")))
         return {"1": "FROZEN", "0": "THAWED"}[events["frozen"]]
 

@@ -666,9 +666,8 @@ ALLOWED: dict[str, str] = {
     "lxcframe.plugins.apparmor.start:prepare:AppArmorError:Cannot use generated profile: apparmor_parser not availab":
         "validate refuses the same condition before any start (tested in the start module); only a parser "
         "removed between the plan and pre-start reaches it",
-    "lxcframe.plugins.cgroup1:lxcframe_cleanup:OSError:": "cgroups of a dead monitor the kernel will not remove "
+    "lxcframe.plugins.cgroup:lxcframe_cleanup:OSError:": "cgroups of a dead monitor the kernel will not remove "
         "(a process the host put there): a host fault no config input produces",
-    "lxcframe.plugins.cgroup2:lxcframe_cleanup:OSError:": "as cgroup1's cleanup",
     "lxcframe.plugins.netns.host:cleanup:OSError:": "devices of a dead monitor the kernel refuses to delete or "
         "rename: a host fault no config input produces",
     "lxcframe.plugins.netns.host:_create_pair:<re-raise>:": "re-raise of a netlink error other than a name clash",

@@ -110,7 +110,8 @@ def cmd_config(options: Any) -> int:
             return 1
         from lxcframe.stage_runner import call_hook
 
-        problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config) for p in result]
+        problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config, manager=plugins)
+                    for p in result]
         if problems:
             for problem in problems:
                 print(f"lxcframe: error: {problem}", file=sys.stderr)

@@ -17,6 +17,7 @@ from lxcframe.hooks import hookspec
 if TYPE_CHECKING:
     from lxcframe.config.model import ContainerConfig
     from lxcframe.context import AttachContext, CreateContext, HostContext, StopContext
+    from lxcframe.plugin_manager import Plugins
     from lxcframe.state import ContainerState
 
 
@@ -44,11 +45,12 @@ def lxcframe_destroy(name: str, lxcpath: str, config: ContainerConfig) -> None:
 
 
 @hookspec
-def lxcframe_validate(config: ContainerConfig) -> list[str]:
+def lxcframe_validate(config: ContainerConfig, manager: Plugins) -> list[str]:
     """Check the parsed config as a whole before anything is created (stage ``validate``).
 
     Runs in the process that called ``start`` or ``execute``. Return problems as strings (an empty
     list when fine); all plugins' problems are collected and reported together, and nothing starts.
+    ``manager`` holds the caller's plugins (what is disabled, the host config); take it only if needed.
     """
 
 

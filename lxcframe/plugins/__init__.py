@@ -15,8 +15,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "devices": "lxcframe.plugins.devices",
     "caps": "lxcframe.plugins.caps",
     "apparmor": "lxcframe.plugins.apparmor",
-    "cgroup1": "lxcframe.plugins.cgroup1",
-    "cgroup2": "lxcframe.plugins.cgroup2",
+    "cgroup": "lxcframe.plugins.cgroup",
     "idmap": "lxcframe.plugins.idmap",
     "hooks": "lxcframe.plugins.hooks",
     "keyring": "lxcframe.plugins.keyring",
@@ -31,3 +30,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
 
 #: Plugins without which no container can run; they refuse to be disabled.
 ESSENTIAL_PLUGINS: frozenset[str] = frozenset({"core"})
+
+#: Named drivers of builtin plugins, each of which can be switched off alone by ``PLUGIN.DRIVER``
+#: (``-p no:cgroup.v2``, ``Plugins(disable=["cgroup.v2"])``, ``[plugins] disable``). Listed here so
+#: the names are known without importing the plugin; its own registry must name the same.
+BUILTIN_DRIVERS: dict[str, tuple[str, ...]] = {"cgroup": ("v1", "v2")}

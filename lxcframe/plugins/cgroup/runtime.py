@@ -11,9 +11,9 @@ import os
 import time
 from collections.abc import Callable
 
-from lxcframe.cgroups import fs
-from lxcframe.cgroups.layout import V1, V2
-from lxcframe.cgroups.placement import Placed, remove
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.layout import V1, V2
+from lxcframe.plugins.cgroup.placement import Placed, remove
 
 FREEZE_TIMEOUT = 10.0
 MAX_ATTACH_LEAVES = 1000

@@ -17,10 +17,14 @@ from typing import Any
 
 import attrs
 
-from lxcframe.cgroups import fs
-from lxcframe.cgroups.layout import V1, Hierarchy
-from lxcframe.cgroups.naming import MAX_SUFFIX, Names, cgroup_in, join, names_for, read_proc_cgroup
-from lxcframe.cgroups.settings import CgroupSettings
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.layout import V1, Hierarchy
+from lxcframe.plugins.cgroup.naming import MAX_SUFFIX, Names, cgroup_in, join, names_for, read_proc_cgroup
+from lxcframe.plugins.cgroup.settings import CgroupSettings
+
+#: The plugin's name: what a start's record (``ctx.records``, the state file) and the data it sends
+#: the child are filed under.
+PLUGIN = "cgroup"
 
 
 @attrs.frozen

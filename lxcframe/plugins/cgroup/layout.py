@@ -2,7 +2,7 @@
 
 A *hierarchy* is one cgroup tree: a v1 hierarchy (one or more controllers, or a named one such as
 ``name=systemd``) or the unified cgroup2 tree. Detection reads ``/proc/self/mountinfo`` (each mount
-line is classified by :func:`lxcframe.hostprobe.parse_cgroup_layout`, so controller options mean the
+line is classified by :func:`.mountinfo.parse_cgroup_layout`, so controller options mean the
 same in ``lxcframe check`` and here) and, for cgroup2, the root's ``cgroup.controllers``.
 """
 
@@ -14,10 +14,9 @@ from collections.abc import Callable
 
 import attrs
 
-from lxcframe.hostprobe import parse_cgroup_layout
+from lxcframe.plugins.cgroup.mountinfo import MOUNTINFO, parse_cgroup_layout
 
 V1, V2 = "v1", "v2"
-MOUNTINFO = "/proc/self/mountinfo"
 
 
 @attrs.frozen
@@ -75,7 +74,7 @@ class Hierarchy:
 class Layout:
     """Every usable (writable, whole-tree) cgroup hierarchy of this mount namespace."""
 
-    mode: str  # unified, hybrid, legacy, none (as hostprobe names them)
+    mode: str  # unified, hybrid, legacy, none (as parse_cgroup_layout names them)
     hierarchies: tuple[Hierarchy, ...] = ()
 
     @property

@@ -14,11 +14,11 @@ import stat
 
 import attrs
 
-from lxcframe.cgroups import fs
-from lxcframe.cgroups.layout import Hierarchy, Layout
-from lxcframe.cgroups.placement import Placed
-from lxcframe.cgroups.settings import SHARED_KEYS
 from lxcframe.config.model import ContainerConfig
+from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup.layout import Hierarchy, Layout
+from lxcframe.plugins.cgroup.placement import Placed
+from lxcframe.plugins.cgroup.settings import PLACEMENT_KEYS
 
 V1_PREFIX = "lxc.cgroup."
 V2_PREFIX = "lxc.cgroup2."
@@ -45,10 +45,10 @@ class Limit:
         return self.file in _DEVICE_FILES
 
 
-def _limits(config: ContainerConfig, prefix: str) -> list[Limit]:
+def limits_of(config: ContainerConfig, prefix: str) -> list[Limit]:
     found = []
     for key in config.keys_under(prefix):
-        if key in SHARED_KEYS:
+        if key in PLACEMENT_KEYS:
             continue
         file = key[len(prefix):]
         items = config.multi.get(key) or ((config.single[key],) if key in config.single else ())
@@ -63,7 +63,7 @@ def _device_order(limit: Limit) -> tuple[int, str, int]:
 
 
 def v1_limits(config: ContainerConfig) -> list[Limit]:
-    found = _limits(config, V1_PREFIX)
+    found = limits_of(config, V1_PREFIX)
     others = sorted((lim for lim in found if not lim.is_device_rule), key=lambda lim: (lim.path, lim.line))
     devices = sorted((lim for lim in found if lim.is_device_rule), key=_device_order)
     return others + devices
@@ -73,7 +73,7 @@ def v2_limits(config: ContainerConfig, v1_controllers: tuple[str, ...] = ()) -> 
     """The ``lxc.cgroup2.*`` limits to write. Device rules are left out where devices is a v1
     controller (a hybrid host): as LXC does, the ``lxc.cgroup.devices.*`` rules govern there, so that
     stock configs carrying both kinds (common.conf) work on such hosts."""
-    found = sorted(_limits(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
+    found = sorted(limits_of(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
     if "devices" in v1_controllers:
         found = [lim for lim in found if lim.controller != "devices"]
     return found
@@ -143,7 +143,7 @@ def ignored_v2_device_rules(config: ContainerConfig, v1_controllers: tuple[str, 
     """The ``lxc.cgroup2.devices.*`` rules :func:`v2_limits` leaves out on this host."""
     if "devices" not in v1_controllers:
         return []
-    return [lim for lim in _limits(config, V2_PREFIX) if lim.controller == "devices"]
+    return [lim for lim in limits_of(config, V2_PREFIX) if lim.controller == "devices"]
 
 
 def _write(placed: Placed, limit: Limit) -> None:

@@ -8,8 +8,8 @@ container's own cgroup as its root. ``ro`` mounts them read-only; ``ro`` and ``m
 default) leave the tmpfs read-only. The child is in its cgroup namespace already (the monitor moved
 it first), and every target is resolved inside the rootfs.
 
-Both cgroup plugins call :func:`mount_cgroups` for their own hierarchies; the first prepares the
-tmpfs with the directories of both, so the second never needs to write to a read-only tmpfs.
+The monitor sends the child the hierarchies the container was placed in (:func:`child_data`): all
+of them are mounted at once, after the tmpfs got a directory for each.
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ from typing import Any
 import attrs
 
 from lxcframe import syscalls
-from lxcframe.cgroups.layout import V2
-from lxcframe.cgroups.placement import Placed
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
+from lxcframe.plugins.cgroup.layout import V2
+from lxcframe.plugins.cgroup.placement import PLUGIN, Placed
 from lxcframe.rootfs_paths import fd_path, makedirs_in_root, open_in_root
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP_PLUGINS = ("cgroup1", "cgroup2")
 _FLAGS = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RELATIME
 _TMPFS_DATA = "size=10240k,mode=755"
-_SCRATCH = "cgroup-automount"
 
 
 @attrs.frozen
@@ -86,28 +84,24 @@ def _mount(ctx: ChildContext, source: str, target: str, fstype: str, flags: int,
         os.close(fd)
 
 
-def _prepare_root(ctx: ChildContext, spec: AutoCgroup) -> None:
-    if ctx.scratch.get(_SCRATCH):
-        return
-    ctx.scratch[_SCRATCH] = True
+def _prepare_root(ctx: ChildContext, spec: AutoCgroup, mounts: list[dict[str, Any]]) -> None:
     os.close(makedirs_in_root(ctx.root_fd, CGROUP_ROOT))
-    every = [m for plugin in CGROUP_PLUGINS for m in (ctx.from_host.get(plugin) or {}).get("mounts", ())]
-    if any(m["at_root"] for m in every):
+    if any(m["at_root"] for m in mounts):
         return  # pure cgroup2: the unified tree itself goes on /sys/fs/cgroup
     _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", _FLAGS, _TMPFS_DATA)
-    for m in every:
+    for m in mounts:
         os.close(makedirs_in_root(ctx.root_fd, f"{CGROUP_ROOT}/{m['dir']}"))
     if spec.mode in ("ro", "mixed"):
         _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _FLAGS,
                _TMPFS_DATA)
 
 
-def mount_cgroups(ctx: ChildContext, plugin: str) -> None:
+def mount_cgroups(ctx: ChildContext) -> None:
     spec = wanted(ctx.plan.config, ctx.plan.clone_flags)
-    mounts = (ctx.from_host.get(plugin) or {}).get("mounts", ())
+    mounts = list((ctx.from_host.get(PLUGIN) or {}).get("mounts", ()))
     if spec is None or not mounts:
         return
-    _prepare_root(ctx, spec)
+    _prepare_root(ctx, spec, mounts)
     flags = _FLAGS | (syscalls.MS_RDONLY if spec.mode == "ro" else 0)
     for m in mounts:
         target = CGROUP_ROOT if m["at_root"] else f"{CGROUP_ROOT}/{m['dir']}"

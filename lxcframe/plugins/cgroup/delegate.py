@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from lxcframe.cgroups.layout import V1
+from lxcframe.plugins.cgroup.layout import V1
 
 KERNEL_DELEGATE_LIST = "/sys/kernel/cgroup/delegate"
 V1_FILES = ("tasks", "cgroup.procs")

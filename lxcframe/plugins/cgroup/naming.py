@@ -17,8 +17,8 @@ import posixpath
 
 import attrs
 
-from lxcframe.cgroups.layout import Hierarchy
-from lxcframe.cgroups.settings import CgroupSettings
+from lxcframe.plugins.cgroup.layout import Hierarchy
+from lxcframe.plugins.cgroup.settings import CgroupSettings
 
 PAYLOAD_PREFIX = "lxc.payload."
 MONITOR_PREFIX = "lxc.monitor."

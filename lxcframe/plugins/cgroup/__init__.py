@@ -1,0 +1,142 @@
+"""The ``cgroup`` plugin: every ``lxc.cgroup.*`` and ``lxc.cgroup2.*`` key, on every host, through named drivers.
+
+The plugin owns the container's place in the cgroup trees (``lxc.payload.NAME``/``lxc.monitor.NAME``,
+``lxc.cgroup.relative``, ``lxc.cgroup.dir*``: :mod:`.start`, :mod:`.naming`, :mod:`.placement`),
+delegation and the cgroup mounts inside the container; its drivers (:mod:`.drivers`: ``v1`` for
+cgroup v1 hierarchies, ``v2`` for the unified tree) add what their kind of hierarchy has: limits,
+controllers, freezing, killing. Which drivers run is decided by the layout detected on demand
+(:mod:`.layout`) less those switched off by name (:mod:`.selection`). ``-p no:cgroup`` switches all
+of it off; its keys are then reported as this plugin's.
+
+Importing this module detects nothing: the layout is read when a hook first needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxcframe.config.keys import KeySpec
+from lxcframe.config.model import ContainerConfig
+from lxcframe.context import AttachContext, ChildContext, HostContext
+from lxcframe.hooks import hookimpl
+from lxcframe.plugins.cgroup import automount, limits, runtime, selection, settings, start
+from lxcframe.plugins.cgroup.drivers import DRIVERS
+from lxcframe.plugins.cgroup.layout import current_layout
+from lxcframe.plugins.cgroup.placement import PLUGIN, Placed, from_record
+from lxcframe.plugins.cgroup.probe import probes
+from lxcframe.probe import Probe
+from lxcframe.state import ContainerState
+
+__all__ = ["PLUGIN"]
+
+
+def _placed(state: ContainerState) -> list[Placed]:
+    return from_record(state.plugins.get(PLUGIN))
+
+
+@hookimpl
+def lxcframe_unavailable_reason() -> str | None:
+    try:
+        layout = current_layout()
+    except OSError as err:
+        return f"cannot read the mount table: {err}"
+    if layout.hierarchies:
+        return None
+    return f"layout {layout.mode}: no writable cgroup v1 hierarchy or cgroup2 filesystem is mounted"
+
+
+@hookimpl
+def lxcframe_config_keys() -> list[KeySpec]:
+    return [
+        KeySpec(f"{limits.V1_PREFIX}*", multi=True,
+                doc="lxc.cgroup.<controller>.<file> = value, written into the v1 payload cgroup (driver v1)"),
+        KeySpec(f"{limits.V2_PREFIX}*", multi=True,
+                doc="lxc.cgroup2.<file> = value, written into the unified payload cgroup (driver v2)"),
+        *settings.key_specs(),
+    ]
+
+
+@hookimpl
+def lxcframe_api_extensions() -> list[str]:
+    # Registration hooks see no caller: the layout says what this host offers.
+    try:
+        has_v2 = current_layout().v2 is not None
+    except OSError:
+        has_v2 = False
+    return ["cgroup2", "cgroup_relative"] if has_v2 else ["cgroup_relative"]
+
+
+@hookimpl
+def lxcframe_check() -> list[Probe]:
+    return probes()
+
+
+@hookimpl
+def lxcframe_validate(config: ContainerConfig, manager: Any) -> list[str]:
+    return settings.settings_problems(config) + selection.problems(config, current_layout(), manager)
+
+
+@hookimpl
+def lxcframe_pre_start(ctx: HostContext) -> None:
+    layout = current_layout()
+    chosen = selection.select(layout, ctx.plugins)
+    for name, why in chosen.off.items():
+        ctx.log.info("cgroup driver switched off", driver=name, why=why)
+    start.prepare(ctx, layout, chosen.running)
+
+
+@hookimpl
+def lxcframe_attach_cgroup(ctx: HostContext, pid: int) -> None:
+    start.attach_init(ctx, pid)
+
+
+@hookimpl
+def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
+    automount.mount_cgroups(ctx)
+
+
+@hookimpl
+def lxcframe_attach(ctx: AttachContext) -> None:
+    ctx.cgroup_procs.extend(runtime.attach_target(p) for p in _placed(ctx.state))
+
+
+@hookimpl
+def lxcframe_freeze(state: ContainerState, frozen: bool) -> bool | None:
+    placed = _placed(state)
+    for driver in DRIVERS.values():
+        freezer = driver.freezer(placed)
+        if freezer is not None:
+            freezer[0](frozen)
+            return True
+    return None
+
+
+@hookimpl
+def lxcframe_is_frozen(state: ContainerState) -> bool | None:
+    placed = _placed(state)
+    for driver in DRIVERS.values():
+        freezer = driver.freezer(placed)
+        if freezer is not None:
+            return freezer[1]()
+    return None
+
+
+@hookimpl
+def lxcframe_kill_all(state: ContainerState, signal: int) -> bool | None:
+    placed = _placed(state)
+    for driver in DRIVERS.values():
+        if driver.kill(placed, signal):
+            return True
+    return None
+
+
+@hookimpl
+def lxcframe_info(state: ContainerState) -> dict[str, object]:
+    return runtime.stats(_placed(state))
+
+
+@hookimpl
+def lxcframe_cleanup(state: ContainerState) -> None:
+    problems = runtime.cleanup(_placed(state))
+    if problems:
+        raise OSError("; ".join(problems))
