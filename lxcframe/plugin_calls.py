@@ -54,12 +54,10 @@ class CallTracer:
     def __init__(self, pm: Any) -> None:
         self._pm = pm
         self._undo: Callable[[], None] | None = None
+        #: Read by every guard on every call: a plain attribute.
+        self.on = False
         #: Per thread, the hook calls under way: when each started, its implementations' trace lines.
         self._calls = threading.local()
-
-    @property
-    def enabled(self) -> bool:
-        return self._undo is not None
 
     def set(self, on: bool) -> None:
         if on and self._undo is None:
@@ -67,6 +65,7 @@ class CallTracer:
         elif not on and self._undo is not None:
             self._undo()
             self._undo = None
+        self.on = on
 
     def _before(self, hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         calls = getattr(self._calls, "stack", None)
@@ -139,23 +138,33 @@ def guard(impl: Any, hook_name: str, tracer: CallTracer) -> None:
     else:
         def guarded_function(*args: Any, **kwargs: Any) -> Any:
             token = current_plugin.set(plugin)
-            started = time.perf_counter()
-            failure: BaseException | None = None
             try:
-                return function(*args, **kwargs)
+                if not tracer.on:
+                    return function(*args, **kwargs)
+                return _timed(function, args, kwargs, impl, hook_name, tracer, is_wrapper)
             except BaseException as err:
-                failure = err
                 _mark(err, plugin)
                 raise
             finally:
                 current_plugin.reset(token)
-                if tracer.enabled:
-                    tracer.implementation(hook_name, plugin, time.perf_counter() - started,
-                                          _kwargs_of(impl, args, kwargs), is_wrapper, failure)
 
         guarded = guarded_function
     # pluggy read the argument names from the function at registration; it calls whatever is here.
     impl.function = guarded
+
+
+def _timed(function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], impl: Any,
+           hook_name: str, tracer: CallTracer, is_wrapper: bool) -> Any:
+    started = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        return function(*args, **kwargs)
+    except BaseException as err:
+        failure = err
+        raise
+    finally:
+        tracer.implementation(hook_name, impl.plugin_name, time.perf_counter() - started,
+                              _kwargs_of(impl, args, kwargs), is_wrapper, failure)
 
 
 def _step_guarded(generator: Generator[Any, Any, Any], impl: Any, hook_name: str, tracer: CallTracer,
@@ -195,6 +204,6 @@ def _step_guarded(generator: Generator[Any, Any, Any], impl: Any, hook_name: str
             except BaseException as err:  # pluggy hands the wrapped implementations' exception in
                 to_throw = err
     finally:
-        if tracer.enabled:
+        if tracer.on:
             tracer.implementation(hook_name, plugin, own_time, _kwargs_of(impl, args, kwargs), is_wrapper,
                                   failure)

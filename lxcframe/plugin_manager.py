@@ -207,11 +207,11 @@ class Plugins:
     def _register(self, name: str, plugin: object, candidate: _Candidate) -> None:
         """Enable ``plugin``, or record why not; a plugin that fails leaves nothing registered."""
         try:
-            self._refuse_unknown_hooks(plugin)
             try:
                 self.pm.register(plugin, name=name)
             except Exception as err:
                 raise _RegistrationFailed(f"{type(err).__name__}: {err}") from None
+            self._refuse_unknown_hooks(plugin)
             reason = self._unavailable_reason(plugin)
             if reason:
                 self.pm.unregister(name=name)
@@ -244,22 +244,22 @@ class Plugins:
             self._inactive_modules[candidate.name] = (plugin, f"{how} ({reason})")
 
     def _refuse_unknown_hooks(self, plugin: object) -> None:
-        """pluggy's ``check_pending`` for one plugin: a hook name no hookspec has is a typo.
+        """pluggy's ``check_pending`` for one registered plugin: a hook name no hookspec has is a typo.
 
-        pluggy would register such a function as a hook nobody calls (the plugin then silently does
+        pluggy keeps such an implementation as a hook nobody calls (the plugin then silently does
         nothing), and its ``check_pending`` fails the whole manager; here only the plugin fails.
-        Functions named ``lxcframe_*`` count even unmarked, and ``@hookimpl(optionalhook=True)``
-        is the way to declare a hook another plugin may or may not provide.
+        ``@hookimpl(optionalhook=True)`` declares a hook another plugin may or may not provide. A
+        function named ``lxcframe_*`` counts even unmarked: it is meant as a hook too. What pluggy
+        registered is read back rather than found again: a second scan of every attribute with
+        pluggy's own (``getattr_static``) lookup would double the cost of registering.
         """
-        unknown = []
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or ()
+                   if caller.name not in self._spec_names
+                   and any(impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls())]
         for attribute in dir(plugin):
-            opts = self.pm.parse_hookimpl_opts(plugin, attribute)
-            if opts is not None:
-                hook_name = opts.get("specname") or attribute
-                if hook_name not in self._spec_names and not opts.get("optionalhook"):
-                    unknown.append(hook_name)
-            elif (attribute.startswith(f"{PROJECT_NAME}_") and attribute not in self._spec_names
-                  and _is_function(inspect.getattr_static(plugin, attribute, None))):
+            if (attribute.startswith(f"{PROJECT_NAME}_") and attribute not in self._spec_names
+                    and attribute not in unknown and self.pm.parse_hookimpl_opts(plugin, attribute) is None
+                    and _is_function(inspect.getattr_static(plugin, attribute, None))):
                 unknown.append(attribute)
         if unknown:
             parts = []
@@ -327,7 +327,7 @@ class Plugins:
     @property
     def trace(self) -> bool:
         """Whether every hook call is logged (hook, plugins, durations) through pluggy's monitoring."""
-        return self._tracer.enabled
+        return self._tracer.on
 
     @trace.setter
     def trace(self, on: bool) -> None:

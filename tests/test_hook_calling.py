@@ -196,6 +196,46 @@ def test_a_wrapper_raising_its_own_error_is_named() -> None:
     assert (info.value.plugin, info.value.message) == ("wrapper", "teardown of the wrapper failed after volume busy")
 
 
+class PassingWrapper:
+    @hookimpl(wrapper=True)
+    def lxcframe_destroy(self, name: str) -> Generator[None, Any, Any]:  # needs less than the others
+        return (yield)
+
+
+def test_an_error_passing_through_a_wrapper_is_not_the_wrappers() -> None:
+    # A call missing an argument the wrapper does not take: pluggy's own error, raised for the implementation
+    # inside and thrown into the wrapper, which lets it pass.
+    plugins = Plugins(environ={}, extra=[("volumes", DestroyFailure()), ("wrapper", PassingWrapper())])
+    with pytest.warns(UserWarning, match="'config'"), pytest.raises(StageError) as info:
+        call_hook(plugins, "lxcframe_destroy", name="c1", lxcpath="/nonexistent")
+    assert (info.value.plugin, info.value.message) == (None, "hook call must provide argument 'config'")
+
+
+class Delegating:
+    """Its destroy calls another hook, whose implementation in another plugin fails."""
+
+    plugins: Plugins
+
+    @hookimpl
+    def lxcframe_destroy(self, name: str, lxcpath: str, config: Any) -> None:
+        self.plugins.hook.lxcframe_stop_requested(ctx=None)
+
+
+class StopFailure:
+    @hookimpl
+    def lxcframe_stop_requested(self, ctx: Any) -> None:
+        raise ValueError("inner refusal")
+
+
+def test_the_plugin_whose_code_raised_is_named_not_the_one_that_called_it() -> None:
+    delegating = Delegating()
+    plugins = Plugins(environ={}, extra=[("delegating", delegating), ("stopper", StopFailure())])
+    delegating.plugins = plugins
+    with pytest.raises(StageError) as info:
+        call_hook(plugins, "lxcframe_destroy", name="c1", lxcpath="/nonexistent", config=None)
+    assert (info.value.plugin, info.value.message) == ("stopper", "inner refusal")
+
+
 def test_a_plugins_own_clear_error_passes_outside_the_start() -> None:
     refusal = DestroyRefusal()
     plugins = Plugins(environ={}, extra=[("widget", refusal)])

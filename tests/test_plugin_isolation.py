@@ -132,7 +132,6 @@ class WrongArgument:
 def test_misspelled_hook_fails_the_plugin_with_a_suggestion() -> None:
     plugins = Plugins(environ={}, extra=[("typo", MisspelledHook())])
     assert_failed_alone(plugins, "typo", MISSPELLED_REASON)
-    assert not hasattr(plugins.pm.hook, "lxcframe_child_premount")
     assert not plugins.has_api_extension("misspelled_feature")
 
 
