@@ -816,6 +816,59 @@ def test_container_monitor_and_inner_dirs(make_container):
     assert not any(os.path.exists(h.path(os.path.join(b, below))) for h, b in own_bases().items())
 
 
+@needs_v1("devices")
+@pytest.mark.parametrize(("value", "message"), [
+    ("/dev/null", "'/dev/null': expected '/dev/PATH ACCESS' (e.g. '/dev/null rwm')"),
+    ("/dev/no-such-device rwm", "/dev/no-such-device: No such file or directory"),
+    ("/etc/hostname rwm", "/etc/hostname is not a character or block device"),
+])
+def test_device_rules_that_cannot_be_written_name_their_line(make_container, value, message):
+    container = make_container("cgtdev", config=(RELATIVE, ("lxc.cgroup.devices.allow", value)))
+    with open(container.config_file_name) as handle:
+        line = len(handle.readlines())
+    with pytest.raises(ConfigError) as refused:
+        container.execute(["/bin/true"])
+    assert str(refused.value) == f"{container.config_file_name}:{line}: lxc.cgroup.devices.allow: {message}"
+    assert leftovers("cgtdev") == []
+
+
+def test_a_limit_the_kernel_refuses_names_its_line(make_container):
+    # Written at pre-start: the kernel is the judge of a limit's value; the start unwinds.
+    key = "lxc.cgroup.pids.max" if FACTS.v1_with("pids") else "lxc.cgroup2.cgroup.max.depth"
+    container = make_container("cgtval", config=(RELATIVE, (key, "lots")))
+    with open(container.config_file_name) as handle:
+        line = len(handle.readlines())
+    with pytest.raises(StageError) as refused:
+        container.start()
+    assert re.search(rf"{re.escape(container.config_file_name)}:{line}: {re.escape(key)} = 'lots': writing 'lots' "
+                     r"to /sys/fs/cgroup/\S+/lxc\.payload\.cgtval/\S+: Invalid argument", str(refused.value)), refused
+    assert refused.value.stage == "pre-start" and refused.value.plugin == "cgroup"
+    assert leftovers("cgtval") == [] and container.state == st.STOPPED
+
+
+def test_fixed_cgroup_names_that_exist_are_refused(make_container):
+    """``lxc.cgroup.dir.container``/``.monitor`` are taken as they are: one that exists is an error, never a
+    suffix, and the start leaves the existing cgroup alone."""
+    below = _test_dir()
+    hierarchy = current_layout().hierarchies[0]
+    taken = hierarchy.path(os.path.join(own_bases()[hierarchy], below, "c"))
+    os.makedirs(taken)
+    try:
+        container = make_container("cgtfixed", config=(
+            RELATIVE, ("lxc.cgroup.dir.container", f"{below}/c"), ("lxc.cgroup.dir.monitor", f"{below}/m")))
+        with pytest.raises(StageError) as refused:
+            container.start()
+        assert f"cgroup {taken} exists already (lxc.cgroup.dir.container/monitor name it exactly)" \
+            in str(refused.value)
+        parent = os.path.dirname(taken)
+        assert [e for e in os.listdir(parent) if os.path.isdir(os.path.join(parent, e))] == ["c"]
+        assert container.state == st.STOPPED
+    finally:
+        os.rmdir(taken)
+        os.rmdir(os.path.dirname(taken))
+    assert not any(os.path.exists(h.path(os.path.join(b, below))) for h, b in own_bases().items())
+
+
 def test_dir_keys_that_do_not_fit_together_are_refused(make_container):
     container = make_container("cgtdirs", config=(
         RELATIVE, ("lxc.cgroup.dir", "x"), ("lxc.cgroup.dir.container", "y"),

@@ -189,6 +189,7 @@ class Bad:
 
 K, P, M, NET, NS = ("lxcframe.config.keys", "lxcframe.config.parser", "lxcframe.plugins.mounts",
                     "lxcframe.plugins.netns.config", "lxcframe.plugins")
+CG = "lxcframe.plugins.cgroup"
 BAD_LINES = [
     # config.keys validators
     Bad(f"{K}:boolean01:ValueError:expected 0 or 1", "lxc.rootfs.managed = yes", "lxc.rootfs.managed"),
@@ -196,6 +197,13 @@ BAD_LINES = [
     Bad(f"{K}:uint:ValueError:expected an unsigned integer#2", "lxc.init.gid = -1", "lxc.init.gid"),
     Bad(f"{K}:choice.validate:ValueError:expected one of {{}}", "lxc.hook.version = 2", "lxc.hook.version"),
     Bad(f"{K}:absolute_path:ValueError:expected an absolute path", "lxc.init.cwd = srv", "lxc.init.cwd"),
+    # the cgroup plugin's placement paths
+    Bad(f"{CG}.settings:cgroup_path:ValueError:expected a path relative to the base cgroup (no leading '/')",
+        "lxc.cgroup.dir = /lxc", "lxc.cgroup.dir"),
+    Bad(f"{CG}.settings:cgroup_path:ValueError:the path may not walk upwards with '..'",
+        "lxc.cgroup.relative = 1\nlxc.cgroup.dir.monitor = a/../../b", "lxc.cgroup.dir.monitor", 2),
+    Bad(f"{CG}.settings:cgroup_path:ValueError:expected a cgroup path", "lxc.cgroup.dir.container = ./",
+        "lxc.cgroup.dir.container"),
     # config.model: a key nobody declares
     Bad("lxcframe.config.model:build_config:ConfigErrors:", "# comment\nlxc.uts.nmae = web", "lxc.uts.nmae", 2),
     # config.parser: syntax
@@ -668,6 +676,38 @@ ALLOWED: dict[str, str] = {
         "removed between the plan and pre-start reaches it",
     "lxcframe.plugins.cgroup:lxcframe_cleanup:OSError:": "cgroups of a dead monitor the kernel will not remove "
         "(a process the host put there): a host fault no config input produces",
+    f"{CG}.start:_remove_recorded:OSError:": "the undo of a failed start whose cgroups the kernel will not remove, "
+        "as lxcframe_cleanup's: a host fault",
+    f"{CG}.start:prepare:<re-raise>:": "re-raise after removing cgroups whose record could not be made",
+    f"{CG}.controllers:enable_controllers:OSError:cannot hand {{}} down from {{}}: it has processes of its own (cgr":
+        "the caller's own cgroup is the base and holds processes while a controller must be handed down "
+        "(cgroup2's no-internal-process rule): where the host put the caller, not config input",
+    f"{CG}.controllers:enable_controllers:<re-raise>:": "re-raise of any other refusal of cgroup.subtree_control",
+    f"{CG}.fs:write:OSError:cannot open {{}}: {{}}": "a cgroup file missing or closed to root: the payload cgroup "
+        "was just made by the start, so only a host fault (a hierarchy unmounted meanwhile) reaches it",
+    f"{CG}.fs:empty:OSError:processes stay in {{}} after SIGKILL": "processes the kernel does not let die "
+        "(stuck in uninterruptible sleep): a host fault",
+    f"{CG}.fs:rmdir:OSError:cannot remove cgroup {{}}: {{}}": "rmdir of an emptied cgroup refused other than busy: "
+        "a host fault",
+    f"{CG}.fs:rmdir:OSError:cannot remove cgroup {{}}: still busy": "a cgroup still busy after 2 s with no process "
+        "left: a host fault",
+    f"{CG}.limits:apply_v1:OSError:{{}}: {{}}: no cgroup v1 hierarchy has the controller {{}}": "validate refuses "
+        "the same limit first (test_a_limit_for_a_missing_controller_is_a_config_error); only a hierarchy "
+        "unmounted between the plan and pre-start reaches it",
+    f"{CG}.naming:cgroup_in:LookupError:no {{}} line in /proc/PID/cgroup": "a mounted hierarchy /proc/PID/cgroup "
+        "does not list: the mount table changed under the start; the check probe catches it",
+    f"{CG}.placement:make_cgroup:OSError:cannot create cgroup {{}}: {{}}": "mkdir refused by the kernel "
+        "(hierarchy limits, permissions of a cgroup the host made): a host fault",
+    f"{CG}.placement:create:FileExistsError:no free cgroup name for {{}} after {{}} tries": "would need 1000 "
+        "cgroups of the container's name left by others in every hierarchy",
+    f"{CG}.placement:leave_monitor_cgroup:<re-raise>:": "re-raise of a move refused other than 'gone'",
+    f"{CG}.placement:remove:<re-raise>:": "re-raise of an rmdir error other than busy, not empty or gone",
+    f"{CG}.runtime:v1_set_frozen:TimeoutError:{{}} did not reach FROZEN within {{}}s": "the kernel's freezer not "
+        "finishing within 10 s: a host fault",
+    f"{CG}.runtime:v2_set_frozen:TimeoutError:cgroup.events of {{}} did not report frozen {{}} within {{}}s":
+        "as v1_set_frozen: the kernel not reporting the freeze",
+    f"{CG}.runtime:attach_target:OSError:no leaf cgroup to attach to below {{}}": "would need 1000 cgroups "
+        "below the container's that hand controllers down, made by the container itself",
     "lxcframe.plugins.netns.host:cleanup:OSError:": "devices of a dead monitor the kernel refuses to delete or "
         "rename: a host fault no config input produces",
     "lxcframe.plugins.netns.host:_create_pair:<re-raise>:": "re-raise of a netlink error other than a name clash",
@@ -727,6 +767,20 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    f"{CG}.limits:device_rule:ValueError:{{}}: expected '/dev/PATH ACCESS' (e.g. '/dev/null rwm')":
+        ("test_cgroups.py", "test_device_rules_that_cannot_be_written_name_their_line"),
+    f"{CG}.limits:device_rule:ValueError:{{}}: {{}}":
+        ("test_cgroups.py", "test_device_rules_that_cannot_be_written_name_their_line"),
+    f"{CG}.limits:device_rule:ValueError:{{}} is not a character or block device":
+        ("test_cgroups.py", "test_device_rules_that_cannot_be_written_name_their_line"),
+    f"{CG}.limits:_write:OSError:{{}}: {{}} = {{}}: {{}}":
+        ("test_cgroups.py", "test_a_limit_the_kernel_refuses_names_its_line"),
+    f"{CG}.fs:write:OSError:writing {{}} to {{}}: {{}}":
+        ("test_cgroups.py", "test_a_limit_the_kernel_refuses_names_its_line"),
+    f"{CG}.placement:create:FileExistsError:cgroup {{}} exists already (lxc.cgroup.dir.container/monitor name it ex":
+        ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
+    f"{CG}.placement:make_cgroup:<re-raise>:": ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
+    f"{CG}.placement:_attempt:<re-raise>:": ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
     "lxcframe.plugins.netns.host:_gateway:RuntimeError:lxc.net.{}.ipv{}.gateway = auto: {} has no global IPv{} add":
         ("test_netns.py", "test_veth_on_a_bridge_and_auto_gateway_without_an_address"),
     "lxcframe.plugins.netns.inspect:get_ips:ContainerError:family must be 'inet', 'inet6' or None, not {}":
