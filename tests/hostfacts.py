@@ -1,6 +1,6 @@
 """What this host is, read straight from the kernel's files, for tests whose expectations depend on it.
 
-Deliberately independent of lxcframe's own detection (``lxcframe.hostprobe``, ``lxcframe.cgroups.layout``,
+Deliberately independent of lxcframe's own detection (``lxcframe.plugins.cgroup.layout`` and ``.mountinfo``,
 the apparmor plugin's ``host`` module): a test compares what lxcframe says with what is read here, so
 a bug in the detection is not also in the expectation. The suite then tests the host it runs on —
 a hybrid VM, a default Debian 12 host (pure cgroup2, often AppArmor), a legacy one — instead of

@@ -108,16 +108,16 @@ def test_lookup_exact_then_most_specific_pattern() -> None:
 def test_add_refuses_a_name_declared_twice() -> None:
     registry = KeyRegistry()
     registry.add(KeySpec("lxc.uts.name", plugin="core"))
-    registry.add(KeySpec("lxc.cgroup2.*", plugin="cgroup2"))
+    registry.add(KeySpec("lxc.cgroup2.*", plugin="cgroup"))
     with pytest.raises(ValueError) as caught:
         registry.add(KeySpec("lxc.uts.name", plugin="other"))
     assert str(caught.value) == "config key 'lxc.uts.name' declared by both 'core' and 'other'"
     with pytest.raises(ValueError) as caught:
         registry.add(KeySpec("lxc.cgroup2.*", plugin="mine"))
-    assert str(caught.value) == "config key 'lxc.cgroup2.*' declared by both 'cgroup2' and 'mine'"
+    assert str(caught.value) == "config key 'lxc.cgroup2.*' declared by both 'cgroup' and 'mine'"
     # Nothing was replaced.
     assert registry.lookup("lxc.uts.name").plugin == "core"  # type: ignore[union-attr]
-    assert registry.lookup("lxc.cgroup2.cpu.max").plugin == "cgroup2"  # type: ignore[union-attr]
+    assert registry.lookup("lxc.cgroup2.cpu.max").plugin == "cgroup"  # type: ignore[union-attr]
     assert [s.name for s in registry.specs()] == ["lxc.uts.name", "lxc.cgroup2.*"]
 
 

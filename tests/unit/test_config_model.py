@@ -25,7 +25,7 @@ def registry() -> KeyRegistry:
         KeySpec("lxc.net.<N>.type", choice("veth", "empty"), plugin="netns"),
         KeySpec("lxc.net.<N>.ipv4.address", multi=True, plugin="netns"),
         KeySpec("lxc.net.<N>.*", plugin="netns"),
-        KeySpec("lxc.cgroup2.*", multi=True, plugin="cgroup2"),
+        KeySpec("lxc.cgroup2.*", multi=True, plugin="cgroup"),
     ):
         reg.add(spec)
     reg.add_inactive("lxc.seccomp.*", "seccomp", "is disabled")

@@ -117,9 +117,10 @@ def _int(path: str) -> int | None:
 
 
 def stats(placed: list[Placed]) -> dict[str, object]:
-    """Memory (bytes), process count and CPU time (ns) of the container, where a controller tells."""
+    """Memory (bytes), process count and CPU time (ns) of the container, where a controller tells;
+    cgroup2's numbers first, as for freezing and killing, then the v1 controllers'."""
     data: dict[str, object] = {}
-    for p in placed:
+    for p in sorted(placed, key=lambda p: p.kind != V2):
         if p.kind == V1:
             for key, controller, leaf in (("memory", "memory", "memory.usage_in_bytes"),
                                           ("pids", "pids", "pids.current"), ("cpu_ns", "cpuacct", "cpuacct.usage")):
