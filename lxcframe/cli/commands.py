@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from lxcframe.cli.table import table
 from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 
@@ -56,13 +57,6 @@ def _emit(options: Any, rows: Any, text: str) -> None:
         print(text)
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
 def dispatch(options: Any) -> int:
     handler = _HANDLERS[options.command]
     return handler(options)
@@ -77,7 +71,7 @@ def cmd_plugins(options: Any) -> int:
     data = [{"name": r.name, "distribution": r.distribution, "version": r.version, "state": r.state,
              "reason": r.reason, "extensions": list(r.extensions), "hooks": list(r.hooks), "builtin": r.builtin}
             for r in records]
-    _emit(options, data, _table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
+    _emit(options, data, table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
     return 0
 
 
@@ -238,7 +232,7 @@ def cmd_ls(options: Any) -> int:
         data.append({"name": name, "state": info["state"], "pid": info.get("pid") or "-",
                      "ipv4": ",".join(info.get("ipv4", [])) or "-", "ipv6": ",".join(info.get("ipv6", [])) or "-"})
     rows = [[d["name"], d["state"], str(d["pid"]), d["ipv4"], d["ipv6"]] for d in data]
-    _emit(options, data, _table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
+    _emit(options, data, table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
     return 0
 
 

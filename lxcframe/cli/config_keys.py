@@ -52,11 +52,11 @@ def as_json(rows: list[KeyRow]) -> list[dict[str, Any]]:
 
 def as_text(rows: list[KeyRow]) -> str:
     """``KEY  PLUGIN  DOC``; a repeatable key says so, a key of a plugin not enabled says why."""
-    from lxcframe.cli.commands import _table
+    from lxcframe.cli.table import table
 
     def doc(row: KeyRow) -> str:
         if row.state != "enabled":
             return f"(plugin {row.state})"
         return f"{row.doc} [repeatable]" if row.multi else row.doc
 
-    return _table(["KEY", "PLUGIN", "DOC"], [[row.key, row.plugin, doc(row)] for row in rows])
+    return table(["KEY", "PLUGIN", "DOC"], [[row.key, row.plugin, doc(row)] for row in rows])
