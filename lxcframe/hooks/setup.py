@@ -55,7 +55,8 @@ def lxcframe_check() -> list[Probe]:
     """Report what this host supports for the plugin's feature, each fact with its reason.
 
     Used by ``lxcframe check``. May read /proc and /sys and probe syscalls harmlessly; must not
-    change host state. Called on every enabled plugin; the results are concatenated.
+    change host state. Called on each enabled plugin on its own: every row is shown with the
+    plugin that returned it, and an exception becomes an unsupported row of that plugin.
     """
 
 
