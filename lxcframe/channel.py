@@ -1,7 +1,8 @@
 """The monitor <-> init-child channel: a close-on-exec SEQPACKET socketpair carrying small JSON records.
 
 Records: ``{"t": "barrier", "name": …}`` (child waits at a sync point), ``{"t": "go", "data": {…}}``
-(monitor releases it), ``{"t": "log", "level": …, "event": …}``, and
+(monitor releases it), ``{"t": "log", "level": …, "event": …, "plugin": …}`` (``plugin``: whose hook
+implementation logged it, when one did; the monitor logs it as ``plugin=``, as a host-side line), and
 ``{"t": "error", "stage": …, "plugin": …, "errno": …, "message": …}``. EOF after the child's exec
 means success: the socket is close-on-exec.
 """
@@ -12,6 +13,8 @@ import json
 import os
 import socket
 from typing import Any
+
+from lxcframe.log import current_plugin
 
 MAX_RECORD = 64 * 1024
 
@@ -69,8 +72,14 @@ class ChildLog:
         self._logger = logger
 
     def _send(self, level: int, event: str, **fields: Any) -> None:
+        record = {"t": "log", "level": level, "event": event, "logger": self._logger, **fields}
+        # As on the host side (log._add_container): a line logged by a hook implementation names its
+        # plugin, unless the line names one itself (a trace line names the implementation it times).
+        plugin = current_plugin.get()
+        if plugin is not None:
+            record.setdefault("plugin", plugin)
         try:
-            self._channel.send({"t": "log", "level": level, "event": event, "logger": self._logger, **fields})
+            self._channel.send(record)
         except OSError:
             pass  # the monitor is gone; the child will be killed by its pdeath signal
 
