@@ -32,12 +32,32 @@ from lxcframe.start_request import StartRequest
 
 
 def start_daemon(plugins: Any, plan: StartPlan) -> int:
-    """Start the container with a detached monitor; returns init's pid once RUNNING."""
-    from lxcframe import supervisor
+    """Start the container with a detached monitor; returns init's pid once RUNNING.
+
+    Until then the monitor's log lines reach this process's stderr as they would a foreground start's:
+    the monitor gets a duplicate of it and closes that before it reports (:mod:`lxcframe.start_status`).
+    """
+    from lxcframe.log import HUB
 
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    stderr = HUB.caller_stream()
+    try:
+        _launch_daemon(plugins, plan, write_end, stderr)
+    finally:
+        if stderr is not None:
+            os.close(stderr)  # the monitor has its own copy (or none is running)
+    result = start_status.read_first(read_end)
+    start_status.raise_for(result)
+    return int(result["init_pid"])
+
+
+def _launch_daemon(plugins: Any, plan: StartPlan, write_end: int, stderr: int | None) -> None:
+    """Get a detached monitor running ``plan``, reporting on ``write_end`` (closed here) and logging
+    to ``stderr`` meanwhile."""
+    from lxcframe import supervisor
+
     if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
-        StartRequest.for_plan(plan, plugins, detach=True), supervisor.fingerprint(plugins), write_end
+        StartRequest.for_plan(plan, plugins, detach=True), supervisor.fingerprint(plugins), write_end, stderr
     ):
         os.close(write_end)
     elif single_threaded():
@@ -45,16 +65,19 @@ def start_daemon(plugins: Any, plan: StartPlan) -> int:
         if pid == 0:
             code = 1
             try:
-                os.close(read_end)
                 os.setsid()
                 os.umask(MONITOR_UMASK)  # the caller's umask must not leak into the monitor
                 if os.fork() != 0:
                     os._exit(0)
                 from lxcframe.entering import close_descriptors
+                from lxcframe.log import HUB
 
-                close_descriptors({write_end})
+                close_descriptors({write_end} if stderr is None else {write_end, stderr})
                 detach_stdio()
                 os.chdir("/")
+                if stderr is not None:
+                    settings = HUB.settings()
+                    HUB.forward_to_caller(stderr, settings["level"], settings["fmt"])
                 from lxcframe.monitor import run_monitor
 
                 code = run_monitor(plugins, plan, start_status.notifier(write_end))
@@ -63,10 +86,8 @@ def start_daemon(plugins: Any, plan: StartPlan) -> int:
         os.close(write_end)
         os.waitpid(pid, 0)
     else:
-        _spawn_helper(StartRequest.for_plan(plan, plugins, detach=True), write_end, stdio=subprocess.DEVNULL)
-    result = start_status.read_first(read_end)
-    start_status.raise_for(result)
-    return int(result["init_pid"])
+        _spawn_helper(StartRequest.for_plan(plan, plugins, detach=True), write_end, stdio=subprocess.DEVNULL,
+                      stderr_fd=stderr)
 
 
 def run_foreground(plugins: Any, plan: StartPlan, started: Any = None) -> int:
@@ -98,18 +119,25 @@ def run_foreground(plugins: Any, plan: StartPlan, started: Any = None) -> int:
     return code
 
 
-def _spawn_helper(request: StartRequest, status_fd: int, *, stdio: Any) -> subprocess.Popen[bytes]:
-    """``python -m lxcframe.monitor --plan-fd N --status-fd M``: the plan in a sealed memfd, the
-    environment only what the runtime reads (never the caller's whole environment)."""
+def _spawn_helper(request: StartRequest, status_fd: int, *, stdio: Any,
+                  stderr_fd: int | None = None) -> subprocess.Popen[bytes]:
+    """``python -m lxcframe.monitor --plan-fd N --status-fd M [--stderr-fd E]``: the plan in a sealed
+    memfd, the environment only what the runtime reads (never the caller's whole environment), and
+    the caller's stderr to log to until the start is reported (a detached helper's own is /dev/null)."""
     try:
         plan_fd = sealed_memfd("lxcframe-plan", transfer.dumps(request))
     except BaseException:
         os.close(status_fd)
         raise
+    argv = [sys.executable, "-m", "lxcframe.monitor", "--plan-fd", str(plan_fd), "--status-fd", str(status_fd)]
+    passed: tuple[int, ...] = (status_fd, plan_fd)
+    if stderr_fd is not None:
+        argv += ["--stderr-fd", str(stderr_fd)]
+        passed += (stderr_fd,)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lxcframe.monitor", "--plan-fd", str(plan_fd), "--status-fd", str(status_fd)],
-            pass_fds=(status_fd, plan_fd), stdin=stdio, stdout=stdio, stderr=stdio if request.detach else None,
+            argv,
+            pass_fds=passed, stdin=stdio, stdout=stdio, stderr=stdio if request.detach else None,
             start_new_session=request.detach, umask=MONITOR_UMASK if request.detach else -1,
             env=interpreter_environment(dict(request.env)), cwd="/",
         )

@@ -7,6 +7,10 @@ imported only when a logger is first asked for, never on the ``--version`` path.
 Sinks: one process-wide (stderr by default, or a file), and one per container that sets
 ``lxc.log.file`` (with its own ``lxc.log.level``). Lines are written whole with one ``write`` on an
 ``O_APPEND`` descriptor so that processes sharing a file do not interleave.
+
+A monitor that is not its caller's own process also writes to the caller's stderr while the start
+is reported (:meth:`LogHub.forward_to_caller`): the caller hands over its stderr with the start
+request, and the monitor lets go of it before it reports the outcome, and in every process it forks.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,6 +79,32 @@ class Sink:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.owned = False
+
+
+class CallerSink(Sink):
+    """The stderr of the process that asked for a start, written by the monitor running it.
+
+    That stderr may be a pipe whose reader has gone (``lxcframe --debug start c1 2>&1 | head -1``).
+    A monitor runs with SIGPIPE's default action (for its hooks' sake), which would kill it half way
+    through the start: SIGPIPE is blocked around each write, so the write fails with EPIPE instead,
+    and the signal it raised is taken off the pending set before it is unblocked.
+    """
+
+    def write(self, event: dict[str, Any], level: int) -> None:
+        if level < self.level:
+            return
+        import signal
+
+        line = render_json(event, level) if self.fmt == "json" else render_console(event, level)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+        try:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, line.encode("utf-8", "replace"))
+        finally:
+            if signal.SIGPIPE not in previous:
+                if signal.SIGPIPE in signal.sigpending():
+                    signal.sigtimedwait({signal.SIGPIPE}, 0)
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _timestamp() -> str:
@@ -145,6 +176,10 @@ class LogHub:
         self.global_sink = Sink(sys.stderr.fileno() if sys.stderr else 2, LEVELS["warn"])
         self.global_path: str | None = None
         self._container_sinks: dict[str, Sink] = {}
+        #: The caller's stderr while a start is reported to it (:meth:`forward_to_caller`).
+        self._caller_sink: CallerSink | None = None
+        hub = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_caller_in_child(hub))
 
     def configure(self, level: str | int | None = None, path: str | None = None, fmt: str | None = None) -> None:
         with self._lock:
@@ -180,6 +215,37 @@ class LogHub:
                     self._container_sinks[name] = previous
             sink.close()
 
+    def caller_stream(self) -> int | None:
+        """A duplicate (close-on-exec, never 0-2) of the global sink's descriptor, for a monitor to
+        write to while it reports a start to this process; ``None`` when the global sink is a file,
+        which the monitor opens and writes itself (:meth:`settings`), or when there is no stderr."""
+        if self.global_path is not None:
+            return None
+        import fcntl
+
+        try:
+            return fcntl.fcntl(self.global_sink.fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        except OSError:
+            return None
+
+    def forward_to_caller(self, fd: int, level: int | None, fmt: str | None) -> None:
+        """Until :meth:`stop_forwarding`, every line at or above ``level`` also goes to ``fd`` (the
+        stderr of the process that asked for this start), which is this hub's to close. A process
+        forked meanwhile (the init child, a plugin's helper) closes its copy at once."""
+        os.set_inheritable(fd, False)  # a helper got it through pass_fds; a hook must not inherit it
+        sink = CallerSink(fd, LEVELS["warn"] if level is None else level, fmt or "console", owned=True)
+        with self._lock:
+            previous, self._caller_sink = self._caller_sink, sink
+        if previous is not None:
+            previous.close()
+
+    def stop_forwarding(self) -> None:
+        """Close the caller's stderr: nothing more of this process reaches it."""
+        with self._lock:
+            sink, self._caller_sink = self._caller_sink, None
+        if sink is not None:
+            sink.close()
+
     def settings(self) -> dict[str, Any]:
         """What ``configure`` was given, to set up another process the same way."""
         return {"level": self.global_sink.level, "path": self.global_path, "fmt": self.global_sink.fmt}
@@ -187,6 +253,9 @@ class LogHub:
     def threshold(self, container: str | None) -> int:
         """The lowest level any sink would write for ``container``: below it, nothing is built."""
         level = self.global_sink.level
+        caller = self._caller_sink
+        if caller is not None:
+            level = min(level, caller.level)
         if container is not None:
             with self._lock:
                 extra = self._container_sinks.get(container)
@@ -196,7 +265,10 @@ class LogHub:
 
     def emit(self, level: int, event: dict[str, Any]) -> None:
         name = event.get("container")
-        sinks = [self.global_sink]
+        sinks: list[Sink] = [self.global_sink]
+        caller = self._caller_sink
+        if caller is not None:
+            sinks.append(caller)
         if name is not None:
             with self._lock:
                 extra = self._container_sinks.get(name)
@@ -204,6 +276,17 @@ class LogHub:
                 sinks.append(extra)
         for sink in sinks:
             sink.write(event, level)
+
+
+def _forget_caller_in_child(hub_ref: weakref.ref[LogHub]) -> None:
+    # In a child forked while a start is reported (the init child, a plugin's process): the
+    # caller's stderr belongs to the monitor alone, which closes it when it reports. No lock: the
+    # thread that held it at the fork does not exist in the child.
+    hub = hub_ref()
+    sink = hub._caller_sink if hub is not None else None
+    if hub is not None and sink is not None:
+        hub._caller_sink = None
+        sink.close()
 
 
 HUB = LogHub()

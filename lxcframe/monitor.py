@@ -322,6 +322,7 @@ def _helper_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m lxcframe.monitor")
     parser.add_argument("--plan-fd", type=int, required=True)
     parser.add_argument("--status-fd", type=int, required=True)
+    parser.add_argument("--stderr-fd", type=int)  # the caller's stderr, until the start is reported
     options = parser.parse_args(argv)
     notify = notifier(options.status_fd)
     try:
@@ -335,9 +336,10 @@ def _helper_main(argv: list[str]) -> int:
         # Popen already made us a session leader; the fork leaves the caller a child to reap at once.
         if os.fork() != 0:
             os._exit(0)
-        close_descriptors({options.status_fd})
+        close_descriptors({options.status_fd} if options.stderr_fd is None else {options.status_fd, options.stderr_fd})
         detach_stdio()
         os.chdir("/")
+    request.log.forward(options.stderr_fd)  # after the fork: a forked process lets go of it
     return run_monitor(plugins, request.plan, notify)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from lxcframe.errors import LxcframeError, StageError
@@ -31,6 +32,7 @@ def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwar
         # A caller that expects one result from a hook that gives all (or the reverse) is a bug here.
         raise TypeError(f"{hook_name} is {'a' if spec_firstresult else 'not a'} firstresult hook")
     stage = STAGE_BY_HOOK.get(hook_name)
+    started = time.perf_counter()
     try:
         outcome = hook(**kwargs)
     except StageError:
@@ -42,6 +44,11 @@ def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwar
         raise StageError(stage.name if stage else hook_name.removeprefix("lxcframe_"), raised_by(err),
                          describe(err), errno, in_start=stage is not None and stage.name not in AFTER_START
                          ) from err
+    # A start's progress at debug level, on the side that ran the stage (the child's line crosses its
+    # channel): what LXC's DEBUG log shows step by step. Only start stages have a context with a log.
+    log = getattr(kwargs.get("ctx"), "log", None)
+    if stage is not None and log is not None:
+        log.debug("stage done", stage=stage.name, ms=f"{(time.perf_counter() - started) * 1000:.3f}")
     if spec_firstresult:
         return [] if outcome is None else [outcome]
     return list(outcome)

@@ -36,18 +36,22 @@ class PluginSelection:
     #: Whether third-party plugins (entry points) are loaded at all.
     autoload: bool
     host: HostConfig
+    #: Whether the caller traces hook calls (``--trace-plugins``): its monitor does too. A selection
+    #: that differs from the supervisor's own is loaded afresh for that one start, so a tracing
+    #: caller's start traces and the next caller's does not.
+    trace: bool = False
 
     @classmethod
     def of(cls, plugins: Any) -> PluginSelection:
         # Entry-point plugins appear in the records (enabled, disabled or failed) only when the
         # caller autoloaded them; with none installed, either way loads the same plugins.
         autoload = any(not r.builtin and r.distribution for r in plugins.records())
-        return cls(tuple(sorted(plugins.disabled)), autoload, plugins.host)
+        return cls(tuple(sorted(plugins.disabled)), autoload, plugins.host, bool(plugins.trace))
 
     def load(self, environ: dict[str, str]) -> Any:
         from lxcframe.plugin_manager import Plugins
 
-        return Plugins(self.disabled, environ=environ, autoload=self.autoload, host=self.host)
+        return Plugins(self.disabled, environ=environ, autoload=self.autoload, host=self.host, trace=self.trace)
 
 
 @attrs.frozen
@@ -67,6 +71,15 @@ class LogSettings:
         from lxcframe.log import HUB
 
         HUB.configure(level=self.level, path=self.path, fmt=self.fmt)
+
+    def forward(self, caller_stderr: int | None) -> None:
+        """Until the start is reported, log to ``caller_stderr`` too (the caller's stderr, handed over
+        with the request; ``None``: it sent none) as the caller would. In the monitor itself: a
+        process forked afterwards closes it."""
+        from lxcframe.log import HUB
+
+        if caller_stderr is not None:
+            HUB.forward_to_caller(caller_stderr, self.level, self.fmt)
 
 
 @attrs.frozen

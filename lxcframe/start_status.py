@@ -2,6 +2,11 @@
 
 ``{"ok": true, "init_pid": N}`` once the container runs, or ``{"ok": false, "error": {...}}`` once a
 failed start is entirely undone. The caller raises the error as the :class:`StageError` it was.
+
+Until then a monitor that is not the caller's own process writes its log lines to the caller's stderr
+too (:meth:`lxcframe.log.LogHub.forward_to_caller`); the record ends that: the monitor closes the
+caller's stderr before it writes the record, so no line of it reaches the caller after ``start``
+returned, and no descriptor of the caller's stays with a container's monitor.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ from collections.abc import Callable
 from typing import Any
 
 from lxcframe.errors import StageError
+from lxcframe.log import HUB
 from lxcframe.stage_runner import describe
 
 Notify = Callable[[dict[str, Any]], None]
 
 
 def notifier(fd: int) -> Notify:
-    """Write the one record to ``fd`` and close it (a second call finds it closed and does nothing)."""
+    """Write the one record to ``fd`` and close it (a second call finds it closed and does nothing);
+    the caller's stderr is let go of first."""
 
     def notify(record: dict[str, Any]) -> None:
+        HUB.stop_forwarding()
         with contextlib.suppress(OSError):
             os.write(fd, (json.dumps(record) + "\n").encode())
             os.close(fd)

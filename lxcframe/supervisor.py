@@ -20,7 +20,9 @@ It runs as root and its monitors run hooks as root, so it trusts nothing about i
 * each request carries the fingerprint of the caller's installation (interpreter, lxcframe's path
   and version, the installed plugins): a supervisor running other code says no, and the caller
   forks its own monitor instead;
-* received descriptors come close-on-exec and every one not used is closed, whatever the message;
+* received descriptors come close-on-exec and every one is closed in the supervisor, whatever the
+  message: the caller's status pipe and stderr stay with the forked monitor alone, which closes its
+  stderr before it reports (:mod:`lxcframe.start_status`);
 * connections are served from one poll set, each with its own deadline: a client that connects and
   says nothing delays nobody else;
 * a forked monitor closes what is the supervisor's (listener, lock, other clients' connections).
@@ -57,8 +59,8 @@ DISABLE_ENV = "LXCFRAME_SUPERVISOR"
 MAX_REQUEST = start_request.MAX_REQUEST
 #: Seconds a connected client has to send its request; it delays no other client meanwhile.
 REQUEST_DEADLINE = 5.0
-#: A request carries one descriptor; room for a few more so that extra ones arrive (and are closed)
-#: rather than being silently cut off with MSG_CTRUNC.
+#: A request carries its status pipe and, when it says so, the caller's stderr; room for a few more so
+#: that extra ones arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
 _MAX_FDS = 4
 _OK = b"ok"
 
@@ -118,19 +120,25 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "") in ("", "1")
 
 
-def request_message(request: StartRequest, own_fingerprint: str) -> bytes:
-    """What a caller sends: its installation's fingerprint and the start request (plan included)."""
-    return json.dumps({"fingerprint": own_fingerprint, "start": transfer.wrap(request)},
-                      separators=(",", ":")).encode()
+def request_message(request: StartRequest, own_fingerprint: str, *, with_stderr: bool = False) -> bytes:
+    """What a caller sends: its installation's fingerprint and the start request (plan included);
+    ``"stderr": true`` when a second descriptor, the caller's stderr, comes with it."""
+    message: dict[str, Any] = {"fingerprint": own_fingerprint, "start": transfer.wrap(request)}
+    if with_stderr:
+        message["stderr"] = True
+    return json.dumps(message, separators=(",", ":")).encode()
 
 
-def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, timeout: float = 10.0) -> bool:
+def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_fd: int | None = None,
+           timeout: float = 10.0) -> bool:
     """Hand a start to the supervisor (starting one if needed); False when none would take it.
 
+    ``stderr_fd`` (the caller's stderr) gets the monitor's log lines until it reports on ``notify_fd``.
     The supervisor answers before it forks: ``ok``, or why not (another installation's code, a
     refused caller, a malformed request), and then the caller starts the monitor itself.
     """
-    message = request_message(request, own_fingerprint)
+    message = request_message(request, own_fingerprint, with_stderr=stderr_fd is not None)
+    fds = [notify_fd] if stderr_fd is None else [notify_fd, stderr_fd]
     client = _connect()
     if client is None:
         _spawn()
@@ -142,7 +150,7 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, timeout:
             return False
     with client:
         try:
-            socket.send_fds(client, [message], [notify_fd])
+            socket.send_fds(client, [message], fds)
             client.settimeout(timeout)
             answer = client.recv(256)
         except OSError:
@@ -165,8 +173,9 @@ def _preload() -> Any:
     return plugins
 
 
-def _serve_request(request: StartRequest, plugins: Any, notify_fd: int) -> int:
-    """In the forked monitor: run the plan as the caller built it."""
+def _serve_request(request: StartRequest, plugins: Any, notify_fd: int, stderr_fd: int | None) -> int:
+    """In the forked monitor: run the plan as the caller built it, logging to the caller's stderr too
+    until the start is reported."""
     from lxcframe.monitor import run_monitor
 
     notify = notifier(notify_fd)
@@ -177,6 +186,7 @@ def _serve_request(request: StartRequest, plugins: Any, notify_fd: int) -> int:
         os.environ.clear()
         os.environ.update(dict(request.env))
         request.log.apply()
+        request.log.forward(stderr_fd)
     except Exception as err:
         notify({"ok": False, "error": error_record(err)})
         return 1
@@ -249,19 +259,17 @@ class _Server:
                 checked, error = self._check(data, fds, flags)
                 _answer(conn, _OK if checked is not None else error.encode())
                 if checked is not None:
-                    self.children.add(self._fork_monitor(conn, *checked, fds[0]))
-                    fds = fds[1:]
+                    self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None))
             finally:
-                for extra in fds:
+                # The monitor has its copies: the supervisor keeps no caller's descriptor.
+                for fd in fds:
                     with contextlib.suppress(OSError):
-                        os.close(extra)
+                        os.close(fd)
 
     def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[tuple[StartRequest, Any] | None, str]:
         """The request and the plugins to run it with, or ``None`` and the refusal."""
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             return None, "no: request too large"
-        if len(fds) != 1:
-            return None, "no: a request carries exactly one descriptor"
         try:
             request = json.loads(data)
         except ValueError:
@@ -270,8 +278,11 @@ class _Server:
             return None, "no: not a JSON object"
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
-        if set(request) != {"fingerprint", "start"}:
-            return None, "no: a request holds a fingerprint and a start, nothing else"
+        if set(request) - {"stderr"} != {"fingerprint", "start"} or request.get("stderr", True) is not True:
+            return None, "no: a request holds a fingerprint, a start and whether stderr comes along, nothing else"
+        expected = 2 if "stderr" in request else 1
+        if len(fds) != expected:
+            return None, f"no: this request carries exactly {expected} descriptor{'s' if expected > 1 else ''}"
         try:
             return start_request.decode(request["start"], self._plugins_for), ""
         except Exception as err:  # whatever the input, the supervisor says why and serves on
@@ -282,7 +293,8 @@ class _Server:
         case), else that selection loaded afresh."""
         return self.plugins if selection == self.own_selection else selection.load(environ)
 
-    def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int) -> int:
+    def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int,
+                      stderr_fd: int | None) -> int:
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -293,7 +305,7 @@ class _Server:
                 self.close_all()
                 os.umask(MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
                 os.setsid()
-                code = _serve_request(request, plugins, notify_fd)
+                code = _serve_request(request, plugins, notify_fd, stderr_fd)
             finally:
                 os._exit(code)
         return pid

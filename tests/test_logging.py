@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +255,113 @@ def test_trace_lines_keep_their_level(tmp_path):
     hub.configure(level="trace", path=str(tmp_path / "trace.log"))
     get_logger("t", hub=hub).trace("very fine detail")
     assert " TRACE " in (tmp_path / "trace.log").read_text()
+
+
+# --- a monitor writing to its caller's stderr while a start is reported ------------------------------------------
+
+
+def _read_all(fd: int) -> str:
+    """Everything until EOF (every write end closed)."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def test_forwarded_lines_follow_the_callers_level_and_format_until_stopped(hub: LogHub, tmp_path: Path) -> None:
+    hub.configure(level="error", path=str(tmp_path / "own.log"))
+    read_end, write_end = os.pipe()
+    hub.forward_to_caller(write_end, LEVELS["info"], "json")
+    logger = get_logger("monitor", hub=hub)
+    with bound_container("c1"):
+        logger.debug("below the caller's level")
+        logger.info("stage done", stage="pre-start")
+        hub.stop_forwarding()
+        logger.error("after the report")
+    # stop_forwarding closed the only write end: EOF, with exactly the lines before it.
+    records = [json.loads(line) for line in _read_all(read_end).splitlines()]
+    os.close(read_end)
+    assert records == [{"timestamp": records[0]["timestamp"], "level": "info", "event": "stage done",
+                        "container": "c1", "logger": "monitor", "stage": "pre-start"}]
+    # The hub's own sink got its own level's lines, the forwarded ones not twice.
+    assert [line.rsplit(" - ", 1)[1] for line in read_lines(tmp_path / "own.log")] == ["after the report"]
+
+
+def test_a_process_forked_while_forwarding_holds_nothing_of_the_callers(hub: LogHub) -> None:
+    read_end, write_end = os.pipe()
+    hold_read, hold_write = os.pipe()
+    hub.forward_to_caller(write_end, LEVELS["debug"], "console")
+    pid = os.fork()
+    if pid == 0:  # the init child, a plugin's process: lives on past the report
+        try:
+            os.close(hold_write)
+            os.read(hold_read, 1)
+        finally:
+            os._exit(0)
+    try:
+        os.close(hold_read)
+        hub.stop_forwarding()
+        # EOF while the child still runs: it closed its copy at the fork.
+        ready, _, _ = select.select([read_end], [], [], 10)
+        assert ready and os.read(read_end, 1) == b"", "a forked child kept the caller's stderr"
+    finally:
+        os.close(hold_write)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+
+
+def test_a_caller_gone_costs_a_line_not_the_monitor(hub: LogHub) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `lxcframe --debug start c1 2>&1 | head -1`, head gone
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as a monitor runs (for its hooks' sake)
+            hub.forward_to_caller(write_end, LEVELS["debug"], "console")
+            get_logger("monitor", hub=hub).info("nobody reads this")
+            unchanged = signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()
+            code = 0 if unchanged and signal.SIGPIPE not in signal.sigpending() else 2
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_caller_stream_is_a_duplicate_of_stderr_or_none_for_a_file(hub: LogHub, tmp_path: Path) -> None:
+    fd = hub.caller_stream()
+    assert fd is not None
+    try:
+        assert fd >= 3 and not os.get_inheritable(fd)
+        assert os.fstat(fd).st_ino == os.fstat(hub.global_sink.fd).st_ino
+    finally:
+        os.close(fd)
+    hub.configure(path=str(tmp_path / "file.log"))  # the monitor writes to the file itself
+    assert hub.caller_stream() is None
+
+
+def test_child_log_records_name_the_plugin_logging() -> None:
+    from lxcframe.channel import Channel, ChildLog
+
+    monitor_end, child_end = Channel.pair()
+    try:
+        child_log = ChildLog(child_end)
+        token = log.current_plugin.set("devices")
+        try:
+            child_log.debug("devpts mounted", options="gid=5")
+            child_log.info("hook implementation", hook="lxcframe_child_devices", plugin="caps")
+        finally:
+            log.current_plugin.reset(token)
+        child_log.warning("outside any hook")
+        received = [monitor_end.recv(timeout=5) for _ in range(3)]
+    finally:
+        monitor_end.close()
+        child_end.close()
+    assert received == [
+        {"t": "log", "level": 1, "event": "devpts mounted", "logger": "child", "options": "gid=5",
+         "plugin": "devices"},
+        {"t": "log", "level": 2, "event": "hook implementation", "logger": "child",
+         "hook": "lxcframe_child_devices", "plugin": "caps"},  # the line's own plugin stands
+        {"t": "log", "level": 4, "event": "outside any hook", "logger": "child"},
+    ]

@@ -21,10 +21,9 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
     try:
         if options.trace_plugins:
             from lxcframe.log import LEVELS, parse_level
-            from lxcframe.plugin_manager import TRACE_ENV
 
-            # In the environment, so that monitors and helpers this command starts trace too.
-            os.environ[TRACE_ENV] = "1"
+            # The plugins below trace; every monitor this command starts does too, since the start
+            # request carries the flag (start_request.PluginSelection).
             if level is None or parse_level(level) > LEVELS["info"]:
                 level = "info"  # the trace lines' level: asked for, they are shown
         HUB.configure(level=level, path=options.log_file, fmt=options.log_format)
@@ -41,7 +40,8 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
         disabled.append(item[3:])
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
-    return host, Plugins(disabled, host=host, disable_origin="-p no:{name}") if plugins else None
+    trace = True if options.trace_plugins else None  # without the option: LXCFRAME_TRACE_PLUGINS decides
+    return host, Plugins(disabled, host=host, disable_origin="-p no:{name}", trace=trace) if plugins else None
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:
