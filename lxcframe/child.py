@@ -15,14 +15,10 @@ from typing import Any, NoReturn
 from lxcframe import entering, sealed_init, syscalls
 from lxcframe.channel import Channel, ChildLog
 from lxcframe.context import ChildContext, StartPlan
+from lxcframe.driver import ChildWalk, StepFailed
 from lxcframe.errors import StageError
-from lxcframe.stage_runner import call_hook, describe
-
-
-class _Failed(Exception):
-    def __init__(self, stage: str, plugin: str | None, message: str, errno: int | None) -> None:
-        super().__init__(message)
-        self.stage, self.plugin, self.errno = stage, plugin, errno
+from lxcframe.stage_runner import describe
+from lxcframe.stages import Barrier
 
 
 def _wait_go(channel: Channel, barrier: str, fds: dict[str, int]) -> dict[str, Any]:
@@ -55,74 +51,111 @@ def run_child(plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: in
     # disposition of whoever forked the monitor: Python's ignored SIGPIPE and SIGXFSZ, a shell's
     # ignored SIGINT and SIGQUIT for a background job.
     entering.default_signals()
-    stage = "clone"
+    walk = ChildWalk(_InitChild(plugins, plan, channel, monitor_pidfd, init_fd))
     try:
-        # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
-        _arm_pdeath(signal.SIGKILL, monitor_pidfd)
-        if plan.new_pidns and not plan.pidns_in_child and os.getppid() != 0:
-            os._exit(1)
-        received: dict[str, int] = {}
-        userns = bool(plan.clone_flags & syscalls.CLONE_NEWUSER)
-        if userns:
-            syscalls.unshare(syscalls.CLONE_NEWUSER)
-        from_host = _wait_go(channel, "created", received)
-        stage = "namespaces"
-        flags = plan.clone_flags & ~syscalls.CLONE_NEWUSER
-        if plan.pidns_in_child:
-            # A pid namespace owned by the container's user namespace (so /proc can be mounted in
-            # it) must be created after that user namespace: here, with one more fork.
-            flags |= syscalls.CLONE_NEWPID
-        syscalls.unshare(flags)
-        if plan.pidns_in_child:
-            _fork_pid1(channel)
-        from_host.update(_wait_go(channel, "namespaces", received))
-        ctx = ChildContext(plan, ChildLog(channel), from_host)
-        ctx.received_fds = received
-        call_hook(plugins, "lxcframe_child_network", ctx=ctx)
-        stage = "pre-mount"
-        # Nothing we mount from here on may propagate back to the host.
-        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE)
-        call_hook(plugins, "lxcframe_child_pre_mount", ctx=ctx)
-        if not call_hook(plugins, "lxcframe_child_mount_rootfs", firstresult=True, ctx=ctx):
-            raise StageError("rootfs", None, "no plugin mounted the rootfs")
-        stage = "rootfs"
-        ctx.root_fd = os.open(ctx.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        if userns:
-            # Only now take the container's ids: up to here we kept the host root's, which own the
-            # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
-            identity = from_host.get("idmap", {})
-            become(identity.get("uid", 0), identity.get("gid", 0))
-            _arm_pdeath(signal.SIGKILL, monitor_pidfd)  # a change of ids cleared it
-        call_hook(plugins, "lxcframe_child_mount_filesystems", ctx=ctx)
-        call_hook(plugins, "lxcframe_child_devices", ctx=ctx)
-        call_hook(plugins, "lxcframe_child_pre_pivot", ctx=ctx)
-        stage = "pivot"
-        _pivot(ctx.root_fd)
-        os.close(ctx.root_fd)
-        # Set up, not yet confined: the host runs its start-host stage now, before init (LXC's order).
-        stage = "start-host"
-        _wait_go(channel, "start-host", received)
-        call_hook(plugins, "lxcframe_child_security", ctx=ctx)
-        call_hook(plugins, "lxcframe_child_pre_exec", ctx=ctx)
-        stage = "exec"
-        # Nothing of the host goes on into the container: only stdio, the channel (close-on-exec,
-        # its EOF says the exec happened), the init to execute and what a plugin kept on purpose.
-        entering.close_descriptors({channel.fileno(), monitor_pidfd, init_fd, *ctx.keep_fds})
-        try:
-            entering.enter_cwd(plan.cwd)
-        except OSError as err:
-            raise StageError("exec", None, f"lxc.init.cwd {plan.cwd}: {err.strerror}") from None
-        except entering.OutsideRoot as err:
-            raise StageError("exec", None, f"lxc.init.cwd: {err}") from None
-        _set_final_ids(ctx)
-        _arm_pdeath(plan.config.get("lxc.monitor.signal.pdeath", int(signal.SIGKILL)), monitor_pidfd)
-        _exec_payload(plan, channel, init_fd if plan.mode == "execute" else -1)
+        walk.run()  # its last step executes the payload: returning from it is a failure too
     except StageError as err:
         _report(channel, err.stage, err.plugin, err.message, err.errno)
     except BaseException as err:
         errno = err.errno if isinstance(err, OSError) else None
-        _report(channel, stage, None, describe(err), errno)
+        _report(channel, walk.at, None, describe(err), errno)
     os._exit(1)
+
+
+class _InitChild:
+    """The init child's side of the start table (:mod:`lxcframe.stages`): its core steps, what a
+    barrier means to it and the arguments its hooks get; :class:`lxcframe.driver.ChildWalk` walks it."""
+
+    def __init__(self, plugins: Any, plan: StartPlan, channel: Channel, monitor_pidfd: int, init_fd: int) -> None:
+        self.plugins = plugins
+        self.plan = plan
+        self.channel = channel
+        self.monitor_pidfd = monitor_pidfd
+        self.init_fd = init_fd
+        self.userns = bool(plan.clone_flags & syscalls.CLONE_NEWUSER)
+        self.received: dict[str, int] = {}
+        self.from_host: dict[str, Any] = {}
+        self._ctx: ChildContext | None = None
+
+    def context(self) -> ChildContext:
+        # Made for the first stage of the child (after the namespaces barrier): what the monitor
+        # handed over up to then is what its hooks get; later barriers add descriptors only.
+        if self._ctx is None:
+            self._ctx = ChildContext(self.plan, ChildLog(self.channel), self.from_host)
+            self._ctx.received_fds = self.received
+        return self._ctx
+
+    def arguments(self) -> dict[str, Any]:
+        return {"ctx": self.context()}
+
+    def wait_go(self, barrier: Barrier) -> None:
+        self.from_host.update(_wait_go(self.channel, barrier.name, self.received))
+
+    # --- core steps, in the table's order -----------------------------------------------------------
+
+    def clone(self) -> None:
+        # Die with the monitor until the payload runs; a pid namespace makes our parent pid 0.
+        _arm_pdeath(signal.SIGKILL, self.monitor_pidfd)
+        if self.plan.new_pidns and not self.plan.pidns_in_child and os.getppid() != 0:
+            os._exit(1)
+
+    def unshare_user(self) -> None:
+        if self.userns:
+            syscalls.unshare(syscalls.CLONE_NEWUSER)
+
+    def unshare(self) -> None:
+        flags = self.plan.clone_flags & ~syscalls.CLONE_NEWUSER
+        if self.plan.pidns_in_child:
+            # A pid namespace owned by the container's user namespace (so /proc can be mounted in
+            # it) must be created after that user namespace: here, with one more fork.
+            flags |= syscalls.CLONE_NEWPID
+        syscalls.unshare(flags)
+        if self.plan.pidns_in_child:
+            _fork_pid1(self.channel)
+
+    def private_mounts(self) -> None:
+        # Nothing we mount from here on may propagate back to the host.
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE)
+
+    def open_rootfs(self) -> None:
+        ctx = self.context()
+        ctx.root_fd = os.open(ctx.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def become_root(self) -> None:
+        if not self.userns:
+            return
+        # Only now take the container's ids: up to here we kept the host root's, which own the
+        # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
+        identity = self.from_host.get("idmap", {})
+        become(identity.get("uid", 0), identity.get("gid", 0))
+        _arm_pdeath(signal.SIGKILL, self.monitor_pidfd)  # a change of ids cleared it
+
+    def pivot(self) -> None:
+        ctx = self.context()
+        _pivot(ctx.root_fd)
+        os.close(ctx.root_fd)
+
+    def close_descriptors(self) -> None:
+        # Nothing of the host goes on into the container: only stdio, the channel (close-on-exec,
+        # its EOF says the exec happened), the init to execute and what a plugin kept on purpose.
+        entering.close_descriptors({self.channel.fileno(), self.monitor_pidfd, self.init_fd,
+                                    *self.context().keep_fds})
+
+    def enter_cwd(self) -> None:
+        cwd = self.plan.cwd
+        try:
+            entering.enter_cwd(cwd)
+        except OSError as err:
+            raise StepFailed(f"lxc.init.cwd {cwd}: {err.strerror}") from None
+        except entering.OutsideRoot as err:
+            raise StepFailed(f"lxc.init.cwd: {err}") from None
+
+    def final_ids(self) -> None:
+        _set_final_ids(self.context())
+        _arm_pdeath(self.plan.config.get("lxc.monitor.signal.pdeath", int(signal.SIGKILL)), self.monitor_pidfd)
+
+    def exec(self) -> None:
+        _exec_payload(self.plan, self.channel, self.init_fd if self.plan.mode == "execute" else -1)
 
 
 def _fork_pid1(channel: Channel) -> None:
@@ -199,7 +232,7 @@ def _exec_payload(plan: StartPlan, channel: Channel, init_fd: int) -> NoReturn:
     command = plan.argv[0]
     if init_fd >= 0 and entering.resolve_command(command, env) is None:
         # tini would only say so on stderr with status 127: report it as a failed start.
-        raise StageError("exec", None, f"cannot execute {command}: No such file or directory", errno.ENOENT)
+        raise StepFailed(f"cannot execute {command}: No such file or directory", errno.ENOENT)
     # From here a closed channel means the exec succeeded (the socket is close-on-exec).
     channel.send({"t": "exec"})
     try:
@@ -208,4 +241,4 @@ def _exec_payload(plan: StartPlan, channel: Channel, init_fd: int) -> NoReturn:
         os.execvpe(command, list(plan.argv), env)
     except OSError as err:
         what = "the static init" if init_fd >= 0 else command
-        raise StageError("exec", None, f"cannot execute {what}: {err.strerror}", err.errno) from None
+        raise StepFailed(f"cannot execute {what}: {err.strerror}", err.errno) from None

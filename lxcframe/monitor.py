@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lxcframe import start_abort, syscalls
+from lxcframe import driver, start_abort, syscalls
 from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.context import HostContext, StartPlan
@@ -27,6 +27,7 @@ from lxcframe.entering import close_descriptors, default_signals
 from lxcframe.errors import StageError, UndoErrors
 from lxcframe.log import HUB, bound_container, get_logger
 from lxcframe.stage_runner import call_hook, describe
+from lxcframe.stages import Barrier, Stage
 from lxcframe.start_status import Notify, error_record
 
 
@@ -63,44 +64,104 @@ def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Chan
     return pid
 
 
-def _serve_child(ctx: HostContext, channel: Channel, pid: int) -> None:
-    """Answer the child's barriers until it executes the payload (EOF after an ``exec`` record)."""
-    log = ctx.log
-    exec_announced = False
-    while True:
-        record = channel.recv()
-        if record is None:
-            if exec_announced:
+class _MonitorCore:
+    """The monitor's side of the start table (:mod:`lxcframe.stages`): its core steps, what a barrier
+    means to it and the arguments its hooks get; :mod:`lxcframe.driver` walks the table through it."""
+
+    def __init__(self, ctx: HostContext, notify: Notify, forward_signals: bool) -> None:
+        self.ctx = ctx
+        self.plugins = ctx.plugins
+        self.notify = notify
+        self.forward_signals = forward_signals
+        self.host_end, self.child_end = Channel.pair()
+        self.pid = 0  # the forked child
+        self.status = 0  # init's wait status, once it exited
+
+    def arguments(self) -> dict[str, Any]:
+        return {"ctx": self.ctx, "pid": self.ctx.init_pid or self.pid, "status": self.status}
+
+    # --- core steps, in the table's order -----------------------------------------------------------
+
+    def starting(self) -> None:
+        _record_state(self.ctx, st.STARTING)
+
+    def fork(self) -> None:
+        # What pre-start created (cgroups…) is on record before anything can kill this monitor.
+        _record_state(self.ctx, st.STARTING)
+        self.pid = _fork_init(self.plugins, self.ctx.plan, self.host_end, self.child_end)
+        self.ctx.child_pid = self.ctx.init_pid = self.pid
+        self.child_end.close()
+
+    def running(self) -> None:
+        ctx = self.ctx
+        init_pid = ctx.init_pid or self.pid
+        _record_state(ctx, st.RUNNING)
+        ctx.log.info("container running", init_pid=init_pid, command=" ".join(ctx.plan.argv))
+        if self.forward_signals:
+            _forward_signals_to(init_pid)
+        self.notify({"ok": True, "init_pid": init_pid})
+
+    def wait(self) -> None:
+        self.status = _wait_for(self.ctx, self.pid)
+        self.ctx.init_pid = None
+        _record_state(self.ctx, st.STOPPING)
+
+    def unwind(self) -> None:
+        try:
+            self.ctx.undo.unwind()
+        except UndoErrors as err:
+            self.ctx.log.error("releasing host state failed", error=str(err))
+
+    # --- barriers and failures after the start ------------------------------------------------------
+
+    def wait_for(self, barrier: Barrier) -> None:
+        """Serve the child's records until it reports ``barrier``; the exec handshake ends at the EOF
+        after its ``exec`` record (the channel is close-on-exec)."""
+        ctx, channel = self.ctx, self.host_end
+        exec_announced = False
+        while True:
+            record = channel.recv()
+            if record is None:
+                if exec_announced:
+                    return
+                # Closed without reaching the barrier: the child died (its exit status says how).
+                _, status = os.waitpid(self.pid, 0)
+                ctx.init_pid = None
+                raise StageError(barrier.name, None, f"init died during start ({_status_text(status)})")
+            kind = record.get("t")
+            if kind == "init":
+                ctx.init_pid = int(record["pid"])
+            elif kind == "log":
+                _log_child_record(ctx, record)
+            elif kind == "error":
+                raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
+            elif not barrier.child_waits and kind == "exec":
+                exec_announced = True
+            elif barrier.child_waits and kind == "barrier" and record["name"] == barrier.name:
                 return
-            # Closed without reaching exec: the child died (its exit status says how).
-            _, status = os.waitpid(pid, 0)
-            ctx.init_pid = None
-            raise StageError("exec", None, f"init died during start ({_status_text(status)})")
-        kind = record.get("t")
-        if kind == "exec":
-            exec_announced = True
-        elif kind == "init":
-            ctx.init_pid = int(record["pid"])
-        elif kind == "log":
-            level = int(record.pop("level", 2))
-            record.pop("t")
-            event = record.pop("event", "")
-            child_log = log.bind(logger=record.pop("logger", "child"))
-            getattr(child_log, _LEVEL_METHOD[level])(event, **record)
-        elif kind == "error":
-            raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
-        elif kind == "barrier" and record["name"] == "created":
-            call_hook(ctx.plugins, "lxcframe_child_created", ctx=ctx, pid=pid)
-            call_hook(ctx.plugins, "lxcframe_attach_cgroup", ctx=ctx, pid=pid)
-            _release(ctx, channel)
-        elif kind == "barrier" and record["name"] == "namespaces":
-            call_hook(ctx.plugins, "lxcframe_setup_network", ctx=ctx, pid=ctx.init_pid or pid)
-            _release(ctx, channel)
-        elif kind == "barrier" and record["name"] == "start-host":
-            call_hook(ctx.plugins, "lxcframe_start_host", ctx=ctx, pid=ctx.init_pid or pid)
-            _release(ctx, channel)
-        else:
-            raise StageError("clone", None, f"unexpected message from init: {record!r}")
+            else:
+                raise StageError(barrier.name, None, f"unexpected message from init: {record!r}")
+
+    def release(self, barrier: Barrier) -> None:
+        _release(self.ctx, self.host_end)
+
+    def failed_after_start(self, stage: Stage, err: StageError) -> None:
+        self.ctx.log.error(stage.logged_as, error=str(err))
+        if stage.stops_on_failure:
+            os.kill(self.ctx.init_pid or self.pid, signal.SIGKILL)
+
+    def exit_code(self) -> int:
+        code = os.waitstatus_to_exitcode(self.status)
+        self.ctx.log.info("container stopped", status=_status_text(self.status))
+        return 128 - code if code < 0 else code
+
+
+def _log_child_record(ctx: HostContext, record: dict[str, Any]) -> None:
+    level = int(record.pop("level", 2))
+    record.pop("t")
+    event = record.pop("event", "")
+    child_log = ctx.log.bind(logger=record.pop("logger", "child"))
+    getattr(child_log, _LEVEL_METHOD[level])(event, **record)
 
 
 def _release(ctx: HostContext, channel: Channel) -> None:
@@ -175,21 +236,13 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
 
 
 def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: Callable[[], None]) -> int:
-    plan, log = ctx.plan, ctx.log
-    _record_state(ctx, st.STARTING)
-    host_end, child_end = Channel.pair()
+    core = _MonitorCore(ctx, notify, forward_signals)
     try:
-        call_hook(ctx.plugins, "lxcframe_pre_start", ctx=ctx)
-        # What pre-start created (cgroups…) is on record before anything can kill this monitor.
-        _record_state(ctx, st.STARTING)
-        pid = _fork_init(ctx.plugins, plan, host_end, child_end)
-        ctx.child_pid = ctx.init_pid = pid
-        child_end.close()
-        _serve_child(ctx, host_end, pid)
+        driver.walk_host_start(core)
         start_abort.done()
     except BaseException as err:
         start_abort.done()
-        child_end.close()
+        core.child_end.close()
         if ctx.init_pid and ctx.init_pid != ctx.child_pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(ctx.init_pid, signal.SIGKILL)
@@ -201,27 +254,16 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
             ctx.undo.unwind()
         except UndoErrors as undo_err:
             error["undo"] = str(undo_err)
-        log.error("start failed", **error)
+        ctx.log.error("start failed", **error)
         finish()
         notify({"ok": False, "error": error})
         if isinstance(err, (StageError, OSError, Exception)):
             return 1
         raise
     finally:
-        host_end.close()
-    init_pid = ctx.init_pid or pid
-    _record_state(ctx, st.RUNNING)
-    log.info("container running", init_pid=init_pid, command=" ".join(plan.argv))
-    if forward_signals:
-        _forward_signals_to(init_pid)
-    notify({"ok": True, "init_pid": init_pid})
-    try:
-        call_hook(ctx.plugins, "lxcframe_post_start", ctx=ctx, pid=init_pid)
-    except StageError as err:
-        log.error("post-start failed, stopping", error=str(err))
-        os.kill(init_pid, signal.SIGKILL)
-    status = _wait_for(ctx, pid)
-    return _teardown(ctx, status)
+        core.host_end.close()
+    driver.walk_host_after_start(core)
+    return core.exit_code()
 
 
 def _forward_signals_to(pid: int) -> None:
@@ -287,27 +329,6 @@ def _serve_until_exit(ctx: HostContext, pid: int) -> None:
                 return
     finally:
         os.close(pidfd)
-
-
-def _teardown(ctx: HostContext, status: int) -> int:
-    log = ctx.log
-    ctx.init_pid = None
-    _record_state(ctx, st.STOPPING)
-    try:
-        call_hook(ctx.plugins, "lxcframe_stopped", ctx=ctx, status=status)
-    except StageError as err:
-        log.error("stop hook failed", error=str(err))
-    try:
-        ctx.undo.unwind()
-    except UndoErrors as err:
-        log.error("releasing host state failed", error=str(err))
-    try:
-        call_hook(ctx.plugins, "lxcframe_post_stop", ctx=ctx)
-    except StageError as err:
-        log.error("post-stop failed", error=str(err))
-    code = os.waitstatus_to_exitcode(status)
-    log.info("container stopped", status=_status_text(status))
-    return 128 - code if code < 0 else code
 
 
 def _helper_main(argv: list[str]) -> int:

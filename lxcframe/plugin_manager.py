@@ -25,6 +25,7 @@ from lxcframe.hooks import PROJECT_NAME, SPEC_MODULES
 from lxcframe.hostconfig import HostConfig
 from lxcframe.plugin_calls import CallTracer, guard
 from lxcframe.plugins import BUILTIN_DRIVERS, BUILTIN_PLUGINS, ESSENTIAL_PLUGINS
+from lxcframe.stages import placement
 from lxcframe.version import __version__
 
 ENTRY_POINT_GROUP = "lxcframe.plugins"
@@ -77,6 +78,26 @@ class _RegistrationFailed(Exception):
     """Why one plugin cannot be enabled; it is recorded ``failed`` and the others go on."""
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, with the place of a builtin's implementation in its stage taken from
+    :data:`lxcframe.stages.PLUGIN_ORDER` rather than from marks of its own."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        #: The name of the builtin being registered (None while registering any other plugin).
+        self.builtin: str | None = None
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None or self.builtin is None:
+            return opts
+        where = placement(opts.get("specname") or name, self.builtin)
+        if where is None:
+            return opts
+        # A copy: pluggy's marker options are the function's own attribute.
+        return {**opts, "tryfirst": where == "first", "trylast": where == "last"}
+
+
 class Plugins:
     """The plugins of one process (or one caller): a pluggy manager plus what was not loaded and why."""
 
@@ -113,7 +134,7 @@ class Plugins:
         self.disabled = frozenset(name for name, _ in wanted_off)
         if autoload is None:
             autoload = not environ.get(NO_AUTOLOAD_ENV)
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm = _Manager(PROJECT_NAME)
         for spec_module in SPEC_MODULES:
             self.pm.add_hookspecs(importlib.import_module(spec_module))
         self._spec_names = frozenset(name for name, caller in vars(self.pm.hook).items()
@@ -207,10 +228,13 @@ class Plugins:
     def _register(self, name: str, plugin: object, candidate: _Candidate) -> None:
         """Enable ``plugin``, or record why not; a plugin that fails leaves nothing registered."""
         try:
+            self.pm.builtin = name if candidate.builtin else None
             try:
                 self.pm.register(plugin, name=name)
             except Exception as err:
                 raise _RegistrationFailed(f"{type(err).__name__}: {err}") from None
+            finally:
+                self.pm.builtin = None
             self._refuse_unknown_hooks(plugin)
             reason = self._unavailable_reason(plugin)
             if reason:

@@ -226,3 +226,13 @@ def test_missing_rootfs_fails_cleanly(lxcpath, host, tmp_path):
     assert info.value.stage == "rootfs"
     container.destroy()
     host.assert_clean()
+
+
+def test_a_core_step_failure_names_the_step_of_the_table(make_container):
+    """Between stages the core's own steps run; their failures carry the step's name from the table."""
+    container = make_container("nocwd", config=(("lxc.init.cwd", "/no/such/dir"),))
+    with pytest.raises(StageError) as info:
+        container.execute(["/bin/true"])
+    assert (info.value.stage, info.value.plugin, info.value.message) == (
+        "enter-cwd", None, "lxc.init.cwd /no/such/dir: No such file or directory")
+    assert container.state == st.STOPPED

@@ -1,5 +1,8 @@
 """Child-side hooks: they run in the container's init child, in its new namespaces, in this order.
 
+The order, with the core's steps between the stages, is :data:`lxcframe.stages.START_TABLE`; where the
+order of builtin plugins within a stage matters, :data:`lxcframe.stages.PLUGIN_ORDER` says it.
+
 The child is single-threaded and was forked from the monitor; it must not reuse the monitor's
 netlink sockets or log sinks (log through ``ctx.log``, which crosses back to the monitor). A hook
 that raises stops the start: the error, with the stage and the plugin, is reported to the monitor,
@@ -63,7 +66,7 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
 def lxcframe_child_security(ctx: ChildContext) -> None:
     """After ``pivot_root``: LSM label, capabilities, no_new_privs, seccomp (stage ``security``).
 
-    Order among plugins is fixed with pluggy's ``tryfirst``/``trylast``: LSM first, seccomp last.
+    Among the builtins the LSM comes first and seccomp last (:data:`lxcframe.stages.PLUGIN_ORDER`).
     """
 
 

@@ -137,19 +137,21 @@ def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
     syscalls.sethostname(ctx.plan.hostname)
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Before the security stage (a seccomp policy may deny personality(2)); init inherits it
     # through exec, as do lxc.hook.start scripts.
     _apply_arch(ctx.plan.config)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
     # As lxc-attach: the attached command gets the container's personality; first, before seccomp.
     _apply_arch(ctx.config)
 
 
+# trylast as pluggy means it, not a place in lxcframe.stages.PLUGIN_ORDER: the default backend of a
+# firstresult hook, which any other backend's answer comes before.
 @hookimpl(trylast=True)
 def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
     """The ``dir`` backend: bind the rootfs directory onto itself so it becomes a mount to pivot into."""

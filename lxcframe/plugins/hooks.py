@@ -191,7 +191,7 @@ def clear_ambient() -> None:
     syscalls.capset(current.effective, current.permitted, 0)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
     if ctx.plan.clone_flags & syscalls.CLONE_NEWUSER and any(
         ctx.plan.config.get_all(f"lxc.hook.{kind}") for kind in ("pre-mount", "mount", "autodev", "start")
@@ -207,7 +207,7 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     run_hooks("autodev", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
     run_hooks("start", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
     if ctx.scratch.pop("ambient", None) is not None:

@@ -36,10 +36,11 @@ def probe_session_keyring() -> Probe:
     return Probe("keyring:session", True, f"keyctl works (this process's session keyring: {serial})")
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Joined once the child has the container's ids (after the rootfs stage), so that the keyring
-    # belongs to the container's root; tryfirst, so that mount and autodev hooks already have it.
+    # belongs to the container's root; first (lxcframe.stages.PLUGIN_ORDER), so that mount and
+    # autodev hooks already have it.
     if ctx.plan.config.get("lxc.keyring.session", True) is False:
         ctx.log.debug("keeping the caller's session keyring (lxc.keyring.session = 0)")
         return

@@ -38,7 +38,7 @@ def lxcframe_api_extensions() -> list[str]:
     return ["mount_injection", "mount_injection_file"]
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # After the devices stage: the default target lives under /dev, which autodev replaced.
     token = effective_auto(ctx.plan.config.get_all("lxc.mount.auto")).get("shmounts")

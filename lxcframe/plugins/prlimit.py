@@ -97,7 +97,7 @@ def _show(number: int) -> str:
     return "unlimited" if number == resource.RLIM_INFINITY else str(number)
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Before the security stage: the LSM label comes first there, and raising a hard limit needs
     # the capabilities that stage drops.

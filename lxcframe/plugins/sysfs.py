@@ -31,9 +31,9 @@ def mount_sys(ctx: ChildContext, mode: str) -> None:
     remount(ctx, "/sys", syscalls.MS_BIND | syscalls.MS_RDONLY | LOCKED_DOWN)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
-    # tryfirst: lxc.mount.entry lines may mount below /sys (common.conf's fuse connections).
+    # First (lxcframe.stages.PLUGIN_ORDER): lxc.mount.entry lines may mount below /sys (common.conf's fuse connections).
     mode = effective_auto(ctx.plan.config.get_all("lxc.mount.auto")).get("sys")
     if mode is not None:
         mount_sys(ctx, mode)

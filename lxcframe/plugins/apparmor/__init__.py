@@ -84,13 +84,13 @@ def lxcframe_pre_start(ctx: Any) -> None:
         _host().lxcframe_pre_start(ctx)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_child_pre_pivot(ctx: Any) -> None:
     if _needed(ctx.plan.config):
         _host().lxcframe_child_pre_pivot(ctx)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_child_security(ctx: Any) -> None:
     if _needed(ctx.plan.config):
         _host().lxcframe_child_security(ctx)
@@ -102,7 +102,7 @@ def lxcframe_attach(ctx: Any) -> None:
         _host().lxcframe_attach(ctx)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def lxcframe_attach_child(ctx: Any) -> None:
     if _needed(ctx.config):
         _host().lxcframe_attach_child(ctx)

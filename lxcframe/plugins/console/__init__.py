@@ -64,9 +64,9 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
     ctx.undo.push("console link", forget_unsent)
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_devices(ctx: ChildContext) -> None:
-    # trylast: after the devices plugin has mounted devpts and made /dev.
+    # Last (lxcframe.stages.PLUGIN_ORDER): after the devices plugin has mounted devpts and made /dev.
     fd = ctx.received_fds.pop(NAME, None)
     if fd is None:
         return

@@ -76,9 +76,9 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
             warm_up()
 
 
-# Before other plugins' network hooks, so that its release of the namespace is undone last: whatever
-# else holds the namespace (e.g. descriptors for stop hooks) has let go by then.
-@hookimpl(tryfirst=True)
+# First of the network stage (lxcframe.stages.PLUGIN_ORDER), so that its release of the namespace is
+# undone last: whatever else holds the namespace (e.g. descriptors for stop hooks) has let go by then.
+@hookimpl
 def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
     if not ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
         ctx.records[PLUGIN] = {"shared": True}

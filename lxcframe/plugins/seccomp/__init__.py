@@ -157,7 +157,7 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
         os.close(fd)  # received without close-on-exec: keep it out of the container
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_child_security(ctx: ChildContext) -> None:
     program = ctx.scratch.get(PLUGIN)
     if program is None:
@@ -201,7 +201,7 @@ def lxcframe_attach(ctx: AttachContext) -> None:
     ctx.child_data[PLUGIN] = builder.compile_bpf(built).hex()
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
     program = ctx.data.get(PLUGIN)
     if program:
