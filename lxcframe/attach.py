@@ -24,9 +24,10 @@ import attrs
 
 from lxcframe import entering, sealed_init, syscalls, transfer
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext
+from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext, PlanHost
 from lxcframe.errors import ContainerError
 from lxcframe.frozen import frozen_mapping
+from lxcframe.planner import plan_parts
 from lxcframe.sealed_init import sealed_init_fd
 from lxcframe.spawning import (
     interpreter_environment,
@@ -88,8 +89,10 @@ class AttachRequest:
     #: The command's whole environment (lxc-attach keeps the caller's unless it is cleared).
     env: Mapping[str, str] = attrs.field(converter=frozen_mapping)
     cgroup_procs: tuple[str, ...]
-    #: What host-side attach hooks hand their child side (plugin name -> JSON-able value).
-    data: Mapping[str, Any] = attrs.field(converter=frozen_mapping)
+    #: The plugins' parts of the config (``lxcframe_plan``: capabilities, the compiled seccomp policy…).
+    parts: tuple[Any, ...]
+    #: Frozen attrs messages the host-side attach hooks hand their child side, one per class.
+    messages: tuple[Any, ...]
     pass_fds: tuple[int, ...]
 
 
@@ -99,13 +102,15 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
         raise ContainerError("attach needs a command")
     config = container.load_config()
     plugins = container.plugins
-    ctx = AttachContext(state, config, argv)
+    parts = plan_parts(plugins, config, PlanHost(container.name, container.lxcpath, plugins.host))
+    ctx = AttachContext(state, config, argv, parts)
     call_hook(plugins, "lxcframe_attach", ctx=ctx)
     request = AttachRequest(
         name=container.name, lxcpath=container.lxcpath, plugins=PluginSelection.of(plugins), config=config,
         state=state, init_pid=state.init_pid, argv=argv, uid=0 if uid is None else uid,
         gid=0 if gid is None else gid, env=_environment(clear_env, env, uid or 0),
-        cgroup_procs=tuple(ctx.cgroup_procs), data=ctx.child_data, pass_fds=pass_fds,
+        cgroup_procs=tuple(ctx.cgroup_procs), parts=parts, messages=ctx.handover.messages(),
+        pass_fds=pass_fds,
     )
     if not single_threaded():
         return _run_helper(request)
@@ -176,7 +181,7 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     syscalls.setns(pidfd, flags)
     os.close(pidfd)
     call_hook(plugins, "lxcframe_attach_child",
-              ctx=AttachChildContext(request.state, request.config, request.data, proc_self))
+              ctx=AttachChildContext(request.state, request.config, request.parts, request.messages, proc_self))
     os.close(proc_self)
     entering.enter_cwd("/")
     if request.gid != os.getgid() or request.uid != os.getuid():

@@ -14,22 +14,21 @@ from typing import Any, NoReturn
 
 from lxcframe import entering, sealed_init, syscalls
 from lxcframe.channel import Channel, ChildLog
-from lxcframe.context import ChildContext, StartPlan
+from lxcframe.context import ChildContext, Identity, StartPlan
 from lxcframe.driver import ChildWalk, StepFailed
 from lxcframe.errors import StageError
+from lxcframe.handover import Received
 from lxcframe.stage_runner import describe
 from lxcframe.stages import Barrier
 
 
-def _wait_go(channel: Channel, barrier: str, fds: dict[str, int]) -> dict[str, Any]:
+def _wait_go(channel: Channel, barrier: str, received: Received) -> None:
     channel.send({"t": "barrier", "name": barrier})
     record = channel.recv()
     if record is None or record.get("t") != "go":
         # The monitor gave up on us (or died): nothing to report to.
         os._exit(1)
-    fds.update(record.get("_fds", {}))
-    data: dict[str, Any] = record.get("data") or {}
-    return data
+    received.add(record.get("handover"), record.get("_fds", {}))
 
 
 #: Modules Python would import lazily after pivot_root, when the host's files are out of reach.
@@ -73,23 +72,22 @@ class _InitChild:
         self.monitor_pidfd = monitor_pidfd
         self.init_fd = init_fd
         self.userns = bool(plan.clone_flags & syscalls.CLONE_NEWUSER)
-        self.received: dict[str, int] = {}
-        self.from_host: dict[str, Any] = {}
+        #: Typed messages and descriptors the monitor handed over at the barriers so far.
+        self.received = Received()
         self._ctx: ChildContext | None = None
 
     def context(self) -> ChildContext:
         # Made for the first stage of the child (after the namespaces barrier): what the monitor
         # handed over up to then is what its hooks get; later barriers add descriptors only.
         if self._ctx is None:
-            self._ctx = ChildContext(self.plan, ChildLog(self.channel), self.from_host)
-            self._ctx.received_fds = self.received
+            self._ctx = ChildContext(self.plan, ChildLog(self.channel), self.received)
         return self._ctx
 
     def arguments(self) -> dict[str, Any]:
         return {"ctx": self.context()}
 
     def wait_go(self, barrier: Barrier) -> None:
-        self.from_host.update(_wait_go(self.channel, barrier.name, self.received))
+        _wait_go(self.channel, barrier.name, self.received)
 
     # --- core steps, in the table's order -----------------------------------------------------------
 
@@ -126,8 +124,8 @@ class _InitChild:
             return
         # Only now take the container's ids: up to here we kept the host root's, which own the
         # path to the rootfs (a 0700 directory above it is common); inside we have root_fd.
-        identity = self.from_host.get("idmap", {})
-        become(identity.get("uid", 0), identity.get("gid", 0))
+        identity = self.plan.part_or_none(Identity) or Identity(0, 0)
+        become(identity.uid, identity.gid)
         _arm_pdeath(signal.SIGKILL, self.monitor_pidfd)  # a change of ids cleared it
 
     def pivot(self) -> None:

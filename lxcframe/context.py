@@ -1,18 +1,70 @@
-"""What crosses stages: the frozen start plan, and the per-side contexts hooks receive."""
+"""What crosses stages: the frozen start plan with its per-plugin parts, and the per-side contexts
+hooks receive (each with a typed :class:`~lxcframe.stash.Stash`, what crosses a barrier in a
+:class:`~lxcframe.handover.Handover`, what is saved in ``state.json`` in typed records)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from lxcframe.config.model import ContainerConfig
-from lxcframe.frozen import frozen_mapping
+from lxcframe.handover import Handover, Received, by_class
+from lxcframe.records import Records
+from lxcframe.stash import DescriptorKey, Stash
 from lxcframe.undo import UndoStack
 
+if TYPE_CHECKING:
+    from lxcframe.hostconfig import HostConfig
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PlanHost:
+    """What ``lxcframe_plan`` may know of the host and the start besides the config."""
+
+    name: str
+    lxcpath: str
+    #: The host config the caller's plugins were loaded with (``/etc/lxcframe/lxcframe.toml``).
+    config: HostConfig
+
+
+@attrs.frozen
+class Identity:
+    """Who the init child becomes inside its user namespace once the rootfs is mounted (a part the
+    plugin owning ``lxc.idmap`` publishes; without one the child keeps the host root's ids)."""
+
+    uid: int
+    gid: int
+
+
+#: A detached tree (e.g. the idmapped rootfs) the monitor hands the child to attach as its rootfs.
+ROOTFS_TREE = DescriptorKey("rootfs_tree")
+
+
+def _parts(value: Any) -> tuple[Any, ...]:
+    parts = tuple(value)
+    by_class(parts, "plan parts")
+    return parts
+
+
+def find_part(parts: tuple[Any, ...], cls: type[T]) -> T | None:
+    for part in parts:
+        if type(part) is cls:
+            found: T = part
+            return found
+    return None
+
+
+def need_part(parts: tuple[Any, ...], cls: type[T]) -> T:
+    found = find_part(parts, cls)
+    if found is None:
+        raise KeyError(f"the plan has no {cls.__module__}.{cls.__qualname__} part (its plugin did not make one)")
+    return found
 
 
 
@@ -40,6 +92,16 @@ class StartPlan:
     hostname: str
     #: Where the rootfs is mounted in the child's mount namespace before pivot_root.
     rootfs_mount: str
+    #: What each plugin decided of the config on the caller's side (``lxcframe_plan``), one frozen
+    #: attrs instance per class: read with :meth:`part` / :meth:`part_or_none`.
+    parts: tuple[Any, ...] = attrs.field(default=(), converter=_parts)
+
+    def part(self, cls: type[T]) -> T:
+        """The part of class ``cls``; a ``KeyError`` naming the class if no plugin made one."""
+        return need_part(self.parts, cls)
+
+    def part_or_none(self, cls: type[T]) -> T | None:
+        return find_part(self.parts, cls)
 
     @property
     def config_path(self) -> str:
@@ -58,15 +120,13 @@ class HostContext:
         self.plugins = plugins
         self.log = log
         self.undo = UndoStack()
-        #: Per-plugin JSON-able records saved in the state file (for stop, attach, info, cleanup).
-        self.records: dict[str, Any] = {}
-        #: Data handed to the child at the next barrier (plugin name -> JSON-able value).
-        self.to_child: dict[str, Any] = {}
-        #: Descriptors handed to the child at the next barrier (name -> fd); closed here once sent.
-        self.fds_to_child: dict[str, int] = {}
-        #: Host resources plugins hold for the container's life (plugin name -> anything), e.g.
-        #: namespace descriptors kept open for the stop hooks. Never saved, never sent.
-        self.resources: dict[str, Any] = {}
+        #: Per-plugin typed records saved in the state file (for stop, attach, info, cleanup).
+        self.state_records = Records()
+        #: Messages and descriptors handed to the child at the next barrier; closed here once sent.
+        self.handover = Handover()
+        #: What plugins hold for the container's life (e.g. namespace descriptors kept open for the
+        #: stop hooks, the console server), by :class:`~lxcframe.stash.StashKey`. Never saved, never sent.
+        self.stash = Stash()
         #: The monitor's direct child (differs from ``init_pid`` when init was forked inside it).
         self.child_pid: int | None = None
         self.init_pid: int | None = None
@@ -83,10 +143,11 @@ class HostContext:
 class ChildContext:
     """Child-side state of one start, in the container's init before it executes the payload."""
 
-    def __init__(self, plan: StartPlan, log: Any, from_host: Mapping[str, Any]) -> None:
+    def __init__(self, plan: StartPlan, log: Any, received: Received) -> None:
         self.plan = plan
         self.log = log
-        self.from_host = frozen_mapping(from_host)
+        #: What the monitor handed over at the barriers so far (typed messages, descriptors).
+        self.received = received
         self.rootfs_mount = plan.rootfs_mount
         #: O_PATH descriptor of the mounted rootfs, set after the ``rootfs`` stage.
         self.root_fd: int = -1
@@ -95,10 +156,8 @@ class ChildContext:
         #: Set by a security plugin when init must switch user after the other security steps.
         self.final_uid = plan.uid
         self.final_gid = plan.gid
-        #: Descriptors the monitor passed (name -> fd), e.g. an idmapped rootfs tree.
-        self.received_fds: dict[str, int] = {}
-        #: Per-plugin scratch space within the child (plugin name -> anything).
-        self.scratch: dict[str, Any] = {}
+        #: What plugins keep between the child's stages, by :class:`~lxcframe.stash.StashKey`.
+        self.stash = Stash()
 
     def open_in_rootfs(self, path: str, flags: int = os.O_PATH | os.O_CLOEXEC) -> int:
         from lxcframe.rootfs_paths import open_in_root
@@ -124,22 +183,38 @@ class StopContext:
 
 
 class AttachContext:
-    """Host-side preparation of one attach: which cgroup files the child joins, which env it gets."""
+    """Host-side preparation of one attach: which cgroup files the child joins, what it is handed."""
 
-    def __init__(self, state: Any, config: ContainerConfig, argv: tuple[str, ...]) -> None:
+    def __init__(self, state: Any, config: ContainerConfig, argv: tuple[str, ...], parts: tuple[Any, ...] = ()) -> None:
         self.state = state
         self.config = config
         self.argv = argv
+        #: The plugins' parts of the container's config (``lxcframe_plan``), as a start has them.
+        self.parts = parts
         self.cgroup_procs: list[str] = []
-        self.child_data: dict[str, Any] = {}
+        #: Frozen attrs messages for the attaching child, one per class (e.g. the LSM label to take).
+        self.handover = Handover()
+
+    def part_or_none(self, cls: type[T]) -> T | None:
+        return find_part(self.parts, cls)
 
 
 class AttachChildContext:
-    def __init__(self, state: Any, config: ContainerConfig, data: Mapping[str, Any], proc_self: int = -1) -> None:
+    def __init__(self, state: Any, config: ContainerConfig, parts: tuple[Any, ...], messages: tuple[Any, ...],
+                 proc_self: int = -1) -> None:
         self.state = state
         self.config = config
-        self.data = frozen_mapping(data)
+        self.parts = parts
+        self._messages = by_class(messages, "attach hand-over")
         #: O_PATH descriptor of this process's /proc/self on the host, opened before setns: the
         #: attaching process is outside the container's pid namespace, so the container's
         #: /proc/self does not lead to it.
         self.proc_self = proc_self
+
+    def part_or_none(self, cls: type[T]) -> T | None:
+        return find_part(self.parts, cls)
+
+    def message(self, cls: type[T]) -> T | None:
+        """The message of class ``cls`` the host-side attach hooks handed over, or ``None``."""
+        value: T | None = self._messages.get(cls)
+        return value

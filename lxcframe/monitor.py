@@ -165,10 +165,11 @@ def _log_child_record(ctx: HostContext, record: dict[str, Any]) -> None:
 
 
 def _release(ctx: HostContext, channel: Channel) -> None:
-    """Let the child past its barrier, handing over data and descriptors gathered for it."""
-    fds, ctx.fds_to_child = ctx.fds_to_child, {}
+    """Let the child past its barrier, handing over the typed messages and descriptors gathered for it
+    (:class:`lxcframe.handover.Handover`); our copies of the descriptors are closed once sent."""
+    messages, fds = ctx.handover.drain()
     try:
-        channel.send({"t": "go", "data": dict(ctx.to_child)}, fds)
+        channel.send({"t": "go", "handover": messages}, fds)
     finally:
         for fd in fds.values():
             os.close(fd)
@@ -196,7 +197,7 @@ def _record_state(ctx: HostContext, state: str) -> None:
         init_start=st.process_start_time(init_pid) if init_pid else None,
         started_at=time.time(),
         mode=ctx.plan.mode,
-        plugins=ctx.records,
+        records=ctx.state_records.encoded(),
     ))
 
 

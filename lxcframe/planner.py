@@ -7,7 +7,7 @@ from typing import Any
 
 from lxcframe import syscalls
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import DEFAULT_PATH, StartPlan
+from lxcframe.context import DEFAULT_PATH, PlanHost, StartPlan
 from lxcframe.errors import ConfigError
 from lxcframe.stage_runner import call_hook
 from lxcframe.state import rootfs_mountpoint
@@ -21,8 +21,6 @@ def build_plan(
     argv: tuple[str, ...] | None,
     mode: str,
 ) -> StartPlan:
-    # Checked wherever a plan is built (the caller, the supervisor, the helper monitor), so a config
-    # changed in between is refused too.
     refuse_unapplied_keys(plugins, config)
     problems = [p for result in call_hook(plugins, "lxcframe_validate", config=config, manager=plugins)
                 for p in result]
@@ -38,6 +36,12 @@ def build_plan(
                 raise ConfigError("no command given and lxc.execute.cmd is not set", path=config.path)
         else:
             argv = config.get("lxc.init.cmd") or ("/sbin/init",)
+    from lxcframe.log import HUB, bound_container
+
+    # What plugins log while they plan (a seccomp rule skipped, the filter at trace level) goes where
+    # the monitor's lines go: the container's lxc.log.file too.
+    with bound_container(name), HUB.container_sink(name, config.get("lxc.log.file"), config.get("lxc.log.level")):
+        parts = plan_parts(plugins, config, PlanHost(name, lxcpath, plugins.host))
     flags = 0
     for value in call_hook(plugins, "lxcframe_clone_flags", config=config):
         flags |= value
@@ -59,7 +63,29 @@ def build_plan(
         gid=config.get("lxc.init.gid", 0),
         hostname=config.get("lxc.uts.name", name),
         rootfs_mount=rootfs_mountpoint(),
+        parts=parts,
     )
+
+
+def plan_parts(plugins: Any, config: ContainerConfig, host: PlanHost) -> tuple[object, ...]:
+    """Every plugin's part of the plan (``lxcframe_plan``), decided once, here in the caller.
+
+    A part is a frozen attrs instance of the plugin's own class, one per class: it crosses to the
+    monitor with the plan (:mod:`lxcframe.transfer`), so anything else is refused here, naming the
+    plugin, rather than on the receiving side.
+    """
+    from lxcframe.handover import is_frozen_attrs
+
+    parts: dict[type, object] = {}
+    for part in call_hook(plugins, "lxcframe_plan", config=config, host=host):
+        if part is None:
+            continue
+        if not is_frozen_attrs(part):
+            raise TypeError(f"lxcframe_plan returned {part!r}: a plan part must be a frozen attrs instance")
+        if type(part) in parts:
+            raise TypeError(f"lxcframe_plan: two plugins returned a {type(part).__qualname__} part")
+        parts[type(part)] = part
+    return tuple(parts.values())
 
 
 def _environment(config: ContainerConfig) -> list[str]:

@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -34,6 +34,8 @@ from lxcframe.frozen import frozen_mapping
 
 RUN_ROOT_ENV = "LXCFRAME_RUNDIR"
 DEFAULT_RUN_ROOT = "/run/lxcframe"
+
+T = TypeVar("T")
 
 STOPPED, STARTING, RUNNING, STOPPING, FROZEN = "STOPPED", "STARTING", "RUNNING", "STOPPING", "FROZEN"
 STATES = (STOPPED, STARTING, RUNNING, STOPPING, FROZEN)
@@ -112,16 +114,27 @@ class ContainerState:
     #: Inode of init's pid namespace, read when the state was written: a proof that a live pid is
     #: still that init (see :mod:`lxcframe.process_proof`).
     init_pidns: int | None = None
-    #: Per-plugin records (plugin name -> JSON-able data), e.g. the cgroup paths it created.
-    plugins: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
+    #: Per-plugin typed records, encoded (see :mod:`lxcframe.records`), e.g. the cgroups a start
+    #: created; read with :meth:`record`.
+    records: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
 
     @property
     def runtime_dir(self) -> str:
         return runtime_dir(self.lxcpath, self.name)
 
+    def record(self, cls: type[T]) -> T | None:
+        """The record of class ``cls`` a plugin saved, or ``None``; a malformed one is an error."""
+        from lxcframe.records import decode_record
+        from lxcframe.transfer import TransferError
+
+        try:
+            return decode_record(self.records, cls)
+        except TransferError as err:
+            raise ContainerError(f"{self.name}: malformed {cls.__qualname__} record in the state file: {err}") from None
+
     def to_json(self) -> dict[str, Any]:
-        data = attrs.asdict(self)
-        data["plugins"] = dict(self.plugins)
+        data = attrs.asdict(self, recurse=False)
+        data["records"] = dict(self.records)
         return data
 
 
@@ -238,6 +251,9 @@ def _state_from(data: Any, name: str, path: str) -> ContainerState:
 
     if not isinstance(data, dict):
         raise bad("not a JSON object")
+    if "plugins" in data:
+        raise bad("written by an earlier lxcframe (untyped 'plugins' records): stop its container with "
+                  "that version, or remove the file once its processes are gone")
     unknown = sorted(set(data) - set(_STATE_FIELDS))
     if unknown:
         raise bad(f"unknown key {unknown[0]!r}")
@@ -249,8 +265,9 @@ def _state_from(data: Any, name: str, path: str) -> ContainerState:
         raise bad(f"state must be one of {', '.join(STATES)}, not {data.get('state')!r}")
     if data.get("name") != name:
         raise bad(f"it names container {data.get('name')!r}")
-    if not isinstance(data.get("plugins", {}), dict):
-        raise bad("plugins must be a JSON object")
+    records = data.get("records", {})
+    if not isinstance(records, dict) or not all(isinstance(value, dict) for value in records.values()):
+        raise bad("records must be a JSON object of objects")
     try:
         return ContainerState(**data)
     except (TypeError, ValueError) as err:

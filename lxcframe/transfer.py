@@ -4,8 +4,8 @@ was built instead of building it again.
 
 Every attrs instance is written with its class (``module:QualName``) and its init fields by name; a
 tuple, a frozenset and a mapping are tagged so that they come back as what they were (a mapping may
-have keys that are not strings). A class added to the plan later (a plugin's typed part) crosses
-with no change here.
+have keys that are not strings); bytes (a compiled seccomp program) are one base64 string. A class
+added to the plan later (a plugin's typed part) crosses with no change here.
 
 The receiving side trusts nothing about the bytes: a class must already be imported there (input
 never imports a module) and belong to lxcframe or to a package the receiver names (its plugins'),
@@ -15,6 +15,8 @@ type the class declares. Any other input is a :class:`TransferError` naming wher
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections.abc
 import functools
 import json
@@ -30,6 +32,7 @@ FORMAT = "lxcframe-transfer"
 VERSION = 1
 
 _ATTRS, _FIELDS, _TUPLE, _FROZENSET, _MAP = "$attrs", "fields", "$tuple", "$frozenset", "$map"
+_BYTES = "$bytes"
 
 T = TypeVar("T")
 
@@ -59,6 +62,8 @@ def encode(value: Any, where: str = "") -> Any:
         fields = {f.name: encode(getattr(value, f.name), f"{where}.{f.name}")
                   for f in attrs.fields(cls) if f.init}
         return {_ATTRS: f"{cls.__module__}:{cls.__qualname__}", _FIELDS: fields}
+    if isinstance(value, bytes):
+        return {_BYTES: base64.b64encode(value).decode("ascii")}
     if isinstance(value, tuple):
         return {_TUPLE: [encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
     if isinstance(value, list):
@@ -124,6 +129,8 @@ def _decode(encoded: Any, where: str, trusted: tuple[str, ...]) -> Any:
     if _ATTRS in encoded:
         return _decode_attrs(encoded, where, trusted)
     (tag, items), = encoded.items()
+    if tag == _BYTES:
+        return _decode_bytes(items, where)
     if not isinstance(items, list):
         raise TransferError(f"{where or 'top'}: {tag} holds {_short(items)}, not a list")
     if tag == _TUPLE:
@@ -142,6 +149,15 @@ def _decode(encoded: Any, where: str, trusted: tuple[str, ...]) -> Any:
                 raise TransferError(f"{where or 'top'}: unhashable key {_short(pair[0])}") from None
         return result
     raise TransferError(f"{where or 'top'}: unknown tag {tag!r}")
+
+
+def _decode_bytes(text: Any, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise TransferError(f"{where or 'top'}: {_BYTES} holds {_short(text)}, not a string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise TransferError(f"{where or 'top'}: {_BYTES} holds {_short(text)}, not base64") from None
 
 
 def _decode_attrs(encoded: dict[str, Any], where: str, trusted: tuple[str, ...]) -> Any:

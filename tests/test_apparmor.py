@@ -27,6 +27,7 @@ from lxcframe.config.model import ContainerConfig, load_text
 from lxcframe.container import Container
 from lxcframe.context import HostContext, StartPlan
 from lxcframe.errors import ConfigError, ConfigErrors, StageError
+from lxcframe.handover import Received
 from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.apparmor import AppArmorPlugin, store, validate
@@ -36,7 +37,9 @@ from lxcframe.plugins.apparmor.naming import fnv1a_64, profile_names, shorten
 from lxcframe.plugins.apparmor.parser import check_profile
 from lxcframe.plugins.apparmor.probe import probes
 from lxcframe.plugins.apparmor.profile import ProfileFeatures, render
-from lxcframe.plugins.apparmor.start import AppArmorError, Loaded
+from lxcframe.plugins.apparmor.settings import settings_of
+from lxcframe.plugins.apparmor.start import AppArmorError, AppArmorLabel, AppArmorRecord, Loaded
+from lxcframe.records import Records
 
 from . import hostfacts
 from .conftest import run_cli
@@ -287,10 +290,21 @@ def make_config(lines: str, lxcpath: str, name: str = "c1") -> ContainerConfig:
 def host_context(tmp_path: Path, lines: str, name: str = "c1") -> HostContext:
     lxcpath = str(tmp_path / "lxc")
     os.makedirs(os.path.join(lxcpath, name), exist_ok=True)
-    plan = StartPlan(name=name, lxcpath=lxcpath, config=make_config(lines, lxcpath, name), argv=("/bin/true",),
+    config = make_config(lines, lxcpath, name)
+    plan = StartPlan(name=name, lxcpath=lxcpath, config=config, argv=("/bin/true",),
                      mode="execute", rootfs="/", clone_flags=0, new_pidns=True, pidns_in_child=False, env=(),
-                     cwd="/", uid=0, gid=0, hostname=name, rootfs_mount="/")
+                     cwd="/", uid=0, gid=0, hostname=name, rootfs_mount="/", parts=(settings_of(config),))
     return HostContext(plan, None, RecordingLog())
+
+
+def handed_label(ctx: HostContext) -> str | None:
+    """The label the monitor hands the init child at its first barrier, if any."""
+    messages, fds = ctx.handover.drain()
+    assert fds == {}
+    received = Received()
+    received.add(messages, {})
+    message = received.message(AppArmorLabel)
+    return message.label if message is not None else None
 
 
 @pytest.fixture
@@ -440,9 +454,10 @@ def test_generated_profile_loaded_labelled_and_unloaded(tmp_path: Path, parser: 
     assert stat.S_IMODE(os.stat(names.file).st_mode) == 0o600
     assert Path(names.file).read_text() == render(names, ProfileFeatures(
         unix=True, cgroupns=True, stacking=False, nesting=False, unprivileged=False))
-    assert ctx.to_child["apparmor"] == {"label": names.profile}
-    assert ctx.records["apparmor"]["label"] == names.profile
-    assert ctx.records["apparmor"]["loaded"]["profile_file"] == names.file
+    assert handed_label(ctx) == names.profile
+    record = ctx.state_records.get(AppArmorRecord)
+    assert record is not None and record.label == names.profile
+    assert record.loaded is not None and record.loaded.profile_file == names.file
     ctx.undo.unwind()
     assert parser.calls("-RWL") == [["-RWL", cache, names.file]]
     assert not os.path.exists(names.directory)
@@ -455,7 +470,7 @@ def test_policy_namespace_with_stacking(tmp_path: Path, parser: FakeParser) -> N
     namespace = names.namespace_dir(plugin.paths.sysfs)
     plugin.lxcframe_pre_start(ctx)
     assert os.path.isdir(namespace)
-    assert ctx.to_child["apparmor"]["label"] == f"{names.profile}//&:{names.namespace}:"
+    assert handed_label(ctx) == f"{names.profile}//&:{names.namespace}:"
     assert f'change_profile -> ":{names.namespace}:*",' in Path(names.file).read_text()
     ctx.undo.unwind()
     assert not os.path.exists(namespace) and not os.path.exists(names.file)
@@ -468,7 +483,7 @@ def test_failed_load_leaves_nothing(tmp_path: Path, parser: FakeParser) -> None:
     names = profile_names("c1", ctx.plan.lxcpath)
     with pytest.raises(AppArmorError, match=r"Failed to load generated AppArmor profile: .*permission denied"):
         plugin.lxcframe_pre_start(ctx)
-    assert "apparmor" not in ctx.to_child
+    assert handed_label(ctx) is None
     ctx.undo.unwind()  # what the monitor does after any failure
     assert not os.path.exists(names.file) and not os.path.exists(names.directory)
     assert not os.path.exists(names.namespace_dir(plugin.paths.sysfs))
@@ -520,7 +535,7 @@ def test_label_decision(tmp_path: Path, parser: FakeParser, lines: str, host: Fa
     plugin = fake_plugin(tmp_path, parser, host)
     ctx = host_context(tmp_path, lines)
     plugin.lxcframe_pre_start(ctx)
-    assert ctx.to_child.get("apparmor") == ({"label": label} if label else None)
+    assert handed_label(ctx) == label
     assert parser.calls("-rWL") == []
 
 
@@ -552,7 +567,7 @@ def test_keys_ignored_without_apparmor(tmp_path: Path, parser: FakeParser) -> No
     ctx = host_context(tmp_path, "lxc.apparmor.profile = generated\nlxc.apparmor.allow_nesting = 1\n"
                                  "lxc.apparmor.raw = /srv/** rw,\n")
     plugin.lxcframe_pre_start(ctx)
-    assert ctx.to_child == {} and len(ctx.undo) == 0 and parser.calls("-rWL") == []
+    assert ctx.handover.drain() == ({}, {}) and len(ctx.undo) == 0 and parser.calls("-rWL") == []
     [(level, event, fields)] = ctx.log.events  # type: ignore[attr-defined]
     assert level == "info" and "not enabled" in event
     assert fields["keys"] == ["lxc.apparmor.profile", "lxc.apparmor.raw"]
@@ -565,7 +580,9 @@ def test_cleanup_after_a_dead_monitor_unloads(tmp_path: Path, parser: FakeParser
     profile = tmp_path / "lxc" / "c1" / "apparmor" / "p"
     store.write_if_changed(str(profile), "x")
     loaded = Loaded(str(profile), str(tmp_path / "cache"), str(parser.path), None, True)
-    state = ContainerState("c1", str(tmp_path / "lxc"), "STOPPED", plugins={"apparmor": {"loaded": loaded.to_record()}})
+    records = Records()
+    records.put(AppArmorRecord(label="lxc-c1", loaded=loaded))
+    state = ContainerState("c1", str(tmp_path / "lxc"), "STOPPED", records=records.encoded())
     plugin.lxcframe_cleanup(state)
     assert parser.calls("-RWL") == [["-RWL", str(tmp_path / "cache"), str(profile)]]
     assert not profile.parent.exists()

@@ -32,7 +32,7 @@ from lxcframe.plugins.cgroup import fs
 from lxcframe.plugins.cgroup.delegate import v2_files
 from lxcframe.plugins.cgroup.layout import V2, current_layout
 from lxcframe.plugins.cgroup.naming import parse_proc_cgroup, read_proc_cgroup
-from lxcframe.plugins.cgroup.placement import Placed, from_record
+from lxcframe.plugins.cgroup.placement import CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import probe_drivers
 
 from . import hostfacts
@@ -85,7 +85,7 @@ def fresh(name: str, lxcpath: str, **kwargs: Any) -> Container:
 
 
 def unified_of(container: Container) -> Placed:
-    placed = from_record(container.current_state().plugins.get("cgroup"))
+    placed = from_record(container.current_state().record(CgroupRecord))
     assert len(placed) == 1 and placed[0].kind == V2 and placed[0].mountpoint == ROOT, placed
     return placed[0]
 

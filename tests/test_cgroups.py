@@ -33,7 +33,7 @@ from lxcframe.plugins.cgroup.delegate import V1_FILES, delegate, v2_files
 from lxcframe.plugins.cgroup.drivers import DRIVERS
 from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, LayoutCache, current_layout, parse_layout
 from lxcframe.plugins.cgroup.naming import base_cgroups, cgroup_in, names_for, parse_proc_cgroup, read_proc_cgroup
-from lxcframe.plugins.cgroup.placement import Placed, create, from_record, move_self, remove
+from lxcframe.plugins.cgroup.placement import CgroupRecord, Placed, create, from_record, move_self, remove
 from lxcframe.plugins.cgroup.runtime import attach_target
 from lxcframe.plugins.cgroup.settings import CgroupSettings, read_settings
 
@@ -91,7 +91,7 @@ def leftovers(*names: str, below: str = "") -> list[str]:
 
 def placed_of(container, kind: str | None = None) -> list[Placed]:
     """What the start recorded: every hierarchy, or those of one kind (``V1``, ``V2``)."""
-    placed = from_record(container.current_state().plugins.get("cgroup"))
+    placed = from_record(container.current_state().record(CgroupRecord))
     return [p for p in placed if kind is None or p.kind == kind]
 
 
@@ -144,7 +144,7 @@ class Spy:
             "monitor_pid": os.getpid(),
             "monitor": read_proc_cgroup("self"),
             "init": read_proc_cgroup(pid),
-            "records": {k: json.loads(json.dumps(v)) for k, v in ctx.records.items() if k.startswith("cgroup")},
+            "records": [p.to_json() for p in from_record(ctx.state_records.get(CgroupRecord))],
             "leftovers": leftovers(ctx.name),
         }
 
@@ -424,9 +424,8 @@ def test_foreground_and_execute_callers_are_not_moved(make_container):
         ours = [path for label, path in seen["init"] if any(h.matches(label) for h in current_layout().hierarchies)]
         assert ours and all(re.search(r"/lxc\.payload\.cgtcaller(-\d+)?$", path) for path in ours), seen
         records = seen["records"]
-        assert set(records) == {"cgroup"}
-        assert {h["kind"] for h in records["cgroup"]["hierarchies"]} == expected_kinds()
-        assert all(h["monitor"] is None for h in records["cgroup"]["hierarchies"])
+        assert {h["kind"] for h in records} == expected_kinds()
+        assert all(h["monitor"] is None for h in records)
         assert not [p for p in seen["leftovers"] if "lxc.monitor." in p]
         assert read_proc_cgroup("self") == before
     assert leftovers("cgtcaller") == []
@@ -649,7 +648,7 @@ def test_containers_run_without_the_cgroup_plugin_and_its_keys_are_reported(make
         handle.write('[plugins]\nunhandled_keys = "warn"\n')
     container = Container("cgtnone", container.lxcpath, plugins=Plugins(disable=disabled, extra=[("spy", spy)]))
     assert container.execute(["/bin/sleep", "0.3"]) == 0  # alive at post-start: an exited one shows "/"
-    assert spy.seen["init"] == read_proc_cgroup("self") and spy.seen["records"] == {}
+    assert spy.seen["init"] == read_proc_cgroup("self") and spy.seen["records"] == []
     assert not container.has_api_extension("cgroup2") and not container.has_api_extension("cgroup_relative")
     assert leftovers("cgtnone") == []
     result = run_cli("-p", "no:cgroup", "config", "validate", container.config_file_name)

@@ -104,17 +104,23 @@ def test_failing_hook_stops_the_start(make: Make) -> None:
 
 
 def test_seccomp_rule_libseccomp_refuses(make: Make, tmp_path: Path) -> None:
-    """A rule whose action is the default one: parsed fine, refused when the filter is built (pre-start)."""
+    """A rule whose action is the default one: parsed fine, refused when the caller compiles the filter
+    while it plans the start (a config error at the profile's line: nothing was started)."""
     policy = tmp_path / "same.seccomp"
     policy.write_text("2\nblacklist\n# allow is the default already\nread allow\n")
     container = make("scb")
     append(container, f"lxc.seccomp.profile = {policy}\n")
-    error = start_fails(container, "pre-start", "seccomp")
-    assert error.message == (f"{where(container, 'lxc.seccomp.profile')}: {policy}:4: cannot add the rule for 'read' "
-                             "(allow): Permission denied")
+    with pytest.raises(ConfigError) as info:
+        container.execute(["/bin/true"])
+    assert container.state == "STOPPED"
+    message = str(info.value)
+    assert message == (f"{where(container, 'lxc.seccomp.profile')}: {policy}:4: cannot add the rule for 'read' "
+                       "(allow): Permission denied")
+    assert (info.value.line, info.value.key) == (int(where(container, "lxc.seccomp.profile").split(":")[1]),
+                                                 "lxc.seccomp.profile")
     assert_message_of(f"{S}.seccomp.builder:_add:BuildError:{{}}:{{}}: cannot add the rule for {{}} ({{}}): {{}}",
-                      error.message)
-    assert_message_of(f"{S}.seccomp:lxcframe_pre_start:RuntimeError:{{}}{{}}: {{}}", error.message)
+                      message)
+    assert_message_of(f"{S}.seccomp:compile_part:ConfigError:", message)
 
 
 def test_seccomp_without_cap_sys_admin_or_no_new_privs(make: Make, tmp_path: Path) -> None:
@@ -222,11 +228,11 @@ def test_attach_with_a_profile_broken_after_the_start(make: Make, tmp_path: Path
     container.start()
     try:
         policy.write_text("2\nblacklist\nmkdir errno lots\n")
-        with pytest.raises(ContainerError) as info:
+        with pytest.raises(ConfigError) as info:
             container.attach_wait(["/bin/true"])
         assert str(info.value) == (f"{where(container, 'lxc.seccomp.profile')}: {policy}:3: 'errno lots': "
                                    "not a number")
-        assert_message_of(f"{S}.seccomp:lxcframe_attach:ContainerError:{{}}{{}}: {{}}", str(info.value))
+        assert_message_of(f"{S}.seccomp:compile_part:ConfigError:", str(info.value))
     finally:
         container.stop(kill=True)
 
@@ -371,7 +377,7 @@ COVERED_AT_START: dict[str, str] = {
     f"{S}.hooks:run_script:RuntimeError:{{}} exited with status {{}}: {{}}": "test_failing_hook_stops_the_start",
     f"{S}.seccomp.builder:_add:BuildError:{{}}:{{}}: cannot add the rule for {{}} ({{}}): {{}}":
         "test_seccomp_rule_libseccomp_refuses",
-    f"{S}.seccomp:lxcframe_pre_start:RuntimeError:{{}}{{}}: {{}}": "test_seccomp_rule_libseccomp_refuses",
+    f"{S}.seccomp:compile_part:ConfigError:": "test_seccomp_rule_libseccomp_refuses",
     f"{S}.seccomp:_install:PermissionError:loading the seccomp policy needs CAP_SYS_ADMIN or lxc.no_new_privs = 1":
         "test_seccomp_without_cap_sys_admin_or_no_new_privs",
     f"{S}.idmap:_idmapped_tree:OSError:cannot idmap the rootfs {{}} ({{}}); its filesystem may not supp":
@@ -384,7 +390,6 @@ COVERED_AT_START: dict[str, str] = {
         "test_mount_into_a_container_refused",
     f"{S}.mount_injection:_run:ContainerError:{{}} {{}}: {{}}": "test_mount_into_a_container_refused",
     f"{S}.mount_injection:_run:ContainerError:": "test_mount_into_a_container_refused",
-    f"{S}.seccomp:lxcframe_attach:ContainerError:{{}}{{}}: {{}}": "test_attach_with_a_profile_broken_after_the_start",
     f"{AA}.start:prepare:AppArmorError:already confined by AppArmor profile {{}} and the kernel cannot stack profi":
         "test_apparmor_host_refuses",
     f"{AA}.start:prepare:AppArmorError:incomplete AppArmor support in this kernel ({{}}): profile {{}} could not res":

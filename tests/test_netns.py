@@ -26,6 +26,7 @@ from lxcframe.plugins.netns import inspect
 from lxcframe.plugins.netns import rawlink as rtnl
 from lxcframe.plugins.netns.iproute import Rtnl
 from lxcframe.plugins.netns.rawlink import RtnlSocket
+from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 
 pytestmark = pytest.mark.container
 
@@ -325,7 +326,7 @@ def test_two_devices_get_eth_names_and_their_own_addresses(make_container):
     ))
     container.start()
     try:
-        hosts = [d["host"] for d in container.current_state().plugins["netns"]["devices"]]
+        hosts = [d.host for d in container.current_state().record(NetnsRecord).devices]
         assert all(name.startswith("veth") and name in host_links() for name in hosts)
         assert container.get_interfaces() == ("lo", "eth0", "eth1")
         assert container.get_ips(interface="eth1") == ("198.51.100.50",)
@@ -389,9 +390,10 @@ def test_cleanup_gives_a_returned_phys_device_its_name_back():
         try:
             ip("link", "set", "lxftcB", "name", "lxftc3")  # as the kernel would hand it back
             returned = host_links()["lxftc3"]
-            cleanup({"devices": [{"type": "phys", "link": "lxftcB", "name": "lxftc3", "inside_index": 99,
-                                  "host_index": returned.ifindex, "expect_hwaddr": returned.address},
-                                 {"type": "veth", "host": "lxftgone", "host_index": 12345}]})
+            cleanup(NetnsRecord(False, None, (
+                DeviceRecord(0, "phys", link="lxftcB", name="lxftc3", inside_index=99, host_index=returned.ifindex,
+                             expect_hwaddr=returned.address),
+                DeviceRecord(1, "veth", host="lxftgone", host_index=12345))))
             links = host_links()
             assert "lxftcB" in links and "lxftc3" not in links and links["lxftcB"].ifindex == returned.ifindex
         finally:
@@ -435,7 +437,7 @@ def test_get_ips_with_the_network_plugin_disabled_is_an_error(make_container, lx
     container = make_container("nnoplug", disable=("netns",))  # no plugin: no id, no devices, lo down
     container.start()
     try:
-        assert "netns" not in container.current_state().plugins
+        assert container.current_state().record(NetnsRecord) is None
         # Not an empty tuple: a caller polling get_ips for an address would wait for ever.
         with pytest.raises(ContainerError) as info:
             container.get_ips()
@@ -475,7 +477,7 @@ class FailAfterNetwork:
     @hookimpl(trylast=True)
     def lxcframe_setup_network(self, ctx, pid):
         with open(self.note, "w") as handle:
-            handle.write(f"{ctx.records['netns']['nsid']} {netns_inode(pid)}")
+            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}")
 
     @hookimpl
     def lxcframe_child_pre_mount(self):
@@ -512,7 +514,7 @@ class NoteNetwork:
     @hookimpl(trylast=True)
     def lxcframe_setup_network(self, ctx, pid):
         with open(self.note, "a") as handle:
-            handle.write(f"{ctx.records['netns']['nsid']} {netns_inode(pid)}\n")
+            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}\n")
 
 
 def test_execute_leaves_no_netns_id_and_no_netns_descriptor_in_the_caller(make_container, tmp_path):
@@ -835,7 +837,7 @@ class FailAtStartHost:
     @hookimpl(trylast=True)
     def lxcframe_setup_network(self, ctx, pid):
         with open(self.note, "w") as handle:
-            handle.write(f"{ctx.records['netns']['nsid']} {netns_inode(pid)}")
+            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}")
 
     @hookimpl
     def lxcframe_start_host(self, ctx, pid):

@@ -247,7 +247,7 @@ def test_a_core_step_failure_in_the_child_is_named_after_the_step() -> None:
 EXPECTED_BUILTIN_ORDER = {
     "lxcframe_validate": ["procfs", "sysctl", "netns", "seccomp", "idmap", "cgroup", "apparmor", "caps", "mounts",
                           "core"],
-    "lxcframe_pre_start": ["console", "sysctl", "netns", "seccomp", "hooks", "cgroup", "apparmor"],
+    "lxcframe_pre_start": ["console", "sysctl", "netns", "hooks", "cgroup", "apparmor"],
     "lxcframe_child_created": ["idmap"],
     "lxcframe_attach_cgroup": ["cgroup"],
     "lxcframe_setup_network": ["netns", "hooks"],
@@ -256,7 +256,7 @@ EXPECTED_BUILTIN_ORDER = {
     "lxcframe_child_mount_rootfs": ["core"],
     "lxcframe_child_mount_filesystems": ["sysfs", "cgroup", "mounts"],
     "lxcframe_child_devices": ["devices", "console"],
-    "lxcframe_child_pre_pivot": ["keyring", "apparmor", "procfs", "sysctl", "seccomp", "hooks", "caps", "core",
+    "lxcframe_child_pre_pivot": ["keyring", "apparmor", "procfs", "sysctl", "seccomp", "hooks", "core",
                                  "mount-injection", "prlimit"],
     "lxcframe_start_host": ["hooks"],
     "lxcframe_child_security": ["apparmor", "caps", "seccomp"],

@@ -16,7 +16,7 @@ from lxcframe.hooks import hookspec
 
 if TYPE_CHECKING:
     from lxcframe.config.model import ContainerConfig
-    from lxcframe.context import AttachContext, CreateContext, HostContext, StopContext
+    from lxcframe.context import AttachContext, CreateContext, HostContext, PlanHost, StopContext
     from lxcframe.plugin_manager import Plugins
     from lxcframe.state import ContainerState
 
@@ -70,6 +70,19 @@ def lxcframe_clone_flags_remove(config: ContainerConfig) -> int:
     Runs in the process that called ``start`` or ``execute``, after :func:`lxcframe_clone_flags`; the
     results are OR-ed and cleared from the plan's flags. Example: the netns plugin removes
     ``CLONE_NEWNET`` for ``lxc.net.0.type = none``, so the container shares the host's network namespace.
+    """
+
+
+@hookspec
+def lxcframe_plan(config: ContainerConfig, host: PlanHost) -> object | None:
+    """Decide this plugin's part of the start plan from the validated config (stage ``validate``).
+
+    Runs once, in the process that called ``start``, ``execute`` or ``attach``, before any fork;
+    ``host`` holds the container's name, lxcpath and the host config. Return a frozen attrs instance
+    of the plugin's own class (or ``None``): it travels in the plan unchanged to the monitor and the
+    child, which read it with ``ctx.plan.part(MyPart)``, so they decide nothing again (e.g. seccomp
+    returns its compiled program, caps the capabilities to drop). One part per class. Raise
+    :class:`lxcframe.errors.ConfigError` naming file, line and key for a config that cannot be planned.
     """
 
 
@@ -232,7 +245,7 @@ def lxcframe_umount(state: ContainerState, target: str, flags: int) -> bool | No
 
 @hookspec
 def lxcframe_cleanup(state: ContainerState) -> None:
-    """A container's monitor died without cleaning up: release what ``state.plugins`` records.
+    """A container's monitor died without cleaning up: release what ``state.records`` hold.
 
     Runs in the process that next touches the container (``start``, ``stop``, ``ls``). Must be
     idempotent: what is already gone is not an error.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, boolean01
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import AttachChildContext, AttachContext, ChildContext
+from lxcframe.context import AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
 
 
@@ -42,6 +44,15 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     return []
 
 
+@attrs.frozen
+class CapsPart:
+    """Decided by the caller, where the host's ``cap_last_cap`` is readable: the container may mount
+    no /proc at all, and an attaching process has the container's."""
+
+    drop: tuple[int, ...]
+    no_new_privs: bool
+
+
 def caps_to_drop(config: ContainerConfig) -> list[int]:
     last = syscalls.cap_last_cap()
     if config.multi.get("lxc.cap.keep"):
@@ -50,33 +61,33 @@ def caps_to_drop(config: ContainerConfig) -> list[int]:
     return sorted({cap for caps in config.get_all("lxc.cap.drop") for cap in caps if cap <= last})
 
 
-def drop_caps(config: ContainerConfig, dropped: list[int]) -> None:
+def drop_caps(part: CapsPart) -> None:
+    dropped = part.drop
     for cap in dropped:
         syscalls.drop_bounding_cap(cap)
     if dropped:
         current = syscalls.capget()
         mask = ~sum(1 << cap for cap in dropped)
         syscalls.capset(current.effective & mask, current.permitted & mask, current.inheritable & mask)
-    if config.get("lxc.no_new_privs"):
+    if part.no_new_privs:
         syscalls.set_no_new_privs()
 
 
 @hookimpl
-def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
-    # Decided while the host's /proc is still reachable: the container may mount no /proc at all.
-    ctx.scratch["caps"] = caps_to_drop(ctx.plan.config)
+def lxcframe_plan(config: ContainerConfig) -> CapsPart | None:
+    part = CapsPart(tuple(caps_to_drop(config)), bool(config.get("lxc.no_new_privs")))
+    return part if part.drop or part.no_new_privs else None
 
 
 @hookimpl
 def lxcframe_child_security(ctx: ChildContext) -> None:
-    drop_caps(ctx.plan.config, ctx.scratch["caps"])
-
-
-@hookimpl
-def lxcframe_attach(ctx: AttachContext) -> None:
-    ctx.child_data["caps"] = caps_to_drop(ctx.config)
+    part = ctx.plan.part_or_none(CapsPart)
+    if part is not None:
+        drop_caps(part)
 
 
 @hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
-    drop_caps(ctx.config, ctx.data["caps"])
+    part = ctx.part_or_none(CapsPart)
+    if part is not None:
+        drop_caps(part)

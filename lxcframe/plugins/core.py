@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import AttachChildContext, ChildContext
+from lxcframe.context import ROOTFS_TREE, AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.log import parse_level
 from lxcframe.validators import environment_entry, rootfs_path, signal_number
@@ -159,7 +159,7 @@ def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
     if not os.path.isdir(rootfs):
         where = ctx.plan.config.where("lxc.rootfs.path")
         raise FileNotFoundError(2, f"{where}lxc.rootfs.path: rootfs is not a directory", rootfs)
-    tree = ctx.received_fds.pop("rootfs_tree", None)
+    tree = ctx.received.take_fd(ROOTFS_TREE)
     if tree is not None:
         # A detached tree prepared by the monitor (e.g. idmapped): attach it where the rootfs is.
         try:

@@ -26,6 +26,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.context import DEFAULT_PATH, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
 from lxcframe.log import get_logger
+from lxcframe.stash import StashKey
 
 HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start", "stop", "post-stop", "clone", "destroy",
               "start-host")
@@ -117,6 +118,12 @@ def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs
 # --- host side ---------------------------------------------------------------------------------
 
 
+#: Descriptors of the container's namespaces, kept for the stop hooks (namespace name -> fd).
+_STOP_NAMESPACES = StashKey[dict[str, int]]("namespaces for stop hooks")
+#: The capabilities raised into the ambient set for hooks run inside a user namespace.
+_AMBIENT = StashKey[list[int]]("ambient capabilities for hooks")
+
+
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
     run_hooks("pre-start", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount)
@@ -131,10 +138,10 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
     for ns, _ in STOP_NAMESPACES:
         with contextlib.suppress(OSError):
             fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-    ctx.resources["hooks"] = fds
+    ctx.stash[_STOP_NAMESPACES] = fds
 
     def close() -> None:
-        for fd in ctx.resources.pop("hooks", {}).values():
+        for fd in ctx.stash.pop(_STOP_NAMESPACES, {}).values():
             os.close(fd)
 
     ctx.undo.push("namespace descriptors for stop hooks", close)
@@ -149,7 +156,7 @@ def lxcframe_start_host(ctx: HostContext, pid: int) -> None:
 
 @hookimpl
 def lxcframe_stopped(ctx: HostContext) -> None:
-    fds = ctx.resources.get("hooks", {})
+    fds = ctx.stash.get(_STOP_NAMESPACES, {})
     paths = {ns: f"/proc/{ctx.monitor_pid}/fd/{fd}" for ns, fd in fds.items()}
     env = {"LXC_TARGET": "stop"}
     env.update({f"LXC_{upper}_NS": paths[ns] for ns, upper in STOP_NAMESPACES if ns in paths})
@@ -196,8 +203,8 @@ def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
     if ctx.plan.clone_flags & syscalls.CLONE_NEWUSER and any(
         ctx.plan.config.get_all(f"lxc.hook.{kind}") for kind in ("pre-mount", "mount", "autodev", "start")
     ):
-        ctx.scratch["ambient"] = raise_ambient()
-        ctx.log.debug("ambient capabilities raised for hooks", count=len(ctx.scratch["ambient"]))
+        raised = ctx.stash[_AMBIENT] = raise_ambient()
+        ctx.log.debug("ambient capabilities raised for hooks", count=len(raised))
     run_hooks("pre-mount", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
 
 
@@ -210,5 +217,5 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
 @hookimpl
 def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
     run_hooks("start", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
-    if ctx.scratch.pop("ambient", None) is not None:
+    if ctx.stash.pop(_AMBIENT, None) is not None:
         clear_ambient()  # init must not inherit what was raised for the hooks

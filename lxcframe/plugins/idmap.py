@@ -15,7 +15,7 @@ from lxcframe import idmap as im
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import HostContext
+from lxcframe.context import ROOTFS_TREE, HostContext, Identity
 from lxcframe.hooks import hookimpl
 
 
@@ -45,6 +45,17 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     if im.host_id(entries, "g", gid) is None:
         problems.append(f"{where}lxc.init.gid {gid} is not mapped by lxc.idmap")
     return problems
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> Identity | None:
+    entries = im.config_entries(config)
+    if not entries:
+        return None
+    # Who the child becomes inside: root when mapped, else the init ids (an application container).
+    uid = 0 if im.host_id(entries, "u", 0) is not None else config.get("lxc.init.uid", 0)
+    gid = 0 if im.host_id(entries, "g", 0) is not None else config.get("lxc.init.gid", 0)
+    return Identity(uid, gid)
 
 
 @hookimpl
@@ -87,10 +98,15 @@ def lxcframe_child_created(ctx: HostContext, pid: int) -> None:
         return
     _write_map(pid, "uid_map", [e for e in entries if e.kind == "u"])
     _write_map(pid, "gid_map", [e for e in entries if e.kind == "g"])
-    # Who the child becomes inside: root when mapped, else the init ids (an application container).
-    uid = 0 if im.host_id(entries, "u", 0) is not None else config.get("lxc.init.uid", 0)
-    gid = 0 if im.host_id(entries, "g", 0) is not None else config.get("lxc.init.gid", 0)
-    ctx.to_child["idmap"] = {"uid": uid, "gid": gid}
     root_uid, _ = im.container_root(config)
     if os.stat(ctx.plan.rootfs).st_uid != root_uid:
-        ctx.fds_to_child["rootfs_tree"] = _idmapped_tree(ctx.plan.rootfs, f"/proc/{pid}/ns/user")
+        tree = _idmapped_tree(ctx.plan.rootfs, f"/proc/{pid}/ns/user")
+        ctx.handover.send_fd(ROOTFS_TREE, tree)
+        ctx.undo.push("idmapped rootfs tree", lambda: _close_unsent(ctx))
+
+
+def _close_unsent(ctx: HostContext) -> None:
+    # Sent (and closed) at the ``created`` barrier, unless the start failed before it.
+    fd = ctx.handover.take_back_fd(ROOTFS_TREE)
+    if fd is not None:
+        os.close(fd)

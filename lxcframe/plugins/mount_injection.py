@@ -72,14 +72,14 @@ def _detached_tree(source: str, fstype: str | None, flags: int, data: str | None
     # clone it from there; the clone outlives the namespace.
     syscalls.unshare(syscalls.CLONE_NEWNS)
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
-    scratch = tempfile.mkdtemp(prefix="lxcframe-inject-")
+    staging = tempfile.mkdtemp(prefix="lxcframe-inject-")
     try:
-        syscalls.mount(source, scratch, fstype, flags, data)
-        return syscalls.open_tree(syscalls.AT_FDCWD, scratch, syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC)
+        syscalls.mount(source, staging, fstype, flags, data)
+        return syscalls.open_tree(syscalls.AT_FDCWD, staging, syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC)
     finally:
         with contextlib.suppress(OSError):
-            syscalls.umount2(scratch, syscalls.MNT_DETACH)
-        os.rmdir(scratch)
+            syscalls.umount2(staging, syscalls.MNT_DETACH)
+        os.rmdir(staging)
 
 
 def _enter(init_pid: int) -> None:

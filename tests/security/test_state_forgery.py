@@ -97,7 +97,7 @@ def _forge(container: Container, *, monitor: int | None, init: int, mode: int = 
         "name": container.name, "lxcpath": container.lxcpath, "state": state,
         "monitor_pid": monitor, "monitor_start": st.process_start_time(monitor) if monitor else None,
         "init_pid": init, "init_start": st.process_start_time(init),
-        "started_at": time.time(), "mode": "daemon", "plugins": {},
+        "started_at": time.time(), "mode": "daemon", "records": {},
     }
     path = os.path.join(directory, "state.json")
     with open(path, "w") as handle:

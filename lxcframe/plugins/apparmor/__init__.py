@@ -79,6 +79,12 @@ def lxcframe_validate(config: Any) -> list[str]:
 
 
 @hookimpl
+def lxcframe_plan(config: Any) -> Any:
+    # The settings are the part (the child's nesting helpers need them even without AppArmor).
+    return _host().lxcframe_plan(config) if _needed(config) else None
+
+
+@hookimpl
 def lxcframe_pre_start(ctx: Any) -> None:
     if _needed(ctx.plan.config):
         _host().lxcframe_pre_start(ctx)
@@ -110,7 +116,7 @@ def lxcframe_attach_child(ctx: Any) -> None:
 
 @hookimpl
 def lxcframe_cleanup(state: Any) -> None:
-    if state.plugins.get("apparmor"):
+    if state.records:  # only a start that recorded something can have loaded a profile
         _host().lxcframe_cleanup(state)
 
 

@@ -24,10 +24,14 @@ from lxcframe.plugins.apparmor import store, validate
 from lxcframe.plugins.apparmor.host import HostPaths
 from lxcframe.plugins.apparmor.naming import profile_names
 from lxcframe.plugins.apparmor.nesting import mount_nesting_helpers
-from lxcframe.plugins.apparmor.settings import UNCONFINED, key_specs, keys_without_effect, settings_of
-from lxcframe.plugins.apparmor.start import RECORD, Loaded, current_label, prepare, release
+from lxcframe.plugins.apparmor.settings import UNCONFINED, AppArmorSettings, key_specs, keys_without_effect, settings_of
+from lxcframe.plugins.apparmor.start import AppArmorLabel, AppArmorRecord, current_label, prepare, release
 from lxcframe.probe import Probe
+from lxcframe.stash import StashKey
 from lxcframe.state import ContainerState
+
+#: The open ``/proc/self/attr`` file the child changes its label through, opened before pivot_root.
+_LABEL_ATTR = StashKey[int]("AppArmor label attribute")
 
 DEFAULT_CACHE_DIR = "/var/cache/lxcframe/apparmor"
 #: Overrides the parser's binary cache directory (e.g. to keep it on a persistent volume).
@@ -62,6 +66,10 @@ class AppArmorPlugin:
         return validate.problems(config, self.paths)
 
     @hookimpl
+    def lxcframe_plan(self, config: ContainerConfig) -> AppArmorSettings:
+        return settings_of(config)
+
+    @hookimpl
     def lxcframe_pre_start(self, ctx: HostContext) -> None:
         config = ctx.plan.config
         kernel = detection.detect_kernel(self.paths)
@@ -71,9 +79,9 @@ class AppArmorPlugin:
                 ctx.log.info("AppArmor is not enabled in the kernel: ignoring its keys", keys=ignored,
                              reason=kernel.enabled.why)
             return
-        label = prepare(ctx, kernel, self.paths, self.cache_dir, settings_of(config))
+        label = prepare(ctx, kernel, self.paths, self.cache_dir, ctx.plan.part(AppArmorSettings))
         if label is not None:
-            ctx.to_child[RECORD] = {"label": label}
+            ctx.handover.send(AppArmorLabel(label))
 
     # --- start, child side -------------------------------------------------------------------
 
@@ -82,21 +90,22 @@ class AppArmorPlugin:
         # The nesting helpers go below /dev, so they must wait for the devices stage (which mounts
         # a fresh tmpfs on /dev, after the mounts stage): the first thing after it is this stage,
         # and tryfirst puts them before lxc.hook.mount, as LXC has its mount entries done by then.
-        if settings_of(ctx.plan.config).allow_nesting:
+        settings = ctx.plan.part_or_none(AppArmorSettings)
+        if settings is not None and settings.allow_nesting:
             mount_nesting_helpers(ctx)
-        wanted = ctx.from_host.get(RECORD)
-        if wanted:
+        if ctx.received.message(AppArmorLabel) is not None:
             # After pivot_root the host's /proc is out of reach (and the container may have none).
-            ctx.scratch[RECORD] = attr.open_label_attr(self.paths)
+            ctx.stash[_LABEL_ATTR] = attr.open_label_attr(self.paths)
 
     @hookimpl(tryfirst=True)
     def lxcframe_child_security(self, ctx: ChildContext) -> None:
         # First of the security steps: the profile must allow what the others still do.
-        fd = ctx.scratch.pop(RECORD, None)
-        if fd is None:
+        fd = ctx.stash.pop(_LABEL_ATTR, None)
+        wanted = ctx.received.message(AppArmorLabel)
+        if fd is None or wanted is None:
             return
         try:
-            attr.change_profile(fd, ctx.from_host[RECORD]["label"])
+            attr.change_profile(fd, wanted.label)
         finally:
             os.close(fd)
 
@@ -110,16 +119,16 @@ class AppArmorPlugin:
         # What init runs under now, as LXC does: the container may have changed its own profile.
         label = current_label(self.paths, str(init_pid))
         if label is not None and label != UNCONFINED:
-            ctx.child_data[RECORD] = label
+            ctx.handover.send(AppArmorLabel(label))
 
     @hookimpl(tryfirst=True)
     def lxcframe_attach_child(self, ctx: AttachChildContext) -> None:
-        label = ctx.data.get(RECORD)
-        if not label:
+        wanted = ctx.message(AppArmorLabel)
+        if wanted is None:
             return
         fd = attr.open_label_attr(self.paths, ctx.proc_self)
         try:
-            attr.change_profile(fd, label)
+            attr.change_profile(fd, wanted.label)
         finally:
             os.close(fd)
 
@@ -127,9 +136,10 @@ class AppArmorPlugin:
 
     @hookimpl
     def lxcframe_cleanup(self, state: ContainerState) -> None:
-        record = state.plugins.get(RECORD, {}).get("loaded")
-        if record and os.path.exists(record["profile_file"]):
-            release(Loaded(**record), was_loaded=True)
+        record = state.record(AppArmorRecord)
+        loaded = record.loaded if record is not None else None
+        if loaded is not None and os.path.exists(loaded.profile_file):
+            release(loaded, was_loaded=True)
 
     @hookimpl
     def lxcframe_destroy(self, name: str, lxcpath: str) -> None:

@@ -31,8 +31,6 @@ from lxcframe.plugins.apparmor.settings import ALLOW_INCOMPLETE, UNCHANGED, UNCO
 
 DEFAULT_PROFILE = "lxc-container-default"
 DEFAULT_PROFILE_CGNS = "lxc-container-default-cgns"
-#: Records saved in the state file and data handed to the init child, under this name.
-RECORD = "apparmor"
 
 
 class AppArmorError(Exception):
@@ -81,8 +79,25 @@ class Loaded:
     #: May unload at stop (see :attr:`KernelFacts.admin`); without, the profile stays loaded, as with LXC.
     admin: bool
 
-    def to_record(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+
+
+@attrs.frozen
+class AppArmorRecord:
+    """What a start saves in the state file: the label init was given, the generated profile loaded."""
+
+    label: str | None = None
+    loaded: Loaded | None = None
+
+
+@attrs.frozen
+class AppArmorLabel:
+    """Handed to the init child (at its first barrier) and to an attaching child: the label to take."""
+
+    label: str
+
+
+def _record(ctx: HostContext, **changes: Any) -> None:
+    ctx.state_records.put(attrs.evolve(ctx.state_records.get(AppArmorRecord) or AppArmorRecord(), **changes))
 
 
 def release(loaded: Loaded, was_loaded: bool) -> None:
@@ -135,7 +150,7 @@ def load_generated(ctx: HostContext, kernel: KernelFacts, parser: ParserInfo, pa
     except ParserError as err:
         raise AppArmorError(f"Failed to load generated AppArmor profile: {err}") from None
     done[0] = True
-    ctx.records[RECORD] = {**ctx.records.get(RECORD, {}), "loaded": loaded.to_record()}
+    _record(ctx, loaded=loaded)
     ctx.log.info("generated AppArmor profile loaded", profile=names.profile, file=names.file,
                  rewritten=rewritten, namespace=loaded.namespace_dir)
     return names
@@ -177,5 +192,5 @@ def prepare(ctx: HostContext, kernel: KernelFacts, paths: HostPaths, cache_dir: 
         load_generated(ctx, kernel, parser, paths, cache_dir, settings)
     if label == UNCONFINED and not _confined(mine):
         return None  # nothing would change
-    ctx.records[RECORD] = {**ctx.records.get(RECORD, {}), "label": label}
+    _record(ctx, label=label)
     return label

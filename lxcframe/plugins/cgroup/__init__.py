@@ -22,7 +22,7 @@ from lxcframe.hooks import hookimpl
 from lxcframe.plugins.cgroup import automount, limits, runtime, selection, settings, start
 from lxcframe.plugins.cgroup.drivers import DRIVERS
 from lxcframe.plugins.cgroup.layout import current_layout
-from lxcframe.plugins.cgroup.placement import PLUGIN, Placed, from_record
+from lxcframe.plugins.cgroup.placement import PLUGIN, CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import probes
 from lxcframe.probe import Probe
 from lxcframe.state import ContainerState
@@ -31,7 +31,7 @@ __all__ = ["PLUGIN"]
 
 
 def _placed(state: ContainerState) -> list[Placed]:
-    return from_record(state.plugins.get(PLUGIN))
+    return from_record(state.record(CgroupRecord))
 
 
 @hookimpl

@@ -8,14 +8,13 @@ container's own cgroup as its root. ``ro`` mounts them read-only; ``ro`` and ``m
 default) leave the tmpfs read-only. The child is in its cgroup namespace already (the monitor moved
 it first), and every target is resolved inside the rootfs.
 
-The monitor sends the child the hierarchies the container was placed in (:func:`child_data`): all
+The monitor hands the child the hierarchies the container was placed in (:func:`mounts_for_child`): all
 of them are mounted at once, after the tmpfs got a directory for each.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import attrs
 
@@ -23,7 +22,7 @@ from lxcframe import syscalls
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
 from lxcframe.plugins.cgroup.layout import V2
-from lxcframe.plugins.cgroup.placement import PLUGIN, Placed
+from lxcframe.plugins.cgroup.placement import Placed
 from lxcframe.rootfs_paths import fd_path, makedirs_in_root, open_in_root
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -66,14 +65,30 @@ def wanted(config: ContainerConfig, clone_flags: int) -> AutoCgroup | None:
     return spec
 
 
-def child_data(placed: list[Placed]) -> dict[str, Any]:
-    """What the child needs to mount these hierarchies (sent at the first barrier)."""
-    mounts = []
-    for p in placed:
-        hierarchy = p.hierarchy
-        mounts.append({"dir": hierarchy.mount_dir, "fstype": "cgroup2" if p.kind == V2 else "cgroup",
-                       "data": hierarchy.mount_data, "at_root": p.mountpoint.rstrip("/") == CGROUP_ROOT})
-    return {"mounts": mounts}
+@attrs.frozen
+class CgroupMount:
+    """One hierarchy as the child mounts it: its directory below /sys/fs/cgroup, type and options."""
+
+    dir: str
+    fstype: str
+    data: str | None
+    #: A pure cgroup2 host: the unified tree itself goes on /sys/fs/cgroup.
+    at_root: bool
+
+
+@attrs.frozen
+class CgroupMounts:
+    """Handed to the child at its first barrier."""
+
+    mounts: tuple[CgroupMount, ...]
+
+
+def mounts_for_child(placed: list[Placed]) -> CgroupMounts:
+    """What the child needs to mount these hierarchies (handed over at the first barrier)."""
+    return CgroupMounts(tuple(
+        CgroupMount(p.hierarchy.mount_dir, "cgroup2" if p.kind == V2 else "cgroup", p.hierarchy.mount_data,
+                    p.mountpoint.rstrip("/") == CGROUP_ROOT)
+        for p in placed))
 
 
 def _mount(ctx: ChildContext, source: str, target: str, fstype: str, flags: int, data: str | None) -> None:
@@ -84,13 +99,13 @@ def _mount(ctx: ChildContext, source: str, target: str, fstype: str, flags: int,
         os.close(fd)
 
 
-def _prepare_root(ctx: ChildContext, spec: AutoCgroup, mounts: list[dict[str, Any]]) -> None:
+def _prepare_root(ctx: ChildContext, spec: AutoCgroup, mounts: tuple[CgroupMount, ...]) -> None:
     os.close(makedirs_in_root(ctx.root_fd, CGROUP_ROOT))
-    if any(m["at_root"] for m in mounts):
+    if any(m.at_root for m in mounts):
         return  # pure cgroup2: the unified tree itself goes on /sys/fs/cgroup
     _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", _FLAGS, _TMPFS_DATA)
     for m in mounts:
-        os.close(makedirs_in_root(ctx.root_fd, f"{CGROUP_ROOT}/{m['dir']}"))
+        os.close(makedirs_in_root(ctx.root_fd, f"{CGROUP_ROOT}/{m.dir}"))
     if spec.mode in ("ro", "mixed"):
         _mount(ctx, "cgroup_root", CGROUP_ROOT, "tmpfs", syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _FLAGS,
                _TMPFS_DATA)
@@ -98,11 +113,12 @@ def _prepare_root(ctx: ChildContext, spec: AutoCgroup, mounts: list[dict[str, An
 
 def mount_cgroups(ctx: ChildContext) -> None:
     spec = wanted(ctx.plan.config, ctx.plan.clone_flags)
-    mounts = list((ctx.from_host.get(PLUGIN) or {}).get("mounts", ()))
+    message = ctx.received.message(CgroupMounts)
+    mounts = message.mounts if message is not None else ()
     if spec is None or not mounts:
         return
     _prepare_root(ctx, spec, mounts)
     flags = _FLAGS | (syscalls.MS_RDONLY if spec.mode == "ro" else 0)
     for m in mounts:
-        target = CGROUP_ROOT if m["at_root"] else f"{CGROUP_ROOT}/{m['dir']}"
-        _mount(ctx, m["fstype"], target, m["fstype"], flags, m["data"])
+        target = CGROUP_ROOT if m.at_root else f"{CGROUP_ROOT}/{m.dir}"
+        _mount(ctx, m.fstype, target, m.fstype, flags, m.data)

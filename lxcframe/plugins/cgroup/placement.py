@@ -22,8 +22,7 @@ from lxcframe.plugins.cgroup.layout import V1, Hierarchy
 from lxcframe.plugins.cgroup.naming import MAX_SUFFIX, Names, cgroup_in, join, names_for, read_proc_cgroup
 from lxcframe.plugins.cgroup.settings import CgroupSettings
 
-#: The plugin's name: what a start's record (``ctx.records``, the state file) and the data it sends
-#: the child are filed under.
+#: The plugin's name.
 PLUGIN = "cgroup"
 
 
@@ -70,14 +69,19 @@ class Placed:
         return cls(**values)
 
 
-def to_record(placed: Iterable[Placed]) -> dict[str, Any]:
-    return {"hierarchies": [p.to_json() for p in placed]}
+@attrs.frozen
+class CgroupRecord:
+    """What a start saves in the state file: every hierarchy it placed the container in."""
+
+    placed: tuple[Placed, ...]
 
 
-def from_record(record: Mapping[str, Any] | None) -> list[Placed]:
-    if not record:
-        return []
-    return [Placed.from_json(item) for item in record.get("hierarchies", ())]
+def to_record(placed: Iterable[Placed]) -> CgroupRecord:
+    return CgroupRecord(tuple(placed))
+
+
+def from_record(record: CgroupRecord | None) -> list[Placed]:
+    return list(record.placed) if record is not None else []
 
 
 def _init_cpuset(hierarchy: Hierarchy, directory: str) -> None:

@@ -2,8 +2,9 @@
 
 The cgroups of every running driver are created in one go, so that a name collision gives the same
 suffix in all hierarchies, v1 and v2 alike; each driver then applies its own limits. The record of
-what was placed (``ctx.records["cgroup"]``) is kept up to date at every step, and the removal undo
-reads it when it runs, so it also removes what was added after creation (an inner cgroup).
+what was placed (a :class:`CgroupRecord` among ``ctx.state_records``) is kept up to date at every
+step, and the removal undo reads it when it runs, so it also removes what was added after creation
+(an inner cgroup).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lxcframe.plugins.cgroup.drivers import Driver
 from lxcframe.plugins.cgroup.layout import Layout
 from lxcframe.plugins.cgroup.naming import base_cgroups, cgroup_in, read_proc_cgroup
 from lxcframe.plugins.cgroup.placement import (
-    PLUGIN,
+    CgroupRecord,
     Placed,
     add_inner,
     create,
@@ -35,13 +36,13 @@ from lxcframe.plugins.cgroup.settings import read_settings
 
 
 def _remove_recorded(ctx: HostContext) -> None:
-    problems = cleanup(from_record(ctx.records.get(PLUGIN)))
+    problems = cleanup(from_record(ctx.state_records.get(CgroupRecord)))
     if problems:
         raise OSError(errno.EBUSY, "; ".join(problems))
 
 
 def _update(ctx: HostContext, placed: list[Placed]) -> None:
-    ctx.records[PLUGIN] = to_record(placed)
+    ctx.state_records.put(to_record(placed))
 
 
 def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> None:
@@ -75,7 +76,7 @@ def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> 
             delegate(p.kind, p.path(p.init), uid, gid)
     if not ctx.monitor_is_caller:
         placed = _move_monitor(ctx, placed)
-    ctx.to_child[PLUGIN] = automount.child_data(placed)
+    ctx.handover.send(automount.mounts_for_child(placed))
 
 
 def _move_monitor(ctx: HostContext, placed: list[Placed]) -> list[Placed]:
@@ -91,5 +92,5 @@ def _move_monitor(ctx: HostContext, placed: list[Placed]) -> list[Placed]:
 
 def attach_init(ctx: HostContext, pid: int) -> None:
     """Move the init child into its cgroup in each hierarchy (it has not unshared its cgroupns yet)."""
-    for p in from_record(ctx.records.get(PLUGIN)):
+    for p in from_record(ctx.state_records.get(CgroupRecord)):
         fs.write(p.path(p.init, "cgroup.procs"), str(pid))

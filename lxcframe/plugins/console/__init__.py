@@ -11,16 +11,22 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.config.keys import KeySpec
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext, HostContext
 from lxcframe.errors import ConfigError
 from lxcframe.hooks import hookimpl
+from lxcframe.stash import DescriptorKey, StashKey
 from lxcframe.state import ContainerState
 
 from .settings import KEYS, ConsoleSettings
+
+if TYPE_CHECKING:
+    from .server import ConsoleServer
 
 NAME = "console"
 LOGFILE_KEY = "lxc.console.logfile"
@@ -36,11 +42,24 @@ def lxcframe_api_extensions() -> list[str]:
     return ["console_log"]
 
 
+#: The monitor's console server, for the container's life.
+_SERVER: StashKey[ConsoleServer] = StashKey("console server")
+#: The child's end of the link over which it sends the pty masters to the monitor.
+_LINK = DescriptorKey("console link")
+#: The console's slave in the child, for init's stdio.
+_SLAVE = StashKey[int]("console slave")
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> ConsoleSettings:
+    return ConsoleSettings.from_config(config)
+
+
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
     from .server import ConsoleServer, LogFileRefused
 
-    settings = ConsoleSettings.from_config(ctx.plan.config)
+    settings = ctx.plan.part(ConsoleSettings)
     if not settings.enabled:
         return
     try:
@@ -50,14 +69,14 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
         raise ConfigError(str(err), path=where.path if where else None, line=where.line if where else None,
                           key=LOGFILE_KEY, value=settings.logfile) from None
     ctx.undo.push("console", server.close)
-    ctx.resources[NAME] = server
+    ctx.stash[_SERVER] = server
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server.child_link = ours
-    ctx.fds_to_child[NAME] = theirs.detach()
+    ctx.handover.send_fd(_LINK, theirs.detach())
 
     def forget_unsent() -> None:
         # Sent (and closed) at the ``created`` barrier, unless the start failed before it.
-        fd = ctx.fds_to_child.pop(NAME, None)
+        fd = ctx.handover.take_back_fd(_LINK)
         if fd is not None:
             os.close(fd)
 
@@ -67,7 +86,7 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
 @hookimpl
 def lxcframe_child_devices(ctx: ChildContext) -> None:
     # Last (lxcframe.stages.PLUGIN_ORDER): after the devices plugin has mounted devpts and made /dev.
-    fd = ctx.received_fds.pop(NAME, None)
+    fd = ctx.received.take_fd(_LINK)
     if fd is None:
         return
     from .ptys import allocate
@@ -80,7 +99,7 @@ def lxcframe_child_devices(ctx: ChildContext) -> None:
             ctx.log.warning("no devpts in the container (lxc.pty.max = 0?): no console, no ttys")
             return
         try:
-            ctx.scratch[NAME] = allocate(ctx, ConsoleSettings.from_config(ctx.plan.config), link)
+            ctx.stash[_SLAVE] = allocate(ctx, ctx.plan.part(ConsoleSettings), link)
         except PermissionError as err:
             # The container's own policy (e.g. lxc.cgroup.devices.deny without c 5:2) forbids ptys:
             # it runs, like one with lxc.console.path = none.
@@ -91,7 +110,7 @@ def lxcframe_child_devices(ctx: ChildContext) -> None:
 
 @hookimpl
 def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
-    slave = ctx.scratch.get(NAME)
+    slave = ctx.stash.get(_SLAVE, None)
     if slave is None or ctx.plan.mode != "daemon":
         return  # start -F and execute keep the caller's stdio, as LXC
     # A session of its own without a controlling terminal: init (busybox, systemd) makes the
@@ -104,20 +123,20 @@ def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
 
 @hookimpl
 def lxcframe_post_start(ctx: HostContext, pid: int) -> None:
-    server = ctx.resources.get(NAME)
+    server = ctx.stash.get(_SERVER, None)
     if server is not None:
         server.collect()
 
 
 @hookimpl
 def lxcframe_monitor_fds(ctx: HostContext) -> list[tuple[int, Callable[[], None]]]:
-    server = ctx.resources.get(NAME)
+    server = ctx.stash.get(_SERVER, None)
     return server.watch() if server is not None else []
 
 
 @hookimpl
 def lxcframe_stopped(ctx: HostContext, status: int) -> None:
-    server = ctx.resources.get(NAME)
+    server = ctx.stash.get(_SERVER, None)
     if server is not None:
         server.drain()
 

@@ -64,16 +64,23 @@ def lxcframe_check() -> list[object]:
 
 
 @hookimpl
+def lxcframe_plan(config: ContainerConfig) -> object:
+    from lxcframe.plugins.netns.config import NetPart, devices
+
+    return NetPart(devices(config))
+
+
+@hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
     # Import pyroute2 (no socket, no thread: only modules) before the monitor forks the child, which
     # then configures its devices without paying the import a second time.
-    if ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
-        from lxcframe.plugins.netns.config import devices
+    from lxcframe.plugins.netns.config import NetPart
 
-        if any(device.type != "empty" for device in devices(ctx.plan.config)):
-            from lxcframe.plugins.netns.iproute import warm_up
+    devices = ctx.plan.part(NetPart).devices
+    if ctx.plan.clone_flags & syscalls.CLONE_NEWNET and any(device.type != "empty" for device in devices):
+        from lxcframe.plugins.netns.iproute import warm_up
 
-            warm_up()
+        warm_up()
 
 
 # First of the network stage (lxcframe.stages.PLUGIN_ORDER), so that its release of the namespace is
@@ -81,7 +88,9 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
 @hookimpl
 def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
     if not ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
-        ctx.records[PLUGIN] = {"shared": True}
+        from lxcframe.plugins.netns.records import NetnsRecord
+
+        ctx.state_records.put(NetnsRecord(shared=True))
         return
     from lxcframe.plugins.netns.host import setup_network
 
@@ -92,9 +101,10 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
 def lxcframe_child_network(ctx: ChildContext) -> None:
     if not ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
         return
-    from lxcframe.plugins.netns.child import Inside, configure
+    from lxcframe.plugins.netns.child import NetInside, configure
 
-    configure([Inside.from_json(item) for item in ctx.from_host.get(PLUGIN, {}).get("devices", ())])
+    handed = ctx.received.message(NetInside)
+    configure(list(handed.devices) if handed is not None else [])
 
 
 @hookimpl
@@ -125,8 +135,10 @@ def lxcframe_get_interfaces(state: Any) -> tuple[str, ...]:
 
 @hookimpl
 def lxcframe_cleanup(state: Any) -> None:
-    record = state.plugins.get(PLUGIN)
-    if record and not record.get("shared"):
+    from lxcframe.plugins.netns.records import NetnsRecord
+
+    record = state.record(NetnsRecord)
+    if record is not None and not record.shared:
         from lxcframe.plugins.netns.host import cleanup
 
         cleanup(record)

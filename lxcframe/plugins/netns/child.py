@@ -26,7 +26,7 @@ def _pairs(items: Any) -> tuple[tuple[Any, ...], ...]:
 
 @attrs.frozen
 class Inside:
-    """One device as the child configures it; crosses the ``namespaces`` barrier as JSON."""
+    """One device as the child configures it; crosses the ``namespaces`` barrier in a :class:`NetInside`."""
 
     name: str
     up: bool = False
@@ -40,12 +40,12 @@ class Inside:
     ipv4_gateway: str | None = None
     ipv6_gateway: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Inside:
-        return cls(**data)
+@attrs.frozen
+class NetInside:
+    """Handed to the child at the ``namespaces`` barrier: the devices it configures, in order."""
+
+    devices: tuple[Inside, ...]
 
 
 def configure(devices: list[Inside]) -> None:

@@ -74,6 +74,13 @@ class NetDevice:
     script_down: str | None = None
 
 
+@attrs.frozen
+class NetPart:
+    """The container's ``lxc.net.<N>`` devices, parsed once by the caller, in index order."""
+
+    devices: tuple[NetDevice, ...]
+
+
 # --- validators ------------------------------------------------------------------------------------
 
 

@@ -21,9 +21,10 @@ import string
 from typing import Any
 
 from lxcframe.context import HostContext
-from lxcframe.plugins.netns.child import Inside
-from lxcframe.plugins.netns.config import NetDevice, container_names, devices
+from lxcframe.plugins.netns.child import Inside, NetInside
+from lxcframe.plugins.netns.config import NetDevice, NetPart, container_names
 from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl
+from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 from lxcframe.plugins.netns.scripts import run_net_script
 
 PLUGIN = "netns"
@@ -33,29 +34,32 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 def setup_network(ctx: HostContext, pid: int) -> None:
-    plan = ctx.plan
-    devs = devices(plan.config)
+    devs = ctx.plan.part(NetPart).devices
     names = container_names(devs)
-    # The id is assigned in the monitor's namespace, the host's: valid for readers there.
-    record: dict[str, Any] = {"shared": False, "nsid": None, "devices": []}
-    ctx.records[PLUGIN] = record
+    # Filled in as devices are made (the undos read these same dicts); saved as a NetnsRecord.
+    record: dict[str, Any] = {"nsid": None, "devices": []}
     pin = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     ctx.undo.push("the container's network namespace and its id", lambda: _release_netns(ctx, pin, record))
-    inside: list[dict[str, Any]] = []
-    # This monitor's own IPRoute, made now that the child exists (the child makes its own).
-    with Rtnl() as rt:
-        try:
-            record["nsid"] = rt.assign_nsid(pin)
-        except OSError as err:
-            # As LXC: only a warning. get_ips then reaches the namespace through init instead.
-            ctx.log.warning("no netns id for the container", error=str(err))
-        for device in devs:
-            entry: dict[str, Any] = {"index": device.index, "type": device.type}
-            record["devices"].append(entry)
-            made = _instantiate(ctx, rt, pin, device, names.get(device.index, ""), entry)
-            if made is not None:
-                inside.append(made.to_json())
-    ctx.to_child[PLUGIN] = {"devices": inside}
+    inside: list[Inside] = []
+    try:
+        # This monitor's own IPRoute, made now that the child exists (the child makes its own).
+        with Rtnl() as rt:
+            try:
+                # The id is assigned in the monitor's namespace, the host's: valid for readers there.
+                record["nsid"] = rt.assign_nsid(pin)
+            except OSError as err:
+                # As LXC: only a warning. get_ips then reaches the namespace through init instead.
+                ctx.log.warning("no netns id for the container", error=str(err))
+            for device in devs:
+                entry: dict[str, Any] = {"index": device.index, "type": device.type}
+                record["devices"].append(entry)
+                made = _instantiate(ctx, rt, pin, device, names.get(device.index, ""), entry)
+                if made is not None:
+                    inside.append(made)
+    finally:
+        ctx.state_records.put(NetnsRecord(False, record["nsid"],
+                                          tuple(DeviceRecord(**entry) for entry in record["devices"])))
+    ctx.handover.send(NetInside(tuple(inside)))
 
 
 def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
@@ -228,18 +232,18 @@ def _restore_attributes(entry: dict[str, Any], restore: tuple[str, ...]) -> None
 # --- after a monitor died ----------------------------------------------------------------------------
 
 
-def cleanup(record: dict[str, Any]) -> None:
+def cleanup(record: NetnsRecord) -> None:
     """Release what a dead monitor recorded: host veth ends; phys devices the kernel returned renamed.
 
     The namespace died with the monitor's pin and init, so a phys device is back on the host, under its
     container-side name (or ``dev<index>`` if that name was taken): give it its own name again.
     """
     problems: list[str] = []
-    for entry in record.get("devices", ()):
+    for entry in record.devices:
         try:
-            if entry.get("type") == "veth" and entry.get("host"):
-                _delete_host_end(entry["host"], entry["host_index"])
-            elif entry.get("type") == "phys" and entry.get("link"):
+            if entry.type == "veth" and entry.host and entry.host_index is not None:
+                _delete_host_end(entry.host, entry.host_index)
+            elif entry.type == "phys" and entry.link:
                 _rename_returned(entry)
         except OSError as err:
             problems.append(str(err))
@@ -247,16 +251,16 @@ def cleanup(record: dict[str, Any]) -> None:
         raise OSError(errno.EIO, "; ".join(problems))
 
 
-def _rename_returned(entry: dict[str, Any]) -> None:
+def _rename_returned(entry: DeviceRecord) -> None:
     with Rtnl() as rt:
         links = rt.links()
-        if any(link.name == entry["link"] for link in links):
+        if any(link.name == entry.link for link in links):
             return
-        candidates = (entry.get("name"), f"dev{entry.get('inside_index')}", f"dev{entry.get('host_index')}")
+        candidates = (entry.name, f"dev{entry.inside_index}", f"dev{entry.host_index}")
         for link in links:
-            if link.name in candidates and link.address == entry.get("expect_hwaddr"):
+            if link.name in candidates and link.address == entry.expect_hwaddr:
                 with contextlib.suppress(NetlinkError):
                     rt.set_link(link.ifindex, up=False, what=f"bring {link.name} down")
-                rt.set_link(link.ifindex, name=entry["link"],
-                              what=f"rename {link.name} back to {entry['link']}")
+                rt.set_link(link.ifindex, name=entry.link,
+                              what=f"rename {link.name} back to {entry.link}")
                 return

@@ -41,8 +41,10 @@ class NetnsRef:
 
     @classmethod
     def from_state(cls, state: Any) -> NetnsRef:
-        record = state.plugins.get("netns") or {}
-        return cls(state.init_pid, state.init_start, record.get("nsid"))
+        from lxcframe.plugins.netns.records import NetnsRecord
+
+        record = state.record(NetnsRecord)
+        return cls(state.init_pid, state.init_start, record.nsid if record is not None else None)
 
 
 class Snapshot(NamedTuple):

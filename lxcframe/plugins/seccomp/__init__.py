@@ -1,8 +1,9 @@
 """Seccomp: ``lxc.seccomp.profile`` (LXC's policy files, v1 and v2) with architecture stacking.
 
 * :mod:`.policy` parses the profile; ``lxcframe_validate`` reports its errors with file and line.
-* :mod:`.builder` builds the libseccomp filter on the host side (the monitor for ``start``, the
-  caller for ``attach``), stacked over the ABIs the host runs (x86 and x32 on amd64), and compiles it.
+* :mod:`.builder` builds the libseccomp filter once, in the caller (``lxcframe_plan``, for ``start``,
+  ``execute`` and ``attach`` alike), stacked over the ABIs the host runs (x86 and x32 on amd64), and
+  compiles it: the program travels in the plan (:class:`SeccompPart`).
 * :mod:`.load` installs the compiled program in the child: last in the security stage, after the LSM
   label, the capabilities and no_new_privs, and in an attached process before it executes.
 
@@ -23,13 +24,16 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from lxcframe.config.keys import KeySpec, boolean01
 from lxcframe.hooks import hookimpl
-from lxcframe.plugins.seccomp.load import load_program, read_fd, why_not_filter
+from lxcframe.plugins.seccomp.load import load_program, why_not_filter
+from lxcframe.stash import StashKey
 
 if TYPE_CHECKING:
     from lxcframe.config.model import ContainerConfig
-    from lxcframe.context import AttachChildContext, AttachContext, ChildContext, HostContext
+    from lxcframe.context import AttachChildContext, AttachContext, ChildContext, PlanHost
     from lxcframe.plugins.seccomp.builder import Built
     from lxcframe.probe import Probe
 
@@ -110,56 +114,68 @@ def _skip_reason(config: ContainerConfig) -> str | None:
     return why_not_filter(bool(config.get(NESTING_KEY, False)))
 
 
+# --- plan --------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SeccompPart:
+    """The container's policy, compiled once by the caller: the child only installs ``program``."""
+
+    profile: str
+    program: bytes
+    arches: tuple[str, ...]
+
+
+#: The program the child installs in its security stage, once it decided that it must.
+_PROGRAM = StashKey[bytes]("seccomp program")
+
+
+def compile_part(config: ContainerConfig, log: Any, container: str | None) -> SeccompPart | None:
+    """The compiled policy of ``config`` (``None`` without a profile); a bad one is a located ConfigError."""
+    from lxcframe.errors import ConfigError
+    from lxcframe.plugins.seccomp import builder
+    from lxcframe.plugins.seccomp.policy import PolicyError
+
+    path = profile_path(config)
+    if path is None:
+        return None
+    try:
+        built = _build(path, log, container)
+    except (PolicyError, builder.BuildError) as err:
+        # Named as validation names it: the config line, then the profile's own file and line.
+        item = config.located(PROFILE_KEY)
+        raise ConfigError(str(err), path=item.path if item else None, line=item.line if item else None,
+                          key=PROFILE_KEY) from None
+    return SeccompPart(path, builder.compile_bpf(built), tuple(built.arches))
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig, host: PlanHost) -> SeccompPart | None:
+    from lxcframe.log import get_logger
+
+    return compile_part(config, get_logger(PLUGIN), host.name)
+
+
 # --- start -------------------------------------------------------------------------------------
 
 
 @hookimpl
-def lxcframe_pre_start(ctx: HostContext) -> None:
-    from lxcframe.plugins.seccomp import builder
-
-    path = profile_path(ctx.plan.config)
-    if path is None:
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    part = ctx.plan.part_or_none(SeccompPart)
+    if part is None:
         return
-    # The child inherits this process's seccomp state, so the monitor can decide for it.
+    # Decided here, where the host's /proc still answers: the child has the monitor's seccomp state.
     why = _skip_reason(ctx.plan.config)
     if why is not None:
-        ctx.log.info("seccomp policy not loaded", profile=path, reason=why)
+        ctx.log.info("seccomp policy not loaded", profile=part.profile, reason=why)
         return
-    from lxcframe.plugins.seccomp.policy import PolicyError
-
-    try:
-        built = _build(path, ctx.log, ctx.name)
-    except (PolicyError, builder.BuildError) as err:
-        # Named as attach names it: the config line, then the profile's own file and line.
-        raise RuntimeError(f"{ctx.plan.config.where(PROFILE_KEY)}{PROFILE_KEY}: {err}") from None
-    ctx.log.info("seccomp policy for the container", profile=path, arches=",".join(built.arches))
-    # A memfd rather than JSON data: a large policy would not fit in one channel record.
-    fd = builder.export_bpf(built)
-    ctx.fds_to_child[PLUGIN] = fd
-    # The monitor may be a long-lived library caller: a start failing before the hand-over must not leak it.
-    ctx.undo.push("seccomp program descriptor", lambda: _close_unsent(ctx, fd))
-
-
-def _close_unsent(ctx: HostContext, fd: int) -> None:
-    if ctx.fds_to_child.get(PLUGIN) == fd:
-        del ctx.fds_to_child[PLUGIN]
-        os.close(fd)
-
-
-@hookimpl
-def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
-    fd = ctx.received_fds.pop(PLUGIN, None)
-    if fd is None:
-        return
-    try:
-        ctx.scratch[PLUGIN] = read_fd(fd)
-    finally:
-        os.close(fd)  # received without close-on-exec: keep it out of the container
+    ctx.log.info("seccomp policy for the container", profile=part.profile, arches=",".join(part.arches))
+    ctx.stash[_PROGRAM] = part.program
 
 
 @hookimpl
 def lxcframe_child_security(ctx: ChildContext) -> None:
-    program = ctx.scratch.get(PLUGIN)
+    program = ctx.stash.get(_PROGRAM, None)
     if program is None:
         return
     _install(program)
@@ -180,32 +196,30 @@ def _install(program: bytes) -> None:
 
 @hookimpl
 def lxcframe_attach(ctx: AttachContext) -> None:
-    from lxcframe.errors import ContainerError
     from lxcframe.log import get_logger
-    from lxcframe.plugins.seccomp import builder
-    from lxcframe.plugins.seccomp.policy import PolicyError
 
-    path = profile_path(ctx.config)
-    if path is None:
+    part = ctx.part_or_none(SeccompPart)
+    if part is None:
         return
-    log = get_logger(PLUGIN)
     why = _skip_reason(ctx.config)
     if why is not None:
-        log.info("seccomp policy not loaded", profile=path, reason=why)
+        get_logger(PLUGIN).info("seccomp policy not loaded", profile=part.profile, reason=why)
         return
-    try:
-        built = _build(path, log, None)
-    except (PolicyError, builder.BuildError) as err:
-        raise ContainerError(f"{ctx.config.where(PROFILE_KEY)}{PROFILE_KEY}: {err}") from None
-    # Hex: the attach request crosses to a helper process as JSON when the caller is multi-threaded.
-    ctx.child_data[PLUGIN] = builder.compile_bpf(built).hex()
+    ctx.handover.send(SeccompProgram(part.program))
+
+
+@attrs.frozen
+class SeccompProgram:
+    """Handed to the attaching child: the program to install (the caller's seccomp state allows it)."""
+
+    program: bytes
 
 
 @hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
-    program = ctx.data.get(PLUGIN)
-    if program:
-        _install(bytes.fromhex(program))
+    message = ctx.message(SeccompProgram)
+    if message is not None:
+        _install(message.program)
 
 
 # --- check -------------------------------------------------------------------------------------
