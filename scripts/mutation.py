@@ -78,8 +78,7 @@ def main() -> int:
         command += [mutant_glob(m) for m in modules]
     # mutmut draws a spinner; its own summary is the table printed below. On a failure (its clean
     # run of the tests failed, say) it explains on stdout: show the end of it without the spinner.
-    run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         check=False)
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         lines = [line for line in run.stdout.replace("\r", "\n").splitlines() if line.strip()]
         sys.stderr.write("\n".join(lines[-40:]) + "\n" + run.stderr)
