@@ -1,7 +1,7 @@
 """Each plugin's host probes on the real host (run as root): core's namespaces and syscalls, seccomp,
 keyring and AppArmor, each through its own module, and what each reports when the host falls short.
 
-The host-dependent expectations (cgroup layout, AppArmor) are read from the host's own files by
+The host-dependent expectations (AppArmor) are read from the host's own files by
 ``tests/hostfacts.py``, independently of lxcframe, so that these tests hold on a hybrid VM, a pure
 cgroup2 Debian 12 host with or without AppArmor, and a legacy one alike. The kernel features checked
 are those every supported kernel (6.x with libseccomp installed) has.
@@ -22,7 +22,6 @@ from lxcframe.plugins import core, core_probes, keyring
 from lxcframe.plugins import seccomp as seccomp_plugin
 from lxcframe.plugins.apparmor.host import HostPaths
 from lxcframe.plugins.apparmor.probe import probes as apparmor_probes
-from lxcframe.plugins.cgroup.mountinfo import CgroupLayout, cgroup_layout, parse_cgroup_layout
 from lxcframe.plugins.seccomp import probe as seccomp
 from lxcframe.probe import Probe
 
@@ -184,75 +183,3 @@ def test_apparmor_probe_matches_kernel_state() -> None:
     if lsm.active is not None:
         # The module parameter and the kernel's list of active LSMs tell the same story.
         assert ("apparmor" in lsm.active) == (lsm.apparmor_param or "").startswith("Y"), lsm
-
-
-# --------------------------------------------------------------------------
-# cgroup layout (the cgroup plugin's mountinfo reading)
-# --------------------------------------------------------------------------
-
-
-def test_cgroup_layout_matches_the_host() -> None:
-    facts = hostfacts.cgroups()
-    layout = cgroup_layout()
-    assert layout.mode == facts.mode
-    assert layout.unified_mount == facts.unified_mount
-    assert layout.unified_controllers == facts.unified_controllers
-    assert set(layout.v1_controllers) == facts.v1_controllers
-    assert set(layout.v1_named) == facts.v1_named
-    assert set(layout.v1_mounts) == {m.mountpoint for m in facts.v1_mounts}
-    assert not any("=" in c for c in layout.v1_controllers)  # name=systemd is a name, not a controller
-
-
-# --------------------------------------------------------------------------
-# mountinfo parsing
-# --------------------------------------------------------------------------
-
-UNIFIED = """\
-22 1 0:21 / /proc rw,nosuid - proc proc rw
-30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate
-"""
-
-HYBRID = """\
-31 23 0:28 / /sys/fs/cgroup ro shared:9 - tmpfs tmpfs ro,mode=755
-32 31 0:29 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw,nsdelegate
-33 31 0:30 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd
-34 31 0:31 / /sys/fs/cgroup/cpu,cpuacct rw shared:12 - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/net_cls,net_prio rw shared:13 master:1 - cgroup cgroup rw,net_cls,net_prio
-"""
-
-LEGACY = """\
-40 31 0:37 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset,noprefix,release_agent=/x
-42 31 0:39 / /sys/fs/cgroup/with\\040space rw,relatime - cgroup cgroup rw,pids
-"""
-
-
-def test_parse_unified() -> None:
-    layout = parse_cgroup_layout(UNIFIED)
-    assert layout == CgroupLayout(mode="unified", unified_mount="/sys/fs/cgroup")
-
-
-def test_parse_hybrid() -> None:
-    layout = parse_cgroup_layout(HYBRID)
-    assert layout.mode == "hybrid"
-    assert layout.unified_mount == "/sys/fs/cgroup/unified"
-    assert layout.v1_controllers == ("cpu", "cpuacct", "net_cls", "net_prio")
-    assert layout.v1_named == ("systemd",)
-
-
-def test_parse_legacy() -> None:
-    layout = parse_cgroup_layout(LEGACY)
-    assert layout.mode == "legacy"
-    assert layout.unified_mount is None
-    assert layout.v1_controllers == ("memory", "cpuset", "pids")
-    assert "/sys/fs/cgroup/with space" in layout.v1_mounts
-
-
-def test_parse_cgroup2_on_sys_fs_cgroup_wins() -> None:
-    layout = parse_cgroup_layout(UNIFIED + LEGACY)
-    assert layout.mode == "unified"
-
-
-def test_parse_none_and_garbage() -> None:
-    assert parse_cgroup_layout("").mode == "none"
-    assert parse_cgroup_layout("garbage line\n1 2 3\n").mode == "none"
