@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import resource
 
+import attrs
+
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
@@ -83,14 +85,38 @@ def lxcframe_config_keys() -> list[KeySpec]:
     return specs
 
 
-def configured_limits(config: ContainerConfig) -> list[tuple[str, int, int, int]]:
-    """(key, resource, soft, hard) for every limit the config sets."""
+@attrs.frozen
+class Prlimit:
+    """One limit the config sets; ``where`` is ``FILE:LINE: `` of its line, for the kernel's refusal."""
+
+    key: str
+    resource: int
+    soft: int
+    hard: int
+    where: str
+
+
+@attrs.frozen
+class PrlimitPart:
+    """The limits init sets on itself, decided by the caller (``lxcframe_plan``)."""
+
+    limits: tuple[Prlimit, ...]
+
+
+def configured_limits(config: ContainerConfig) -> tuple[Prlimit, ...]:
+    """Every limit the config sets, in :data:`RESOURCES` order."""
     found = []
     for name, number in RESOURCES.items():
         limits = config.get(PREFIX + name)
         if limits is not None:
-            found.append((PREFIX + name, number, limits[0], limits[1]))
-    return found
+            found.append(Prlimit(PREFIX + name, number, limits[0], limits[1], config.where(PREFIX + name)))
+    return tuple(found)
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> PrlimitPart | None:
+    limits = configured_limits(config)
+    return PrlimitPart(limits) if limits else None
 
 
 def _show(number: int) -> str:
@@ -101,14 +127,15 @@ def _show(number: int) -> str:
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Before the security stage: the LSM label comes first there, and raising a hard limit needs
     # the capabilities that stage drops.
-    config = ctx.plan.config
-    for key, number, soft, hard in configured_limits(config):
+    part = ctx.plan.part_or_none(PrlimitPart)
+    for limit in part.limits if part else ():
+        key, number, soft, hard = limit.key, limit.resource, limit.soft, limit.hard
         try:
             resource.setrlimit(number, (soft, hard))
         except (ValueError, OSError) as err:
             # Python turns EPERM into "not allowed to raise maximum limit": raising a hard limit
             # needs CAP_SYS_RESOURCE in the initial user namespace, which a host may not grant.
-            prefix = config.where(key)
+            prefix = limit.where
             current = resource.getrlimit(number)
             raise StageError(
                 "pre-pivot", "prlimit",
