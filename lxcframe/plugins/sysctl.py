@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
@@ -86,15 +88,42 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     return problems
 
 
+@attrs.frozen
+class Sysctl:
+    """One ``lxc.sysctl.*`` line: ``where`` is ``FILE:LINE: `` of it, for the messages of a refusal."""
+
+    key: str
+    value: str
+    namespace: int
+    where: str
+
+    @property
+    def path(self) -> str:
+        """The file below the container's /proc."""
+        return "sys/" + self.key.removeprefix(PREFIX).replace(".", "/")
+
+
+@attrs.frozen
+class SysctlPart:
+    """The sysctls init writes, in key order, decided by the caller (``lxcframe_plan``)."""
+
+    sysctls: tuple[Sysctl, ...]
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> SysctlPart | None:
+    found = tuple(Sysctl(key, config.get(key), namespace_of(key), config.where(key)) for key in sysctl_keys(config))
+    return SysctlPart(found) if found else None
+
+
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    config = ctx.plan.config
-    for key in sysctl_keys(config):
-        flag = namespace_of(key)
-        if not ctx.plan.clone_flags & flag:
+    part = ctx.plan.part_or_none(SysctlPart)
+    for sysctl in part.sysctls if part else ():
+        if not ctx.plan.clone_flags & sysctl.namespace:
             raise StageError(
                 "pre-start", "sysctl",
-                f"{config.where(key)}{key}: the container shares the host's {NAMESPACE_NAMES[flag]} "
+                f"{sysctl.where}{sysctl.key}: the container shares the host's {NAMESPACE_NAMES[sysctl.namespace]} "
                 "namespace, so this would change the host",
             )
 
@@ -111,7 +140,7 @@ def _fs_type(fd: int) -> str | None:
     return None
 
 
-def _open_container_proc(ctx: ChildContext, first_key: str) -> int:
+def _open_container_proc(ctx: ChildContext, first: Sysctl) -> int:
     """A detached copy of the container's /proc mount, refused when the container mounts none."""
     try:
         proc_fd = ctx.open_in_rootfs("/proc", os.O_PATH | os.O_DIRECTORY)
@@ -119,10 +148,9 @@ def _open_container_proc(ctx: ChildContext, first_key: str) -> int:
         proc_fd = -1
     try:
         if proc_fd < 0 or _fs_type(proc_fd) != "proc":
-            where = ctx.plan.config.where(first_key)
             raise StageError(
                 "pre-pivot", "sysctl",
-                f"{where}{first_key}: the container has no /proc to write sysctls through "
+                f"{first.where}{first.key}: the container has no /proc to write sysctls through "
                 "(set lxc.mount.auto = proc:mixed or proc:rw)",
             )
         clone = syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC | syscalls.AT_EMPTY_PATH
@@ -136,21 +164,19 @@ def _open_container_proc(ctx: ChildContext, first_key: str) -> int:
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # After the mounts stage (the container's /proc exists) and while the host's /proc still
     # tells which file system that is; before security, which may drop the capabilities needed.
-    config = ctx.plan.config
-    keys = sysctl_keys(config)
-    if not keys:
+    part = ctx.plan.part_or_none(SysctlPart)
+    if part is None:
         return
-    tree_fd = _open_container_proc(ctx, keys[0])
+    tree_fd = _open_container_proc(ctx, part.sysctls[0])
     try:
-        for key in keys:
-            path = "sys/" + key.removeprefix(PREFIX).replace(".", "/")
-            value = config.get(key)
+        for sysctl in part.sysctls:
+            key, path, value = sysctl.key, sysctl.path, sysctl.value
             try:
                 write_in_root(tree_fd, path, value)
             except OSError as err:
                 raise StageError(
                     "pre-pivot", "sysctl",
-                    f"{config.where(key)}{key} = {value}: cannot write /proc/{path}: {err.strerror}",
+                    f"{sysctl.where}{key} = {value}: cannot write /proc/{path}: {err.strerror}",
                     err.errno,
                 ) from None
             ctx.log.debug("sysctl set", key=key, value=value)
