@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+import attrs
+
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
@@ -39,24 +41,48 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
     return problems
 
 
+@attrs.frozen
+class ProcFile:
+    """One ``lxc.proc.*`` line: the file of /proc/<init>, its value, ``FILE:LINE: `` of the line."""
+
+    key: str
+    value: str
+    where: str
+
+    @property
+    def name(self) -> str:
+        return self.key.removeprefix(PREFIX)
+
+
+@attrs.frozen
+class ProcPart:
+    """The /proc/<init> files init writes, in key order, decided by the caller (``lxcframe_plan``)."""
+
+    files: tuple[ProcFile, ...]
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> ProcPart | None:
+    files = tuple(ProcFile(key, config.get(key), config.where(key)) for key in config.keys_under(PREFIX))
+    return ProcPart(files) if files else None
+
+
 @hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
-    config = ctx.plan.config
-    keys = config.keys_under(PREFIX)
-    if not keys:
+    part = ctx.plan.part_or_none(ProcPart)
+    if part is None:
         return
     # /proc/self resolves to this task's directory in the host's pid namespace; the fd keeps it.
     self_fd = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for key in keys:
-            name = key.removeprefix(PREFIX)
-            value = config.get(key)
+        for file in part.files:
+            key, name, value = file.key, file.name, file.value
             try:
                 write_in_root(self_fd, name, value)
             except OSError as err:
                 raise StageError(
                     "pre-pivot", "procfs",
-                    f"{config.where(key)}{key} = {value}: cannot write /proc/<init>/{name}: {err.strerror}",
+                    f"{file.where}{key} = {value}: cannot write /proc/<init>/{name}: {err.strerror}",
                     err.errno,
                 ) from None
             ctx.log.debug("proc file written", key=key, value=value)
