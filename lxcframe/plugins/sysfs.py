@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 
+import attrs
+
 from lxcframe import syscalls
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.plugins.mounts import LOCKED_DOWN, bind_onto_itself, effective_auto, mount_at, remount
@@ -31,9 +34,22 @@ def mount_sys(ctx: ChildContext, mode: str) -> None:
     remount(ctx, "/sys", syscalls.MS_BIND | syscalls.MS_RDONLY | LOCKED_DOWN)
 
 
+@attrs.frozen
+class SysfsPart:
+    """How /sys is mounted (``rw``, ``mixed`` or ``ro``): the last ``sys`` token of ``lxc.mount.auto``."""
+
+    mode: str
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> SysfsPart | None:
+    mode = effective_auto(config.get_all("lxc.mount.auto")).get("sys")
+    return None if mode is None else SysfsPart(mode)
+
+
 @hookimpl
 def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
     # First (lxcframe.stages.PLUGIN_ORDER): lxc.mount.entry lines may mount below /sys (common.conf's fuse connections).
-    mode = effective_auto(ctx.plan.config.get_all("lxc.mount.auto")).get("sys")
-    if mode is not None:
-        mount_sys(ctx, mode)
+    part = ctx.plan.part_or_none(SysfsPart)
+    if part is not None:
+        mount_sys(ctx, part.mode)
