@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import errno
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, boolean01
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.probe import Probe, never_raises
@@ -36,12 +39,24 @@ def probe_session_keyring() -> Probe:
     return Probe("keyring:session", True, f"keyctl works (this process's session keyring: {serial})")
 
 
+@attrs.frozen
+class KeyringPart:
+    """Whether init joins a session keyring of its own (``lxc.keyring.session``, default 1)."""
+
+    new_session: bool
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> KeyringPart:
+    return KeyringPart(new_session=config.get("lxc.keyring.session", True) is not False)
+
+
 @hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Joined once the child has the container's ids (after the rootfs stage), so that the keyring
     # belongs to the container's root; first (lxcframe.stages.PLUGIN_ORDER), so that mount and
     # autodev hooks already have it.
-    if ctx.plan.config.get("lxc.keyring.session", True) is False:
+    if not ctx.plan.part(KeyringPart).new_session:
         ctx.log.debug("keeping the caller's session keyring (lxc.keyring.session = 0)")
         return
     try:
