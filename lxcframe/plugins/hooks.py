@@ -20,6 +20,8 @@ import signal
 import subprocess
 from typing import Any
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, choice
 from lxcframe.config.model import ContainerConfig
@@ -52,20 +54,53 @@ def lxcframe_config_keys() -> list[KeySpec]:
     return keys
 
 
-def base_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> dict[str, str]:
-    version = config.get("lxc.hook.version", "0")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL")
+
+
+@attrs.frozen
+class HookPart:
+    """The hook commands of every type and what their environment tells of the config, decided by
+    the caller (``lxcframe_plan``): the monitor and the child run them without reading the config."""
+
+    #: ``(type, scripts)`` for every type the config has scripts for, in :data:`HOOK_TYPES` order.
+    scripts: tuple[tuple[str, tuple[str, ...]], ...]
+    #: ``lxc.hook.version``: "0" (arguments) or "1" (environment).
+    version: str
+    config_path: str
+    rootfs_path: str
+    log_level: str
+
+    def of(self, kind: str) -> tuple[str, ...]:
+        return next((scripts for each, scripts in self.scripts if each == kind), ())
+
+
+def hook_part(config: ContainerConfig) -> HookPart:
     level = config.get("lxc.log.level")
+    return HookPart(
+        scripts=tuple((kind, config.get_all(f"lxc.hook.{kind}")) for kind in HOOK_TYPES
+                      if kind != "clone" and config.get_all(f"lxc.hook.{kind}")),
+        version=config.get("lxc.hook.version", "0"),
+        config_path=config.path or "",
+        rootfs_path=config.get("lxc.rootfs.path", ""),
+        log_level=LOG_LEVELS[level if level is not None else 5],
+    )
+
+
+def base_environment(name: str, config: ContainerConfig, rootfs_mount: str) -> dict[str, str]:
+    return _environment_of(name, hook_part(config), rootfs_mount)
+
+
+def _environment_of(name: str, part: HookPart, rootfs_mount: str) -> dict[str, str]:
     return {
         "LXC_NAME": name,
-        "LXC_CONFIG_FILE": config.path or "",
+        "LXC_CONFIG_FILE": part.config_path,
         "LXC_ROOTFS_MOUNT": rootfs_mount,
-        "LXC_ROOTFS_PATH": config.get("lxc.rootfs.path", ""),
+        "LXC_ROOTFS_PATH": part.rootfs_path,
         "LXC_CONSOLE": "",
         "LXC_CONSOLE_LOGPATH": "",
         "LXC_CGNS_AWARE": "1",
-        "LXC_LOG_LEVEL": ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL"][
-            level if level is not None else 5],
-        "LXC_HOOK_VERSION": version,
+        "LXC_LOG_LEVEL": part.log_level,
+        "LXC_HOOK_VERSION": part.version,
     }
 
 
@@ -99,20 +134,34 @@ def run_script(command: str, env: dict[str, str], log: Any, what: str, event: st
         raise RuntimeError(f"{what} exited with status {hook.returncode}: {last}")
 
 
-def run_hooks(kind: str, name: str, config: ContainerConfig, log: Any, *, rootfs_mount: str,
+def run_hooks(kind: str, name: str, part: HookPart, log: Any, *, rootfs_mount: str,
               env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> None:
-    scripts = config.get_all(f"lxc.hook.{kind}")
+    scripts = part.of(kind)
     if not scripts:
         return
-    version = config.get("lxc.hook.version", "0")
-    hook_env = {**hook_environment(name, config, rootfs_mount), **(env or {})}
+    hook_env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **_environment_of(name, part, rootfs_mount),
+                **(env or {})}
     hook_env["LXC_HOOK_TYPE"] = kind
     hook_env["LXC_HOOK_SECTION"] = "lxc"
     for script in scripts:
         command = f"exec {script}"
-        if version == "0":
+        if part.version == "0":
             command += " " + " ".join([name, "lxc", kind, *extra_args])
         run_script(command, hook_env, log, f"lxc.hook.{kind} {script!r}", "hook output", hook=kind)
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> HookPart | None:
+    part = hook_part(config)
+    return part if part.scripts else None
+
+
+def _part(plan: Any) -> HookPart:
+    """The plan's hooks; none planned (a config without hooks) runs none."""
+    return plan.part_or_none(HookPart) or _NO_HOOKS
+
+
+_NO_HOOKS = HookPart(scripts=(), version="0", config_path="", rootfs_path="", log_level=LOG_LEVELS[5])
 
 
 # --- host side ---------------------------------------------------------------------------------
@@ -126,13 +175,13 @@ _AMBIENT = StashKey[list[int]]("ambient capabilities for hooks")
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    run_hooks("pre-start", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount)
+    run_hooks("pre-start", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount)
 
 
 @hookimpl
 def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
     # Stop hooks inspect the namespaces after init exited: keep them alive through descriptors.
-    if not ctx.plan.config.get_all("lxc.hook.stop"):
+    if not _part(ctx.plan).of("stop"):
         return
     fds = {}
     for ns, _ in STOP_NAMESPACES:
@@ -150,7 +199,7 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
 @hookimpl
 def lxcframe_start_host(ctx: HostContext, pid: int) -> None:
     # As LXC: after the container is set up, before init; a failure aborts the start.
-    run_hooks("start-host", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
+    run_hooks("start-host", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
               env={"LXC_PID": str(pid)})
 
 
@@ -161,20 +210,22 @@ def lxcframe_stopped(ctx: HostContext) -> None:
     env = {"LXC_TARGET": "stop"}
     env.update({f"LXC_{upper}_NS": paths[ns] for ns, upper in STOP_NAMESPACES if ns in paths})
     args = tuple(f"{ns}:{paths[ns]}" for ns, _ in STOP_NAMESPACES if ns in paths)
-    run_hooks("stop", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount, env=env,
+    run_hooks("stop", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount, env=env,
               extra_args=args)
 
 
 @hookimpl
 def lxcframe_post_stop(ctx: HostContext) -> None:
-    run_hooks("post-stop", ctx.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
+    run_hooks("post-stop", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount,
               env={"LXC_TARGET": "stop"})
 
 
 @hookimpl
 def lxcframe_destroy(name: str, config: ContainerConfig | None) -> None:
     if config is not None:
-        run_hooks("destroy", name, config, get_logger("hooks"), rootfs_mount=config.get("lxc.rootfs.path", ""))
+        # No start plan here: destroy reads the config it is given, once.
+        part = hook_part(config)
+        run_hooks("destroy", name, part, get_logger("hooks"), rootfs_mount=part.rootfs_path)
 
 
 # --- child side --------------------------------------------------------------------------------
@@ -201,21 +252,21 @@ def clear_ambient() -> None:
 @hookimpl
 def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
     if ctx.plan.clone_flags & syscalls.CLONE_NEWUSER and any(
-        ctx.plan.config.get_all(f"lxc.hook.{kind}") for kind in ("pre-mount", "mount", "autodev", "start")
+        _part(ctx.plan).of(kind) for kind in ("pre-mount", "mount", "autodev", "start")
     ):
         raised = ctx.stash[_AMBIENT] = raise_ambient()
         ctx.log.debug("ambient capabilities raised for hooks", count=len(raised))
-    run_hooks("pre-mount", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+    run_hooks("pre-mount", ctx.plan.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.rootfs_mount)
 
 
 @hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
-    run_hooks("mount", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
-    run_hooks("autodev", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+    run_hooks("mount", ctx.plan.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.rootfs_mount)
+    run_hooks("autodev", ctx.plan.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.rootfs_mount)
 
 
 @hookimpl
 def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
-    run_hooks("start", ctx.plan.name, ctx.plan.config, ctx.log, rootfs_mount=ctx.rootfs_mount)
+    run_hooks("start", ctx.plan.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.rootfs_mount)
     if ctx.stash.pop(_AMBIENT, None) is not None:
         clear_ambient()  # init must not inherit what was raised for the hooks
