@@ -77,6 +77,11 @@ def lxcframe_validate(config: ContainerConfig, manager: Any) -> list[str]:
 
 
 @hookimpl
+def lxcframe_plan(config: ContainerConfig) -> settings.CgroupSettings:
+    return settings.read_settings(config)
+
+
+@hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
     layout = current_layout()
     chosen = selection.select(layout, ctx.plugins)

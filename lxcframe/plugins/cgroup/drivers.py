@@ -31,7 +31,7 @@ from lxcframe.plugins.cgroup.delegate import v2_files
 from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, Layout
 from lxcframe.plugins.cgroup.naming import cgroup_in, read_proc_cgroup
 from lxcframe.plugins.cgroup.placement import Placed
-from lxcframe.plugins.cgroup.settings import read_settings
+from lxcframe.plugins.cgroup.settings import CgroupSettings
 from lxcframe.probe import Probe
 
 #: Freezes (``True``) or thaws the container; what :func:`runtime.kill_frozen` takes.
@@ -151,6 +151,8 @@ class V2Driver(Driver):
         return limits.v2_problems(config, self.hierarchies[0], v1_controllers(running))
 
     def prepare(self, ctx: HostContext, placed: list[Placed], running: Mapping[str, Driver]) -> None:
+        # The limits stay read here, in the monitor: which of them apply depends on the controllers
+        # the host's v1 hierarchies hold at start time (a devices rule goes to v1 when v1 has it).
         config = ctx.plan.config
         unified = placed[0]
         wanted = limits.v2_controllers_needed(config, unified.hierarchy)
@@ -162,7 +164,7 @@ class V2Driver(Driver):
         if ignored:
             ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here", rules=len(ignored))
         limits.apply_v2(unified, limits.v2_limits(config, controllers_v1))
-        settings = read_settings(config)
+        settings = ctx.plan.part(CgroupSettings)
         if settings.dir_container and settings.dir_inner:
             # The inner cgroup (made next, below the payload) needs them handed down once more.
             enable_controllers(unified, wanted, unified.payload)

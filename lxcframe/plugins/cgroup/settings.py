@@ -1,7 +1,8 @@
 """The placement keys: ``lxc.cgroup.relative`` and the ``lxc.cgroup.dir`` family.
 
 They say where a container's cgroups go in every hierarchy, whichever drivers run, so the plugin
-itself declares and reads them; the drivers get the result (:class:`CgroupSettings`).
+itself declares them and reads them once, in the caller (``lxcframe_plan``); the monitor and the
+drivers get the result from the plan (:class:`CgroupSettings`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def key_specs() -> list[KeySpec]:
 
 @attrs.frozen
 class CgroupSettings:
+    """Where the cgroups go: the plugin's part of the plan, read from the config by the caller."""
+
     relative: bool = False
     dir: str | None = None
     dir_monitor: str | None = None

@@ -32,7 +32,7 @@ from lxcframe.plugins.cgroup.placement import (
     to_record,
 )
 from lxcframe.plugins.cgroup.runtime import cleanup
-from lxcframe.plugins.cgroup.settings import read_settings
+from lxcframe.plugins.cgroup.settings import CgroupSettings
 
 
 def _remove_recorded(ctx: HostContext) -> None:
@@ -51,8 +51,8 @@ def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> 
     hierarchies = tuple(h for h in layout.hierarchies if h.kind in kinds)
     if not hierarchies:
         return
-    config = ctx.plan.config
-    settings = read_settings(config)
+    config = ctx.plan.config  # for the id map, idmap's to decide
+    settings = ctx.plan.part(CgroupSettings)
     bases = base_cgroups(hierarchies, settings.relative)
     placed = create(hierarchies, bases, settings, ctx.name, with_monitor=not ctx.monitor_is_caller)
     try:
