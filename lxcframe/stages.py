@@ -71,6 +71,8 @@ Entry = Stage | CoreStep | Barrier
 
 START_TABLE: tuple[Entry, ...] = (
     Stage("validate", "lxcframe_validate", HOST, by_caller=True),
+    # Each plugin's frozen part of the plan, decided once here; the monitor and the child only read it.
+    Stage("plan", "lxcframe_plan", HOST, by_caller=True),
     CoreStep("starting", HOST, "record STARTING in the state file"),
     Stage("pre-start", "lxcframe_pre_start", HOST),
     CoreStep("fork", HOST, "record what pre-start made; unshare the pid namespace (without a user namespace) "

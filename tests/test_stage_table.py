@@ -42,6 +42,7 @@ from lxcframe.stages import (
 #: (kind, name, side, hook or barrier bound to)
 EXPECTED_TABLE = [
     ("stage", "validate", "host", "lxcframe_validate", ""),
+    ("stage", "plan", "host", "lxcframe_plan", ""),
     ("step", "starting", "host", "", ""),
     ("stage", "pre-start", "host", "lxcframe_pre_start", ""),
     ("step", "fork", "host", "", ""),
@@ -247,6 +248,8 @@ def test_a_core_step_failure_in_the_child_is_named_after_the_step() -> None:
 EXPECTED_BUILTIN_ORDER = {
     "lxcframe_validate": ["procfs", "sysctl", "netns", "seccomp", "idmap", "cgroup", "apparmor", "caps", "mounts",
                           "core"],
+    "lxcframe_plan": ["console", "procfs", "sysctl", "prlimit", "netns", "seccomp", "keyring", "hooks", "idmap",
+                      "cgroup", "apparmor", "caps", "sysfs"],
     "lxcframe_pre_start": ["console", "sysctl", "netns", "hooks", "cgroup", "apparmor"],
     "lxcframe_child_created": ["idmap"],
     "lxcframe_attach_cgroup": ["cgroup"],
