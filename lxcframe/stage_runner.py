@@ -38,8 +38,10 @@ def call_hook(plugins: Any, hook_name: str, *, firstresult: bool = False, **kwar
     except StageError:
         raise
     except Exception as err:
-        if stage is None and isinstance(err, LxcframeError):
-            raise  # outside the start pipeline a plugin's own clear error stands as it is
+        if (stage is None or stage.by_caller) and isinstance(err, LxcframeError):
+            # Outside the start pipeline, or in the caller before anything exists (a config that
+            # cannot be planned), a plugin's own clear error stands as it is.
+            raise
         errno = err.errno if isinstance(err, OSError) else None
         raise StageError(stage.name if stage else hook_name.removeprefix("lxcframe_"), raised_by(err),
                          describe(err), errno, in_start=stage is not None and stage.name not in AFTER_START
