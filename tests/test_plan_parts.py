@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import textwrap
 import threading
@@ -24,7 +25,7 @@ from typing import Any
 import attrs
 import pytest
 
-from lxcframe import launcher, start_request, transfer
+from lxcframe import launcher, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.config.model import load_text
 from lxcframe.context import Identity
@@ -35,9 +36,16 @@ from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.apparmor.settings import AppArmorSettings
 from lxcframe.plugins.caps import CapsPart
 from lxcframe.plugins.cgroup.placement import CgroupRecord
+from lxcframe.plugins.cgroup.settings import CgroupSettings
+from lxcframe.plugins.hooks import HookPart
+from lxcframe.plugins.keyring import KeyringPart
 from lxcframe.plugins.netns.config import NetPart
 from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
+from lxcframe.plugins.prlimit import Prlimit, PrlimitPart
+from lxcframe.plugins.procfs import ProcFile, ProcPart
 from lxcframe.plugins.seccomp import SeccompPart
+from lxcframe.plugins.sysctl import Sysctl, SysctlPart
+from lxcframe.plugins.sysfs import SysfsPart
 from lxcframe.records import Records
 from lxcframe.start_request import StartRequest
 from lxcframe.stash import DescriptorKey, Stash, StashKey
@@ -349,5 +357,109 @@ def test_a_started_container_records_its_network_typed(make_container):
         cgroups = state.record(CgroupRecord)
         assert cgroups is not None and cgroups.placed and all(p.init.endswith("lxc.payload.pp-rec2")
                                                               for p in cgroups.placed)
+    finally:
+        container.stop(kill=True)
+
+
+# --- every plugin decides its data once, in the caller -------------------------------------------------
+
+
+def test_the_parts_of_prlimit_sysctl_proc_sysfs_keyring_hooks_and_cgroup_are_exact(tmp_path, caller_plugins):
+    config = tmp_path / "config"
+    plan = _plan(caller_plugins, tmp_path, textwrap.dedent("""\
+        lxc.prlimit.nofile = 1024:2048
+        lxc.prlimit.core = unlimited
+        lxc.sysctl.kernel.msgmax = 4096
+        lxc.sysctl.net.ipv4.ip_forward = 1
+        lxc.proc.oom_score_adj = 10
+        lxc.mount.auto = proc:mixed sys:ro
+        lxc.mount.auto = sys:rw
+        lxc.keyring.session = 0
+        lxc.hook.version = 1
+        lxc.hook.pre-start = /bin/true one
+        lxc.hook.start-host = /bin/true two
+        lxc.hook.start-host = /bin/true three
+        lxc.cgroup.relative = 1
+        lxc.cgroup.dir = plan/here
+        """))
+    assert plan.part(PrlimitPart) == PrlimitPart((
+        Prlimit("lxc.prlimit.core", 4, resource.RLIM_INFINITY, resource.RLIM_INFINITY, f"{config}:3: "),
+        Prlimit("lxc.prlimit.nofile", 7, 1024, 2048, f"{config}:2: "),
+    ))
+    assert plan.part(SysctlPart) == SysctlPart((
+        Sysctl("lxc.sysctl.kernel.msgmax", "4096", syscalls.CLONE_NEWIPC, f"{config}:4: "),
+        Sysctl("lxc.sysctl.net.ipv4.ip_forward", "1", syscalls.CLONE_NEWNET, f"{config}:5: "),
+    ))
+    assert [s.path for s in plan.part(SysctlPart).sysctls] == ["sys/kernel/msgmax", "sys/net/ipv4/ip_forward"]
+    assert plan.part(ProcPart) == ProcPart((ProcFile("lxc.proc.oom_score_adj", "10", f"{config}:6: "),))
+    assert plan.part(SysfsPart) == SysfsPart("rw")  # the later token of the group wins
+    assert plan.part(KeyringPart) == KeyringPart(new_session=False)
+    assert plan.part(HookPart) == HookPart(
+        scripts=(("pre-start", ("/bin/true one",)), ("start-host", ("/bin/true two", "/bin/true three"))),
+        version="1", config_path=str(config), rootfs_path="/srv/rootfs", log_level="ERROR")
+    assert plan.part(CgroupSettings) == CgroupSettings(relative=True, dir="plan/here")
+    request = StartRequest.for_plan(plan, caller_plugins, detach=True)
+    back, _plugins = start_request.decode(transfer.parse_json(transfer.dumps(request)))
+    assert back.plan.parts == plan.parts
+
+
+def test_a_config_without_those_keys_plans_no_parts_for_them(tmp_path, caller_plugins):
+    plan = _plan(caller_plugins, tmp_path, "")
+    assert [plan.part_or_none(cls) for cls in (PrlimitPart, SysctlPart, ProcPart, SysfsPart, HookPart)] == [None] * 5
+    assert plan.part(KeyringPart) == KeyringPart(new_session=True)
+    assert plan.part(CgroupSettings) == CgroupSettings()
+
+
+#: Keys the monitor and the child must not read again: the test removes them from the plan's config.
+PLANNED_PREFIXES = ("lxc.prlimit.", "lxc.sysctl.", "lxc.proc.", "lxc.hook.", "lxc.cgroup.dir")
+
+
+def _without_planned_keys(config: Any) -> Any:
+    def keep(key: str) -> bool:
+        return not key.startswith(PLANNED_PREFIXES)
+    return attrs.evolve(config, single={k: v for k, v in config.single.items() if keep(k)},
+                        multi={k: v for k, v in config.multi.items() if keep(k)})
+
+
+def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_container, monkeypatch, tmp_path):
+    marker = tmp_path / "hook-ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\necho "$LXC_HOOK_TYPE $LXC_HOOK_VERSION $LXC_PID" > {marker}\n')
+    hook.chmod(0o755)
+    host_msgmax = int(Path("/proc/sys/kernel/msgmax").read_text())
+    container = make_container("pp-keys", config=(
+        ("lxc.prlimit.nofile", "1000:2000"),
+        ("lxc.sysctl.kernel.msgmax", str(host_msgmax - 1)),
+        ("lxc.proc.oom_score_adj", "7"),
+        ("lxc.hook.version", "1"),
+        ("lxc.hook.start-host", str(hook)),
+        ("lxc.cgroup.dir", "planned"),
+    ))
+    seen: list[Any] = []
+    real_daemon = launcher.start_daemon
+
+    def start_daemon(plugins: Any, plan: Any) -> int:
+        # What crosses is the plan with every planned key gone from its config: only the parts say them.
+        stripped = attrs.evolve(plan, config=_without_planned_keys(plan.config))
+        assert not [k for k in (*stripped.config.single, *stripped.config.multi) if k.startswith(PLANNED_PREFIXES)]
+        seen.append(stripped)
+        return real_daemon(plugins, stripped)
+
+    monkeypatch.setattr(launcher, "start_daemon", start_daemon)
+    rootfs = Path(container.load_config().get("lxc.rootfs.path"))
+    os.mkfifo(rootfs / "rc")
+    script = "echo $(cat /proc/sys/kernel/msgmax) $(cat /proc/1/oom_score_adj) > /rc; exec sleep 1000"
+    container.start(["/bin/sh", "-c", script])
+    try:
+        assert len(seen) == 1
+        pid = container.init_pid
+        assert _read_fifo(rootfs / "rc") == f"{host_msgmax - 1} 7\n".encode()
+        with open(f"/proc/{pid}/limits") as handle:
+            [nofile] = [line.split()[3:5] for line in handle if line.startswith("Max open files")]
+        assert nofile == ["1000", "2000"]
+        assert marker.read_text() == f"start-host 1 {pid}\n"
+        [unified] = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.startswith("0::")]
+        assert unified.endswith(f"/planned/lxc.payload.{container.name}")
+        assert int(Path("/proc/sys/kernel/msgmax").read_text()) == host_msgmax
     finally:
         container.stop(kill=True)
