@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -399,3 +401,19 @@ def compile_static(directory: Path, name: str, source: str) -> str:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def another_thread() -> Iterator[None]:
+    """The caller has a second thread, so a start or an attach never forks it: a helper is executed."""
+    from lxcframe import launcher
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not launcher.single_threaded()
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -17,8 +17,6 @@ import os
 import resource
 import select
 import textwrap
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,8 @@ from lxcframe.plugins.sysfs import SysfsPart
 from lxcframe.records import Records
 from lxcframe.start_request import StartRequest
 from lxcframe.stash import DescriptorKey, Stash, StashKey
+
+from .conftest import another_thread
 
 CAP_SYS_ADMIN, CAP_SYS_MODULE = 21, 16
 DENY_MKDIR = "2\nblacklist\nmkdir errno 1\n"
@@ -164,17 +164,6 @@ def _read_fifo(path: Path, timeout: float = 30.0) -> bytes:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _another_thread() -> Iterator[None]:
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        assert not launcher.single_threaded()
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @pytest.mark.parametrize("through", ["supervisor", "helper monitor"])
@@ -188,7 +177,7 @@ def test_the_policy_is_compiled_by_the_caller_only(make_container, monkeypatch, 
     # Init itself tries what the policy denies, then leaves its answer in a fifo the test reads.
     os.mkfifo(rootfs / "rc")
     script = "mkdir /made 2>/dev/null; echo rc=$? > /rc; exec sleep 1000"
-    with _another_thread() if through == "helper monitor" else contextlib.nullcontext():
+    with another_thread() if through == "helper monitor" else contextlib.nullcontext():
         container.start(["/bin/sh", "-c", script])
     try:
         assert removed == [str(policy)] and not policy.exists()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -27,7 +25,7 @@ from lxcframe.plugin_manager import Plugins
 from lxcframe.spawning import RUNTIME_ENV
 from lxcframe.start_request import StartRequest
 
-from .conftest import run_cli
+from .conftest import another_thread, run_cli
 
 SECRET = "s3cr3t-of-the-caller-not-for-monitors"
 CAP_SYS_ADMIN = 21
@@ -87,18 +85,6 @@ def _rewrite_config_after_the_plan(monkeypatch: pytest.MonkeyPatch, container: A
     return calls
 
 
-@contextlib.contextmanager
-def _another_thread() -> Iterator[None]:
-    """The caller has a second thread, so a start or an attach never forks it: a helper is executed."""
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        assert not launcher.single_threaded()
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _assert_only_runtime_variables(pid: int, what: str) -> None:
@@ -134,7 +120,7 @@ def test_helper_monitor_of_a_threaded_caller_runs_the_callers_plan(make_containe
     monkeypatch.setenv("LXCFRAME_TEST_SECRET", SECRET)
     container = make_container("plan-helper", config=(("lxc.environment", "MARK=from-the-plan"),))
     rewritten = _rewrite_config_after_the_plan(monkeypatch, container)
-    with _another_thread():
+    with another_thread():
         container.start()
     try:
         assert rewritten == ["rewritten"]
@@ -151,7 +137,7 @@ def test_foreground_helper_of_a_threaded_caller_runs_the_callers_plan(make_conta
     container = make_container("plan-exec", config=(("lxc.environment", "MARK=from-the-plan"),))
     rewritten = _rewrite_config_after_the_plan(monkeypatch, container)
     rootfs = container.load_config().get("lxc.rootfs.path")
-    with _another_thread():
+    with another_thread():
         code = container.execute(["/bin/sh", "-c", 'echo "$MARK" > /mark; test "$MARK" = from-the-plan'])
     assert rewritten == ["rewritten"]
     with open(os.path.join(rootfs, "mark")) as handle:
@@ -184,7 +170,7 @@ def test_attach_of_a_threaded_caller_keeps_its_disabled_plugins(make_container, 
         assert not _bounding_set(container) >> CAP_SYS_ADMIN & 1  # caps enabled: dropped inside
         without_caps = Container("attach-caps", lxcpath, plugins=Plugins(disable=["caps"]))
         assert _bounding_set(without_caps) >> CAP_SYS_ADMIN & 1
-        with _another_thread():
+        with another_thread():
             assert not _bounding_set(container) >> CAP_SYS_ADMIN & 1
             assert _bounding_set(without_caps) >> CAP_SYS_ADMIN & 1, "the attach helper loaded caps"
     finally:
