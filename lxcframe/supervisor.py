@@ -170,6 +170,7 @@ def _preload() -> Any:
     plugins = Plugins()
     plugins.key_registry()
     plugins.api_extensions()
+    plugins.hook.lxcframe_preload()
     return plugins
 
 

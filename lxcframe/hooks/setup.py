@@ -68,3 +68,15 @@ def lxcframe_unavailable_reason() -> str | None:
     with a reason is unregistered and shown as *unavailable* with that reason, and the config keys
     it declared are reported as handled by an unavailable plugin.
     """
+
+
+@hookspec
+def lxcframe_preload() -> None:
+    """Import what this plugin's monitor and child side will need, in a warm process that forks monitors.
+
+    Called once by the supervisor after it loaded the plugins and before it forks any monitor, so
+    that every monitor (and the container's child it forks) shares the modules instead of importing
+    them at each start. Import modules only: open no socket or file and start no thread, since every
+    monitor is forked from this process.
+    """
+
