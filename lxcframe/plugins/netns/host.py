@@ -23,7 +23,7 @@ from typing import Any
 from lxcframe.context import HostContext
 from lxcframe.plugins.netns.child import Inside, NetInside
 from lxcframe.plugins.netns.config import NetDevice, NetPart, container_names
-from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl
+from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl, apart
 from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 from lxcframe.plugins.netns.scripts import run_net_script
 
@@ -42,20 +42,25 @@ def setup_network(ctx: HostContext, pid: int) -> None:
     ctx.undo.push("the container's network namespace and its id", lambda: _release_netns(ctx, pin, record))
     inside: list[Inside] = []
     try:
-        # This monitor's own IPRoute, made now that the child exists (the child makes its own).
-        with Rtnl() as rt:
-            try:
-                # The id is assigned in the monitor's namespace, the host's: valid for readers there.
-                record["nsid"] = rt.assign_nsid(pin)
-            except OSError as err:
-                # As LXC: only a warning. get_ips then reaches the namespace through init instead.
-                ctx.log.warning("no netns id for the container", error=str(err))
+        try:
+            # The id is assigned in the monitor's namespace, the host's: valid for readers there. In a
+            # short-lived fork (iproute.apart): the monitor itself stays clear of pyroute2's pages.
+            record["nsid"] = apart(lambda rt: rt.assign_nsid(pin))
+        except OSError as err:
+            # As LXC: only a warning. get_ips then reaches the namespace through init instead.
+            ctx.log.warning("no netns id for the container", error=str(err))
+        with contextlib.ExitStack() as stack:
+            rt: Rtnl | None = None  # made by the first device that needs one: 'empty' needs none
             for device in devs:
                 entry: dict[str, Any] = {"index": device.index, "type": device.type}
                 record["devices"].append(entry)
-                made = _instantiate(ctx, rt, pin, device, names.get(device.index, ""), entry)
-                if made is not None:
-                    inside.append(made)
+                if device.type == "empty":
+                    _empty(ctx, device)
+                    continue
+                if rt is None:
+                    # This monitor's own IPRoute, made now that the child exists (the child makes its own).
+                    rt = stack.enter_context(Rtnl())
+                inside.append(_instantiate(ctx, rt, pin, device, names.get(device.index, ""), entry))
     finally:
         ctx.state_records.put(NetnsRecord(False, record["nsid"],
                                           tuple(DeviceRecord(**entry) for entry in record["devices"])))
@@ -67,10 +72,9 @@ def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
     os.close(pin)
     if nsid is None:
         return
-    with Rtnl() as rt:
-        if not rt.wait_nsid_released(nsid, NSID_RELEASE_TIMEOUT):
-            ctx.log.warning("netns id still assigned: something else holds the container's network namespace",
-                            nsid=nsid)
+    if not apart(lambda rt: rt.wait_nsid_released(nsid, NSID_RELEASE_TIMEOUT)):
+        ctx.log.warning("netns id still assigned: something else holds the container's network namespace",
+                        nsid=nsid)
 
 
 def _push_script_down(ctx: HostContext, device: NetDevice, host_name: str | None) -> None:
@@ -79,12 +83,13 @@ def _push_script_down(ctx: HostContext, device: NetDevice, host_name: str | None
                       lambda: run_net_script(ctx.plan, device, "down", host_name, ctx.log))
 
 
+def _empty(ctx: HostContext, device: NetDevice) -> None:
+    run_net_script(ctx.plan, device, "up", None, ctx.log)
+    _push_script_down(ctx, device, None)
+
+
 def _instantiate(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str,
-                 entry: dict[str, Any]) -> Inside | None:
-    if device.type == "empty":
-        run_net_script(ctx.plan, device, "up", None, ctx.log)
-        _push_script_down(ctx, device, None)
-        return None
+                 entry: dict[str, Any]) -> Inside:
     entry["name"] = name
     hwaddr = _fill_random(device.hwaddr)
     if device.type == "veth":
