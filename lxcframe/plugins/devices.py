@@ -6,8 +6,11 @@ import errno
 import os
 import stat
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, boolean01, uint
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
 from lxcframe.hooks import hookimpl
 from lxcframe.rootfs_paths import create_file_in_root, fd_path, makedirs_in_root, open_in_root
@@ -26,6 +29,21 @@ def lxcframe_config_keys() -> list[KeySpec]:
         KeySpec("lxc.autodev", boolean01, doc="populate a fresh tmpfs /dev (default 1)"),
         KeySpec("lxc.pty.max", uint, doc="maximum ptys of the container's devpts (0: no devpts)"),
     ]
+
+
+@attrs.frozen
+class DevicesPart:
+    """What the child makes of ``/dev``, decided by the caller (``lxcframe_plan``)."""
+
+    #: ``lxc.autodev``: a fresh tmpfs /dev with :data:`AUTODEV_NODES` (default on).
+    autodev: bool = True
+    #: ``lxc.pty.max``: the devpts ``max=``; ``None`` sets no limit, ``0`` mounts no devpts.
+    pty_max: int | None = None
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> DevicesPart:
+    return DevicesPart(autodev=bool(config.get("lxc.autodev", True)), pty_max=config.get("lxc.pty.max"))
 
 
 def _bind_host_node(ctx: ChildContext, name: str) -> None:
@@ -109,8 +127,8 @@ def _setup_ptmx(ctx: ChildContext) -> None:
 
 @hookimpl
 def lxcframe_child_devices(ctx: ChildContext) -> None:
-    config = ctx.plan.config
-    if config.get("lxc.autodev", True):
+    part = ctx.plan.part(DevicesPart)
+    if part.autodev:
         fd = makedirs_in_root(ctx.root_fd, "/dev")
         try:
             syscalls.mount("none", fd_path(fd), "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
@@ -126,7 +144,7 @@ def lxcframe_child_devices(ctx: ChildContext) -> None:
             os.mkdir("shm", 0o1777, dir_fd=dev_fd)
         finally:
             os.close(dev_fd)
-    pty_max = config.get("lxc.pty.max")
+    pty_max = part.pty_max
     if pty_max == 0:
         return
     options = mount_devpts(ctx, pty_max)
