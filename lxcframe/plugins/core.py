@@ -9,6 +9,8 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+import attrs
+
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
 from lxcframe.config.model import ContainerConfig
@@ -70,10 +72,21 @@ def arch_personality(arch: str, machine: str | None = None) -> int:
     return persona
 
 
-def _apply_arch(config: ContainerConfig) -> None:
-    arch = config.get("lxc.arch")
-    if arch is not None:
-        syscalls.set_personality(arch_personality(arch))
+@attrs.frozen
+class CorePart:
+    """What the child needs of the core's keys beyond :class:`lxcframe.context.StartPlan`'s own fields,
+    decided by the caller (``lxcframe_plan``)."""
+
+    #: personality(2) of ``lxc.arch`` (this host's answer: the caller runs where the container does);
+    #: ``None`` leaves the inherited one.
+    personality: int | None = None
+    #: ``FILE:LINE: `` of ``lxc.rootfs.path``, for the error when the rootfs is not a directory.
+    rootfs_where: str = ""
+
+
+def _apply_arch(part: CorePart | None) -> None:
+    if part is not None and part.personality is not None:
+        syscalls.set_personality(part.personality)
 
 
 @hookimpl
@@ -121,6 +134,14 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
 
 
 @hookimpl
+def lxcframe_plan(config: ContainerConfig) -> CorePart:
+    # lxcframe_validate refused an architecture this host cannot run, before any plan.
+    arch = config.get("lxc.arch")
+    return CorePart(personality=None if arch is None else arch_personality(arch),
+                    rootfs_where=config.where("lxc.rootfs.path"))
+
+
+@hookimpl
 def lxcframe_clone_flags() -> int:
     return BASE_CLONE_FLAGS
 
@@ -141,13 +162,13 @@ def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Before the security stage (a seccomp policy may deny personality(2)); init inherits it
     # through exec, as do lxc.hook.start scripts.
-    _apply_arch(ctx.plan.config)
+    _apply_arch(ctx.plan.part_or_none(CorePart))
 
 
 @hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
     # As lxc-attach: the attached command gets the container's personality; first, before seccomp.
-    _apply_arch(ctx.config)
+    _apply_arch(ctx.part_or_none(CorePart))
 
 
 # trylast as pluggy means it, not a place in lxcframe.stages.PLUGIN_ORDER: the default backend of a
@@ -157,7 +178,7 @@ def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
     """The ``dir`` backend: bind the rootfs directory onto itself so it becomes a mount to pivot into."""
     rootfs = ctx.plan.rootfs
     if not os.path.isdir(rootfs):
-        where = ctx.plan.config.where("lxc.rootfs.path")
+        where = ctx.plan.part(CorePart).rootfs_where
         raise FileNotFoundError(2, f"{where}lxc.rootfs.path: rootfs is not a directory", rootfs)
     tree = ctx.received.take_fd(ROOTFS_TREE)
     if tree is not None:
