@@ -25,7 +25,7 @@ from lxcframe import syscalls
 from lxcframe.context import ChildContext
 from lxcframe.errors import ContainerError
 from lxcframe.hooks import hookimpl
-from lxcframe.plugins.mounts import effective_auto, mount_entry_in_rootfs
+from lxcframe.plugins.mounts import MountsPart, mount_entry_in_rootfs
 from lxcframe.validators import MountEntry
 
 DEFAULT_SHMOUNTS_TARGET = "/dev/.lxc-mounts"
@@ -41,7 +41,8 @@ def lxcframe_api_extensions() -> list[str]:
 @hookimpl
 def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # After the devices stage: the default target lives under /dev, which autodev replaced.
-    token = effective_auto(ctx.plan.config.get_all("lxc.mount.auto")).get("shmounts")
+    mounts = ctx.plan.part_or_none(MountsPart)
+    token = mounts.token("shmounts") if mounts is not None else None
     if token is None:
         return
     parts = token.split(":")

@@ -15,7 +15,9 @@ import attrs
 
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
+from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ChildContext
+from lxcframe.errors import ConfigError
 from lxcframe.hooks import hookimpl
 from lxcframe.input_limits import decode_lines, read_bounded
 from lxcframe.mount_options import parse_options
@@ -75,11 +77,50 @@ def lxcframe_config_keys() -> list[KeySpec]:
     ]
 
 
-@hookimpl
-def lxcframe_validate(config: object) -> list[str]:
-    from lxcframe.config.model import ContainerConfig
+@attrs.frozen
+class PlannedMount:
+    """One mount of ``lxc.mount.entry`` or of the ``lxc.mount.fstab`` file; ``where`` (``"FILE:LINE: KEY: "``
+    of its config line) starts the message of its failure."""
 
-    assert isinstance(config, ContainerConfig)
+    entry: MountEntry
+    where: str
+
+
+@attrs.frozen
+class MountsPart:
+    """The container's mounts, decided by the caller (``lxcframe_plan``): the fstab file is config input,
+    read (and refused, naming its line) before anything starts."""
+
+    #: The effective ``lxc.mount.auto`` token of each group (:func:`effective_auto`), in first-seen order.
+    auto: tuple[AutoToken, ...] = ()
+    #: The fstab file's entries first, then every ``lxc.mount.entry``, in config order.
+    entries: tuple[PlannedMount, ...] = ()
+
+    def token(self, group: str) -> str | None:
+        """The value of ``group``'s token (``proc``, ``sys``, ``cgroup``, ``shmounts``), or ``None``."""
+        return next((t.value for t in self.auto if t.group == group), None)
+
+
+@hookimpl
+def lxcframe_plan(config: ContainerConfig) -> MountsPart:
+    auto = tuple(AutoToken(group, value) for group, value in effective_auto(config.get_all("lxc.mount.auto")).items())
+    entries: list[PlannedMount] = []
+    fstab = config.located("lxc.mount.fstab")
+    if fstab is not None and fstab.value:
+        try:
+            read = _read_fstab(_resolve_fstab(fstab.value, config.path))
+        except (OSError, ValueError) as err:
+            # lxcframe_validate read it a moment ago; this is the file changed since.
+            raise ConfigError(f"{fstab.path}:{fstab.line}: lxc.mount.fstab = {fstab.raw!r}: {err}") from None
+        where = f"{fstab.path}:{fstab.line}: lxc.mount.fstab: "
+        entries.extend(PlannedMount(entry, where) for entry in read)
+    entries.extend(PlannedMount(item.value, f"{item.path}:{item.line}: lxc.mount.entry: ")
+                   for item in config.multi.get("lxc.mount.entry", ()))
+    return MountsPart(auto, tuple(entries))
+
+
+@hookimpl
+def lxcframe_validate(config: ContainerConfig) -> list[str]:
     problems = []
     for item in config.multi.get("lxc.mount.entry", ()):
         try:
@@ -196,16 +237,9 @@ def mount_entry_in_rootfs(ctx: ChildContext, entry: MountEntry, where: str = "")
 
 @hookimpl
 def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
-    config = ctx.plan.config
-    auto = effective_auto(config.get_all("lxc.mount.auto"))
-    if "proc" in auto:
-        _mount_proc(ctx, auto["proc"])
-    entries: list[tuple[str, MountEntry]] = []
-    fstab = config.get("lxc.mount.fstab")
-    if fstab:
-        where = f"{config.where('lxc.mount.fstab')}lxc.mount.fstab: "
-        entries.extend((where, entry) for entry in _read_fstab(_resolve_fstab(fstab, config.path)))
-    entries.extend((f"{item.path}:{item.line}: lxc.mount.entry: ", item.value)
-                   for item in config.multi.get("lxc.mount.entry", ()))
-    for where, entry in entries:
-        mount_entry_in_rootfs(ctx, entry, where)
+    part = ctx.plan.part(MountsPart)
+    proc = part.token("proc")
+    if proc is not None:
+        _mount_proc(ctx, proc)
+    for planned in part.entries:
+        mount_entry_in_rootfs(ctx, planned.entry, planned.where)

@@ -19,8 +19,7 @@ import os
 import attrs
 
 from lxcframe import syscalls
-from lxcframe.config.model import ContainerConfig
-from lxcframe.context import ChildContext
+from lxcframe.context import ChildContext, StartPlan
 from lxcframe.plugins.cgroup.layout import V2
 from lxcframe.plugins.cgroup.placement import Placed
 from lxcframe.rootfs_paths import fd_path, makedirs_in_root, open_in_root
@@ -44,23 +43,20 @@ def parse_token(word: str) -> AutoCgroup:
     return AutoCgroup(full=head == "cgroup-full", mode=mode, force="force" in parts)
 
 
-def keeps_sys_admin(config: ContainerConfig) -> bool:
-    """Whether init keeps CAP_SYS_ADMIN after the caps plugin applied ``lxc.cap.keep``/``lxc.cap.drop``."""
-    sys_admin = syscalls.cap_number("sys_admin")
-    keep = [cap for caps in config.get_all("lxc.cap.keep") for cap in caps]
-    if config.multi.get("lxc.cap.keep"):
-        return sys_admin in keep
-    return sys_admin not in {cap for caps in config.get_all("lxc.cap.drop") for cap in caps}
+def wanted(plan: StartPlan) -> AutoCgroup | None:
+    """The plan's cgroup token, unless init mounts its cgroups itself (LXC's rule, without ``:force``):
+    it has its own cgroup namespace and keeps CAP_SYS_ADMIN (the caps plugin's part drops none)."""
+    from lxcframe.plugins.caps import CapsPart
+    from lxcframe.plugins.mounts import MountsPart
 
-
-def wanted(config: ContainerConfig, clone_flags: int) -> AutoCgroup | None:
-    from lxcframe.plugins.mounts import effective_auto
-
-    word = effective_auto(config.get_all("lxc.mount.auto")).get("cgroup")
+    mounts = plan.part_or_none(MountsPart)
+    word = mounts.token("cgroup") if mounts is not None else None
     if word is None:
         return None
     spec = parse_token(word)
-    if not spec.force and clone_flags & syscalls.CLONE_NEWCGROUP and keeps_sys_admin(config):
+    caps = plan.part_or_none(CapsPart)
+    keeps_sys_admin = caps is None or syscalls.cap_number("sys_admin") not in caps.drop
+    if not spec.force and plan.clone_flags & syscalls.CLONE_NEWCGROUP and keeps_sys_admin:
         return None
     return spec
 
@@ -112,7 +108,7 @@ def _prepare_root(ctx: ChildContext, spec: AutoCgroup, mounts: tuple[CgroupMount
 
 
 def mount_cgroups(ctx: ChildContext) -> None:
-    spec = wanted(ctx.plan.config, ctx.plan.clone_flags)
+    spec = wanted(ctx.plan)
     message = ctx.received.message(CgroupMounts)
     mounts = message.mounts if message is not None else ()
     if spec is None or not mounts:
