@@ -249,7 +249,7 @@ EXPECTED_BUILTIN_ORDER = {
     "lxcframe_validate": ["procfs", "sysctl", "netns", "seccomp", "idmap", "cgroup", "apparmor", "caps", "mounts",
                           "core"],
     "lxcframe_plan": ["console", "procfs", "sysctl", "prlimit", "netns", "seccomp", "keyring", "hooks", "idmap",
-                      "cgroup", "apparmor", "caps", "sysfs"],
+                      "cgroup", "apparmor", "caps", "devices", "sysfs", "mounts", "core"],
     "lxcframe_pre_start": ["console", "sysctl", "netns", "hooks", "cgroup", "apparmor"],
     "lxcframe_child_created": ["idmap"],
     "lxcframe_attach_cgroup": ["cgroup"],
