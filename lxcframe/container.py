@@ -150,7 +150,11 @@ class Container:
             init = _open_pidfd(recorded.init_pid, recorded.init_start, monitor_pid=recorded.monitor_pid,
                                pidns=recorded.init_pidns)
             if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start:
+                monitor_alive = process_proof.is_alive(monitor)
                 os.close(monitor)
+                if not monitor_alive:
+                    # It died after it was proven: init, reparented meanwhile, is no longer below it.
+                    raise _MonitorGone(recorded.monitor_pid)
                 raise ContainerError(
                     f"{self.name}: state.json names pid {recorded.init_pid} as init, but that process is "
                     f"not pid 1 of the container's pid namespace below its monitor: not trusting the state file")

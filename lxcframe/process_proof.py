@@ -101,7 +101,7 @@ def descends_from(pid: int, ancestor: int, depth: int = 2) -> bool:
     return False
 
 
-def _alive(pidfd: int) -> bool:
+def is_alive(pidfd: int) -> bool:
     """A pidfd turns readable when its process exits."""
     readable, _, _ = select.select([pidfd], [], [], 0)
     return not readable
@@ -116,7 +116,7 @@ def _open_checked(pid: int | None, start: int | None, proof: Callable[[int], boo
     except (ProcessLookupError, OSError):
         return None
     try:
-        if start_time(pid) == start and proof(pid) and _alive(fd):
+        if start_time(pid) == start and proof(pid) and is_alive(fd):
             return fd
     except BaseException:
         os.close(fd)
