@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from lxcframe.container import Container
+from lxcframe.context import StartPlan
+from lxcframe.plugin_manager import Plugins
 
 
 def _mount_lines() -> set[str]:
@@ -417,3 +419,19 @@ def another_thread() -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+@pytest.fixture
+def caller_plugins(tmp_path) -> Plugins:
+    """The default plugins of a caller, with no host config of the machine's in the way."""
+    return Plugins(environ={"LXCFRAME_HOST_CONFIG": str(tmp_path / "none.toml")})
+
+
+def plan_of(plugins: Plugins, tmp_path: Path, text: str, name: str = "planned") -> StartPlan:
+    """The start plan a caller builds for a config of ``text`` (below a rootfs line), as a daemon start."""
+    from lxcframe.config.model import load_text
+    from lxcframe.planner import build_plan
+
+    config = load_text(f"lxc.rootfs.path = /srv/rootfs\n{text}", plugins.key_registry(), str(tmp_path / "config"))
+    return build_plan(plugins, name, "/var/lib/lxcframe", config, None, "daemon")
+

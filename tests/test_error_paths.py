@@ -763,6 +763,8 @@ ALLOWED: dict[str, str] = {
     "lxcframe.plugins.seccomp.builder:build:_stack_error:{}: cannot stack the {} filter: {}#2":
         "libseccomp refusing to merge the host's compat ABIs: a host fault (lxcframe check reports it)",
     "lxcframe.plugins.seccomp.builder:_export:<re-raise>:": "re-raise after closing the memfd",
+    "lxcframe.plugins.netns.iproute:apart:OSError:netlink request process ended with status {}":
+        "the request's own process killed before it answered (out of memory, a stray signal): a host fault",
     "lxcframe.plugins.seccomp.load:load_program:ValueError:not a seccomp program: {} bytes":
         "the program always comes from the builder; a guard before handing a pointer to the kernel",
 }
@@ -770,6 +772,8 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    "lxcframe.plugins.netns.iproute:apart:OSError:":
+        ("test_netns_apart.py", "test_apart_raises_the_kernel_refusal_with_its_errno_and_text"),
     f"{CG}.limits:device_rule:ValueError:{{}}: expected '/dev/PATH ACCESS' (e.g. '/dev/null rwm')":
         ("test_cgroups.py", "test_device_rules_that_cannot_be_written_name_their_line"),
     f"{CG}.limits:device_rule:ValueError:{{}}: {{}}":

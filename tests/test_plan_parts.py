@@ -25,11 +25,9 @@ import pytest
 
 from lxcframe import launcher, start_request, syscalls, transfer
 from lxcframe import state as st
-from lxcframe.config.model import load_text
 from lxcframe.context import Identity
 from lxcframe.errors import ConfigError, ContainerError
 from lxcframe.handover import Handover, Received
-from lxcframe.planner import build_plan
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.apparmor.settings import AppArmorSettings
 from lxcframe.plugins.caps import CapsPart
@@ -48,7 +46,7 @@ from lxcframe.records import Records
 from lxcframe.start_request import StartRequest
 from lxcframe.stash import DescriptorKey, Stash, StashKey
 
-from .conftest import another_thread
+from .conftest import another_thread, plan_of
 
 CAP_SYS_ADMIN, CAP_SYS_MODULE = 21, 16
 DENY_MKDIR = "2\nblacklist\nmkdir errno 1\n"
@@ -71,14 +69,8 @@ def _compiled(path: Path) -> bytes:
 # --- the parts of a real config ------------------------------------------------------------------
 
 
-@pytest.fixture
-def caller_plugins(tmp_path: Path) -> Plugins:
-    return Plugins(environ={"LXCFRAME_HOST_CONFIG": str(tmp_path / "none.toml")})
-
-
 def _plan(plugins: Plugins, tmp_path: Path, text: str) -> Any:
-    config = load_text(f"lxc.rootfs.path = /srv/rootfs\n{text}", plugins.key_registry(), str(tmp_path / "config"))
-    return build_plan(plugins, "parts", "/var/lib/lxcframe", config, None, "daemon")
+    return plan_of(plugins, tmp_path, text, name="parts")
 
 
 def test_parts_of_a_real_config_are_built_in_the_caller_and_cross_unchanged(tmp_path, caller_plugins):

@@ -18,7 +18,6 @@ import pytest
 from lxcframe import launcher, start_request, syscalls, transfer
 from lxcframe.config.model import load_text
 from lxcframe.errors import ConfigError
-from lxcframe.planner import build_plan
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins import mounts
 from lxcframe.plugins.caps import CapsPart
@@ -30,17 +29,13 @@ from lxcframe.plugins.mounts import AutoToken, MountsPart, PlannedMount
 from lxcframe.start_request import StartRequest
 from lxcframe.validators import MountEntry
 
+from .conftest import plan_of
+
 CAP_SYS_ADMIN = 21
 
 
-@pytest.fixture
-def caller_plugins(tmp_path: Path) -> Plugins:
-    return Plugins(environ={"LXCFRAME_HOST_CONFIG": str(tmp_path / "none.toml")})
-
-
 def _plan(plugins: Plugins, tmp_path: Path, text: str) -> Any:
-    config = load_text(f"lxc.rootfs.path = /srv/rootfs\n{text}", plugins.key_registry(), str(tmp_path / "config"))
-    return build_plan(plugins, "more", "/var/lib/lxcframe", config, None, "daemon")
+    return plan_of(plugins, tmp_path, text, name="more")
 
 
 def test_the_parts_of_devices_mounts_core_and_cgroup_automount_are_exact(tmp_path, caller_plugins):
