@@ -135,12 +135,24 @@ class Container:
         from lxcframe import process_proof
 
         lock = os.path.join(st.runtime_dir(self.lxcpath, self.name), "monitor.lock")
-        monitor = process_proof.open_monitor(recorded.monitor_pid, recorded.monitor_start, lock)
-        if monitor is None and recorded.monitor_pid and recorded.monitor_start is not None \
-                and st.process_start_time(recorded.monitor_pid) != recorded.monitor_start:
-            # The recorded monitor is gone: a killed monitor's lock outlives it by a moment. Safe
-            # to say even of a forged state: init is then proven by its namespaces alone.
-            raise _MonitorGone(recorded.monitor_pid)
+        # A monitor that is ending closes its lock while a process it forked may still hold a copy
+        # for a moment: give an inconsistent view that long to resolve before calling it forged.
+        deadline = time.monotonic() + _ENDING_MONITOR_GRACE
+        while True:
+            monitor = process_proof.open_monitor(recorded.monitor_pid, recorded.monitor_start, lock)
+            if monitor is not None:
+                break
+            if not recorded.monitor_pid or recorded.monitor_start is None:
+                break
+            if st.process_start_time(recorded.monitor_pid) != recorded.monitor_start \
+                    or not st.monitor_alive(self.lxcpath, self.name):
+                # The recorded monitor is gone or has let go of its lock: a killed monitor's lock
+                # outlives it by a moment. Safe to say even of a forged state: init is then proven
+                # by its namespaces alone.
+                raise _MonitorGone(recorded.monitor_pid)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
         if monitor is None:
             raise ContainerError(
                 f"{self.name}: state.json names pid {recorded.monitor_pid} as the monitor, but that "
@@ -565,6 +577,10 @@ def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     import attrs
 
     return attrs.evolve(recorded, **changes)
+
+
+#: How long a recorded monitor may be seen alive without holding its lock while another holds it.
+_ENDING_MONITOR_GRACE = 2.0
 
 
 class _MonitorGone(Exception):
