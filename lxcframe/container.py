@@ -135,28 +135,23 @@ class Container:
         from lxcframe import process_proof
 
         lock = os.path.join(st.runtime_dir(self.lxcpath, self.name), "monitor.lock")
-        # A monitor that is ending closes its lock while a process it forked may still hold a copy
-        # for a moment: give an inconsistent view that long to resolve before calling it forged.
+        # An ending monitor closes its lock while a process it forked may hold a copy a moment longer.
         deadline = time.monotonic() + _ENDING_MONITOR_GRACE
         while True:
             monitor = process_proof.open_monitor(recorded.monitor_pid, recorded.monitor_start, lock)
-            if monitor is not None:
-                break
-            if not recorded.monitor_pid or recorded.monitor_start is None:
+            if monitor is not None or not recorded.monitor_pid or recorded.monitor_start is None:
                 break
             if st.process_start_time(recorded.monitor_pid) != recorded.monitor_start \
                     or not st.monitor_alive(self.lxcpath, self.name):
-                # The recorded monitor is gone or has let go of its lock: a killed monitor's lock
-                # outlives it by a moment. Safe to say even of a forged state: init is then proven
-                # by its namespaces alone.
+                # Gone, or let go of its lock (a killed monitor's lock outlives it by a moment). Safe
+                # even of a forged state: init is then proven by its namespaces alone.
                 raise _MonitorGone(recorded.monitor_pid)
             if time.monotonic() >= deadline:
-                break
+                break  # still inconsistent: forged
             time.sleep(0.01)
         if monitor is None:
-            raise ContainerError(
-                f"{self.name}: state.json names pid {recorded.monitor_pid} as the monitor, but that "
-                f"process does not hold {lock}: not trusting the state file")
+            raise ContainerError(f"{self.name}: state.json names pid {recorded.monitor_pid} as the monitor, "
+                                 f"but that process does not hold {lock}: not trusting the state file")
         init = None
         if recorded.init_pid:
             init = _open_pidfd(recorded.init_pid, recorded.init_start, monitor_pid=recorded.monitor_pid,
@@ -164,8 +159,7 @@ class Container:
             if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start:
                 monitor_alive = process_proof.is_alive(monitor)
                 os.close(monitor)
-                if not monitor_alive:
-                    # It died after it was proven: init, reparented meanwhile, is no longer below it.
+                if not monitor_alive:  # it died after it was proven: init was reparented meanwhile
                     raise _MonitorGone(recorded.monitor_pid)
                 raise ContainerError(
                     f"{self.name}: state.json names pid {recorded.init_pid} as init, but that process is "
@@ -579,8 +573,7 @@ def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
     return attrs.evolve(recorded, **changes)
 
 
-#: How long a recorded monitor may be seen alive without holding its lock while another holds it.
-_ENDING_MONITOR_GRACE = 2.0
+_ENDING_MONITOR_GRACE = 2.0  # seconds a recorded monitor may live without its lock that another holds
 
 
 class _MonitorGone(Exception):
