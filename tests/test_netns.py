@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -468,16 +469,25 @@ def test_check_lists_the_netns_probes_once(rundir):
 # --- failures unwind -------------------------------------------------------------------------------
 
 
-class FailAfterNetwork:
-    """Notes the netns id the start got, then fails in the child's pre-mount stage."""
+class NoteNetwork:
+    """Appends the netns id and netns inode each start got to a file."""
 
     def __init__(self, note: str) -> None:
         self.note = note
 
     @hookimpl(trylast=True)
     def lxcframe_setup_network(self, ctx, pid):
-        with open(self.note, "w") as handle:
-            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}")
+        with open(self.note, "a") as handle:
+            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}\n")
+
+
+def noted_netns(note: Path) -> list[tuple[int, int]]:
+    """The (netns id, netns inode) of each start a NoteNetwork saw, in order."""
+    return [(int(nsid), int(inode)) for nsid, inode in (line.split() for line in note.read_text().splitlines())]
+
+
+class FailAfterNetwork(NoteNetwork):
+    """Notes the netns id the start got, then fails in the child's pre-mount stage."""
 
     @hookimpl
     def lxcframe_child_pre_mount(self):
@@ -499,22 +509,10 @@ def test_failed_start_after_network_leaves_nothing(make_container, tmp_path):
             links = host_links()
             assert "lxftv0" not in links
             assert "lxftfB" in links and links["lxftfB"].mtu == 1500, "phys back with its name and MTU"
-            nsid, inode = (int(word) for word in note.read_text().split())
+            [(nsid, inode)] = noted_netns(note)
             assert not nsid_alive(nsid, inode)
         finally:
             delete_if_present("lxftv0")
-
-
-class NoteNetwork:
-    """Appends the netns id and netns inode each start got to a file."""
-
-    def __init__(self, note: str) -> None:
-        self.note = note
-
-    @hookimpl(trylast=True)
-    def lxcframe_setup_network(self, ctx, pid):
-        with open(self.note, "a") as handle:
-            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}\n")
 
 
 def test_execute_leaves_no_netns_id_and_no_netns_descriptor_in_the_caller(make_container, tmp_path):
@@ -527,7 +525,7 @@ def test_execute_leaves_no_netns_id_and_no_netns_descriptor_in_the_caller(make_c
     try:
         for run in range(3):
             assert container.execute(["/bin/sh", "-c", "ip -o addr show eth0 | grep -q 203.0.113.60"]) == 0
-            nsid, inode = (int(word) for word in note.read_text().splitlines()[run].split())
+            nsid, inode = noted_netns(note)[run]
             # No descriptor keeps the container's netns, or its id, in the caller.
             assert own_netns_descriptors() == held_before, f"the netns with id {nsid} is still held"
             # Checked at once, and only in this process and its children: other tests' containers may
@@ -536,7 +534,7 @@ def test_execute_leaves_no_netns_id_and_no_netns_descriptor_in_the_caller(make_c
             assert netns_holders(inode, ours) == [], f"netns {inode} (id {nsid}) is still held"
     finally:
         delete_if_present("lxftv0")
-    assert len(note.read_text().splitlines()) == 3
+    assert len(noted_netns(note)) == 3
     assert "lxftv0" not in host_links()
 
 
@@ -828,16 +826,8 @@ def test_veth_macvlan_and_phys_read_back_from_the_kernel(make_container):
         assert (after["lxftkD"].mtu, after["lxftkD"].address) == (phys_before.mtu, phys_before.address)
 
 
-class FailAtStartHost:
+class FailAtStartHost(NoteNetwork):
     """Notes the netns id the start got, then fails on the host after the child pivoted."""
-
-    def __init__(self, note: str) -> None:
-        self.note = note
-
-    @hookimpl(trylast=True)
-    def lxcframe_setup_network(self, ctx, pid):
-        with open(self.note, "w") as handle:
-            handle.write(f"{ctx.state_records.get(NetnsRecord).nsid} {netns_inode(pid)}")
 
     @hookimpl
     def lxcframe_start_host(self, ctx, pid):
@@ -864,7 +854,7 @@ def test_failure_after_pivot_unwinds_every_link_and_the_netns_id(make_container,
             # Exactly the links there were: the veth's host end gone, the phys back with its name, MTU, MAC.
             assert sorted(after) == sorted(before)
             assert (after["lxftuD"].mtu, after["lxftuD"].address) == (before["lxftuD"].mtu, before["lxftuD"].address)
-            nsid, inode = (int(word) for word in note.read_text().split())
+            [(nsid, inode)] = noted_netns(note)
             assert not nsid_alive(nsid, inode)
         finally:
             delete_if_present("lxftv0")
