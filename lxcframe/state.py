@@ -6,6 +6,8 @@ Per container, under ``/run/lxcframe/<lxcpath key>/<name>/``:
 * ``monitor.lock`` – held by the monitor for as long as it lives: if it can be taken, the monitor died.
 * ``state.json`` – written atomically by the monitor: state, pids, and what plugins recorded (cgroup
   paths, devices…) so that another process can act on the container or clean up after a dead monitor.
+* ``parts.json`` – written once by the monitor: the parts of the plan the container started with
+  (``lxcframe_plan``), which ``attach`` applies instead of planning the config again.
 
 Every directory here is created ``0700`` and every file ``0600`` by explicit ``chmod``/mode, never
 through the umask: a start under ``umask 000`` must not leave a state file anyone can rewrite (root
@@ -147,14 +149,42 @@ def write_state(state: ContainerState) -> None:
         from lxcframe.process_proof import pidns_inode
 
         state = attrs.evolve(state, init_pidns=pidns_inode(state.init_pid))
-    directory = state.runtime_dir
+    write_private_file(state.runtime_dir, "state.json", json.dumps(state.to_json()).encode())
+
+
+#: The parts of the plan a running container started with, next to its state (see :mod:`lxcframe.started_parts`).
+PARTS_FILE = "parts.json"
+
+
+def write_private_file(directory: str, leaf: str, data: bytes) -> None:
+    """``data`` as ``directory/leaf``, ``0600`` whatever the umask, replaced atomically: a reader sees
+    the old file or the new one, never half of it."""
     make_private_dirs(directory)
-    tmp = os.path.join(directory, f".state.{os.getpid()}")
+    tmp = os.path.join(directory, f".{leaf}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    with open(fd, "w", encoding="utf-8") as handle:
+    with open(fd, "wb") as handle:
         os.fchmod(fd, 0o600)  # a leftover of the same name may have had another mode
-        json.dump(state.to_json(), handle)
-    os.replace(tmp, os.path.join(directory, "state.json"))
+        handle.write(data)
+    os.replace(tmp, os.path.join(directory, leaf))
+
+
+def read_private_file(path: str, name: str, what: str) -> bytes | None:
+    """The bytes of ``path`` (``what`` of container ``name``), or ``None`` when there is none.
+
+    The file must be owned by root or by us and writable by nobody else: root acts on what it says.
+    """
+    try:
+        with open(path, "rb", opener=_open_nofollow) as handle:
+            info = os.fstat(handle.fileno())
+            data = handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise ContainerError(f"{name}: unreadable {what} {path}: {err}") from None
+    if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+        raise ContainerError(f"{name}: {what} {path} could have been written by another user "
+                             f"(owner uid {info.st_uid}, mode {info.st_mode & 0o7777:o}): not trusting it")
+    return data
 
 
 def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> None:
@@ -165,7 +195,7 @@ def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> N
     """
     _release_key_lock(lxcpath, name)
     directory = runtime_dir(lxcpath, name)
-    for leaf in ("state.json", "monitor.lock"):
+    for leaf in ("state.json", PARTS_FILE, "monitor.lock"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, leaf))
     _remove_lock_file(os.path.join(directory, "lock"), only_if_free=unless_locked)
@@ -227,17 +257,13 @@ def read_state(lxcpath: str, name: str) -> ContainerState | None:
     root act on pids of their choosing), and well-formed: anything else is a clear error.
     """
     path = _state_path(lxcpath, name)
-    try:
-        with open(path, encoding="utf-8", opener=_open_nofollow) as handle:
-            info = os.fstat(handle.fileno())
-            data = json.load(handle)
-    except (FileNotFoundError, NotADirectoryError):
+    raw = read_private_file(path, name, "state file")
+    if raw is None:
         return None
-    except (OSError, ValueError) as err:
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
         raise ContainerError(f"{name}: unreadable state file {path}: {err}") from None
-    if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
-        raise ContainerError(f"{name}: state file {path} could have been written by another user "
-                             f"(owner uid {info.st_uid}, mode {info.st_mode & 0o7777:o}): not trusting it")
     return _state_from(data, name, path)
 
 
