@@ -176,6 +176,14 @@ def lxcframe_extra_plugins():
 """
 
 
+@pytest.fixture
+def kit_record(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The JSON file ``_RECORDER`` writes to, named to the inner test run by ``KIT_RECORD``."""
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("KIT_RECORD", str(record))
+    return record
+
+
 def _exits(pid: int, timeout: float) -> bool:
     """Whether ``pid`` has exited or does within ``timeout`` s (a monitor is not our child: it may be
     finishing its last lines when stop returns)."""
@@ -199,11 +207,7 @@ def _assert_gone(record: dict[str, object]) -> None:
 
 
 @pytest.mark.container
-def test_container_running_then_removed(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    record = tmp_path / "record.json"
-    monkeypatch.setenv("KIT_RECORD", str(record))
+def test_container_running_then_removed(pytester: pytest.Pytester, kit_record: Path) -> None:
     pytester.makepyfile(
         _RECORDER
         + """
@@ -228,17 +232,13 @@ def _cgroups(pid):
 """
     )
     pytester.runpytest().assert_outcomes(passed=1)
-    data = _read_json(record)
+    data = _read_json(kit_record)
     assert data["name"] == "c1"
     _assert_gone(data)
 
 
 @pytest.mark.container
-def test_container_removed_when_test_fails(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    record = tmp_path / "record.json"
-    monkeypatch.setenv("KIT_RECORD", str(record))
+def test_container_removed_when_test_fails(pytester: pytest.Pytester, kit_record: Path) -> None:
     pytester.makepyfile(
         _RECORDER
         + """
@@ -249,7 +249,7 @@ def test_fails(lxcframe_container):
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*failing on purpose*"])
-    _assert_gone(_read_json(record))
+    _assert_gone(_read_json(kit_record))
 
 
 @pytest.mark.container
