@@ -435,3 +435,27 @@ def plan_of(plugins: Plugins, tmp_path: Path, text: str, name: str = "planned") 
     config = load_text(f"lxc.rootfs.path = /srv/rootfs\n{text}", plugins.key_registry(), str(tmp_path / "config"))
     return build_plan(plugins, name, "/var/lib/lxcframe", config, None, "daemon")
 
+
+def daemon_plans_without_keys(monkeypatch: pytest.MonkeyPatch, prefixes: tuple[str, ...]) -> list[StartPlan]:
+    """Every daemon start of the test gets its plan with the config keys starting with ``prefixes`` removed
+    once the caller built it, so that only the plan's parts can say them; returns the plans that crossed."""
+    import attrs
+
+    from lxcframe import launcher
+
+    def keep(key: str) -> bool:
+        return not key.startswith(prefixes)
+
+    crossed: list[StartPlan] = []
+    real_daemon = launcher.start_daemon
+
+    def start_daemon(plugins: Plugins, plan: StartPlan) -> int:
+        config = attrs.evolve(plan.config, single={k: v for k, v in plan.config.single.items() if keep(k)},
+                              multi={k: v for k, v in plan.config.multi.items() if keep(k)})
+        stripped = attrs.evolve(plan, config=config)
+        assert not [k for k in (*stripped.config.single, *stripped.config.multi) if k.startswith(prefixes)]
+        crossed.append(stripped)
+        return real_daemon(plugins, stripped)
+
+    monkeypatch.setattr(launcher, "start_daemon", start_daemon)
+    return crossed

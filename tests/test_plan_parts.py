@@ -46,7 +46,7 @@ from lxcframe.records import Records
 from lxcframe.start_request import StartRequest
 from lxcframe.stash import DescriptorKey, Stash, StashKey
 
-from .conftest import another_thread, plan_of
+from .conftest import another_thread, daemon_plans_without_keys, plan_of
 
 CAP_SYS_ADMIN, CAP_SYS_MODULE = 21, 16
 DENY_MKDIR = "2\nblacklist\nmkdir errno 1\n"
@@ -395,13 +395,6 @@ def test_a_config_without_those_keys_plans_no_parts_for_them(tmp_path, caller_pl
 PLANNED_PREFIXES = ("lxc.prlimit.", "lxc.sysctl.", "lxc.proc.", "lxc.hook.", "lxc.cgroup.dir")
 
 
-def _without_planned_keys(config: Any) -> Any:
-    def keep(key: str) -> bool:
-        return not key.startswith(PLANNED_PREFIXES)
-    return attrs.evolve(config, single={k: v for k, v in config.single.items() if keep(k)},
-                        multi={k: v for k, v in config.multi.items() if keep(k)})
-
-
 def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_container, monkeypatch, tmp_path):
     marker = tmp_path / "hook-ran"
     hook = tmp_path / "hook.sh"
@@ -416,17 +409,8 @@ def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_conta
         ("lxc.hook.start-host", str(hook)),
         ("lxc.cgroup.dir", "planned"),
     ))
-    seen: list[Any] = []
-    real_daemon = launcher.start_daemon
-
-    def start_daemon(plugins: Any, plan: Any) -> int:
-        # What crosses is the plan with every planned key gone from its config: only the parts say them.
-        stripped = attrs.evolve(plan, config=_without_planned_keys(plan.config))
-        assert not [k for k in (*stripped.config.single, *stripped.config.multi) if k.startswith(PLANNED_PREFIXES)]
-        seen.append(stripped)
-        return real_daemon(plugins, stripped)
-
-    monkeypatch.setattr(launcher, "start_daemon", start_daemon)
+    # What crosses is the plan with every planned key gone from its config: only the parts say them.
+    seen = daemon_plans_without_keys(monkeypatch, PLANNED_PREFIXES)
     rootfs = Path(container.load_config().get("lxc.rootfs.path"))
     os.mkfifo(rootfs / "rc")
     script = "echo $(cat /proc/sys/kernel/msgmax) $(cat /proc/1/oom_score_adj) > /rc; exec sleep 1000"

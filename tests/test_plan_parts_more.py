@@ -12,10 +12,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
-from lxcframe import launcher, start_request, syscalls, transfer
+from lxcframe import start_request, syscalls, transfer
 from lxcframe.config.model import load_text
 from lxcframe.errors import ConfigError
 from lxcframe.plugin_manager import Plugins
@@ -29,7 +28,7 @@ from lxcframe.plugins.mounts import AutoToken, MountsPart, PlannedMount
 from lxcframe.start_request import StartRequest
 from lxcframe.validators import MountEntry
 
-from .conftest import plan_of
+from .conftest import daemon_plans_without_keys, plan_of
 
 CAP_SYS_ADMIN = 21
 
@@ -114,13 +113,6 @@ def test_an_fstab_broken_after_validation_is_refused_at_its_line(tmp_path, calle
 PLANNED_PREFIXES = ("lxc.autodev", "lxc.pty.", "lxc.tty.", "lxc.mount.", "lxc.arch", "lxc.rootfs.path")
 
 
-def _without_planned_keys(config: Any) -> Any:
-    def keep(key: str) -> bool:
-        return not key.startswith(PLANNED_PREFIXES)
-    return attrs.evolve(config, single={k: v for k, v in config.single.items() if keep(k)},
-                        multi={k: v for k, v in config.multi.items() if keep(k)})
-
-
 def _mountinfo(pid: int) -> dict[str, tuple[str, str]]:
     """Mount point -> (fstype, "MOUNT,SUPER" options) of the mounts ``pid`` sees, the last one of a point winning."""
     found = {}
@@ -145,16 +137,8 @@ def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_conta
         ("lxc.mount.fstab", str(fstab)),
         ("lxc.mount.entry", f"{source_dir} mnt/from-entry none bind,create=dir 0 0"),
     ))
-    seen: list[Any] = []
-    real_daemon = launcher.start_daemon
-
-    def start_daemon(plugins: Any, plan: Any) -> int:
-        stripped = attrs.evolve(plan, config=_without_planned_keys(plan.config))
-        assert not [k for k in (*stripped.config.single, *stripped.config.multi) if k.startswith(PLANNED_PREFIXES)]
-        seen.append(stripped)
-        return real_daemon(plugins, stripped)
-
-    monkeypatch.setattr(launcher, "start_daemon", start_daemon)
+    # What crosses is the plan with every planned key gone from its config: only the parts say them.
+    seen = daemon_plans_without_keys(monkeypatch, PLANNED_PREFIXES)
     container.start(["/bin/sleep", "1000"])
     try:
         assert len(seen) == 1
