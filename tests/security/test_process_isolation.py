@@ -349,6 +349,128 @@ def test_hooks_inherit_no_ignored_signal_of_the_caller(make_container, caller_ig
         assert (tmp_path / "pre-start.out").read_text().split() == ["SigIgn:", "0000000000000000"]
 
 
+#: Reads its own /proc/self/status and writes the SigIgn, SigBlk and SigCgt lines to "<argv[0]>.out"
+#: (a hook's arguments are fixed, so the name it runs under says where): what an executed program
+#: itself holds, with no shell of the test in between.
+SIGPROBE_SOURCE = r"""
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    char line[256], path[4096];
+    (void)argc;
+    snprintf(path, sizeof path, "%s.out", argv[0]);
+    FILE *status = fopen("/proc/self/status", "re");
+    FILE *out = fopen(path, "we");
+    if (!status || !out) return 2;
+    while (fgets(line, sizeof line, status))
+        if (!strncmp(line, "SigIgn:", 7) || !strncmp(line, "SigBlk:", 7) || !strncmp(line, "SigCgt:", 7))
+            fputs(line, out);
+    return fclose(out) == 0 ? 0 : 3;
+}
+"""
+
+CALLER_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ)
+CALLER_BLOCKS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH)
+#: A caller as a shell's background job is, in Python: SIGINT and SIGQUIT ignored besides Python's
+#: own SIGPIPE and SIGXFSZ, some signals blocked; then it executes its arguments, which inherit both
+#: across the exec.
+CALLER = (
+    "import os, signal, sys\n"
+    f"for signum in {tuple(int(s) for s in CALLER_IGNORES)}: signal.signal(signum, signal.SIG_IGN)\n"
+    f"signal.pthread_sigmask(signal.SIG_BLOCK, {tuple(int(s) for s in CALLER_BLOCKS)})\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+DEFAULT_SIGNALS = {"SigIgn": 0, "SigBlk": 0, "SigCgt": 0}
+
+
+def _mask(signals: tuple[signal.Signals, ...]) -> int:
+    return sum(1 << (signum - 1) for signum in signals)
+
+
+@pytest.fixture(scope="module")
+def sigprobe(tmp_path_factory) -> str:
+    return compile_static(tmp_path_factory.mktemp("sigprobe"), "sigprobe", SIGPROBE_SOURCE)
+
+
+def _install_probe(sigprobe: str, path: str) -> str:
+    shutil.copy2(sigprobe, path)
+    return path
+
+
+def _probed(path: str) -> dict[str, int]:
+    """What the probe run as ``path`` wrote: its three masks by name."""
+    with open(f"{path}.out") as handle:
+        fields = [line.split(":") for line in handle.read().splitlines()]
+    return {name: int(value, 16) for name, value in fields}
+
+
+def _as_caller(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", CALLER, *argv], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def _cli_as_caller(lxcpath: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return _as_caller(sys.executable, "-m", "lxcframe", "-P", lxcpath, *args)
+
+
+def test_the_callers_dispositions_reach_what_it_executes(sigprobe, tmp_path):
+    """Without a reset on the way, what the caller ignores and blocks is what a probe shows: the
+    tests below would see a regression that passes the caller's dispositions on."""
+    probe = _install_probe(sigprobe, str(tmp_path / "probe"))
+    done = _as_caller(probe)
+    assert done.returncode == 0, done.stderr
+    assert _probed(probe) == {"SigIgn": 0x1001006, "SigBlk": 0x8002A00, "SigCgt": 0}
+    assert (_mask(CALLER_IGNORES), _mask(CALLER_BLOCKS)) == (0x1001006, 0x8002A00)
+
+
+@pytest.mark.parametrize("mode", ["foreground", "forked", "supervisor"])
+def test_start_hook_and_init_get_default_signals_not_the_callers(make_container, sigprobe, lxcpath, tmp_path,
+                                                                 monkeypatch, mode):
+    """``lxc.hook.start`` and ``lxc.init.cmd`` are the probe itself (the hook through the hook
+    runner's own ``sh -c "exec …"``), started by a CLI whose caller ignores and blocks signals. In
+    the foreground the CLI is the monitor, and only the init child's reset stands between; a
+    daemon's monitor (forked from the CLI, or the supervisor's) resets its own dispositions, which
+    its pre-start hook on the host shows."""
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR", "1" if mode == "supervisor" else "0")
+    pre_start = _install_probe(sigprobe, str(tmp_path / "pre-start-probe"))
+    config = (("lxc.hook.start", "/bin/start-probe"), ("lxc.init.cmd", "/bin/init-probe"))
+    container = make_container("sigsel", config=config if mode == "foreground" else
+                               (*config, ("lxc.hook.pre-start", pre_start)))
+    rootfs = _rootfs(container)
+    start_hook = _install_probe(sigprobe, os.path.join(rootfs, "bin", "start-probe"))
+    init = _install_probe(sigprobe, os.path.join(rootfs, "bin", "init-probe"))
+    done = _cli_as_caller(lxcpath, "start", *(["-F"] if mode == "foreground" else []), "sigsel")
+    assert done.returncode == 0, done.stderr
+    assert container.wait("STOPPED", 30)
+    assert _probed(start_hook) == DEFAULT_SIGNALS, "lxc.hook.start"
+    assert _probed(init) == DEFAULT_SIGNALS, "lxc.init.cmd"
+    if mode != "foreground":  # the foreground monitor is the caller: its host hooks are the caller's own
+        assert _probed(pre_start) == DEFAULT_SIGNALS, "lxc.hook.pre-start of the monitor"
+
+
+def test_execute_command_gets_default_signals_not_the_callers(make_container, sigprobe, lxcpath):
+    """The command of ``execute`` is tini's child; tini restores the mask it got from the init child."""
+    container = make_container("sigexe")
+    probe = _install_probe(sigprobe, os.path.join(_rootfs(container), "bin", "execute-probe"))
+    done = _cli_as_caller(lxcpath, "execute", "sigexe", "--", "/bin/execute-probe")
+    assert done.returncode == 0, done.stderr
+    assert _probed(probe) == DEFAULT_SIGNALS
+
+
+def test_attached_command_gets_default_signals_not_the_callers(make_container, sigprobe, lxcpath):
+    """The attaching process executes tini, whose child executes the command."""
+    container = make_container("sigatt")
+    probe = _install_probe(sigprobe, os.path.join(_rootfs(container), "bin", "attach-probe"))
+    container.start()
+    try:
+        done = _cli_as_caller(lxcpath, "attach", "sigatt", "--", "/bin/attach-probe")
+    finally:
+        container.stop(kill=True)
+    assert done.returncode == 0, done.stderr
+    assert _probed(probe) == DEFAULT_SIGNALS
+
+
 def _gone(pid: int, start: int | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
