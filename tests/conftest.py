@@ -405,6 +405,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
                           env=env, timeout=timeout, check=False)
 
 
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a CLI run by ``run_cli``: a private run directory, a host config that does not
+    exist until the test writes it, and no plugin disabled by the caller's shell."""
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("LXCFRAME_DISABLE_PLUGINS", "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD")}
+    environ["LXCFRAME_RUNDIR"] = str(tmp_path / "run")
+    environ["LXCFRAME_HOST_CONFIG"] = str(tmp_path / "no-host-config.toml")
+    return environ
+
+
 @contextlib.contextmanager
 def another_thread() -> Iterator[None]:
     """The caller has a second thread, so a start or an attach never forks it: a helper is executed."""

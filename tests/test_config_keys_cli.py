@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from lxcframe.config.keys import KeySpec
 from lxcframe.plugins import BUILTIN_PLUGINS
 
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The CLI's environment: an empty host config, no plugin disabled by the caller's shell."""
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("LXCFRAME_DISABLE_PLUGINS", "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD")}
-    environ["LXCFRAME_HOST_CONFIG"] = str(tmp_path / "lxcframe.toml")
-    environ["LXCFRAME_RUNDIR"] = str(tmp_path / "run")
-    return environ
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+from .conftest import run_cli
 
 
 def declared(plugin: str) -> list[KeySpec]:
@@ -38,17 +21,17 @@ def declared(plugin: str) -> list[KeySpec]:
 
 
 def enabled_plugins(env: dict[str, str], *options: str) -> set[str]:
-    result = cli(env, *options, "plugins", "--format", "json")
+    result = run_cli(*options, "plugins", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     return {record["name"] for record in json.loads(result.stdout) if record["state"] == "enabled"}
 
 
-def test_json_lists_every_declared_key(env: dict[str, str]) -> None:
-    result = cli(env, "config", "keys", "--format", "json")
+def test_json_lists_every_declared_key(cli_env: dict[str, str]) -> None:
+    result = run_cli("config", "keys", "--format", "json", env=cli_env)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert rows == sorted(rows, key=lambda row: (row["key"], row["plugin"]))
-    enabled = enabled_plugins(env) & set(BUILTIN_PLUGINS)
+    enabled = enabled_plugins(cli_env) & set(BUILTIN_PLUGINS)
     assert "caps" in enabled and "core" in enabled
     for plugin in enabled:
         expected = sorted((s.name, s.multi, s.doc) for s in declared(plugin))
@@ -57,8 +40,8 @@ def test_json_lists_every_declared_key(env: dict[str, str]) -> None:
         assert all(r["state"] == "enabled" for r in rows if r["plugin"] == plugin)
 
 
-def test_text_one_line_per_key(env: dict[str, str]) -> None:
-    result = cli(env, "config", "keys")
+def test_text_one_line_per_key(cli_env: dict[str, str]) -> None:
+    result = run_cli("config", "keys", env=cli_env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["KEY", "PLUGIN", "DOC"]
@@ -67,18 +50,18 @@ def test_text_one_line_per_key(env: dict[str, str]) -> None:
     assert by_key["lxc.no_new_privs"] == ["lxc.no_new_privs", "caps", "set no_new_privs before executing init"]
 
 
-def test_one_plugin(env: dict[str, str]) -> None:
-    result = cli(env, "config", "keys", "--plugin", "caps", "--format", "json")
+def test_one_plugin(cli_env: dict[str, str]) -> None:
+    result = run_cli("config", "keys", "--plugin", "caps", "--format", "json", env=cli_env)
     assert result.returncode == 0, result.stderr
     assert [(r["key"], r["plugin"], r["doc"]) for r in json.loads(result.stdout)] == sorted(
         (s.name, "caps", s.doc) for s in declared("caps"))
     # A plugin that declares no key lists nothing, and that is no error.
-    result = cli(env, "config", "keys", "--plugin", "templates", "--format", "json")
+    result = run_cli("config", "keys", "--plugin", "templates", "--format", "json", env=cli_env)
     assert (result.returncode, json.loads(result.stdout)) == (0, [])
 
 
-def test_disabled_plugin_keys_say_so(env: dict[str, str]) -> None:
-    result = cli(env, "-p", "no:caps", "config", "keys", "--plugin", "caps")
+def test_disabled_plugin_keys_say_so(cli_env: dict[str, str]) -> None:
+    result = run_cli("-p", "no:caps", "config", "keys", "--plugin", "caps", env=cli_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1:] == [
         f"{s.name.ljust(16)}  caps    (plugin is disabled on this host)" for s in sorted(declared("caps"),
@@ -86,8 +69,8 @@ def test_disabled_plugin_keys_say_so(env: dict[str, str]) -> None:
     ]
 
 
-def test_unknown_plugin_is_an_error_naming_it(env: dict[str, str]) -> None:
-    result = cli(env, "config", "keys", "--plugin", "cap")
+def test_unknown_plugin_is_an_error_naming_it(cli_env: dict[str, str]) -> None:
+    result = run_cli("config", "keys", "--plugin", "cap", env=cli_env)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == ("lxcframe: error: config keys --plugin cap: no plugin named 'cap' "

@@ -16,6 +16,8 @@ from types import ModuleType
 
 import pytest
 
+from .conftest import run_cli
+
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "contrib" / "lxcframe-motd"
 DIST = "lxcframe-motd"
@@ -69,23 +71,8 @@ def motd_module() -> Iterator[ModuleType]:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """Environment of the CLI: private run directory, no host config, no plugin switched off by the caller."""
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("LXCFRAME_DISABLE_PLUGINS", "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD")}
-    environ["LXCFRAME_RUNDIR"] = str(tmp_path / "run")
-    environ["LXCFRAME_HOST_CONFIG"] = str(tmp_path / "no-host-config.toml")
-    return environ
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
-
-
 def _record(env: dict[str, str], *options: str) -> dict[str, object]:
-    result = cli(env, *options, "plugins", "--format", "json")
+    result = run_cli(*options, "plugins", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     records = [r for r in json.loads(result.stdout) if r["name"] == "motd"]
     assert len(records) == 1, result.stdout
@@ -95,8 +82,8 @@ def _record(env: dict[str, str], *options: str) -> dict[str, object]:
 # --- discovery ---------------------------------------------------------------------------------
 
 
-def test_listed_as_enabled_third_party_plugin(motd_module: ModuleType, env: dict[str, str]) -> None:
-    record = _record(env)
+def test_listed_as_enabled_third_party_plugin(motd_module: ModuleType, cli_env: dict[str, str]) -> None:
+    record = _record(cli_env)
     assert record["distribution"] == DIST
     assert record["version"] == motd_module.__version__
     assert record["state"] == "enabled"
@@ -106,23 +93,23 @@ def test_listed_as_enabled_third_party_plugin(motd_module: ModuleType, env: dict
             "lxcframe_child_pre_pivot"} <= set(record["hooks"])
 
 
-def test_api_extension_in_fresh_process(motd_module: ModuleType, env: dict[str, str]) -> None:
+def test_api_extension_in_fresh_process(motd_module: ModuleType, cli_env: dict[str, str]) -> None:
     code = "import lxcframe; print(lxcframe.has_api_extension('motd'))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env,
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
-    assert "motd" in cli(env, "extensions").stdout.split()
+    assert "motd" in run_cli("extensions", env=cli_env).stdout.split()
 
 
-def test_keys_known_when_enabled(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
+def test_keys_known_when_enabled(motd_module: ModuleType, cli_env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "c.conf"
     config.write_text("lxc.rootfs.path = dir:/nonexistent\nmotd.text = hi\nmotd.line = a\nmotd.line = b\n")
-    result = cli(env, "config", "validate", str(config))
+    result = run_cli("config", "validate", str(config), env=cli_env)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
     config.write_text("lxc.rootfs.path = dir:/nonexistent\nmotd.txt = hi\n")
-    result = cli(env, "config", "validate", str(config))
+    result = run_cli("config", "validate", str(config), env=cli_env)
     assert result.returncode == 1
     assert "did you mean 'motd.text'" in result.stderr
 
@@ -130,22 +117,22 @@ def test_keys_known_when_enabled(motd_module: ModuleType, env: dict[str, str], t
 # --- disabled by name --------------------------------------------------------------------------
 
 
-def test_disabled_by_name(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
-    record = _record(env, "-p", "no:motd")
+def test_disabled_by_name(motd_module: ModuleType, cli_env: dict[str, str], tmp_path: Path) -> None:
+    record = _record(cli_env, "-p", "no:motd")
     assert record["state"] == "disabled"
     assert record["hooks"] == []
-    assert "motd" not in cli(env, "-p", "no:motd", "extensions").stdout.split()
+    assert "motd" not in run_cli("-p", "no:motd", "extensions", env=cli_env).stdout.split()
     config = tmp_path / "c.conf"
     config.write_text("lxc.rootfs.path = dir:/nonexistent\nmotd.text = hi\n")
-    result = cli(env, "-p", "no:motd", "config", "validate", str(config))
+    result = run_cli("-p", "no:motd", "config", "validate", str(config), env=cli_env)
     # Whatever form the report takes, the key must not pass silently.
     assert "motd.text" in result.stdout + result.stderr, (result.stdout, result.stderr)
 
 
-def test_disabled_plugin_named_for_its_key(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
+def test_disabled_plugin_named_for_its_key(motd_module: ModuleType, cli_env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "c.conf"
     config.write_text("lxc.rootfs.path = dir:/nonexistent\nmotd.text = hi\n")
-    result = cli(env, "-p", "no:motd", "config", "validate", str(config))
+    result = run_cli("-p", "no:motd", "config", "validate", str(config), env=cli_env)
     output = result.stdout + result.stderr
     assert "motd.text" in output
     assert "plugin 'motd'" in output and "disabled" in output, output
@@ -189,10 +176,11 @@ def test_content(motd_module: ModuleType) -> None:
     assert content(load_text("motd.line = a\nmotd.line =\nmotd.line = b\n", registry)) == b"b\n"
 
 
-def test_execute_refuses_long_message(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
+def test_execute_refuses_long_message(motd_module: ModuleType, cli_env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "big.conf"
     config.write_text(f"lxc.rootfs.path = dir:{tmp_path}\nmotd.text = {'x' * 5000}\n")
-    result = cli(env, "-P", str(tmp_path / "lxc"), "execute", "-f", str(config), "-n", "big", "--", "/bin/true")
+    result = run_cli("-P", str(tmp_path / "lxc"), "execute", "-f", str(config), "-n", "big", "--", "/bin/true",
+                     env=cli_env)
     assert result.returncode == 1
     assert f"{config}:2: motd:" in result.stderr
     assert "4096" in result.stderr
@@ -266,7 +254,7 @@ def _handles(env: dict[str, str], tmp_path: Path, line: str) -> bool:
     """Whether lxcframe, with the plugins it has, handles a config line (known and not unhandled)."""
     probe = tmp_path / "probe.conf"
     probe.write_text(f"lxc.rootfs.path = dir:{tmp_path}\n{line}\n")
-    result = cli(env, "config", "validate", "--format", "json", str(probe))
+    result = run_cli("config", "validate", "--format", "json", str(probe), env=env)
     return result.returncode == 0 and not json.loads(result.stdout)["unhandled"]
 
 
@@ -275,36 +263,36 @@ def _static_busybox() -> bool:
 
 
 @pytest.mark.container
-def test_container_gets_motd(motd_module: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
+def test_container_gets_motd(motd_module: ModuleType, cli_env: dict[str, str], tmp_path: Path) -> None:
     lxcpath = str(tmp_path / "lxc")
     extra = tmp_path / "motd.conf"
     lines = "motd.text = Welcome to m1.\nmotd.line = Managed by lxcframe.\n"
-    if _handles(env, tmp_path, "lxc.cgroup.relative = 1"):
+    if _handles(cli_env, tmp_path, "lxc.cgroup.relative = 1"):
         lines += "lxc.cgroup.relative = 1\n"  # stay below this test's own cgroup
     extra.write_text(lines)
-    result = cli(env, "-P", lxcpath, "create", "m1", "-t", "busybox", "-f", str(extra))
+    result = run_cli("-P", lxcpath, "create", "m1", "-t", "busybox", "-f", str(extra), env=cli_env)
     assert result.returncode == 0, result.stderr
     try:
-        result = cli(env, "-P", lxcpath, "execute", "m1", "--", "cat", "/etc/motd")
+        result = run_cli("-P", lxcpath, "execute", "m1", "--", "cat", "/etc/motd", env=cli_env)
         assert result.returncode == 0, result.stderr
         assert result.stdout == "Welcome to m1.\nManaged by lxcframe.\n"
         # Disabled, its keys stop the start (as LXC refuses keys it cannot apply), naming the plugin.
         rootfs = os.path.join(lxcpath, "m1", "rootfs")
         os.unlink(os.path.join(rootfs, "etc", "motd"))
-        result = cli(env, "-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true")
+        result = run_cli("-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true", env=cli_env)
         assert result.returncode == 1
         assert "motd.text" in result.stderr and "plugin 'motd'" in result.stderr
         # A host that opted out (unhandled_keys = "warn") starts it: the plugin writes nothing, the
         # keys are reported with its name, not ignored silently.
-        Path(env["LXCFRAME_HOST_CONFIG"]).write_text('[plugins]\nunhandled_keys = "warn"\n')
-        result = cli(env, "-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true")
+        Path(cli_env["LXCFRAME_HOST_CONFIG"]).write_text('[plugins]\nunhandled_keys = "warn"\n')
+        result = run_cli("-P", lxcpath, "-p", "no:motd", "execute", "m1", "--", "/bin/true", env=cli_env)
         assert result.returncode == 0, result.stderr
         assert "motd.text" in result.stderr and "plugin 'motd'" in result.stderr
         assert not os.path.exists(os.path.join(rootfs, "etc", "motd"))
     finally:
-        destroyed = cli(env, "-P", lxcpath, "destroy", "-f", "m1")
+        destroyed = run_cli("-P", lxcpath, "destroy", "-f", "m1", env=cli_env)
     assert destroyed.returncode == 0, destroyed.stderr
     assert not os.path.exists(os.path.join(lxcpath, "m1"))
-    run = env["LXCFRAME_RUNDIR"]
+    run = cli_env["LXCFRAME_RUNDIR"]
     leftovers = [os.path.join(d, f) for d, _, files in os.walk(run) for f in files] if os.path.isdir(run) else []
     assert leftovers == []
