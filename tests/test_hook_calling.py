@@ -31,10 +31,14 @@ REPO = Path(__file__).resolve().parent.parent
 # --- plugins that record what they see ---------------------------------------------------------------------
 
 
-class OldStyleWrapper:
+class Journaling:
+    """A plugin that appends what it sees to a journal the test reads."""
+
     def __init__(self, journal: list[str]) -> None:
         self.journal = journal
 
+
+class OldStyleWrapper(Journaling):
     @hookimpl(hookwrapper=True)
     def lxcframe_pre_start(self, ctx: Any) -> Generator[None, pluggy.Result[Any], None]:
         self.journal.append("old-style enters")
@@ -42,10 +46,7 @@ class OldStyleWrapper:
         self.journal.append(f"old-style leaves ({'raised' if outcome.exception else 'ok'})")
 
 
-class NewStyleWrapper:
-    def __init__(self, journal: list[str]) -> None:
-        self.journal = journal
-
+class NewStyleWrapper(Journaling):
     @hookimpl(wrapper=True)
     def lxcframe_pre_start(self, ctx: Any) -> Generator[None, Any, Any]:
         self.journal.append("new-style enters")
@@ -58,19 +59,13 @@ class NewStyleWrapper:
         return result
 
 
-class TryFirst:
-    def __init__(self, journal: list[str]) -> None:
-        self.journal = journal
-
+class TryFirst(Journaling):
     @hookimpl(tryfirst=True)
     def lxcframe_pre_start(self, ctx: Any) -> None:
         self.journal.append("tryfirst")
 
 
-class TryLast:
-    def __init__(self, journal: list[str]) -> None:
-        self.journal = journal
-
+class TryLast(Journaling):
     @hookimpl(trylast=True)
     def lxcframe_pre_start(self, ctx: Any) -> None:
         self.journal.append("trylast")
@@ -82,20 +77,14 @@ class Exploder:
         raise OSError(28, "No space left on device", "/var/lib/widget")
 
 
-class FirstAnswer:
-    def __init__(self, journal: list[str]) -> None:
-        self.journal = journal
-
+class FirstAnswer(Journaling):
     @hookimpl(tryfirst=True)
     def lxcframe_is_frozen(self, state: Any) -> bool | None:
         self.journal.append("first")
         return True
 
 
-class LaterAnswer:
-    def __init__(self, journal: list[str]) -> None:
-        self.journal = journal
-
+class LaterAnswer(Journaling):
     @hookimpl(trylast=True)
     def lxcframe_is_frozen(self, state: Any) -> bool | None:
         self.journal.append("later")
