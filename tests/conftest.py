@@ -17,7 +17,7 @@ import pytest
 
 from lxcframe.container import Container
 from lxcframe.context import StartPlan
-from lxcframe.plugin_manager import Plugins
+from lxcframe.plugin_manager import TRACE_ENV, Plugins
 
 
 def _mount_lines() -> set[str]:
@@ -403,6 +403,14 @@ def compile_static(directory: Path, name: str, source: str) -> str:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False)
+
+
+def run_cli_with_site(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` in this test's environment, finding the plugin distributions installed in ``site`` and this
+    working tree; plugins traced only where the arguments ask it (``--trace-plugins``), never by the caller's shell."""
+    env = {k: v for k, v in os.environ.items() if k != TRACE_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(Path(__file__).resolve().parent.parent)])
+    return run_cli(*args, env=env)
 
 
 @pytest.fixture

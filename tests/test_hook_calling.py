@@ -5,10 +5,7 @@ written while a plugin's implementation runs name that plugin.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,8 @@ from lxcframe.log import get_logger
 from lxcframe.plugin_manager import TRACE_ENV, Plugins
 from lxcframe.stage_runner import call_hook
 
+from .conftest import run_cli_with_site
 from .test_plugins import make_distribution
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 # --- plugins that record what they see ---------------------------------------------------------------------
 
@@ -292,13 +287,6 @@ def chatty_site(tmp_path: Path) -> Path:
     return site
 
 
-def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != TRACE_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
-    return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
-
-
 TRACE_LINE = re.compile(r"^lxcframe (?P<container>\S+) \d{14}\.\d{3} INFO +(?P<logger>\S+) - hook implementation "
                         r"hook=(?P<hook>\w+) plugin=(?P<plugin>[\w-]+) ms=(?P<ms>\d+\.\d{3})")
 CALL_LINE = re.compile(r"^lxcframe \S+ \S+ INFO +\S+ - hook call hook=(?P<hook>\w+) plugins=(?P<plugins>\S+) "
@@ -312,7 +300,8 @@ def traced(stderr: str) -> list[dict[str, str]]:
 @pytest.mark.container
 def test_trace_plugins_shows_every_hook_with_plugin_and_duration(make_container, chatty_site: Path) -> None:
     container = make_container("hctrace")
-    result = cli(chatty_site, "-P", container.lxcpath, "--trace-plugins", "execute", "hctrace", "--", "/bin/true")
+    result = run_cli_with_site(chatty_site, "-P", container.lxcpath, "--trace-plugins", "execute", "hctrace", "--",
+                               "/bin/true")
     assert result.returncode == 0, result.stderr
     lines = traced(result.stderr)
     seen = {(line["hook"], line["plugin"]) for line in lines}
@@ -329,7 +318,7 @@ def test_trace_plugins_shows_every_hook_with_plugin_and_duration(make_container,
     assert "chatty" in calls["lxcframe_pre_start"]
     assert calls["lxcframe_pre_start"] == [line["plugin"] for line in lines if line["hook"] == "lxcframe_pre_start"]
     # Without the option: none of it.
-    quiet = cli(chatty_site, "-P", container.lxcpath, "execute", "hctrace", "--", "/bin/true")
+    quiet = run_cli_with_site(chatty_site, "-P", container.lxcpath, "execute", "hctrace", "--", "/bin/true")
     assert quiet.returncode == 0, quiet.stderr
     assert "hook implementation" not in quiet.stderr
     assert "hook call" not in quiet.stderr
@@ -338,7 +327,8 @@ def test_trace_plugins_shows_every_hook_with_plugin_and_duration(make_container,
 @pytest.mark.container
 def test_log_lines_of_a_plugin_name_it(make_container, chatty_site: Path) -> None:
     container = make_container("hclog")
-    result = cli(chatty_site, "-P", container.lxcpath, "--log-level", "debug", "execute", "hclog", "--", "/bin/true")
+    result = run_cli_with_site(chatty_site, "-P", container.lxcpath, "--log-level", "debug", "execute", "hclog", "--",
+                               "/bin/true")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     [prepared] = [line for line in lines if " - widget prepared" in line]

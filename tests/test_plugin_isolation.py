@@ -8,9 +8,6 @@ runs a command. Only an essential plugin failing stops everything, with a clear 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import types
 from pathlib import Path
 
@@ -25,9 +22,8 @@ from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import ENABLED, FAILED, PluginRecord, Plugins
 from lxcframe.plugins import BUILTIN_PLUGINS
 
+from .conftest import run_cli_with_site
 from .test_plugins import make_distribution
-
-REPO = Path(__file__).resolve().parent.parent
 
 MISSPELLED_REASON = "unknown hook lxcframe_child_premount; did you mean lxcframe_child_pre_mount?"
 CLASH_REASON = "config key 'lxc.uts.name' is declared by plugin 'core' already"
@@ -263,15 +259,8 @@ def misbehaving_site(tmp_path: Path) -> Path:
     return site
 
 
-def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
-    return subprocess.run([sys.executable, "-m", "lxcframe", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
-
-
 def test_cli_lists_failed_plugins_as_json(rundir: str, misbehaving_site: Path) -> None:
-    result = cli(misbehaving_site, "plugins", "--format", "json")
+    result = run_cli_with_site(misbehaving_site, "plugins", "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert {k: rows["typoplug"][k] for k in ("distribution", "version", "state", "reason", "hooks")} == {
@@ -284,7 +273,7 @@ def test_cli_lists_failed_plugins_as_json(rundir: str, misbehaving_site: Path) -
 
 
 def test_cli_lists_failed_plugins_as_text(rundir: str, misbehaving_site: Path) -> None:
-    result = cli(misbehaving_site, "plugins")
+    result = run_cli_with_site(misbehaving_site, "plugins")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert lines["typoplug"].split(None, 3)[1:3] == ["typo-plug", "1.0"]
@@ -296,17 +285,17 @@ def test_cli_lists_failed_plugins_as_text(rundir: str, misbehaving_site: Path) -
 @pytest.mark.container
 def test_cli_container_starts_and_runs_beside_failed_entry_points(make_container, misbehaving_site: Path) -> None:
     container = make_container("isocli")
-    result = cli(misbehaving_site, "-P", container.lxcpath, "execute", "isocli", "--",
-                 "/bin/sh", "-c", "echo $(hostname) runs; exit 3")
+    result = run_cli_with_site(misbehaving_site, "-P", container.lxcpath, "execute", "isocli", "--",
+                               "/bin/sh", "-c", "echo $(hostname) runs; exit 3")
     assert result.returncode == 3, result.stderr
     assert result.stdout == "isocli runs\n"
     # A daemon start through the supervisor too, and its stop.
-    assert cli(misbehaving_site, "-P", container.lxcpath, "start", "isocli").returncode == 0
+    assert run_cli_with_site(misbehaving_site, "-P", container.lxcpath, "start", "isocli").returncode == 0
     try:
         assert Container("isocli", container.lxcpath).state == st.RUNNING
-        info = cli(misbehaving_site, "-P", container.lxcpath, "info", "isocli", "--format", "json")
+        info = run_cli_with_site(misbehaving_site, "-P", container.lxcpath, "info", "isocli", "--format", "json")
         assert json.loads(info.stdout)["state"] == st.RUNNING, info.stderr
     finally:
-        stopped = cli(misbehaving_site, "-P", container.lxcpath, "stop", "-k", "isocli")
+        stopped = run_cli_with_site(misbehaving_site, "-P", container.lxcpath, "stop", "-k", "isocli")
     assert stopped.returncode == 0, stopped.stderr
     assert result.stderr == ""  # the failed plugins are in `lxcframe plugins`, not on every command
