@@ -170,7 +170,7 @@ def _preload() -> Any:
     plugins = Plugins()
     plugins.key_registry()
     plugins.api_extensions()
-    plugins.hook.lxcframe_preload()
+    plugins.hook.lxcframe_preload(plan=None)
     return plugins
 
 
@@ -296,6 +296,11 @@ class _Server:
 
     def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int,
                       stderr_fd: int | None) -> int:
+        try:
+            # What this start needs and no start before it did, imported here once for all monitors.
+            plugins.hook.lxcframe_preload(plan=request.plan)
+        except Exception:  # the monitor imports it again and reports the failure itself
+            pass
         pid = os.fork()
         if pid == 0:
             code = 1

@@ -730,11 +730,16 @@ ALLOWED: dict[str, str] = {
         "init exiting between the caller's running check and opening its netns: a race with a stop",
     "lxcframe.plugins.netns.iproute:Rtnl.__init__:<re-raise>:": "re-raise after closing the socket made inside "
         "the namespace",
-    "lxcframe.plugins.netns.iproute:Rtnl.assign_nsid:<re-raise>:": "re-raise of a netns id error other than "
+    "lxcframe.plugins.netns.pyroute2_import:message_classes:ModuleNotFoundError:No module named {}":
+        "pyroute2 not installed: a broken installation (it is a dependency of the package)",
+    "lxcframe.plugins.netns.pyroute2_import:complete:<re-raise>:": "re-raise of pyroute2's own import error after "
+        "putting the package back as it was",
+    "lxcframe.plugins.netns.pyroute2_import:_completing_getattr.__getattr__:AttributeError:module {} has no "
+        "attribute {}": "the AttributeError Python's own module look-up gives, for a name pyroute2 does not have",
+    "lxcframe.plugins.netns.nsid:assign_nsid:<re-raise>:": "re-raise of a netns id error other than "
         "'already has one'",
-    "lxcframe.plugins.netns.iproute:Rtnl.assign_nsid:NetlinkError:the kernel kept no id":
+    "lxcframe.plugins.netns.nsid:assign_nsid:NetlinkError:the kernel kept no id":
         "the kernel acknowledging an id it then does not report: a kernel fault no input produces",
-    "lxcframe.plugins.netns.iproute:Rtnl.get_nsid:<re-raise>:": "re-raise of a look-up error other than 'no such id'",
     "lxcframe.plugins.netns.rawlink:netlink_socket_inside:<re-raise failed[0]>:": "re-raise, in the caller's "
         "thread, of the setns or socket error of the short-lived thread",
     "lxcframe.plugins.netns.rawlink:RtnlSocket.__init__:<re-raise>:": "re-raise after closing the socket",
@@ -763,8 +768,6 @@ ALLOWED: dict[str, str] = {
     "lxcframe.plugins.seccomp.builder:build:_stack_error:{}: cannot stack the {} filter: {}#2":
         "libseccomp refusing to merge the host's compat ABIs: a host fault (lxcframe check reports it)",
     "lxcframe.plugins.seccomp.builder:_export:<re-raise>:": "re-raise after closing the memfd",
-    "lxcframe.plugins.netns.iproute:apart:OSError:netlink request process ended with status {}":
-        "the request's own process killed before it answered (out of memory, a stray signal): a host fault",
     "lxcframe.plugins.seccomp.load:load_program:ValueError:not a seccomp program: {} bytes":
         "the program always comes from the builder; a guard before handing a pointer to the kernel",
 }
@@ -772,8 +775,6 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
-    "lxcframe.plugins.netns.iproute:apart:OSError:":
-        ("test_netns_apart.py", "test_apart_raises_the_kernel_refusal_with_its_errno_and_text"),
     f"{CG}.limits:device_rule:ValueError:{{}}: expected '/dev/PATH ACCESS' (e.g. '/dev/null rwm')":
         ("test_cgroups.py", "test_device_rules_that_cannot_be_written_name_their_line"),
     f"{CG}.limits:device_rule:ValueError:{{}}: {{}}":

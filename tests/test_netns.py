@@ -25,7 +25,7 @@ from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.netns import inspect
 from lxcframe.plugins.netns import rawlink as rtnl
-from lxcframe.plugins.netns.iproute import Rtnl
+from lxcframe.plugins.netns.nsid import assign_nsid, wait_nsid_released
 from lxcframe.plugins.netns.rawlink import RtnlSocket
 from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 
@@ -547,17 +547,16 @@ def test_netns_holders_sees_a_descriptor(tmp_path):
         assert wait_until(lambda: ready.exists())
         inode = netns_inode(child.pid)
         pin = os.open(f"/proc/{child.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        with Rtnl() as rt:
-            nsid = rt.assign_nsid(pin)
+        nsid = assign_nsid(pin)
         child.kill()
         child.wait()
         assert netns_holders(inode) == [f"{os.getpid()} fd {pin}"]
         assert own_netns_descriptors() == {pin: (f"net:[{inode}]", nsid)}
         assert nsid_alive(nsid, inode)
+        assert not wait_nsid_released(nsid, 0.05)  # the descriptor keeps the namespace, and its id
         os.close(pin)
         pin = None
-        with Rtnl() as rt:
-            assert rt.wait_nsid_released(nsid, 5)
+        assert wait_nsid_released(nsid, 5)
         assert not nsid_alive(nsid, inode)
     finally:
         if pin is not None:

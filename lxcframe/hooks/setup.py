@@ -13,6 +13,7 @@ from lxcframe.hooks import hookspec
 
 if TYPE_CHECKING:
     from lxcframe.config.keys import KeySpec
+    from lxcframe.context import StartPlan
     from lxcframe.probe import Probe
     from lxcframe.templates import Template
 
@@ -71,12 +72,15 @@ def lxcframe_unavailable_reason() -> str | None:
 
 
 @hookspec
-def lxcframe_preload() -> None:
+def lxcframe_preload(plan: StartPlan | None) -> None:
     """Import what this plugin's monitor and child side will need, in a warm process that forks monitors.
 
-    Called once by the supervisor after it loaded the plugins and before it forks any monitor, so
-    that every monitor (and the container's child it forks) shares the modules instead of importing
-    them at each start. Import modules only: open no socket or file and start no thread, since every
-    monitor is forked from this process.
+    Called by the supervisor once after it loaded the plugins, with ``plan`` ``None`` (import what
+    every start needs), and again before it forks each start's monitor, with that start's plan
+    (import what this plan needs: the network plugin imports pyroute2's whole package only for a plan
+    that configures devices, so a supervisor that never starts one does not hold it). Every monitor
+    (and the container's child it forks) then shares the modules instead of importing them at each
+    start. Import modules only: open no socket or file and start no thread, since every monitor is
+    forked from this process.
     """
 

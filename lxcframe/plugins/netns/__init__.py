@@ -5,8 +5,10 @@
   child (:mod:`.host`, :mod:`.child`), every host change with its undo.
 * The container's netns gets an id at start (RTM_NEWNSID, kernel-chosen), recorded in the state file;
   it goes when the namespace dies (Linux has no RTM_DELNSID request), which the end of a stop waits for.
-* Devices, addresses, routes and netns ids are configured through pyroute2 (:mod:`.iproute`), each
-  process making its own ``IPRoute`` after the fork that made the container's child.
+* Devices, addresses and routes are configured through pyroute2 (:mod:`.iproute`), each process making
+  its own ``IPRoute`` after the fork that made the container's child. The netns id is pyroute2's
+  ``nsidmsg`` on a plain socket and lo goes up by ioctl (:mod:`.nsid`, :func:`.child.loopback_up`), so a
+  container with no device never imports pyroute2's whole package (:mod:`.pyroute2_import`).
 * ``get_ips``/``get_interfaces``/``info`` (and so ``ls --fancy``) read links and addresses with
   target-netnsid dumps on a strict-check raw socket (:mod:`.inspect` on :mod:`.rawlink`), reached
   through this plugin's hooks: with the plugin disabled, ``Container.get_ips`` says so.
@@ -23,7 +25,7 @@ from typing import Any
 from lxcframe import syscalls
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
-from lxcframe.context import ChildContext, HostContext
+from lxcframe.context import ChildContext, HostContext, StartPlan
 from lxcframe.hooks import hookimpl
 
 PLUGIN = "netns"
@@ -71,23 +73,37 @@ def lxcframe_plan(config: ContainerConfig) -> object:
 
 
 @hookimpl
-def lxcframe_preload() -> None:
-    # The supervisor forks every daemon monitor: importing pyroute2 there once spares each start
-    # ~150 ms and keeps its pages shared between monitors.
-    from lxcframe.plugins.netns.iproute import warm_up
+def lxcframe_preload(plan: StartPlan | None) -> None:
+    # The supervisor forks every daemon monitor. Every start with a netns of its own needs pyroute2's
+    # message class for its id (~5 ms); a start that configures devices, the whole package (~150 ms
+    # and ~12 MB, which monitors that never use it would otherwise share and pay for in PSS).
+    from lxcframe.plugins.netns.nsid import message_class
 
-    warm_up()
+    message_class()
+    if plan is not None and _configures_devices(plan):
+        from lxcframe.plugins.netns.iproute import warm_up
+
+        warm_up()
 
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    # Import pyroute2 (no socket, no thread: only modules) before the monitor forks the child: both
-    # use it (the netns id here, lo and the devices inside), and the child then does not import it a
-    # second time. A no-op in a monitor forked from the supervisor, which preloaded it.
-    if ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
+    # Import pyroute2 (no socket, no thread: only modules) before the monitor forks the child when
+    # both use it (devices here, their configuration inside), so the child does not import it a
+    # second time. A no-op in a monitor forked from the supervisor, which preloaded it for this plan.
+    if _configures_devices(ctx.plan):
         from lxcframe.plugins.netns.iproute import warm_up
 
         warm_up()
+
+
+def _configures_devices(plan: StartPlan) -> bool:
+    """Whether the start makes or moves a device (not only its own netns with lo, or none)."""
+    from lxcframe.plugins.netns.config import NetPart
+
+    part = plan.part_or_none(NetPart)
+    return bool(plan.clone_flags & syscalls.CLONE_NEWNET) and part is not None and any(
+        device.type not in ("empty", "none") for device in part.devices)
 
 
 # First of the network stage (lxcframe.stages.PLUGIN_ORDER), so that its release of the namespace is

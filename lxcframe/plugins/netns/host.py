@@ -23,7 +23,8 @@ from typing import Any
 from lxcframe.context import HostContext
 from lxcframe.plugins.netns.child import Inside, NetInside
 from lxcframe.plugins.netns.config import NetDevice, NetPart, container_names
-from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl, apart
+from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl
+from lxcframe.plugins.netns.nsid import assign_nsid, wait_nsid_released
 from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 from lxcframe.plugins.netns.scripts import run_net_script
 
@@ -43,9 +44,8 @@ def setup_network(ctx: HostContext, pid: int) -> None:
     inside: list[Inside] = []
     try:
         try:
-            # The id is assigned in the monitor's namespace, the host's: valid for readers there. In a
-            # short-lived fork (iproute.apart): the monitor itself stays clear of pyroute2's pages.
-            record["nsid"] = apart(lambda rt: rt.assign_nsid(pin))
+            # The id is assigned in the monitor's namespace, the host's: valid for readers there.
+            record["nsid"] = assign_nsid(pin)
         except OSError as err:
             # As LXC: only a warning. get_ips then reaches the namespace through init instead.
             ctx.log.warning("no netns id for the container", error=str(err))
@@ -72,7 +72,7 @@ def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
     os.close(pin)
     if nsid is None:
         return
-    if not apart(lambda rt: rt.wait_nsid_released(nsid, NSID_RELEASE_TIMEOUT)):
+    if not wait_nsid_released(nsid, NSID_RELEASE_TIMEOUT):
         ctx.log.warning("netns id still assigned: something else holds the container's network namespace",
                         nsid=nsid)
 

@@ -1,18 +1,16 @@
-"""Network configuration through pyroute2: links, addresses, routes, moves between namespaces, netns ids.
+"""Network configuration through pyroute2: links, addresses, routes and moves between namespaces.
 
-Only the network stages import this module (the monitor's ``setup_network``, its undos and cleanup, and
-the child's ``child_network``), so pyroute2 (~0.25 s to import) costs nothing to a command that configures
-no network. Every :class:`Rtnl` is made by the process that uses it, after the fork that made the
-container's child, and closed before its stage ends: pyroute2 0.9.7 runs each ``IPRoute`` on an asyncio
-loop of its own (an epoll descriptor and a socket pair beside the netlink socket; it starts no thread),
-none of which a child may inherit. Importing the modules alone makes no descriptor and no thread, which
-is why ``warm_up`` may run before the fork.
+Only the stages that configure devices import this module (the monitor's ``setup_network`` for a
+``veth``, ``macvlan`` or ``phys`` device, its undos and cleanup, and the child's ``child_network``), so
+pyroute2's whole package (~170 ms to import, :mod:`.pyroute2_import`) costs nothing to a command whose
+container has no device. Every :class:`Rtnl` is made by the process that uses it, after the fork that
+made the container's child, and closed before its stage ends: pyroute2 0.9.7 runs each ``IPRoute`` on an
+asyncio loop of its own (an epoll descriptor and a socket pair beside the netlink socket; it starts no
+thread), none of which a child may inherit. Importing the modules alone makes no descriptor and no
+thread, which is why ``warm_up`` may run before the fork.
 
-A monitor lives as long as its container, so what it runs of pyroute2 it pays for in memory: making an
-``IPRoute`` and asking one thing touches the reference counts of so many of pyroute2's shared objects
-that ~2.5 MB of the pages the monitor shares with the supervisor and its siblings become its own
-(measured; pyroute2's own allocations are ~0.3 MB). :func:`apart` runs such a request in a short-lived
-fork instead, whose dirtied pages go when it exits.
+The netns id, which every container with a network namespace of its own gets, is not done here but in
+:mod:`.nsid`, on a plain socket with pyroute2's message class alone.
 
 pyroute2's ``NetlinkError`` is no ``OSError``: each request turns it into
 :class:`~lxcframe.plugins.netns.rawlink.NetlinkError`, naming what was asked and carrying the kernel's
@@ -23,12 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from lxcframe.plugins.netns import pyroute2_import
 from lxcframe.plugins.netns.rawlink import (
     IFF_UP,
     LOOPBACK_INDEX,
@@ -39,8 +36,7 @@ from lxcframe.plugins.netns.rawlink import (
     netlink_socket_inside,
 )
 
-__all__ = ["IFF_UP", "LOOPBACK_INDEX", "RT_SCOPE_UNIVERSE", "Address", "Link", "NetlinkError", "Rtnl", "apart",
-           "warm_up"]
+__all__ = ["IFF_UP", "LOOPBACK_INDEX", "RT_SCOPE_UNIVERSE", "Address", "Link", "NetlinkError", "Rtnl", "warm_up"]
 
 RT_SCOPE_LINK = 253
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
@@ -48,51 +44,8 @@ MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 
 def warm_up() -> None:
     """Import what :class:`Rtnl` uses, so that a child forked afterwards does not import it again."""
+    pyroute2_import.complete()
     import pyroute2.iproute.linux  # noqa: F401
-
-
-Answer = int | bool | None
-
-
-def apart(task: Callable[[Rtnl], Answer]) -> Answer:
-    """``task`` run on an :class:`Rtnl` of its own in a forked process that exits right after; its answer.
-
-    An ``OSError`` there is raised here again (same errno and text); any other failure becomes an
-    ``OSError`` naming it. The fork inherits the caller's namespaces and credentials, which the task
-    relies on, and leaves through ``os._exit``: no handler or finaliser of the caller's runs twice.
-    """
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - measured through the monitor's tests; coverage does not follow forks
-        code = 1
-        try:
-            os.close(read_end)
-            try:
-                with Rtnl() as rt:
-                    outcome: dict[str, Any] = {"answer": task(rt)}
-            except OSError as err:
-                outcome = {"errno": err.errno or errno.EIO, "error": err.strerror or str(err)}
-            except Exception as err:  # carried to the caller, which raises it
-                outcome = {"errno": errno.EIO, "error": f"{type(err).__name__}: {err}"}
-            os.write(write_end, json.dumps(outcome).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    try:
-        chunks = []
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-    if not chunks or os.waitstatus_to_exitcode(status) != 0:
-        raise OSError(errno.EIO, f"netlink request process ended with status {os.waitstatus_to_exitcode(status)}")
-    outcome = json.loads(b"".join(chunks))
-    if "errno" in outcome:
-        raise OSError(outcome["errno"], outcome["error"])
-    answer: Answer = outcome["answer"]
-    return answer
 
 
 @contextlib.contextmanager
@@ -120,14 +73,14 @@ class Rtnl:
     """
 
     def __init__(self, *, ns_fd: int | None = None) -> None:
-        from pyroute2 import IPRoute
+        ip_route = pyroute2_import.complete().IPRoute
 
         if ns_fd is None:
-            self._ipr = IPRoute(ext_ack=True)
+            self._ipr = ip_route(ext_ack=True)
             return
         sock = netlink_socket_inside(ns_fd)
         try:
-            self._ipr = IPRoute(use_socket=sock)
+            self._ipr = ip_route(use_socket=sock)
         except BaseException:
             sock.close()
             raise
@@ -213,48 +166,3 @@ class Rtnl:
         target = f"via {gateway}" if gateway else f"to {destination}/{dst_len}" if destination else "default dev"
         with _asking(f"add route {target}"):
             self._ipr.route("add", **spec)
-
-    # --- network namespace ids ---------------------------------------------------------------------
-
-    def assign_nsid(self, ns_fd: int) -> int:
-        """Give the namespace ``ns_fd`` an id here (the kernel picks it) and return it; an id it already
-        has is kept (the kernel answers EEXIST) and returned."""
-        try:
-            with _asking("assign a netns id"):
-                self._ipr.set_netnsid(fd=ns_fd)
-        except NetlinkError as err:
-            if err.errno != errno.EEXIST:
-                raise
-        nsid = self.get_nsid(ns_fd=ns_fd)
-        if nsid is None:
-            raise NetlinkError(errno.ENOENT, "assign a netns id", "the kernel kept no id")
-        return nsid
-
-    def get_nsid(self, *, ns_fd: int | None = None, nsid: int | None = None) -> int | None:
-        """The id of the namespace of ``ns_fd``, or check that ``nsid`` names one; ``None`` if not."""
-        try:
-            with _asking("look up a netns id"):
-                found = self._ipr.get_netnsid(fd=ns_fd) if ns_fd is not None else self._ipr.get_netnsid(nsid=nsid)
-        except NetlinkError as err:
-            if err.errno == errno.ENOENT:  # no namespace has that id
-                return None
-            raise
-        value = found.get("nsid") if found else None
-        return None if value is None or value < 0 or value == 0xFFFFFFFF else int(value)
-
-    def wait_nsid_released(self, nsid: int, timeout: float) -> bool:
-        """Wait until ``nsid`` names no namespace any more; False if it still does after ``timeout`` s.
-
-        Linux has no RTM_DELNSID request (it answers EOPNOTSUPP): an id goes when its namespace dies,
-        which the kernel does asynchronously after the last reference is dropped. Its RTM_DELNSID
-        notice was not delivered to RTNLGRP_NSID listeners in our checks (kernel 6.18), so ask instead.
-        """
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while self.get_nsid(nsid=nsid) is not None:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        return True
-

@@ -1,6 +1,7 @@
 """The read path's rtnetlink on a raw ``AF_NETLINK`` socket: dumps of links and addresses, netns id look-ups.
 
-Everything that configures a network goes through pyroute2 (:mod:`.iproute`). What stays here is what
+Everything that configures a network goes through pyroute2 (:mod:`.iproute`; the netns id's request is
+encoded by pyroute2's ``nsidmsg`` and only sent on this socket, :mod:`.nsid`). What stays here is what
 ``get_ips``, ``get_interfaces``, ``info``, ``ls --fancy`` and ``lxcframe check`` read, because pyroute2
 0.9.7 cannot do it or does it slowly (measured by ``bench/netns_bench.py --facts``): its ``ifaddrmsg``
 types IFA_TARGET_NETNSID as a string (the kernel wants an s32), ``get_addr(target_nsid=…)`` filters the
@@ -148,7 +149,8 @@ def netlink_socket_inside(ns_fd: int) -> socket.socket:
 
 
 class RtnlSocket:
-    """One NETLINK_ROUTE socket for the read path: dumps, and the one request it sends (RTM_GETNSID).
+    """One NETLINK_ROUTE socket for the read path: dumps, RTM_GETNSID, and the RTM_NEWNSID that
+    :mod:`.nsid` has pyroute2 encode.
 
     ``strict`` sets NETLINK_GET_STRICT_CHK (an :class:`OSError` if the kernel lacks it). ``ns_fd``
     opens the socket inside that network namespace instead of the caller's.
