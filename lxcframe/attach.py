@@ -5,8 +5,13 @@ The attaching process joins every namespace of the container's init at once with
 of the static init (:mod:`lxcframe.sealed_init`), whose child is the first process inside the pid
 namespace and executes the command.
 A multi-threaded caller execs ``python -m lxcframe.attach`` instead of forking itself, and hands it
-the :class:`AttachRequest` it prepared (config, state, plugin selection, environment) in a sealed
-memfd: the helper neither reads the config again nor loads plugins the caller disabled.
+the :class:`AttachRequest` it prepared (state, parts, plugin selection, environment) in a sealed
+memfd: the helper loads no plugin the caller disabled.
+
+What an attach applies of the container (seccomp policy, capabilities, personality…) is the plan's
+parts the container started with, which its monitor kept (:mod:`lxcframe.started_parts`): as runc
+and crun keep a container's spec, the config is neither read nor planned again, so a config changed
+or an fstab file removed since the start changes nothing here.
 """
 
 from __future__ import annotations
@@ -22,12 +27,10 @@ from typing import Any, NoReturn
 
 import attrs
 
-from lxcframe import entering, sealed_init, syscalls, transfer
-from lxcframe.config.model import ContainerConfig
-from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext, PlanHost
+from lxcframe import entering, sealed_init, started_parts, syscalls, transfer
+from lxcframe.context import DEFAULT_PATH, AttachChildContext, AttachContext
 from lxcframe.errors import ContainerError
 from lxcframe.frozen import frozen_mapping
-from lxcframe.planner import plan_parts
 from lxcframe.sealed_init import sealed_init_fd
 from lxcframe.spawning import (
     interpreter_environment,
@@ -80,7 +83,6 @@ class AttachRequest:
     name: str
     lxcpath: str
     plugins: PluginSelection
-    config: ContainerConfig
     state: ContainerState
     init_pid: int
     argv: tuple[str, ...]
@@ -89,7 +91,8 @@ class AttachRequest:
     #: The command's whole environment (lxc-attach keeps the caller's unless it is cleared).
     env: Mapping[str, str] = attrs.field(converter=frozen_mapping)
     cgroup_procs: tuple[str, ...]
-    #: The plugins' parts of the config (``lxcframe_plan``: capabilities, the compiled seccomp policy…).
+    #: The parts of the plan the container started with (``lxcframe_plan``: capabilities, the compiled
+    #: seccomp policy…), as its monitor kept them.
     parts: tuple[Any, ...]
     #: Frozen attrs messages the host-side attach hooks hand their child side, one per class.
     messages: tuple[Any, ...]
@@ -100,15 +103,14 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
            gid: int | None, env: tuple[str, ...], pass_fds: tuple[int, ...] = ()) -> int:
     if not argv:
         raise ContainerError("attach needs a command")
-    config = container.load_config()
     plugins = container.plugins
-    parts = plan_parts(plugins, config, PlanHost(container.name, container.lxcpath, plugins.host))
-    ctx = AttachContext(state, config, argv, parts)
+    parts = started_parts.read(container.lxcpath, container.name, plugin_packages(plugins))
+    ctx = AttachContext(state, argv, parts)
     call_hook(plugins, "lxcframe_attach", ctx=ctx)
     request = AttachRequest(
-        name=container.name, lxcpath=container.lxcpath, plugins=PluginSelection.of(plugins), config=config,
-        state=state, init_pid=state.init_pid, argv=argv, uid=0 if uid is None else uid,
-        gid=0 if gid is None else gid, env=_environment(clear_env, env, uid or 0),
+        name=container.name, lxcpath=container.lxcpath, plugins=PluginSelection.of(plugins), state=state,
+        init_pid=state.init_pid, argv=argv, uid=0 if uid is None else uid, gid=0 if gid is None else gid,
+        env=_environment(clear_env, env, uid or 0),
         cgroup_procs=tuple(ctx.cgroup_procs), parts=parts, messages=ctx.handover.messages(),
         pass_fds=pass_fds,
     )
@@ -181,7 +183,7 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     syscalls.setns(pidfd, flags)
     os.close(pidfd)
     call_hook(plugins, "lxcframe_attach_child",
-              ctx=AttachChildContext(request.state, request.config, request.parts, request.messages, proc_self))
+              ctx=AttachChildContext(request.state, request.parts, request.messages, proc_self))
     os.close(proc_self)
     entering.enter_cwd("/")
     if request.gid != os.getgid() or request.uid != os.getuid():

@@ -185,11 +185,11 @@ class StopContext:
 class AttachContext:
     """Host-side preparation of one attach: which cgroup files the child joins, what it is handed."""
 
-    def __init__(self, state: Any, config: ContainerConfig, argv: tuple[str, ...], parts: tuple[Any, ...] = ()) -> None:
+    def __init__(self, state: Any, argv: tuple[str, ...], parts: tuple[Any, ...] = ()) -> None:
         self.state = state
-        self.config = config
         self.argv = argv
-        #: The plugins' parts of the container's config (``lxcframe_plan``), as a start has them.
+        #: The parts of the plan the container started with (``lxcframe_plan``), as its monitor kept
+        #: them: not what the config says now.
         self.parts = parts
         self.cgroup_procs: list[str] = []
         #: Frozen attrs messages for the attaching child, one per class (e.g. the LSM label to take).
@@ -200,10 +200,8 @@ class AttachContext:
 
 
 class AttachChildContext:
-    def __init__(self, state: Any, config: ContainerConfig, parts: tuple[Any, ...], messages: tuple[Any, ...],
-                 proc_self: int = -1) -> None:
+    def __init__(self, state: Any, parts: tuple[Any, ...], messages: tuple[Any, ...], proc_self: int = -1) -> None:
         self.state = state
-        self.config = config
         self.parts = parts
         self._messages = by_class(messages, "attach hand-over")
         #: O_PATH descriptor of this process's /proc/self on the host, opened before setns: the

@@ -102,15 +102,22 @@ def lxcframe_child_security(ctx: Any) -> None:
         _host().lxcframe_child_security(ctx)
 
 
+def _planned(ctx: Any) -> bool:
+    """Whether the container's start had anything to do here (its plan has the settings part only then)."""
+    from lxcframe.plugins.apparmor.settings import AppArmorSettings
+
+    return ctx.part_or_none(AppArmorSettings) is not None
+
+
 @hookimpl
 def lxcframe_attach(ctx: Any) -> None:
-    if _needed(ctx.config):
+    if _planned(ctx):
         _host().lxcframe_attach(ctx)
 
 
 @hookimpl
 def lxcframe_attach_child(ctx: Any) -> None:
-    if _needed(ctx.config):
+    if _planned(ctx):
         _host().lxcframe_attach_child(ctx)
 
 

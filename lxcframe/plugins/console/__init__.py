@@ -23,13 +23,12 @@ from lxcframe.hooks import hookimpl
 from lxcframe.stash import DescriptorKey, StashKey
 from lxcframe.state import ContainerState
 
-from .settings import KEYS, ConsoleSettings
+from .settings import KEYS, LOGFILE_KEY, ConsoleSettings
 
 if TYPE_CHECKING:
     from .server import ConsoleServer
 
 NAME = "console"
-LOGFILE_KEY = "lxc.console.logfile"
 
 
 @hookimpl
@@ -65,9 +64,8 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
     try:
         server = ConsoleServer(settings, st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
     except LogFileRefused as err:
-        where = ctx.plan.config.located(LOGFILE_KEY)
-        raise ConfigError(str(err), path=where.path if where else None, line=where.line if where else None,
-                          key=LOGFILE_KEY, value=settings.logfile) from None
+        raise ConfigError(str(err), path=settings.logfile_path, line=settings.logfile_line, key=LOGFILE_KEY,
+                          value=settings.logfile) from None
     ctx.undo.push("console", server.close)
     ctx.stash[_SERVER] = server
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

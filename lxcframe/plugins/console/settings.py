@@ -38,9 +38,11 @@ def tty_dir(value: str) -> str:
     return value
 
 
+LOGFILE_KEY = "lxc.console.logfile"
+
 KEYS = [
     KeySpec("lxc.console.path", console_path, doc="none disables the console; a host device to mirror it to"),
-    KeySpec("lxc.console.logfile", absolute_path, doc="host file the console output is appended to"),
+    KeySpec(LOGFILE_KEY, absolute_path, doc="host file the console output is appended to"),
     KeySpec("lxc.console.size", size, doc="limit of the console log file (auto: 128 KiB)"),
     KeySpec("lxc.console.buffer.size", size, doc="in-memory ring buffer of console output (auto: 128 KiB)"),
     KeySpec("lxc.console.rotate", boolean01, doc="rotate the log file to <file>.1 when it reaches its limit"),
@@ -60,17 +62,24 @@ class ConsoleSettings:
     buffer_size: int
     tty_max: int
     tty_dir: str
+    #: The file and line that set ``lxc.console.logfile`` (``None`` if none did): a log file the
+    #: monitor cannot open is an error at that line, told by this part alone.
+    logfile_path: str | None = None
+    logfile_line: int | None = None
 
     @classmethod
     def from_config(cls, config: ContainerConfig) -> ConsoleSettings:
         path = config.get("lxc.console.path") or ""
+        logfile = config.located(LOGFILE_KEY)
         return cls(
             enabled=path != "none",
             mirror=path if path not in ("", "none") else "",
-            logfile=config.get("lxc.console.logfile") or "",
+            logfile=config.get(LOGFILE_KEY) or "",
             log_limit=config.get("lxc.console.size") or 0,
             rotate=bool(config.get("lxc.console.rotate", False)),
             buffer_size=config.get("lxc.console.buffer.size") or 0,
             tty_max=config.get("lxc.tty.max") or 0,
             tty_dir=config.get("lxc.tty.dir") or "",
+            logfile_path=logfile.path if logfile else None,
+            logfile_line=logfile.line if logfile else None,
         )

@@ -110,8 +110,8 @@ def _build(path: str, log: Any, container: str | None) -> Built:
     return built
 
 
-def _skip_reason(config: ContainerConfig) -> str | None:
-    return why_not_filter(bool(config.get(NESTING_KEY, False)))
+def _skip_reason(part: SeccompPart) -> str | None:
+    return why_not_filter(part.allow_nesting)
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -124,6 +124,8 @@ class SeccompPart:
     profile: str
     program: bytes
     arches: tuple[str, ...]
+    #: ``lxc.seccomp.allow_nesting``: load the policy even where the loading process is already filtered.
+    allow_nesting: bool = False
 
 
 #: The program the child installs in its security stage, once it decided that it must.
@@ -146,7 +148,8 @@ def compile_part(config: ContainerConfig, log: Any, container: str | None) -> Se
         item = config.located(PROFILE_KEY)
         raise ConfigError(str(err), path=item.path if item else None, line=item.line if item else None,
                           key=PROFILE_KEY) from None
-    return SeccompPart(path, builder.compile_bpf(built), tuple(built.arches))
+    return SeccompPart(path, builder.compile_bpf(built), tuple(built.arches),
+                       allow_nesting=bool(config.get(NESTING_KEY, False)))
 
 
 @hookimpl
@@ -165,7 +168,7 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     if part is None:
         return
     # Decided here, where the host's /proc still answers: the child has the monitor's seccomp state.
-    why = _skip_reason(ctx.plan.config)
+    why = _skip_reason(part)
     if why is not None:
         ctx.log.info("seccomp policy not loaded", profile=part.profile, reason=why)
         return
@@ -201,7 +204,7 @@ def lxcframe_attach(ctx: AttachContext) -> None:
     part = ctx.part_or_none(SeccompPart)
     if part is None:
         return
-    why = _skip_reason(ctx.config)
+    why = _skip_reason(part)
     if why is not None:
         get_logger(PLUGIN).info("seccomp policy not loaded", profile=part.profile, reason=why)
         return
