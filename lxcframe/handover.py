@@ -41,10 +41,6 @@ def by_class(items: Iterable[Any], what: str) -> dict[type, Any]:
     return found
 
 
-def class_name(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 class Handover:
     """The monitor's side: what the child gets at the next barrier."""
 
@@ -77,8 +73,7 @@ class Handover:
         start empty again."""
         messages, self._messages = self._messages, {}
         fds, self._fds = self._fds, {}
-        encoded = {class_name(cls): transfer.encode(message, class_name(cls)) for cls, message in messages.items()}
-        return encoded, {key.name: fd for key, fd in fds.items()}
+        return transfer.encode_by_class(messages), {key.name: fd for key, fd in fds.items()}
 
 
 class Received:
@@ -99,10 +94,7 @@ class Received:
 
     def message(self, cls: type[T]) -> T | None:
         """The message of class ``cls`` handed over so far, or ``None``."""
-        raw = self._encoded.get(class_name(cls))
-        if raw is None:
-            return None
-        return transfer.decode(raw, cls, (cls.__module__.split(".")[0],))
+        return transfer.decode_by_class(self._encoded, cls)
 
     def take_fd(self, key: DescriptorKey) -> int | None:
         """The descriptor sent under ``key`` (now the caller's to close), or ``None`` if none was."""

@@ -8,11 +8,10 @@ checked field by field against that class, so reading the state needs no plugin 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from lxcframe import transfer
-from lxcframe.handover import class_name, is_frozen_attrs
+from lxcframe.handover import is_frozen_attrs
 
 T = TypeVar("T")
 
@@ -33,16 +32,5 @@ class Records:
         return value
 
     def encoded(self) -> dict[str, Any]:
-        """JSON-able: class name -> the record as :func:`transfer.encode` writes it."""
-        return {class_name(cls): transfer.encode(record, class_name(cls)) for cls, record in self._by_class.items()}
-
-
-def decode_record(encoded: Mapping[str, Any], cls: type[T]) -> T | None:
-    """The ``cls`` record among ``encoded`` (as :meth:`Records.encoded` wrote them), or ``None``.
-
-    A record that is not what ``cls`` is now is a :class:`transfer.TransferError`.
-    """
-    raw = encoded.get(class_name(cls))
-    if raw is None:
-        return None
-    return transfer.decode(raw, cls, (cls.__module__.split(".")[0],))
+        """JSON-able: class name -> the record encoded (read back by :func:`transfer.decode_by_class`)."""
+        return transfer.encode_by_class(self._by_class)

@@ -126,11 +126,10 @@ class ContainerState:
 
     def record(self, cls: type[T]) -> T | None:
         """The record of class ``cls`` a plugin saved, or ``None``; a malformed one is an error."""
-        from lxcframe.records import decode_record
-        from lxcframe.transfer import TransferError
+        from lxcframe.transfer import TransferError, decode_by_class
 
         try:
-            return decode_record(self.records, cls)
+            return decode_by_class(self.records, cls)
         except TransferError as err:
             raise ContainerError(f"{self.name}: malformed {cls.__qualname__} record in the state file: {err}") from None
 

@@ -61,7 +61,7 @@ def encode(value: Any, where: str = "") -> Any:
         cls = type(value)
         fields = {f.name: encode(getattr(value, f.name), f"{where}.{f.name}")
                   for f in attrs.fields(cls) if f.init}
-        return {_ATTRS: f"{cls.__module__}:{cls.__qualname__}", _FIELDS: fields}
+        return {_ATTRS: class_name(cls), _FIELDS: fields}
     if isinstance(value, bytes):
         return {_BYTES: base64.b64encode(value).decode("ascii")}
     if isinstance(value, tuple):
@@ -73,6 +73,16 @@ def encode(value: Any, where: str = "") -> Any:
     if isinstance(value, Mapping):
         return {_MAP: [[encode(k, f"{where} key"), encode(v, f"{where}[{k!r}]")] for k, v in value.items()]}
     raise TransferError(f"{where or 'value'}: a {type(value).__name__} cannot be transferred")
+
+
+def class_name(cls: type) -> str:
+    """How transferred data names a class: ``module:QualName``."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def encode_by_class(values: Mapping[type, Any]) -> dict[str, Any]:
+    """``values`` (one instance per class) as JSON-able: class name -> the instance encoded."""
+    return {class_name(cls): encode(value, class_name(cls)) for cls, value in values.items()}
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -117,6 +127,18 @@ def decode(encoded: Any, cls: type[T], packages: Iterable[str] = ()) -> T:
     if type(value) is not cls:
         raise TransferError(f"expected a {cls.__qualname__}, got a {type(value).__qualname__}")
     return typing.cast(T, value)
+
+
+def decode_by_class(encoded: Mapping[str, Any], cls: type[T]) -> T | None:
+    """The ``cls`` instance among ``encoded`` (as :func:`encode_by_class` wrote them), or ``None``.
+
+    Only ``cls``'s own package is trusted: the reader names the class it expects, so nothing else
+    of the sender's needs to be loaded here.
+    """
+    raw = encoded.get(class_name(cls))
+    if raw is None:
+        return None
+    return decode(raw, cls, (cls.__module__.split(".")[0],))
 
 
 def _decode(encoded: Any, where: str, trusted: tuple[str, ...]) -> Any:
