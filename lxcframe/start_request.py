@@ -12,6 +12,7 @@ they never see the rest of the caller's environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +53,10 @@ class PluginSelection:
         from lxcframe.plugin_manager import Plugins
 
         return Plugins(self.disabled, environ=environ, autoload=self.autoload, host=self.host, trace=self.trace)
+
+
+#: How :func:`decode` gets the plugins a selection names (in the given environment).
+LoadPlugins = Callable[[PluginSelection, dict[str, str]], Any]
 
 
 @attrs.frozen
@@ -100,7 +105,7 @@ class StartRequest:
                    tuple(sorted(runtime_environment().items())), detach)
 
 
-def decode(document: Any, load_plugins: Any = None) -> tuple[StartRequest, Any]:
+def decode(document: Any, load_plugins: LoadPlugins = PluginSelection.load) -> tuple[StartRequest, Any]:
     """The request in ``document`` (a parsed :func:`transfer.wrap`) and the plugins it names, or a
     :class:`transfer.TransferError`.
 
@@ -115,7 +120,7 @@ def decode(document: Any, load_plugins: Any = None) -> tuple[StartRequest, Any]:
         raise transfer.TransferError("not a start request")
     selection = transfer.decode(fields["plugins"], PluginSelection)
     environ = _environ(transfer.decode(fields["env"], tuple))
-    plugins = (load_plugins or _load)(selection, environ)
+    plugins = load_plugins(selection, environ)
     request = transfer.decode(encoded, StartRequest, plugin_packages(plugins))
     _check_plan(request.plan)
     return request, plugins
@@ -132,10 +137,6 @@ def plugin_packages(plugins: Any) -> set[str]:
     names = {getattr(p, "__name__", None) if isinstance(p, ModuleType) else type(p).__module__
              for p in plugins.pm.get_plugins()}
     return {name.split(".")[0] for name in names if name}
-
-
-def _load(selection: PluginSelection, environ: dict[str, str]) -> Any:
-    return selection.load(environ)
 
 
 def _check_plan(plan: StartPlan) -> None:
