@@ -88,12 +88,6 @@ def encode_by_class(values: Mapping[type, Any]) -> dict[str, Any]:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def loads(data: bytes, cls: type[T], packages: Iterable[str] = ()) -> T:
-    """The ``cls`` instance ``data`` holds; ``packages`` are top-level packages (besides lxcframe)
-    whose classes may appear in it."""
-    return decode(parse(data), cls, packages)
-
-
 def parse(data: bytes) -> Any:
     """The encoded object inside ``data``, once the format and version tag are checked."""
     return unwrap(parse_json(data))
@@ -119,6 +113,8 @@ def unwrap(document: Any) -> Any:
 
 
 def decode(encoded: Any, cls: type[T], packages: Iterable[str] = ()) -> T:
+    """The ``cls`` instance ``encoded`` holds; ``packages`` are top-level packages (besides lxcframe)
+    whose classes may appear in it."""
     trusted = ("lxcframe", *packages)
     try:
         value = _decode(encoded, "", trusted)
