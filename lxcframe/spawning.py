@@ -77,8 +77,9 @@ def read_descriptor(fd: int, limit: int) -> bytes:
 
 
 def sealed_memfd(name: str, data: bytes) -> int:
-    """A memfd holding ``data``, sealed against any change, at offset 0 (not close-on-exec: it is
-    meant to be passed to a helper, which reads it as its input)."""
+    """A memfd holding ``data``, sealed against any change, at offset 0, to be read by a helper as
+    its input. It is close-on-exec like every descriptor of ours: only the helper it is passed to
+    (``subprocess``'s ``pass_fds``) gets it, no other program this process starts meanwhile."""
     import fcntl
 
     fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
