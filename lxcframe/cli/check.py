@@ -19,12 +19,6 @@ MIN_DETAIL = 24
 HEAD_INDENT = "  "
 BLOCK_INDENT = "    "
 
-EXIT_STATUS_HELP = (
-    "exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not (or the "
-    "check could not run); a plugin disabled with -p no:NAME is not probed. --format json gives each "
-    "fact as {plugin, name, supported, detail} with the whole detail"
-)
-
 
 def render_text(rows: list[CheckRow], width: int) -> str:
     """A table no line of which is longer than ``width``: long details wrap onto following lines,
