@@ -30,8 +30,6 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "mount_setattr": 442,
         "capget": 125,
         "capset": 126,
-        "setns": 308,
-        "unshare": 272,
         "clone3": 435,
     },
     "aarch64": {
@@ -46,8 +44,6 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "mount_setattr": 442,
         "capget": 90,
         "capset": 91,
-        "setns": 268,
-        "unshare": 97,
         "clone3": 435,
     },
 }
