@@ -128,6 +128,7 @@ def _undo_made(hierarchy: Hierarchy, made: list[str]) -> None:
 def _attempt(hierarchies: Iterable[Hierarchy], bases: Mapping[Hierarchy, str], names: Names,
              with_monitor: bool) -> list[Placed]:
     done: list[tuple[Hierarchy, list[str]]] = []
+    placed = []
     try:
         for hierarchy in hierarchies:
             made: list[str] = []
@@ -139,16 +140,12 @@ def _attempt(hierarchies: Iterable[Hierarchy], bases: Mapping[Hierarchy, str], n
             if with_monitor:
                 monitor = join(base, names.monitor)
                 make_cgroup(hierarchy, monitor, made, leaf_must_be_new=True)
+            placed.append(Placed(hierarchy.kind, hierarchy.mountpoint, hierarchy.label, hierarchy.controllers, base,
+                                 payload, payload, monitor, tuple(made)))
     except BaseException:
         for hierarchy, made in reversed(done):
             _undo_made(hierarchy, made)
         raise
-    placed = []
-    for hierarchy, made in done:
-        base = bases[hierarchy]
-        payload = join(base, names.payload)
-        placed.append(Placed(hierarchy.kind, hierarchy.mountpoint, hierarchy.label, hierarchy.controllers, base,
-                             payload, payload, join(base, names.monitor) if with_monitor else None, tuple(made)))
     return placed
 
 
