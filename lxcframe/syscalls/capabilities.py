@@ -90,11 +90,6 @@ def cap_number(name: str | int) -> int:
     return number
 
 
-
-# Capabilities
-# --------------------------------------------------------------------------
-
-
 class CapSets(NamedTuple):
     """The three per-thread capability sets as 64-bit masks."""
 

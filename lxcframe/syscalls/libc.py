@@ -50,8 +50,6 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
-
-
 @functools.cache
 def _libc() -> ctypes.CDLL:
     # A private CDLL instance so that the argtypes we set cannot clash with
