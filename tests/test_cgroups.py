@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+import attrs
 import pytest
 
 from lxcframe import state as st
@@ -144,7 +145,7 @@ class Spy:
             "monitor_pid": os.getpid(),
             "monitor": read_proc_cgroup("self"),
             "init": read_proc_cgroup(pid),
-            "records": [p.to_json() for p in from_record(ctx.state_records.get(CgroupRecord))],
+            "records": [attrs.asdict(p) for p in from_record(ctx.state_records.get(CgroupRecord))],
             "leftovers": leftovers(ctx.name),
         }
 
@@ -315,8 +316,6 @@ def test_escape_to_init_cgroup_on_a_private_cgroup2_mount(tmp_path):
 
 
 def _escape_in_private_namespace(mnt: str) -> dict[str, object]:
-    import attrs
-
     syscalls.unshare(syscalls.CLONE_NEWNS)
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     syscalls.mount("cgroup2", mnt, "cgroup2", 0, None)

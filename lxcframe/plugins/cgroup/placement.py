@@ -13,7 +13,6 @@ import errno
 import os
 import posixpath
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import attrs
 
@@ -56,17 +55,6 @@ class Placed:
     def hierarchy(self) -> Hierarchy:
         names = [p[5:] for p in self.label.split(",") if p.startswith("name=")]
         return Hierarchy(self.kind, self.mountpoint, self.controllers, names[0] if names else "")
-
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Placed:
-        fields = {f.name for f in attrs.fields(cls)}
-        values = {k: v for k, v in data.items() if k in fields}
-        values["controllers"] = tuple(values.get("controllers", ()))
-        values["created"] = tuple(values.get("created", ()))
-        return cls(**values)
 
 
 @attrs.frozen
