@@ -29,5 +29,6 @@ def test_a_refused_logfile_is_named_from_the_part_alone(make_container, monkeypa
         container.start()
     assert [plan.config.located("lxc.console.logfile") for plan in crossed] == [None]
     assert (info.value.stage, info.value.plugin) == ("pre-start", "console")
-    assert info.value.message == f"{where(container, 'lxc.console.logfile')} = '/etc': is a directory, not a regular file"
+    where_set = where(container, "lxc.console.logfile")
+    assert info.value.message == f"{where_set} = '/etc': is a directory, not a regular file"
     assert container.state == "STOPPED"
