@@ -84,10 +84,8 @@ class Received:
         self._fds: dict[str, int] = {}
 
     def add(self, encoded: Any, fds: dict[str, int]) -> None:
-        """Take in one barrier's hand-over (as :meth:`Handover.drain` made it; ``None``: no messages)."""
+        """Take in one barrier's hand-over (as :meth:`Handover.drain` made it)."""
         self._fds.update(fds)
-        if encoded is None:
-            return
         if not isinstance(encoded, dict) or not all(isinstance(name, str) for name in encoded):
             raise transfer.TransferError(f"handover: not messages by class name: {encoded!r:.80}")
         self._encoded.update(encoded)
