@@ -164,8 +164,7 @@ class V2Driver(Driver):
         if ignored:
             ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here", rules=len(ignored))
         limits.apply_v2(unified, limits.v2_limits(config, controllers_v1))
-        settings = ctx.plan.part(CgroupSettings)
-        if settings.dir_container and settings.dir_inner:
+        if ctx.plan.part(CgroupSettings).inner:
             # The inner cgroup (made next, below the payload) needs them handed down once more.
             enable_controllers(unified, wanted, unified.payload)
 

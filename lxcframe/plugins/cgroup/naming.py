@@ -40,7 +40,7 @@ class Names:
 def names_for(settings: CgroupSettings, name: str, attempt: int) -> Names:
     """The names of try number ``attempt`` (0: no suffix, N: ``-N``)."""
     if settings.dir_container is not None and settings.dir_monitor is not None:
-        return Names(settings.dir_container, settings.dir_monitor, settings.dir_inner, fixed=True)
+        return Names(settings.dir_container, settings.dir_monitor, settings.inner, fixed=True)
     suffix = f"-{attempt}" if attempt else ""
     payload, monitor = f"{PAYLOAD_PREFIX}{name}{suffix}", f"{MONITOR_PREFIX}{name}{suffix}"
     if settings.dir is not None:

@@ -63,6 +63,12 @@ class CgroupSettings:
     dir_container: str | None = None
     dir_inner: str | None = None
 
+    @property
+    def inner(self) -> str | None:
+        """The sub-cgroup of the container's cgroup where init lives: ``lxc.cgroup.dir.container.inner``,
+        which counts only with ``lxc.cgroup.dir.container`` (validation refuses it alone)."""
+        return self.dir_inner if self.dir_container else None
+
 
 def _where(config: ContainerConfig) -> dict[str, str]:
     """``FILE:LINE`` of each placement key the config sets (an empty value resets it: absent)."""

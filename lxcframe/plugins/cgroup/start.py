@@ -65,10 +65,9 @@ def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> 
         own = driver.own(placed)
         if own:
             driver.prepare(ctx, own, running)
-    inner = settings.dir_inner if settings.dir_container else None
-    if inner:
+    if settings.inner:
         # After the limits: a v1 devices cgroup takes "a" rules only while it has no children.
-        placed = [add_inner(p, inner) for p in placed]
+        placed = [add_inner(p, settings.inner) for p in placed]
         _update(ctx, placed)
     if idmap.config_entries(config):
         uid, gid = idmap.container_root(config)
