@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import ParamSpec
 
 import attrs
+
+_Args = ParamSpec("_Args")
 
 
 @attrs.frozen
@@ -22,14 +25,14 @@ class Probe:
     detail: str
 
 
-def never_raises(name: str) -> Callable[[Callable[[], Probe]], Callable[[], Probe]]:
-    """Turn any exception escaping a probe into an unsupported Probe."""
+def never_raises(name: str) -> Callable[[Callable[_Args, Probe]], Callable[_Args, Probe]]:
+    """Turn any exception escaping a probe (whatever its arguments) into an unsupported Probe."""
 
-    def decorate(func: Callable[[], Probe]) -> Callable[[], Probe]:
+    def decorate(func: Callable[_Args, Probe]) -> Callable[_Args, Probe]:
         @functools.wraps(func)
-        def wrapper() -> Probe:
+        def wrapper(*args: _Args.args, **kwargs: _Args.kwargs) -> Probe:
             try:
-                return func()
+                return func(*args, **kwargs)
             except Exception as exc:  # a probe must never take the check down
                 return Probe(name, False, f"probe failed: {describe(exc)}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from lxcframe import syscalls
-from lxcframe.probe import Probe, describe, read_text
+from lxcframe.probe import Probe, describe, never_raises, read_text
 
 # Module attributes, so that tests can point them elsewhere.
 PROC_NS_DIR = "/proc/self/ns"
@@ -53,11 +53,10 @@ def namespace_probe(ns: str) -> Probe:
 
 
 def syscalls_probe(name: str, calls: tuple[str, ...], purpose: str) -> Probe:
-    """Whether the kernel implements every syscall of ``calls`` (probed with arguments it rejects)."""
-    try:
-        missing = [call for call in calls if not syscalls.syscall_supported(call)]
-    except Exception as exc:
-        return Probe(name, False, f"probe failed: {describe(exc)}")
+    """Whether the kernel implements every syscall of ``calls`` (probed with arguments it rejects).
+
+    :func:`probes` runs it under :func:`~lxcframe.probe.never_raises`, named after its row."""
+    missing = [call for call in calls if not syscalls.syscall_supported(call)]
     if missing:
         return Probe(name, False, f"missing: {', '.join(missing)} ({purpose})")
     return Probe(name, True, f"{', '.join(calls)} available ({purpose})")
@@ -65,4 +64,5 @@ def syscalls_probe(name: str, calls: tuple[str, ...], purpose: str) -> Probe:
 
 def probes() -> list[Probe]:
     """Every probe of the core, in display order: namespaces, then syscalls."""
-    return [*(namespace_probe(ns) for ns in NAMESPACES), *(syscalls_probe(*entry) for entry in SYSCALLS)]
+    return [*(namespace_probe(ns) for ns in NAMESPACES),
+            *(never_raises(name)(syscalls_probe)(name, calls, purpose) for name, calls, purpose in SYSCALLS)]

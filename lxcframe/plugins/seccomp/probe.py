@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from lxcframe import syscalls
-from lxcframe.probe import Probe, describe, never_raises, read_text
+from lxcframe.probe import Probe, never_raises, read_text
 
 # Module attributes, so that tests can point them elsewhere.
 PROC_STATUS = "/proc/self/status"
@@ -34,18 +34,13 @@ def probe_kernel() -> Probe:
     return Probe("seccomp:kernel", True, detail)
 
 
+@never_raises("seccomp:stacking")
 def probe_stacking(library_problem: Callable[[], str | None]) -> Probe:
     """libseccomp loadable (``library_problem`` says why not), and the compat ABIs a filter of this
     host's architecture also covers."""
-    try:
-        return _stacking(library_problem())
-    except Exception as exc:  # a probe must never take the check down
-        return Probe("seccomp:stacking", False, f"probe failed: {describe(exc)}")
-
-
-def _stacking(library_problem: str | None) -> Probe:
-    if library_problem is not None:
-        return Probe("seccomp:stacking", False, library_problem)
+    problem = library_problem()
+    if problem is not None:
+        return Probe("seccomp:stacking", False, problem)
     from lxcframe.plugins.seccomp import builder
     from lxcframe.plugins.seccomp.policy import host_arch
 
