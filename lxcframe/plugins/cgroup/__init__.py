@@ -20,7 +20,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.context import AttachContext, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
 from lxcframe.plugins.cgroup import automount, limits, runtime, selection, settings, start
-from lxcframe.plugins.cgroup.drivers import DRIVERS
+from lxcframe.plugins.cgroup.drivers import DRIVERS, Freezer
 from lxcframe.plugins.cgroup.layout import current_layout
 from lxcframe.plugins.cgroup.placement import PLUGIN, CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import probes
@@ -105,25 +105,25 @@ def lxcframe_attach(ctx: AttachContext) -> None:
     ctx.cgroup_procs.extend(runtime.attach_target(p) for p in _placed(ctx.state))
 
 
+def _freezer(state: ContainerState) -> Freezer | None:
+    """The freezer of the first driver, in order of preference, that has one for this container."""
+    placed = _placed(state)
+    return next((f for f in (driver.freezer(placed) for driver in DRIVERS.values()) if f is not None), None)
+
+
 @hookimpl
 def lxcframe_freeze(state: ContainerState, frozen: bool) -> bool | None:
-    placed = _placed(state)
-    for driver in DRIVERS.values():
-        freezer = driver.freezer(placed)
-        if freezer is not None:
-            freezer[0](frozen)
-            return True
-    return None
+    freezer = _freezer(state)
+    if freezer is None:
+        return None
+    freezer[0](frozen)
+    return True
 
 
 @hookimpl
 def lxcframe_is_frozen(state: ContainerState) -> bool | None:
-    placed = _placed(state)
-    for driver in DRIVERS.values():
-        freezer = driver.freezer(placed)
-        if freezer is not None:
-            return freezer[1]()
-    return None
+    freezer = _freezer(state)
+    return freezer[1]() if freezer is not None else None
 
 
 @hookimpl

@@ -36,6 +36,8 @@ from lxcframe.probe import Probe
 
 #: Freezes (``True``) or thaws the container; what :func:`runtime.kill_frozen` takes.
 SetFrozen = Callable[[bool], None]
+#: How a driver freezes and thaws a container, and tells whether it is frozen.
+Freezer = tuple[SetFrozen, Callable[[], bool]]
 
 
 @attrs.frozen
@@ -89,7 +91,7 @@ class Driver(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def freezer(cls, placed: list[Placed]) -> tuple[SetFrozen, Callable[[], bool]] | None:
+    def freezer(cls, placed: list[Placed]) -> Freezer | None:
         """How to freeze and thaw the container, and to tell whether it is frozen; ``None`` if this
         driver cannot."""
 
@@ -118,7 +120,7 @@ class V1Driver(Driver):
         limits.apply_v1(placed, limits.v1_limits(ctx.plan.config))
 
     @classmethod
-    def freezer(cls, placed: list[Placed]) -> tuple[SetFrozen, Callable[[], bool]] | None:
+    def freezer(cls, placed: list[Placed]) -> Freezer | None:
         found = runtime.v1_freezer(placed)
         if found is None:
             return None
@@ -173,7 +175,7 @@ class V2Driver(Driver):
         return runtime.unified(placed)
 
     @classmethod
-    def freezer(cls, placed: list[Placed]) -> tuple[SetFrozen, Callable[[], bool]] | None:
+    def freezer(cls, placed: list[Placed]) -> Freezer | None:
         unified = cls._unified(placed)
         if unified is None or not runtime.v2_can_freeze(unified):
             return None
