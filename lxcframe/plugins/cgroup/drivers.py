@@ -171,19 +171,15 @@ class V2Driver(Driver):
             enable_controllers(unified, wanted, unified.payload)
 
     @classmethod
-    def _unified(cls, placed: list[Placed]) -> Placed | None:
-        return runtime.unified(placed)
-
-    @classmethod
     def freezer(cls, placed: list[Placed]) -> Freezer | None:
-        unified = cls._unified(placed)
+        unified = runtime.unified(placed)
         if unified is None or not runtime.v2_can_freeze(unified):
             return None
         return partial(runtime.v2_set_frozen, unified), partial(runtime.v2_is_frozen, unified)
 
     @classmethod
     def kill(cls, placed: list[Placed], signal: int) -> bool:
-        unified = cls._unified(placed)
+        unified = runtime.unified(placed)
         if unified is None:
             return False
         # cgroup.kill takes the whole tree in one write: nothing can fork its way out meanwhile.
