@@ -113,7 +113,7 @@ def _open_checked(pid: int | None, start: int | None, proof: Callable[[int], boo
         return None
     try:
         fd = syscalls.pidfd_open(pid)
-    except (ProcessLookupError, OSError):
+    except OSError:  # ProcessLookupError (gone) included
         return None
     try:
         if start_time(pid) == start and proof(pid) and is_alive(fd):
