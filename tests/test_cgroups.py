@@ -455,6 +455,30 @@ def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
     assert leftovers("cgtlim1") == []
 
 
+@needs_v1("devices")
+@needs_v2()
+def test_cgroup2_device_rules_are_left_to_the_v1_devices_controller(make_container):
+    """A config carrying both kinds of device rules (LXC's common.conf) starts on a host where devices
+    is a v1 controller: the lxc.cgroup.devices.* rules govern, the lxc.cgroup2.devices.* ones are
+    neither refused nor written (cgroup2 has no devices.* file to write them to)."""
+    container = make_container("cgtdev2", config=(
+        RELATIVE,
+        ("lxc.cgroup.devices.deny", "a"),
+        ("lxc.cgroup.devices.allow", "c 1:5 rwm"),
+        ("lxc.cgroup2.devices.deny", "a"),
+        ("lxc.cgroup2.devices.allow", "c 1:9 rwm"),
+    ))
+    container.start()
+    try:
+        (devices,) = [p for p in placed_of(container, V1) if "devices" in p.controllers]
+        assert fs.read(devices.path(devices.payload, "devices.list")).splitlines() == ["c 1:5 rwm"]
+        (unified,) = placed_of(container, V2)
+        assert not [f for f in os.listdir(unified.path(unified.payload)) if f.startswith("devices.")]
+    finally:
+        container.stop(kill=True)
+    assert leftovers("cgtdev2") == []
+
+
 @needs_v2("hugetlb")
 def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored):
     container = make_container("cgtlim2", config=(
