@@ -39,13 +39,11 @@ def check_host(plugins: Plugins) -> list[CheckRow]:
     """The rows of every enabled plugin, plugin by plugin in the order they were registered."""
     impls = plugins.hook.lxcframe_check.get_hookimpls()
     by_name = {impl.plugin_name: impl.plugin for impl in impls}
-    order = [record.name for record in plugins.records() if record.name in by_name]
-    rows: list[CheckRow] = []
-    for record in plugins.records():
-        if record.state == FAILED:
-            # Not probed, but a plugin this host could not load is a problem the check must show.
-            rows.append(CheckRow(record.name, "plugin", False, f"failed to load: {record.reason}"))
-    for name in order:
+    records = plugins.records()
+    # Not probed, but a plugin this host could not load is a problem the check must show.
+    rows = [CheckRow(record.name, "plugin", False, f"failed to load: {record.reason}")
+            for record in records if record.state == FAILED]
+    for name in (record.name for record in records if record.name in by_name):
         others = [plugin for other, plugin in by_name.items() if other != name]
         caller = plugins.pm.subset_hook_caller(HOOK, remove_plugins=others)
         try:
