@@ -94,7 +94,7 @@ def test_parts_of_a_real_config_are_built_in_the_caller_and_cross_unchanged(tmp_
     assert plan.part(Identity) == Identity(0, 0)
     [device] = plan.part(NetPart).devices
     assert (device.index, device.type, device.link, device.ipv4[0].address) == (0, "veth", "br-none", "192.0.2.7")
-    assert plan.part(AppArmorSettings) == AppArmorSettings("unconfined", False, True, ())
+    assert plan.part(AppArmorSettings) == AppArmorSettings("unconfined", False, True, (), ("lxc.apparmor.profile",))
     # Crossing to the supervisor or a helper monitor (transfer.py) changes nothing.
     request = StartRequest.for_plan(plan, caller_plugins, detach=True)
     back, _plugins = start_request.decode(transfer.parse_json(transfer.dumps(request)))

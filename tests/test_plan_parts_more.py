@@ -1,7 +1,7 @@
 """The parts of devices, mounts, the core and the cgroup automount: decided by the caller, applied from the plan.
 
 A start through the supervisor whose plan's config has lost ``lxc.autodev``, ``lxc.pty.max``, ``lxc.tty.*``,
-``lxc.mount.*``, ``lxc.arch`` and ``lxc.rootfs.path`` once the plan was built still gets them all, read back
+``lxc.mount.*``, ``lxc.arch``, ``lxc.apparmor.*`` and ``lxc.rootfs.path`` once the plan was built still gets them all, read back
 from the kernel: a plugin that read its key again in the monitor or the child would miss it.
 """
 
@@ -110,7 +110,8 @@ def test_an_fstab_broken_after_validation_is_refused_at_its_line(tmp_path, calle
 # --- a start with the keys gone from the plan's config ------------------------------------------------
 
 #: Keys the monitor and the child must not read again: the test removes them from the plan's config.
-PLANNED_PREFIXES = ("lxc.autodev", "lxc.pty.", "lxc.tty.", "lxc.mount.", "lxc.arch", "lxc.rootfs.path")
+PLANNED_PREFIXES = ("lxc.autodev", "lxc.pty.", "lxc.tty.", "lxc.mount.", "lxc.arch", "lxc.rootfs.path",
+                    "lxc.apparmor.")
 
 
 def _mountinfo(pid: int) -> dict[str, tuple[str, str]]:
@@ -136,6 +137,7 @@ def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_conta
         ("lxc.mount.auto", f"proc:rw cgroup:ro:force shmounts:{source_dir}:/mnt/shared"),
         ("lxc.mount.fstab", str(fstab)),
         ("lxc.mount.entry", f"{source_dir} mnt/from-entry none bind,create=dir 0 0"),
+        ("lxc.apparmor.allow_nesting", "1"),
     ))
     # What crosses is the plan with every planned key gone from its config: only the parts say them.
     seen = daemon_plans_without_keys(monkeypatch, PLANNED_PREFIXES)
@@ -158,6 +160,8 @@ def test_a_start_applies_the_parts_with_the_keys_gone_from_the_config(make_conta
         hierarchies = [options for point, (_fstype, options) in mounted.items() if point.startswith("/sys/fs/cgroup/")]
         assert hierarchies and all("ro" in options.split(",") for options in hierarchies)
         assert int(Path(f"/proc/{pid}/personality").read_text(), 16) == syscalls.PER_LINUX32
+        # AppArmor's part: the nesting helpers, with or without AppArmor in the kernel.
+        assert (mounted["/dev/.lxc/proc"][0], mounted["/dev/.lxc/sys"][0]) == ("proc", "sysfs")
         # The console's ttys (its part): two of them, on the container's devpts.
         assert sorted(os.listdir(f"/proc/{pid}/root/dev/pts")) == ["0", "1", "2", "ptmx"]
     finally:

@@ -86,27 +86,28 @@ def lxcframe_plan(config: Any) -> Any:
 
 @hookimpl
 def lxcframe_pre_start(ctx: Any) -> None:
-    if _needed(ctx.plan.config):
+    if _planned(ctx.plan):
         _host().lxcframe_pre_start(ctx)
 
 
 @hookimpl
 def lxcframe_child_pre_pivot(ctx: Any) -> None:
-    if _needed(ctx.plan.config):
+    if _planned(ctx.plan):
         _host().lxcframe_child_pre_pivot(ctx)
 
 
 @hookimpl
 def lxcframe_child_security(ctx: Any) -> None:
-    if _needed(ctx.plan.config):
+    if _planned(ctx.plan):
         _host().lxcframe_child_security(ctx)
 
 
-def _planned(ctx: Any) -> bool:
-    """Whether the container's start had anything to do here (its plan has the settings part only then)."""
+def _planned(holder: Any) -> bool:
+    """Whether the container's start has anything to do here: its plan has the settings part only then
+    (``holder`` is the plan, or an attach's context holding the parts the container started with)."""
     from lxcframe.plugins.apparmor.settings import AppArmorSettings
 
-    return ctx.part_or_none(AppArmorSettings) is not None
+    return holder.part_or_none(AppArmorSettings) is not None
 
 
 @hookimpl

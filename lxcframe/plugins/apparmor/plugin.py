@@ -24,7 +24,7 @@ from lxcframe.plugins.apparmor import store, validate
 from lxcframe.plugins.apparmor.host import HostPaths
 from lxcframe.plugins.apparmor.naming import profile_names
 from lxcframe.plugins.apparmor.nesting import mount_nesting_helpers
-from lxcframe.plugins.apparmor.settings import UNCONFINED, AppArmorSettings, key_specs, keys_without_effect, settings_of
+from lxcframe.plugins.apparmor.settings import UNCONFINED, AppArmorSettings, key_specs, settings_of
 from lxcframe.plugins.apparmor.start import AppArmorLabel, AppArmorRecord, current_label, prepare, release
 from lxcframe.probe import Probe
 from lxcframe.stash import StashKey
@@ -71,15 +71,14 @@ class AppArmorPlugin:
 
     @hookimpl
     def lxcframe_pre_start(self, ctx: HostContext) -> None:
-        config = ctx.plan.config
+        settings = ctx.plan.part(AppArmorSettings)
         kernel = detection.detect_kernel(self.paths)
         if not kernel.enabled.value:
-            ignored = keys_without_effect(config)
-            if ignored:
-                ctx.log.info("AppArmor is not enabled in the kernel: ignoring its keys", keys=ignored,
-                             reason=kernel.enabled.why)
+            if settings.without_kernel_effect:
+                ctx.log.info("AppArmor is not enabled in the kernel: ignoring its keys",
+                             keys=list(settings.without_kernel_effect), reason=kernel.enabled.why)
             return
-        label = prepare(ctx, kernel, self.paths, self.cache_dir, ctx.plan.part(AppArmorSettings))
+        label = prepare(ctx, kernel, self.paths, self.cache_dir, settings)
         if label is not None:
             ctx.handover.send(AppArmorLabel(label))
 

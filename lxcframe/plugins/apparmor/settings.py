@@ -36,6 +36,9 @@ class AppArmorSettings:
     allow_incomplete: bool
     allow_nesting: bool
     raw: tuple[str, ...]
+    #: The keys set that only matter with AppArmor in the kernel (all but allow_nesting), to say they
+    #: are ignored on a host without it.
+    without_kernel_effect: tuple[str, ...] = ()
 
     @property
     def generated(self) -> bool:
@@ -48,9 +51,5 @@ def settings_of(config: ContainerConfig) -> AppArmorSettings:
         allow_incomplete=bool(config.get(ALLOW_INCOMPLETE, False)),
         allow_nesting=bool(config.get(ALLOW_NESTING, False)),
         raw=tuple(config.get_all(RAW)),
+        without_kernel_effect=tuple(key for key in config.keys_under("lxc.apparmor.") if key != ALLOW_NESTING),
     )
-
-
-def keys_without_effect(config: ContainerConfig) -> list[str]:
-    """Keys set in ``config`` that only matter with AppArmor in the kernel (all but allow_nesting)."""
-    return [key for key in config.keys_under("lxc.apparmor.") if key != ALLOW_NESTING]
