@@ -1,8 +1,8 @@
 """The parts of devices, mounts, the core and the cgroup automount: decided by the caller, applied from the plan.
 
 A start through the supervisor whose plan's config has lost ``lxc.autodev``, ``lxc.pty.max``, ``lxc.tty.*``,
-``lxc.mount.*``, ``lxc.arch``, ``lxc.apparmor.*`` and ``lxc.rootfs.path`` once the plan was built still gets them all, read back
-from the kernel: a plugin that read its key again in the monitor or the child would miss it.
+``lxc.mount.*``, ``lxc.arch``, ``lxc.apparmor.*`` and ``lxc.rootfs.path`` once the plan was built still gets
+them all, read back from the kernel: a plugin that read its key again in the monitor or the child would miss it.
 """
 
 from __future__ import annotations
