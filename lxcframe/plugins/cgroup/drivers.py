@@ -157,15 +157,17 @@ class V2Driver(Driver):
         # the host's v1 hierarchies hold at start time (a devices rule goes to v1 when v1 has it).
         config = ctx.plan.config
         unified = placed[0]
-        wanted = limits.v2_controllers_needed(config, unified.hierarchy)
+        found = limits.v2_limits(config)
+        wanted = {lim.controller for lim in found if lim.controller in unified.controllers}
         if idmap.config_entries(config):
             wanted |= set(unified.controllers)  # a delegated container manages them itself
         enable_controllers(unified, wanted, os.path.dirname(unified.payload))
         controllers_v1 = v1_controllers(running)
-        ignored = limits.ignored_v2_device_rules(config, controllers_v1)
-        if ignored:
-            ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here", rules=len(ignored))
-        limits.apply_v2(unified, limits.v2_limits(config, controllers_v1))
+        to_write = [lim for lim in found if not limits.v2_left_out(lim, controllers_v1)]
+        if len(to_write) < len(found):
+            ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here",
+                         rules=len(found) - len(to_write))
+        limits.apply_v2(unified, to_write)
         if ctx.plan.part(CgroupSettings).inner:
             # The inner cgroup (made next, below the payload) needs them handed down once more.
             enable_controllers(unified, wanted, unified.payload)

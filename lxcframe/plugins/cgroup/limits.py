@@ -69,14 +69,16 @@ def v1_limits(config: ContainerConfig) -> list[Limit]:
     return others + devices
 
 
-def v2_limits(config: ContainerConfig, v1_controllers: tuple[str, ...] = ()) -> list[Limit]:
-    """The ``lxc.cgroup2.*`` limits to write. Device rules are left out where devices is a v1
-    controller (a hybrid host): as LXC does, the ``lxc.cgroup.devices.*`` rules govern there, so that
-    stock configs carrying both kinds (common.conf) work on such hosts."""
-    found = sorted(limits_of(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
-    if "devices" in v1_controllers:
-        found = [lim for lim in found if lim.controller != "devices"]
-    return found
+def v2_limits(config: ContainerConfig) -> list[Limit]:
+    """Every ``lxc.cgroup2.*`` limit, in config order (:func:`v2_left_out` says which are not written)."""
+    return sorted(limits_of(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
+
+
+def v2_left_out(limit: Limit, v1_controllers: tuple[str, ...]) -> bool:
+    """Whether ``limit`` is not written on this host: a device rule where devices is a v1 controller
+    (a hybrid host). As LXC does, the ``lxc.cgroup.devices.*`` rules govern there, so that stock
+    configs carrying both kinds (common.conf) work on such hosts."""
+    return limit.controller == "devices" and "devices" in v1_controllers
 
 
 def device_rule(value: str) -> str:
@@ -119,7 +121,9 @@ def v1_problems(config: ContainerConfig, layout: Layout) -> list[str]:
 
 def v2_problems(config: ContainerConfig, unified: Hierarchy, v1_controllers: tuple[str, ...] = ()) -> list[str]:
     problems = []
-    for limit in v2_limits(config, v1_controllers):
+    for limit in v2_limits(config):
+        if v2_left_out(limit, v1_controllers):
+            continue
         if "." not in limit.file:
             problems.append(f"{limit.where}: {limit.key}: expected {V2_PREFIX}<controller>.<file>")
             continue
@@ -133,17 +137,6 @@ def v2_problems(config: ContainerConfig, unified: Hierarchy, v1_controllers: tup
         problems.append(f"{limit.where}: {limit.key}: the cgroup2 hierarchy offers no controller "
                         f"{limit.controller!r} here (it offers: {', '.join(unified.controllers) or 'none'}){hint}")
     return problems
-
-
-def v2_controllers_needed(config: ContainerConfig, unified: Hierarchy) -> set[str]:
-    return {lim.controller for lim in v2_limits(config) if lim.controller in unified.controllers}
-
-
-def ignored_v2_device_rules(config: ContainerConfig, v1_controllers: tuple[str, ...]) -> list[Limit]:
-    """The ``lxc.cgroup2.devices.*`` rules :func:`v2_limits` leaves out on this host."""
-    if "devices" not in v1_controllers:
-        return []
-    return [lim for lim in limits_of(config, V2_PREFIX) if lim.controller == "devices"]
 
 
 def _write(placed: Placed, limit: Limit) -> None:
