@@ -107,9 +107,10 @@ def _read_controllers(mountpoint: str) -> tuple[str, ...]:
 
 def parse_layout(mountinfo: str, read_controllers: Callable[[str], tuple[str, ...]] = _read_controllers) -> Layout:
     """The layout described by a mountinfo text (``read_controllers`` reads a cgroup2 root's offer)."""
+    lines = _cgroup_lines(mountinfo)
     hierarchies: list[Hierarchy] = []
     seen_devices: set[str] = set()
-    for line in _cgroup_lines(mountinfo):
+    for line in lines:
         fields = line.split(" ")
         device, root, options = fields[2], fields[3], fields[5].split(",")
         # A mount of a sub-tree (bind mount of a cgroup dir) cannot place cgroups by their full
@@ -124,7 +125,7 @@ def parse_layout(mountinfo: str, read_controllers: Callable[[str], tuple[str, ..
         elif classified.unified_mount is not None:
             mountpoint = classified.unified_mount
             hierarchies.append(Hierarchy(V2, mountpoint, read_controllers(mountpoint)))
-    mode = parse_cgroup_layout("\n".join(_cgroup_lines(mountinfo))).mode
+    mode = parse_cgroup_layout("\n".join(lines)).mode
     return Layout(mode, tuple(hierarchies))
 
 
@@ -141,9 +142,7 @@ class LayoutCache:
     unmounted later is noticed (reading mountinfo is cheap; the detection behind it is not).
     """
 
-    def __init__(self, read_mountinfo: Callable[[], str] = _read_mountinfo,
-                 parse: Callable[[str], Layout] = parse_layout) -> None:
-        self._read_mountinfo = read_mountinfo
+    def __init__(self, parse: Callable[[str], Layout] = parse_layout) -> None:
         self._parse = parse
         self._lock = threading.Lock()
         self._key: tuple[str, ...] | None = None
@@ -154,7 +153,7 @@ class LayoutCache:
         return self._layout is not None
 
     def get(self) -> Layout:
-        text = self._read_mountinfo()
+        text = _read_mountinfo()
         key = tuple(_cgroup_lines(text))
         with self._lock:
             if self._layout is None or self._key != key:
