@@ -18,21 +18,21 @@ V1_FILES = ("tasks", "cgroup.procs")
 V2_FALLBACK_FILES = ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control")
 
 
-def v2_files(list_path: str = KERNEL_DELEGATE_LIST) -> tuple[str, ...]:
+def v2_files() -> tuple[str, ...]:
     try:
-        with open(list_path, encoding="ascii") as handle:
+        with open(KERNEL_DELEGATE_LIST, encoding="ascii") as handle:
             names = tuple(handle.read().split())
     except OSError:
         return V2_FALLBACK_FILES
     return names or V2_FALLBACK_FILES
 
 
-def delegate(kind: str, directory: str, uid: int, gid: int, *, list_path: str = KERNEL_DELEGATE_LIST) -> list[str]:
+def delegate(kind: str, directory: str, uid: int, gid: int) -> list[str]:
     """Give ``directory`` and its delegation files to ``uid:gid``; returns the files changed."""
     os.chown(directory, uid, gid)
     os.chmod(directory, 0o775)
     changed = [directory]
-    for name in V1_FILES if kind == V1 else v2_files(list_path):
+    for name in V1_FILES if kind == V1 else v2_files():
         path = os.path.join(directory, name)
         if not os.path.exists(path):
             continue  # e.g. memory.oom.group without the memory controller
