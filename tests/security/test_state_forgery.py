@@ -48,17 +48,22 @@ _STRANGER = (
 
 
 @contextlib.contextmanager
-def _stranger() -> Iterator[subprocess.Popen[bytes]]:
-    """An unrelated root process of the host: the one a forged state wants killed."""
-    process = subprocess.Popen([sys.executable, "-c", _STRANGER], stdout=subprocess.PIPE)
+def _python(code: str, *args: str, ready: bytes) -> Iterator[subprocess.Popen[bytes]]:
+    """A Python process running ``code``, yielded once it printed ``ready``, killed at the end."""
+    process = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
     try:
-        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        assert process.stdout is not None and process.stdout.readline() == ready
         yield process
     finally:
         process.kill()
         process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _stranger() -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """An unrelated root process of the host: the one a forged state wants killed."""
+    return _python(_STRANGER, ready=b"ready\n")
 
 
 def _alive(stranger: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
@@ -77,16 +82,8 @@ def _lock_holder(container: Container) -> Iterator[subprocess.Popen[bytes]]:
     """The attacker's process holding the container's monitor.lock, as a live monitor would."""
     directory = st.runtime_dir(container.lxcpath, container.name)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    process = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, os.path.join(directory, "monitor.lock")],
-                               stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None and process.stdout.readline() == b"held\n"
+    with _python(_HOLD_LOCK, os.path.join(directory, "monitor.lock"), ready=b"held\n") as process:
         yield process
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _forge(container: Container, *, monitor: int | None, init: int, mode: int = 0o600,
