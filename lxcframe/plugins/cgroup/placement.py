@@ -64,10 +64,6 @@ class CgroupRecord:
     placed: tuple[Placed, ...]
 
 
-def to_record(placed: Iterable[Placed]) -> CgroupRecord:
-    return CgroupRecord(tuple(placed))
-
-
 def from_record(record: CgroupRecord | None) -> list[Placed]:
     return list(record.placed) if record is not None else []
 

@@ -29,7 +29,6 @@ from lxcframe.plugins.cgroup.placement import (
     create,
     from_record,
     move_self,
-    to_record,
 )
 from lxcframe.plugins.cgroup.runtime import cleanup
 from lxcframe.plugins.cgroup.settings import CgroupSettings
@@ -42,7 +41,7 @@ def _remove_recorded(ctx: HostContext) -> None:
 
 
 def _update(ctx: HostContext, placed: list[Placed]) -> None:
-    ctx.state_records.put(to_record(placed))
+    ctx.state_records.put(CgroupRecord(tuple(placed)))
 
 
 def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> None:
