@@ -25,14 +25,23 @@ Notify = Callable[[dict[str, Any]], None]
 
 
 def notifier(fd: int) -> Notify:
-    """Write the one record to ``fd`` and close it (a second call finds it closed and does nothing);
-    the caller's stderr is let go of first."""
+    """Write the one record to ``fd`` and close it, also when the caller has gone (EPIPE); a second
+    call does nothing (by then the descriptor's number may name another file). The caller's stderr is
+    let go of first."""
+    sent = False
 
     def notify(record: dict[str, Any]) -> None:
+        nonlocal sent
         HUB.stop_forwarding()
-        with contextlib.suppress(OSError):
-            os.write(fd, (json.dumps(record) + "\n").encode())
-            os.close(fd)
+        if sent:
+            return
+        sent = True
+        try:
+            with contextlib.suppress(OSError):
+                os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     return notify
 

@@ -146,6 +146,8 @@ def _decode(encoded: Any, where: str, trusted: tuple[str, ...]) -> Any:
         raise TransferError(f"{where or 'top'}: not an encoded value: {_short(encoded)}")
     if _ATTRS in encoded:
         return _decode_attrs(encoded, where, trusted)
+    if len(encoded) != 1:
+        raise TransferError(f"{where or 'top'}: not an encoded value: {_short(encoded)}")
     (tag, items), = encoded.items()
     if tag == _BYTES:
         return _decode_bytes(items, where)

@@ -243,6 +243,8 @@ def _tampered(request: StartRequest, change: Any) -> Any:
     (lambda d: d["fields"]["plan"].update({"$attrs": "os:_wrap_close"}), "class 'os:_wrap_close' is not lxcframe's"),
     (lambda d: d["fields"]["plan"].update({"$attrs": "lxcframe.nothing:Here"}), "no attrs class"),
     (lambda d: d["fields"]["plan"]["fields"].update(lxcpath="/var/lib/../../etc"), "not a normalised absolute path"),
+    (lambda d: d["fields"]["plan"]["fields"].update(argv={"$tuple": [], "x": 1}),
+     ".plan.argv: not an encoded value: {'$tuple': [], 'x': 1}"),
 ])
 def test_a_malformed_request_is_refused_with_where(a_plan, change, message):
     plan, plugins = a_plan
@@ -281,3 +283,25 @@ def test_supervisor_refuses_a_malformed_plan_before_forking(make_container, rund
         os.close(write_end)
         os.close(read_end)
     assert container.current_state() is None
+
+
+def test_the_status_notifier_closes_its_pipe_when_the_caller_has_gone_and_writes_once():
+    from lxcframe import start_status
+
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.close(read_end)  # the caller has gone: the write fails with EPIPE
+    start_status.notifier(write_end)({"ok": True})
+    with pytest.raises(OSError):
+        os.fstat(write_end)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    notify = start_status.notifier(write_end)
+    notify({"ok": True, "init_pid": 7})
+    reused_read, reused_write = os.pipe2(os.O_CLOEXEC)  # may take write_end's number again
+    try:
+        notify({"ok": False})  # a second record goes nowhere, whatever the number names now
+        os.close(reused_write)
+        assert os.read(reused_read, 100) == b""
+        assert os.read(read_end, 100) == b'{"ok": true, "init_pid": 7}\n'
+    finally:
+        os.close(reused_read)
+        os.close(read_end)
