@@ -6,53 +6,19 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import shutil
-import signal
 import stat
 import tempfile
-import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lxcframe import syscalls
 from lxcframe.rootfs_paths import create_file_in_root, fd_path, makedirs_in_root, open_in_root
 
-
-def in_child(func: Callable[[], Any]) -> Any:
-    """Fork, run ``func`` in the child, hand back its result via a pipe.
-
-    The child always ends with os._exit, and SIGALRM caps its lifetime.
-    """
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        exit_code = 1
-        try:
-            os.close(rfd)
-            signal.alarm(30)
-            try:
-                payload = pickle.dumps((True, func()))
-            except BaseException:
-                payload = pickle.dumps((False, traceback.format_exc()))
-            with os.fdopen(wfd, "wb") as writer:
-                writer.write(payload)
-            exit_code = 0
-        finally:
-            os._exit(exit_code)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as reader:
-        received = reader.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"child died: status {status}"
-    ok, value = pickle.loads(received)
-    if not ok:
-        pytest.fail(f"child raised:\n{value}")
-    return value
+from .forked import run_in_child
 
 
 class Rootfs:
@@ -172,7 +138,7 @@ def test_magic_links_are_refused(rootfs: Rootfs) -> None:
             os.close(root)
         return None, closing(fd)
 
-    code, where = in_child(child)
+    code, where = run_in_child(child)
     assert code == errno.ELOOP, f"resolved to {where!r}"
 
 
@@ -269,7 +235,7 @@ def test_mount_on_fd_path_lands_in_rootfs(rootfs: Rootfs, host_name_guard: str) 
             "marker_on_host": (Path("/etc") / marker).exists(),
         }
 
-    assert in_child(child) == {
+    assert run_in_child(child) == {
         "rootfs_etc_mounted": True,
         "host_etc_mounted": False,
         "marker_in_rootfs": True,

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,41 +22,7 @@ import pytest
 
 from lxcframe import syscalls as sc
 
-
-def run_in_child(func: Callable[[], Any], timeout: int = 30) -> Any:
-    """Run ``func`` in a forked child and return its (picklable) result.
-
-    An exception in the child fails the test with the child's traceback.
-    SIGALRM bounds the child's lifetime so a hang cannot wedge the suite.
-    """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 1
-        try:
-            os.close(read_fd)
-            signal.alarm(timeout)
-            try:
-                outcome: tuple[str, Any] = ("ok", func())
-            except BaseException:
-                outcome = ("error", traceback.format_exc())
-            data = pickle.dumps(outcome)
-            while data:
-                data = data[os.write(write_fd, data) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    chunks = []
-    with os.fdopen(read_fd, "rb") as reader:
-        while chunk := reader.read(65536):
-            chunks.append(chunk)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"child died: status {status}"
-    kind, value = pickle.loads(b"".join(chunks))
-    if kind == "error":
-        pytest.fail(f"child raised:\n{value}")
-    return value
+from .forked import run_in_child
 
 
 def wait_child(pid: int, timeout: float = 30) -> int:
