@@ -36,6 +36,7 @@ from lxcframe.plugins.cgroup.placement import CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import probe_drivers
 
 from . import hostfacts
+from .cgroup_helpers import SubtreeControlRestored, counter, grows
 
 pytestmark = pytest.mark.container
 
@@ -94,38 +95,9 @@ def own_v2() -> str:
     return next(path for label, path in read_proc_cgroup("self") if label == "")
 
 
-class BaseRestored:
-    """Controllers a start enables in the base's cgroup.subtree_control (a cgroup the test did not
-    make) are taken back when the test is done, as tests/test_cgroups.py does on the host's mount."""
-
-    def __init__(self) -> None:
-        self.path = os.path.join(ROOT, own_v2().lstrip("/"), "cgroup.subtree_control")
-        self.before = set(fs.read(self.path).split())
-
-    def restore(self) -> None:
-        added = set(fs.read(self.path).split()) - self.before
-        if added:
-            fs.write(self.path, " ".join(f"-{c}" for c in sorted(added)))
-
-
-def counter(container: Container) -> str:
-    """A process in the container appending to /count every 20 ms; returns the file's host path."""
-    rootfs = container.load_config().get("lxc.rootfs.path")
-    code = container.attach_wait(["/bin/sh", "-c",
-                                  "while :; do echo x >> /count; usleep 20000; done </dev/null >/dev/null 2>&1 &"])
-    assert code == 0
-    path = os.path.join(rootfs, "count")
-    deadline = time.monotonic() + 5
-    while not (os.path.exists(path) and os.path.getsize(path) > 0):
-        assert time.monotonic() < deadline, "the counter never wrote"
-        time.sleep(0.02)
-    return path
-
-
-def grows(path: str, seconds: float = 0.3) -> bool:
-    size = os.path.getsize(path)
-    time.sleep(seconds)  # a window for a running counter to write (every 20 ms) in
-    return os.path.getsize(path) > size
+def base_restored() -> SubtreeControlRestored:
+    """The base's cgroup.subtree_control (a cgroup the test did not make), to restore when the test is done."""
+    return SubtreeControlRestored(os.path.join(ROOT, own_v2().lstrip("/")))
 
 
 def capture(container: Container, script: str) -> tuple[int, str]:
@@ -180,7 +152,7 @@ def test_start_limits_info_and_kill_on_pure_cgroup2(make_container, lxcpath):
                                      ("lxc.cgroup2.cgroup.max.depth", "3"), *limits))
 
     def body() -> dict[str, Any]:
-        base = BaseRestored()
+        base = base_restored()
         container = fresh("p2kill", lxcpath)
         try:
             pid = container.start()
@@ -261,7 +233,7 @@ def test_unprivileged_container_gets_its_cgroup2_delegated(make_container, lxcpa
     ))
 
     def body() -> dict[str, Any]:
-        base = BaseRestored()
+        base = base_restored()
         container = fresh("p2deleg", lxcpath)
         container.start()
         try:

@@ -39,6 +39,7 @@ from lxcframe.plugins.cgroup.runtime import attach_target
 from lxcframe.plugins.cgroup.settings import CgroupSettings, read_settings
 
 from . import hostfacts
+from .cgroup_helpers import SubtreeControlRestored, counter, grows
 from .conftest import run_cli
 
 pytestmark = pytest.mark.container
@@ -124,12 +125,9 @@ def unified_base_restored():
     if unified is None:  # a legacy host: no unified base to restore
         yield
         return
-    path = os.path.join(unified.path(own_bases()[unified]), "cgroup.subtree_control")
-    before = set(fs.read(path).split())
+    base = SubtreeControlRestored(unified.path(own_bases()[unified]))
     yield
-    added = set(fs.read(path).split()) - before
-    if added:
-        fs.write(path, " ".join(f"-{c}" for c in sorted(added)))
+    base.restore()
 
 
 class Spy:
@@ -498,26 +496,6 @@ def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored)
     assert leftovers("cgtlim2") == []
 
 
-def _counter(container) -> str:
-    """Start a process in the container that appends to /count every 20 ms; returns the file's host path."""
-    rootfs = container.load_config().get("lxc.rootfs.path")
-    code = container.attach_wait(["/bin/sh", "-c",
-                                  "while :; do echo x >> /count; usleep 20000; done </dev/null >/dev/null 2>&1 &"])
-    assert code == 0
-    path = os.path.join(rootfs, "count")
-    deadline = time.monotonic() + 5
-    while not (os.path.exists(path) and os.path.getsize(path) > 0):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    return path
-
-
-def _grows(path: str, seconds: float = 0.3) -> bool:
-    size = os.path.getsize(path)
-    time.sleep(seconds)
-    return os.path.getsize(path) > size
-
-
 @pytest.mark.parametrize("disabled", [
     (), pytest.param(("cgroup.v2",), marks=needs_v1("freezer")),
     pytest.param(("cgroup.v1",), marks=needs_v2()),
@@ -526,11 +504,11 @@ def test_freeze_and_unfreeze(make_container, disabled):
     container = make_container("cgtfrz", config=(RELATIVE,), disable=disabled)
     pid = container.start()
     try:
-        counter = _counter(container)
+        count = counter(container)
         container.freeze()
         assert container.state == st.FROZEN
         time.sleep(0.05)
-        assert not _grows(counter)
+        assert not grows(count)
         # Each driver placed the container only where it runs: one switched off has no hierarchy in it.
         assert {p.kind for p in placed_of(container)} == expected_kinds() - {
             {"cgroup.v1": V1, "cgroup.v2": V2}[name] for name in disabled}
@@ -543,7 +521,7 @@ def test_freeze_and_unfreeze(make_container, disabled):
             assert fs.keyed(fs.read(unified.path(unified.payload, "cgroup.events")))["frozen"] == "1"
         container.unfreeze()
         assert container.state == st.RUNNING
-        assert _grows(counter)
+        assert grows(count)
     finally:
         container.stop(kill=True)
     assert leftovers("cgtfrz") == []
