@@ -62,7 +62,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 def set_process_name(name: str) -> None:
     """Set this thread's name (``comm``, as ps and top show it); the kernel keeps 15 bytes."""
     buffer = ctypes.create_string_buffer(name.encode(errors="replace")[:15])
-    _checked("prctl", _libc().prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0))
+    prctl(PR_SET_NAME, ctypes.addressof(buffer))
 
 
 def set_pdeathsig(sig: int) -> None:
@@ -90,9 +90,9 @@ def set_personality(persona: int) -> None:
 
 def get_pdeathsig() -> int:
     """Return the current parent-death signal (0 if none)."""
-    # PR_GET_PDEATHSIG writes into an int*, which prctl() above can't pass.
+    # PR_GET_PDEATHSIG writes into an int*: its address goes as prctl's unsigned long argument.
     value = ctypes.c_int(0)
-    _checked("prctl", _libc().prctl(PR_GET_PDEATHSIG, ctypes.addressof(value), 0, 0, 0))
+    prctl(PR_GET_PDEATHSIG, ctypes.addressof(value))
     return value.value
 
 
