@@ -229,11 +229,8 @@ def _helper_main(argv: list[str]) -> int:
     options = parser.parse_args(argv)
     try:
         encoded = transfer.parse(read_descriptor(options.request_fd, MAX_REQUEST))
-        # The plugin selection first: the config may hold values of those plugins' classes.
-        fields = encoded.get("fields") if isinstance(encoded, dict) else None
-        if not isinstance(fields, dict):
-            raise transfer.TransferError("not an attach request")
-        selection = transfer.decode(fields.get("plugins"), PluginSelection)
+        # The plugin selection first: the parts may hold values of those plugins' classes.
+        selection = transfer.decode(transfer.encoded_field(encoded, "plugins", "an attach request"), PluginSelection)
         plugins = selection.load(runtime_environment())
         request = transfer.decode(encoded, AttachRequest, plugin_packages(plugins))
     except (transfer.TransferError, ValueError, OSError) as err:

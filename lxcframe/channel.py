@@ -1,6 +1,6 @@
 """The monitor <-> init-child channel: a close-on-exec SEQPACKET socketpair carrying small JSON records.
 
-Records: ``{"t": "barrier", "name": …}`` (child waits at a sync point), ``{"t": "go", "data": {…}}``
+Records: ``{"t": "barrier", "name": …}`` (child waits at a sync point), ``{"t": "go", "handover": {…}}``
 (monitor releases it), ``{"t": "log", "level": …, "event": …, "plugin": …}`` (``plugin``: whose hook
 implementation logged it, when one did; the monitor logs it as ``plugin=``, as a host-side line), and
 ``{"t": "error", "stage": …, "plugin": …, "errno": …, "message": …}``. EOF after the child's exec

@@ -114,12 +114,8 @@ def decode(document: Any, load_plugins: LoadPlugins = PluginSelection.load) -> t
     plugins already loaded (the supervisor's); by default they are loaded here.
     """
     encoded = transfer.unwrap(document)
-    fields = encoded.get("fields") if isinstance(encoded, dict) else None
-    if not isinstance(fields, dict) or not isinstance(fields.get("plugins"), dict) \
-            or not isinstance(fields.get("env"), dict):
-        raise transfer.TransferError("not a start request")
-    selection = transfer.decode(fields["plugins"], PluginSelection)
-    environ = _environ(transfer.decode(fields["env"], tuple))
+    selection = transfer.decode(transfer.encoded_field(encoded, "plugins", "a start request"), PluginSelection)
+    environ = _environ(transfer.decode(transfer.encoded_field(encoded, "env", "a start request"), tuple))
     plugins = load_plugins(selection, environ)
     request = transfer.decode(encoded, StartRequest, plugin_packages(plugins))
     _check_plan(request.plan)

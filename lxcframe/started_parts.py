@@ -38,16 +38,12 @@ class KeptPart:
     value: Any
 
 
-def class_name(obj: object) -> str:
-    return f"{type(obj).__module__}:{type(obj).__qualname__}"
-
-
 def parts_path(lxcpath: str, name: str) -> str:
     return os.path.join(st.runtime_dir(lxcpath, name), st.PARTS_FILE)
 
 
 def encode(parts: tuple[Any, ...]) -> bytes:
-    entries = [{"class": class_name(part), "part": transfer.wrap(KeptPart(part))} for part in parts]
+    entries = [{"class": transfer.class_name(type(part)), "part": transfer.wrap(KeptPart(part))} for part in parts]
     return json.dumps({"format": FORMAT, "version": VERSION, "parts": entries}, separators=(",", ":")).encode()
 
 
@@ -92,7 +88,8 @@ def decode(raw: bytes, packages: set[str]) -> tuple[Any, ...]:
         if module.split(".")[0] not in trusted or module not in sys.modules:
             continue  # a plugin this caller does not run: nothing here reads its part
         value = transfer.decode(transfer.unwrap(entry["part"]), KeptPart, packages).value
-        if class_name(value) != entry["class"]:
-            raise transfer.TransferError(f"parts[{index}]: holds a {class_name(value)}, not a {entry['class']}")
+        held = transfer.class_name(type(value))
+        if held != entry["class"]:
+            raise transfer.TransferError(f"parts[{index}]: holds a {held}, not a {entry['class']}")
         parts.append(value)
     return tuple(parts)

@@ -75,6 +75,16 @@ def encode(value: Any, where: str = "") -> Any:
     raise TransferError(f"{where or 'value'}: a {type(value).__name__} cannot be transferred")
 
 
+def encoded_field(encoded: Any, name: str, what: str) -> Any:
+    """Field ``name`` of an encoded attrs object, still encoded: what a reader decodes first (the plugin
+    selection, before the values of those plugins' classes); a :class:`TransferError` naming ``what``
+    the document should have been when there is none."""
+    fields = encoded.get("fields") if isinstance(encoded, dict) else None
+    if not isinstance(fields, dict) or not isinstance(fields.get(name), dict):
+        raise TransferError(f"not {what}")
+    return fields[name]
+
+
 def class_name(cls: type) -> str:
     """How transferred data names a class: ``module:QualName``."""
     return f"{cls.__module__}:{cls.__qualname__}"
