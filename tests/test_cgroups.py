@@ -541,8 +541,11 @@ def test_attach_lands_in_the_payload_cgroup(make_container):
         assert container.attach_wait(["/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 &"]) == 0
         new = payload_pids(container) - before
         assert len(new) == 1
-        with open(f"/proc/{new.pop()}/comm") as handle:
-            assert handle.read().strip() == "sleep"
+        # The shell forks the sleep and exits; the fork may not have reached its exec yet.
+        comm, deadline = f"/proc/{new.pop()}/comm", time.monotonic() + 5
+        while fs.read(comm) == "sh" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fs.read(comm) == "sleep"
     finally:
         container.stop(kill=True)
     assert leftovers("cgtatt") == []
