@@ -48,10 +48,6 @@ class Placed:
         return os.path.join(directory, leaf) if leaf else directory
 
     @property
-    def display(self) -> str:
-        return self.label or "unified"
-
-    @property
     def hierarchy(self) -> Hierarchy:
         names = [p[5:] for p in self.label.split(",") if p.startswith("name=")]
         return Hierarchy(self.kind, self.mountpoint, self.controllers, names[0] if names else "")

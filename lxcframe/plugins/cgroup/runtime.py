@@ -171,6 +171,6 @@ def cleanup(placed: list[Placed]) -> list[str]:
         try:
             remove(p)
         except OSError as err:
-            errors.append(f"{p.display}: {err}")
+            errors.append(f"{p.hierarchy.display}: {err}")
     return errors
 
