@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import attrs
 
-from lxcframe.plugins.cgroup.mountinfo import MOUNTINFO, parse_cgroup_layout
+from lxcframe.plugins.cgroup.mountinfo import MOUNTINFO, offered_controllers, parse_cgroup_layout
 
 V1, V2 = "v1", "v2"
 
@@ -97,15 +97,7 @@ def _cgroup_lines(mountinfo: str) -> list[str]:
     return [line for line in mountinfo.splitlines() if " - cgroup " in line or " - cgroup2 " in line]
 
 
-def _read_controllers(mountpoint: str) -> tuple[str, ...]:
-    try:
-        with open(os.path.join(mountpoint, "cgroup.controllers"), encoding="ascii") as handle:
-            return tuple(handle.read().split())
-    except OSError:
-        return ()
-
-
-def parse_layout(mountinfo: str, read_controllers: Callable[[str], tuple[str, ...]] = _read_controllers) -> Layout:
+def parse_layout(mountinfo: str, read_controllers: Callable[[str], tuple[str, ...]] = offered_controllers) -> Layout:
     """The layout described by a mountinfo text (``read_controllers`` reads a cgroup2 root's offer)."""
     lines = _cgroup_lines(mountinfo)
     hierarchies: list[Hierarchy] = []

@@ -104,13 +104,17 @@ def parse_cgroup_layout(mountinfo: str) -> CgroupLayout:
     )
 
 
+def offered_controllers(mountpoint: str) -> tuple[str, ...]:
+    """The controllers a cgroup2 root offers (its ``cgroup.controllers``); none if it cannot be read."""
+    try:
+        return tuple(read_text(os.path.join(mountpoint, "cgroup.controllers")).split())
+    except OSError:
+        return ()
+
+
 def cgroup_layout() -> CgroupLayout:
     """The cgroup layout of the current mount namespace (may raise OSError)."""
     layout = parse_cgroup_layout(read_text(MOUNTINFO))
     if layout.unified_mount is None:
         return layout
-    try:
-        text = read_text(os.path.join(layout.unified_mount, "cgroup.controllers"))
-    except OSError:
-        return layout
-    return attrs.evolve(layout, unified_controllers=tuple(text.split()))
+    return attrs.evolve(layout, unified_controllers=offered_controllers(layout.unified_mount))
