@@ -30,7 +30,7 @@ from lxcframe.plugins.cgroup.controllers import enable_controllers
 from lxcframe.plugins.cgroup.delegate import v2_files
 from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, Layout
 from lxcframe.plugins.cgroup.naming import cgroup_in, read_proc_cgroup
-from lxcframe.plugins.cgroup.placement import Placed
+from lxcframe.plugins.cgroup.placement import PLUGIN, Placed
 from lxcframe.plugins.cgroup.settings import CgroupSettings
 from lxcframe.probe import Probe
 
@@ -38,6 +38,12 @@ from lxcframe.probe import Probe
 SetFrozen = Callable[[bool], None]
 #: How a driver freezes and thaws a container, and tells whether it is frozen.
 Freezer = tuple[SetFrozen, Callable[[], bool]]
+
+
+def qualified_name(driver: str) -> str:
+    """``cgroup.NAME``: the driver's row in ``lxcframe check`` and the disabled plugin name that
+    switches it off (``-p no:cgroup.v2``)."""
+    return f"{PLUGIN}.{driver}"
 
 
 @attrs.frozen
@@ -66,10 +72,10 @@ class Driver(abc.ABC):
     def probe(self) -> Probe:
         reason = self.unavailable_reason()
         if reason is not None:
-            return Probe(f"cgroup.{self.name}", False, f"layout {self.layout.mode}: {reason}")
+            return Probe(qualified_name(self.name), False, f"layout {self.layout.mode}: {reason}")
         own = _own_entries()
         where = [f"{h.display} at {h.mountpoint} (this process: {_own_cgroup(h, own)})" for h in self.hierarchies]
-        return Probe(f"cgroup.{self.name}", True, f"layout {self.layout.mode}; {self.details(where)}")
+        return Probe(qualified_name(self.name), True, f"layout {self.layout.mode}; {self.details(where)}")
 
     @abc.abstractmethod
     def details(self, where: list[str]) -> str:

@@ -6,7 +6,7 @@ say what this host offers, not what one command would use.
 
 from __future__ import annotations
 
-from lxcframe.plugins.cgroup.drivers import DRIVERS
+from lxcframe.plugins.cgroup.drivers import DRIVERS, qualified_name
 from lxcframe.plugins.cgroup.layout import current_layout
 from lxcframe.plugins.cgroup.mountinfo import cgroup_layout
 from lxcframe.probe import Probe, never_raises
@@ -35,11 +35,11 @@ def probe_drivers() -> list[Probe]:
     try:
         layout = current_layout()
     except OSError as err:
-        return [Probe(f"cgroup.{name}", False, f"probe failed: cannot read the mount table: {err}")
+        return [Probe(qualified_name(name), False, f"probe failed: cannot read the mount table: {err}")
                 for name in DRIVERS]
     found = []
     for name, driver_class in DRIVERS.items():
-        guarded = never_raises(f"cgroup.{name}")(driver_class(layout).probe)
+        guarded = never_raises(qualified_name(name))(driver_class(layout).probe)
         found.append(guarded())
     return sorted(found, key=lambda probe: probe.name)
 

@@ -24,9 +24,8 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.frozen import frozen_mapping
 from lxcframe.hostconfig import UNHANDLED_WARN, HostConfig, unhandled_opt_out
 from lxcframe.plugins.cgroup import limits
-from lxcframe.plugins.cgroup.drivers import DRIVERS, Driver
+from lxcframe.plugins.cgroup.drivers import DRIVERS, Driver, qualified_name
 from lxcframe.plugins.cgroup.layout import Layout
-from lxcframe.plugins.cgroup.placement import PLUGIN
 
 
 class PluginsView(Protocol):
@@ -47,18 +46,13 @@ class Selection:
     idle: Mapping[str, str] = attrs.field(converter=frozen_mapping)
 
 
-def disable_name(driver: str) -> str:
-    """The name that switches ``driver`` off among the disabled plugin names (``cgroup.v2``)."""
-    return f"{PLUGIN}.{driver}"
-
-
 def switched_off(plugins: PluginsView) -> dict[str, str]:
     """The drivers switched off for these plugins, each with why (as the key refusal words it)."""
     off = {}
     host = plugins.host
     for name in DRIVERS:
-        if disable_name(name) in plugins.disabled:
-            off[name] = f"is switched off ({disable_name(name)} is disabled)"
+        if qualified_name(name) in plugins.disabled:
+            off[name] = f"is switched off ({qualified_name(name)} is disabled)"
         elif host.cgroup_drivers is not None and name not in host.cgroup_drivers:
             off[name] = f"is switched off ([cgroup] drivers = {list(host.cgroup_drivers)} in {host.path})"
     return off
