@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import signal
 from typing import Any, NoReturn
 
@@ -18,6 +17,7 @@ from lxcframe.context import ChildContext, Identity, StartPlan
 from lxcframe.driver import ChildWalk, StepFailed
 from lxcframe.errors import StageError
 from lxcframe.handover import Received
+from lxcframe.process_proof import is_alive
 from lxcframe.stage_runner import describe
 from lxcframe.stages import Barrier
 
@@ -220,7 +220,7 @@ def _arm_pdeath(signum: int, monitor_pidfd: int) -> None:
     either way the monitor's pidfd turning readable means the signal would have come too late.
     """
     syscalls.set_pdeathsig(signum)
-    if signum and select.select([monitor_pidfd], [], [], 0)[0]:
+    if signum and not is_alive(monitor_pidfd):
         os._exit(1)
 
 

@@ -27,6 +27,7 @@ import threading
 
 from lxcframe.elf import is_static_elf
 from lxcframe.errors import ContainerError
+from lxcframe.spawning import SEALED
 
 #: Where Debian (and the upstream release) put the static tini.
 CANDIDATES = ("/usr/bin/tini-static", "/usr/local/bin/tini-static", "/usr/sbin/tini-static", "/sbin/tini-static")
@@ -35,14 +36,16 @@ INIT_ARGV0 = "init"
 
 _MFD_EXEC = 0x10  # Linux 6.3: executable memfd even where vm.memfd_noexec asks for noexec by default
 _F_SEAL_EXEC = 0x20  # Linux 6.3: the mode's exec bits cannot change either
-_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 _lock = threading.Lock()
 _cached: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino)
 
 
 def find_static_init() -> str | None:
-    for path in CANDIDATES:
+    """The first candidate that is a static ELF program, by its real path (a distribution may install
+    it through a symbolic link; the copy is then opened without following any)."""
+    for candidate in CANDIDATES:
+        path = os.path.realpath(candidate)
         if os.path.isfile(path) and is_static_elf(path):
             return path
     return None
@@ -74,9 +77,9 @@ def _sealed_copy(path: str) -> int:
                     raise ContainerError(f"{path}: shrank while being copied")
                 copied += sent
             try:
-                fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS | _F_SEAL_EXEC)
+                fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, SEALED | _F_SEAL_EXEC)
             except OSError:
-                fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
+                fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, SEALED)
         except BaseException:
             os.close(memfd)
             raise

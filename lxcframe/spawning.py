@@ -10,6 +10,7 @@ to a container gets its environment in the attach request.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 #: A detached monitor's umask, as LXC's (and the supervisor's monitors'): not whatever the caller had.
@@ -76,19 +77,20 @@ def read_descriptor(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: Every seal a memfd of ours gets once filled: no write, no growing or shrinking, no seal lifted.
+SEALED = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
 def sealed_memfd(name: str, data: bytes) -> int:
     """A memfd holding ``data``, sealed against any change, at offset 0, to be read by a helper as
     its input. It is close-on-exec like every descriptor of ours: only the helper it is passed to
     (``subprocess``'s ``pass_fds``) gets it, no other program this process starts meanwhile."""
-    import fcntl
-
     fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
-                    fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALED)
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)

@@ -384,9 +384,9 @@ def serve() -> int:
     except BlockingIOError:
         os.close(lock)
         return 0  # another supervisor serves this run directory
-    from lxcframe.syscalls import set_process_name
+    from lxcframe import syscalls
 
-    set_process_name("lxcframe-sup")
+    syscalls.set_process_name("lxcframe-sup")
     plugins = _preload()
     os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
     gc.collect()
