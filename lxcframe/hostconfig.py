@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +70,9 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     except OSError as err:
         raise ConfigError(err.strerror or str(err), path=path) from None
     text = raw.decode("utf-8", errors="replace")
+    # Only here: most hosts have no host config, and tomllib (with datetime) costs every command ~10 ms.
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -35,7 +35,7 @@ def _main(argv: list[str] | None) -> int:
 
         print(f"lxcframe {__version__}")
         return 0
-    from lxcframe.cli.parser import build_parser
+    from lxcframe.cli.parser import build_parser, verb_of
 
     # Everything after the first "--" is the command (or template arguments), verbatim: argparse
     # alone would let an option between NAME and "--" strand the command.
@@ -43,7 +43,7 @@ def _main(argv: list[str] | None) -> int:
     if "--" in args:
         split = args.index("--")
         args, tail = args[:split], args[split + 1 :]
-    parser = build_parser()
+    parser = build_parser(only=verb_of(args))
     options = parser.parse_args(args)
     if tail is not None:
         if hasattr(options, "template_args"):
