@@ -8,7 +8,6 @@ import ctypes.util
 import errno
 import functools
 import os
-import platform
 from typing import NoReturn, Union
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -82,7 +81,7 @@ def _libc() -> ctypes.CDLL:
 
 @functools.cache
 def _syscall_numbers() -> dict[str, int]:
-    machine = platform.machine()
+    machine = os.uname().machine  # what platform.machine() reads, without importing platform (~3 ms)
     machine = _MACHINE_ALIASES.get(machine, machine)
     try:
         return _SYSCALL_NUMBERS[machine]

@@ -79,7 +79,7 @@ def set_personality(persona: int) -> None:
     """personality(2) for this process and what it executes.
 
     The syscall table is chosen from the machine first: under ``PER_LINUX32`` ``uname`` (and so
-    :func:`platform.machine`) names the 32-bit machine, whose numbers are not this kernel's.
+    :func:`os.uname`'s machine) names the 32-bit machine, whose numbers are not this kernel's.
     """
     try:
         _syscall_numbers()

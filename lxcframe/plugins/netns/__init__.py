@@ -77,6 +77,7 @@ def lxcframe_preload(plan: StartPlan | None) -> None:
     # The supervisor forks every daemon monitor. Every start with a netns of its own needs pyroute2's
     # message class for its id (~5 ms); a start that configures devices, the whole package (~150 ms
     # and ~12 MB, which monitors that never use it would otherwise share and pay for in PSS).
+    import lxcframe.plugins.netns.child  # noqa: F401
     from lxcframe.plugins.netns.nsid import message_class
 
     message_class()
@@ -88,9 +89,14 @@ def lxcframe_preload(plan: StartPlan | None) -> None:
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    # Import pyroute2 (no socket, no thread: only modules) before the monitor forks the child when
-    # both use it (devices here, their configuration inside), so the child does not import it a
-    # second time. A no-op in a monitor forked from the supervisor, which preloaded it for this plan.
+    # Import the network stages' modules before the monitor forks the child, so that the child, which
+    # the monitor waits for at each barrier, imports none of them itself: its own (lo's ioctl) always,
+    # pyroute2's package (no socket, no thread: only modules) when devices are configured inside. A
+    # no-op in a monitor forked from the supervisor, which preloaded them for this plan.
+    if not ctx.plan.clone_flags & syscalls.CLONE_NEWNET:
+        return
+    import lxcframe.plugins.netns.child  # noqa: F401
+
     if _configures_devices(ctx.plan):
         from lxcframe.plugins.netns.iproute import warm_up
 
