@@ -33,18 +33,14 @@ import attrs
 
 from lxcframe.errors import ContainerError
 from lxcframe.frozen import frozen_mapping
-
-RUN_ROOT_ENV = "LXCFRAME_RUNDIR"
-DEFAULT_RUN_ROOT = "/run/lxcframe"
+from lxcframe.run_root import DEFAULT_RUN_ROOT as DEFAULT_RUN_ROOT
+from lxcframe.run_root import RUN_ROOT_ENV as RUN_ROOT_ENV
+from lxcframe.run_root import run_root
 
 T = TypeVar("T")
 
 STOPPED, STARTING, RUNNING, STOPPING, FROZEN = "STOPPED", "STARTING", "RUNNING", "STOPPING", "FROZEN"
 STATES = (STOPPED, STARTING, RUNNING, STOPPING, FROZEN)
-
-
-def run_root() -> str:
-    return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
 
 
 def make_private_dirs(path: str) -> None:

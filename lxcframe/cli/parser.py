@@ -47,26 +47,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def verb_of(args: list[str]) -> str | None:
-    """The verb ``args`` run (the first word that names one, after the values of the options that
-    take one), or ``None`` when none is there."""
-    names = {name for name, _, _ in VERBS}
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _VALUED:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg if arg in names else None
-    return None
-
-
-#: The common options that take a value as the next word.
-_VALUED = frozenset(("-P", "--lxcpath", "-p", "--format", "--log-level", "--log-file", "--log-format",
-                     "--host-config"))
-
-
 def _check(p: argparse.ArgumentParser) -> None:
     p.epilog = ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
                 "a plugin disabled with -p no:NAME is not probed")

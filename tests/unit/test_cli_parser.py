@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lxcframe.cli.parser import VERBS, build_parser, verb_of
+from lxcframe.cli.parser import VERBS, build_parser
+from lxcframe.cli.words import VERB_NAMES, verb_of
 
 LINES = [
     (["start", "c1"], "start"),
@@ -42,3 +43,7 @@ def test_every_verb_is_listed_when_only_one_is_built(capsys):
     listed = capsys.readouterr().out
     for name, _, _ in VERBS:
         assert name in listed
+
+
+def test_the_words_module_names_every_verb_of_the_parser_in_its_order():
+    assert tuple(name for name, _, _ in VERBS) == VERB_NAMES
