@@ -611,6 +611,9 @@ def main() -> int:
     parser.add_argument("--no-bytecode-cache", action="store_true",
                         help="keep the environment's bytecode settings (default: cache in the temp dir)")
     parser.add_argument("--tmpdir", help="where the temporary directory is made (default: $TMPDIR or /tmp)")
+    parser.add_argument("--server", choices=("on", "off", "env"), default="env",
+                        help="lxcframe's commands as thin clients of its warm server (LXCFRAME_SERVER=1), or each "
+                             "in its own process; default: as the environment says")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.containers, args.warmup = 3, 3, 1
@@ -629,6 +632,10 @@ def main() -> int:
     pivots_before = pivot_cgroups()
     tmp = tempfile.mkdtemp(prefix="lxcframe-bench-", dir=args.tmpdir)
     bench = Bench(tmp, failures, bytecode_cache=not args.no_bytecode_cache)
+    if args.server != "env":
+        bench.env["LXCFRAME_SERVER"] = "1" if args.server == "on" else "0"
+    print("commands: " + ("thin clients of the warm server" if bench.env.get("LXCFRAME_SERVER") == "1"
+                          else "each in its own process"))
     interrupted = False
     leaked: list[str] = []
     execute: tuple[Samples, Samples] = (Samples(), Samples())

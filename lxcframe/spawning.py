@@ -96,3 +96,27 @@ def sealed_memfd(name: str, data: bytes) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def start_server(*, wait: bool) -> None:
+    """Start the supervisor of this run directory (``python -m lxcframe.supervisor``, which detaches).
+
+    With ``wait`` this returns once it detached (~0.1 s: its imports come first); without, at once, and
+    the process that detaches stays this process's child until it exits (a command line that is about
+    to end anyway does not wait for it).
+    """
+    import subprocess
+    import sys
+
+    # cwd "/": ``-m`` puts the working directory first on sys.path, and root's supervisor must not
+    # import whatever lies in the directory its first caller happened to be in. The caller's own
+    # lxcframe comes first instead, so that the supervisor runs the caller's code (a checkout as
+    # much as an installed copy); the fingerprint check catches any other difference. Of the first
+    # caller's environment it gets only what the runtime reads: it serves other callers too.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lxcframe.supervisor"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True, cwd="/", env=interpreter_environment(runtime_environment()),
+    )
+    if wait:
+        process.wait()

@@ -37,16 +37,18 @@ import hashlib
 import json
 import os
 import select
+import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from typing import Any
 
-from lxcframe import start_request, transfer
+from lxcframe import served, start_request, syscalls, transfer
 from lxcframe import state as st
-from lxcframe.spawning import MONITOR_UMASK, interpreter_environment, runtime_environment
+from lxcframe.installation import installation
+from lxcframe.run_root import socket_path
+from lxcframe.spawning import MONITOR_UMASK, start_server
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
 from lxcframe.version import __version__
@@ -63,10 +65,6 @@ REQUEST_DEADLINE = 5.0
 #: that extra ones arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
 _MAX_FDS = 4
 _OK = b"ok"
-
-
-def socket_path() -> str:
-    return os.path.join(st.run_root(), "supervisor.sock")
 
 
 def _lock_path() -> str:
@@ -100,20 +98,10 @@ def _connect() -> socket.socket | None:
     return client
 
 
-def _spawn() -> None:
+def spawn() -> None:
+    """Start a supervisor for this run directory (it detaches at once); a no-op race with another is fine."""
     st.make_private_dirs(st.run_root())
-    # cwd "/": ``-m`` puts the working directory first on sys.path, and root's supervisor must not
-    # import whatever lies in the directory its first caller happened to be in. The caller's own
-    # lxcframe comes first instead, so that the supervisor runs the caller's code (a checkout as
-    # much as an installed copy); the fingerprint check catches any other difference. Of the first
-    # caller's environment it gets only what the runtime reads: it serves other callers too.
-    env = interpreter_environment(runtime_environment())
-    # The supervisor forks once more and this process exits at once: nobody's child, nobody's zombie.
-    subprocess.run(
-        [sys.executable, "-m", "lxcframe.supervisor"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True, check=False, cwd="/", env=env,
-    )
+    start_server(wait=True)
 
 
 def enabled() -> bool:
@@ -141,7 +129,7 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_f
     fds = [notify_fd] if stderr_fd is None else [notify_fd, stderr_fd]
     client = _connect()
     if client is None:
-        _spawn()
+        spawn()
         deadline = time.monotonic() + timeout
         while client is None and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -164,13 +152,18 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_f
 def _preload() -> Any:
     """Import everything a monitor and its child use, and build the host's default plugins."""
     import lxcframe.child
-    import lxcframe.monitor  # noqa: F401
-    from lxcframe.plugin_manager import Plugins
+    import lxcframe.cli.commands
+    import lxcframe.cli.main
+    import lxcframe.container
+    import lxcframe.monitor
+    import lxcframe.served  # noqa: F401
+    from lxcframe.plugin_manager import Plugins, keep_warm
 
     plugins = Plugins()
     plugins.key_registry()
     plugins.api_extensions()
     plugins.hook.lxcframe_preload(plan=None)
+    keep_warm(plugins)  # a thin client's command with the default plugins takes these
     return plugins
 
 
@@ -204,8 +197,13 @@ class _Server:
         self.plugins = plugins
         self.own_fingerprint = fingerprint(plugins)
         self.own_selection = start_request.PluginSelection.of(plugins)
+        self.own_installation = installation()
         self.pending: dict[int, tuple[socket.socket, float]] = {}
         self.children: set[int] = set()
+        #: Workers running a client's command: pidfd -> (pid, the client's connection).
+        self.commands: dict[int, tuple[int, socket.socket]] = {}
+        #: A client's connection -> the pidfd of its worker (a client gone ends its worker).
+        self.clients: dict[int, int] = {}
         self.poller = select.poll()
         self.poller.register(listener.fileno(), select.POLLIN)
 
@@ -247,25 +245,35 @@ class _Server:
         return max(0.0, min(default, min(d for _, d in self.pending.values()) - time.monotonic()))
 
     def receive(self, fd: int) -> None:
-        """Read one request from a ready connection, answer it, and fork its monitor if it is good."""
+        """Read one request from a ready connection, answer it, and fork its monitor (a start) or its
+        worker (a command of the thin client) if it is good."""
         conn = self.drop(fd)
         fds: list[int] = []
-        with conn:
+        keep = False
+        try:
             try:
                 data, fds, flags, _ = socket.recv_fds(conn, MAX_REQUEST, _MAX_FDS,
                                                       socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
-            try:
-                checked, error = self._check(data, fds, flags)
-                _answer(conn, _OK if checked is not None else error.encode())
-                if checked is not None:
-                    self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None))
-            finally:
-                # The monitor has its copies: the supervisor keeps no caller's descriptor.
-                for fd in fds:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            command, refusal = self._check_command(conn, data, fds, flags)
+            if command is not None:
+                keep = self._fork_worker(conn, command, fds)
+                return
+            if refusal:
+                _answer(conn, refusal.encode())
+                return
+            checked, error = self._check(data, fds, flags)
+            _answer(conn, _OK if checked is not None else error.encode())
+            if checked is not None:
+                self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None))
+        finally:
+            # The monitor or worker has its copies: the supervisor keeps no caller's descriptor.
+            for received in fds:
+                with contextlib.suppress(OSError):
+                    os.close(received)
+            if not keep:
+                conn.close()
 
     def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[tuple[StartRequest, Any] | None, str]:
         """The request and the plugins to run it with, or ``None`` and the refusal."""
@@ -294,6 +302,73 @@ class _Server:
         case), else that selection loaded afresh."""
         return self.plugins if selection == self.own_selection else selection.load(environ)
 
+    def _check_command(self, conn: socket.socket, data: bytes, fds: list[int], flags: int
+                       ) -> tuple[served.Command | None, str]:
+        """A thin client's command (or ``None``, and why not when it is one that is refused)."""
+        try:
+            request = json.loads(data) if not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) else None
+        except ValueError:
+            return None, ""
+        if not isinstance(request, dict) or "command" not in request:
+            return None, ""  # not a command: the start request's checks say what it is
+        if request.get("installation") != self.own_installation:
+            return None, "no: this server runs another installation of lxcframe"
+        if set(request) != {"installation", "command"} or len(fds) != served.DESCRIPTORS:
+            return None, f"no: a command holds an installation and a command, with {served.DESCRIPTORS} descriptors"
+        try:
+            return served.parse(request["command"]), ""
+        except ValueError as err:
+            return None, f"no: malformed command: {err}"
+
+    def _fork_worker(self, conn: socket.socket, command: served.Command, fds: list[int]) -> bool:
+        """Fork the command's worker and send its pidfd; True when the connection is kept until it ends."""
+        client_pid = _peer_pid(conn)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self.close_all()
+                code = served.run_in_worker(command, fds, client_pid, self.plugins)
+            except BaseException:  # the worker's last word goes to the client's stderr
+                with contextlib.suppress(BaseException):
+                    import traceback
+
+                    traceback.print_exc()
+                    sys.stderr.flush()
+            finally:
+                conn.close()
+                os._exit(code)
+        pidfd = syscalls.pidfd_open(pid)  # our child, not reaped yet: the pid cannot name another
+        try:
+            socket.send_fds(conn, [_OK], [pidfd], socket.MSG_NOSIGNAL)
+        except OSError:
+            os.kill(pid, signal.SIGTERM)  # the client left before its command began
+        self.commands[pidfd] = (pid, conn)
+        self.clients[conn.fileno()] = pidfd
+        self.poller.register(pidfd, select.POLLIN)
+        self.poller.register(conn.fileno(), select.POLLIN)
+        return True
+
+    def command_ended(self, pidfd: int) -> None:
+        """Report a worker's end to its client and forget both."""
+        pid, conn = self.commands.pop(pidfd)
+        del self.clients[conn.fileno()]
+        self.poller.unregister(pidfd)
+        self.poller.unregister(conn.fileno())
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        report = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
+                  else {"exit": os.waitstatus_to_exitcode(status)})
+        _answer(conn, json.dumps(report).encode())
+        conn.close()
+
+    def client_left(self, fd: int) -> None:
+        """A client's connection turned readable or hung up before its command ended: it is gone (it
+        sends nothing after its command), and its command is ended as its own process would have been."""
+        pidfd = self.clients[fd]
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+
     def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int,
                       stderr_fd: int | None) -> int:
         try:
@@ -320,6 +395,10 @@ class _Server:
         for conn, _ in self.pending.values():
             conn.close()
         self.pending.clear()
+        for pidfd, (_, conn) in self.commands.items():
+            os.close(pidfd)
+            conn.close()
+        self.commands.clear()
         self.listener.close()
         os.close(self.lock_fd)
 
@@ -342,6 +421,12 @@ class _Server:
             elif fd in self.pending:
                 self.receive(fd)
                 busy = True
+            elif fd in self.commands:
+                self.command_ended(fd)
+                busy = True
+            elif fd in self.clients:
+                self.client_left(fd)
+                busy = True
         self.expire()
         self.reap()
         return busy
@@ -357,6 +442,11 @@ def _refusal(conn: socket.socket) -> bytes | None:
     if uid in (0, os.geteuid()):
         return None
     return f"no: uid {uid} may not use the supervisor of uid {os.geteuid()}".encode()
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return int(pid)
 
 
 def _answer(conn: socket.socket, message: bytes) -> None:
@@ -384,8 +474,6 @@ def serve() -> int:
     except BlockingIOError:
         os.close(lock)
         return 0  # another supervisor serves this run directory
-    from lxcframe import syscalls
-
     syscalls.set_process_name("lxcframe-sup")
     plugins = _preload()
     os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
@@ -404,14 +492,14 @@ def serve() -> int:
     try:
         while True:
             busy = server.serve_once(0.5)
-            if server.children or server.pending or busy:
+            if server.children or server.pending or server.commands or busy:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break
         # Leave: first make the socket unreachable, then serve whoever connected before that.
         os.unlink(path)
         server.accept_all()
-        while server.pending:
+        while server.pending or server.commands:
             server.serve_once(0.1)
     finally:
         listener.close()

@@ -15,7 +15,7 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
     """Logging, host config and (unless the command needs none) plugins for this command."""
     from lxcframe.hostconfig import HOST_CONFIG_ENV, load_host_config
     from lxcframe.log import HUB
-    from lxcframe.plugin_manager import Plugins
+    from lxcframe.plugin_manager import for_command
 
     level = options.log_level or ("debug" if options.debug else None)
     try:
@@ -41,7 +41,7 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
     trace = True if options.trace_plugins else None  # without the option: LXCFRAME_TRACE_PLUGINS decides
-    return host, Plugins(disabled, host=host, disable_origin="-p no:{name}", trace=trace) if plugins else None
+    return host, for_command(disabled, host=host, disable_origin="-p no:{name}", trace=trace) if plugins else None
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:

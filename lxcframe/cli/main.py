@@ -9,11 +9,15 @@ from typing import Any
 EXIT_BROKEN_PIPE = 141
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; a closed stdout pipe (``lxcframe ls | head -1``) ends it quietly."""
+def main(argv: list[str] | None = None, *, here: bool = False) -> int:
+    """Run one command; a closed stdout pipe (``lxcframe ls | head -1``) ends it quietly.
+
+    With ``LXCFRAME_SERVER=1`` the command runs in a worker of the warm server (:mod:`lxcframe.thin_client`)
+    unless ``here`` (the worker itself) or it needs this process's terminal.
+    """
     try:
         try:
-            return _main(argv)
+            return _main(argv, here)
         finally:
             # Inside the try: output still buffered would otherwise fail at exit, as "Exception ignored".
             sys.stdout.flush()
@@ -28,14 +32,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, here: bool) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
         from lxcframe.version import __version__
 
         print(f"lxcframe {__version__}")
         return 0
-    from lxcframe.cli.parser import build_parser, verb_of
+    from lxcframe.cli.words import verb_of
+
+    verb = verb_of(args)
+    if not here:
+        from lxcframe import thin_client
+
+        if thin_client.served(verb, args):
+            code = thin_client.run(args)
+            if code is not None:
+                return code
+    from lxcframe.cli.parser import build_parser
 
     # Everything after the first "--" is the command (or template arguments), verbatim: argparse
     # alone would let an option between NAME and "--" strand the command.
@@ -43,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
     if "--" in args:
         split = args.index("--")
         args, tail = args[:split], args[split + 1 :]
-    parser = build_parser(only=verb_of(args))
+    parser = build_parser(only=verb)
     options = parser.parse_args(args)
     if tail is not None:
         if hasattr(options, "template_args"):

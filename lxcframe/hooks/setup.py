@@ -84,3 +84,16 @@ def lxcframe_preload(plan: StartPlan | None) -> None:
     forked from this process.
     """
 
+
+
+@hookspec
+def lxcframe_act_for(pid: int) -> None:
+    """Take on, from process ``pid``, what this plugin reads of its own process.
+
+    Called in a worker the server forked to run a thin client's command (``LXCFRAME_SERVER=1``),
+    before the command runs, with the client's pid (``SO_PEERCRED``). The worker already has the
+    client's descriptors, working directory, umask and environment; a plugin that reads more of the
+    process it runs in makes that the client's here (the cgroup plugin joins the client's cgroups, so
+    that ``lxc.cgroup.relative`` places containers below the client's cgroup, not the server's).
+    Raising fails the command, naming the plugin.
+    """

@@ -182,6 +182,74 @@ def test_another_user_reaching_the_socket_gets_no_start(make_container, rundir):
         keeper.stop(kill=True)
 
 
+def _command_as_nobody(sock_path: str, message: bytes, result_write: int) -> None:
+    """In a forked child: drop to nobody, connect, send a thin client's command, write back what happened."""
+    try:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        client.connect(sock_path)
+        os.write(result_write, b"connected;")
+        client.settimeout(5)
+        try:
+            cwd = os.open("/", os.O_PATH)
+            socket.send_fds(client, [message], [0, 1, 2, cwd])
+            answer = client.recv(256)
+        except OSError as err:
+            answer = f"error {err}".encode()
+        os.write(result_write, b"answer:" + answer)
+    except BaseException as err:  # report, never raise in a forked pytest
+        os.write(result_write, f"failed:{err!r}".encode())
+    finally:
+        os._exit(0)
+
+
+def test_another_user_reaching_the_socket_gets_no_command_run(make_container, rundir, monkeypatch):
+    """A thin client's command runs as root in a worker of the server: nobody must not get one."""
+    import json
+
+    from lxcframe.installation import installation
+
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "5")
+    keeper = make_container("cmdkeep")
+    keeper.start()  # keeps the server up
+    # Run as root, this command would write a host file: a config line that runs a hook as root.
+    config = os.path.join(keeper.lxcpath, keeper.name, "config")
+    before = open(config).read()
+    message = json.dumps({"installation": installation(), "command": {
+        "argv": ["-P", keeper.lxcpath, "config", "set", keeper.name, "lxc.hook.pre-start", "/tmp/pwned"],
+        "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, "umask": 0o022, "path0": ""}}).encode()
+    try:
+        sock_path = os.path.join(rundir, "supervisor.sock")
+        with _traversable(rundir):
+            old_mode = _mode(sock_path)
+            os.chmod(sock_path, 0o777)
+            try:
+                result_read, result_write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(result_read)
+                    _command_as_nobody(sock_path, message, result_write)
+                os.close(result_write)
+                os.waitpid(pid, 0)
+                result = os.read(result_read, 4096)
+                os.close(result_read)
+            finally:
+                os.chmod(sock_path, old_mode)
+        assert result.startswith(b"connected;"), f"nobody could not even reach the socket: {result!r}"
+        assert result.startswith((b"connected;answer:no: uid 65534", b"connected;answer:error")), result
+        assert open(config).read() == before
+        assert _children(_supervisor_pid(rundir)) == {keeper.current_state().monitor_pid}
+    finally:
+        keeper.stop(kill=True)
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return {int(child) for child in handle.read().split()}
+
+
 def test_descriptors_sent_without_a_request_are_closed(make_container, rundir):
     keeper = make_container("fdkeep")
     keeper.start()

@@ -91,6 +91,13 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
 
 
 @hookimpl
+def lxcframe_act_for(pid: int) -> None:
+    # A server's worker running a client's command: in the client's cgroups, /proc/self/cgroup (the
+    # base of lxc.cgroup.relative, and where a foreground monitor and its child start) is the client's.
+    start.join_cgroups_of(current_layout(), pid)
+
+
+@hookimpl
 def lxcframe_attach_cgroup(ctx: HostContext, pid: int) -> None:
     start.attach_init(ctx, pid)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 from collections.abc import Mapping
 
 import attrs
@@ -92,3 +93,14 @@ def attach_init(ctx: HostContext, pid: int) -> None:
     """Move the init child into its cgroup in each hierarchy (it has not unshared its cgroupns yet)."""
     for p in from_record(ctx.state_records.get(CgroupRecord)):
         fs.write(p.path(p.init, "cgroup.procs"), str(pid))
+
+
+def join_cgroups_of(layout: Layout, pid: int) -> None:
+    """Move this process into ``pid``'s cgroup of every usable hierarchy."""
+    entries = read_proc_cgroup(pid)
+    for hierarchy in layout.hierarchies:
+        try:
+            cgroup = cgroup_in(hierarchy, entries)
+        except LookupError:
+            continue  # a hierarchy the other process is in nowhere (it lives in another cgroup namespace)
+        fs.write(os.path.join(hierarchy.path(cgroup), "cgroup.procs"), str(os.getpid()))
