@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """lxcframe's speed goals side by side with LXC, in one command, written to bench/results/latest.md.
 
-Every row runs both runtimes on the same busybox rootfs and the equivalent config of lifecycle.py
-(its Bench, config lines, cleanup and leak checks), interleaved round by round:
+Every row runs both runtimes on the same busybox rootfs and the equivalent config lifecycle.py uses
+(common.py's Bench, config lines, cleanup and leak checks), interleaved round by round:
 
 P1 execute -- /bin/true; P2 start until RUNNING and stop -k until STOPPED (the command line); P3
 Container.start() in a warm process; P4 the host PSS of every host process of each runtime with N and 2N
@@ -86,7 +86,7 @@ def parse_args() -> argparse.Namespace:
 def thin_clients(bench: Any) -> str:
     """Whether lxcframe's commands ran as thin clients, checked: a served command's client imports neither
     the argument parser nor the container module (the server's worker does)."""
-    from lifecycle import run
+    from common import run
 
     parts = []
     if "on" in bench.modes:
@@ -161,11 +161,11 @@ def links_of(bench: Any) -> list[str]:
 
 def clean_up(bench: Any, tmp: str, pivots_before: set[str]) -> tuple[list[str], list[str], list[str]]:
     """Stop and destroy everything; (problems, processes and mounts left, cgroups left behind by a runtime)."""
-    from lifecycle import cmdline, container_cgroups, leftovers, remove_cgroups, remove_new_pivots
+    from common import cmdline, container_cgroups, leftovers, remove_cgroups, remove_new_pivots
 
     bench.close_workers()
     problems: list[str] = bench.cleanup()
-    # lifecycle's leftovers look for the directory in command lines; a server names it only in its environment.
+    # common.leftovers looks for the directory in command lines; a server names it only in its environment.
     left = leftovers(tmp) + [f"process {pid}: {cmdline(pid)}" for pid in wait_for_servers(tmp)]
     left += [f"link {link}" for link in links_of(bench)]
     leaked: list[str] = container_cgroups(bench.lxcframe_made + bench.lxc_made)
@@ -185,7 +185,7 @@ def main() -> int:
 
     import attrs
     import run_report
-    from lifecycle import Failures, interrupts_as_keyboard_interrupt, pivot_cgroups, preflight, run
+    from common import Failures, interrupts_as_keyboard_interrupt, pivot_cgroups, preflight, run
     from run_bench import RunBench
 
     problems = preflight()

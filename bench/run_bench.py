@@ -1,4 +1,4 @@
-"""What ``bench/run.py`` adds to lifecycle.py's :class:`Bench`: lxcframe's commands in either server mode,
+"""What ``bench/run.py`` adds to common.py's :class:`Bench`: lxcframe's commands in either server mode,
 the warm lxcframe process, the network lines of a container, and the interleaving of sides round by round."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lifecycle import Bench, Failures, run, timed
+from common import Bench, Failures, run, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -60,7 +60,7 @@ class WarmWorker:
 
 
 class RunBench(Bench):
-    """lifecycle.py's bench with lxcframe's commands run as thin clients of its server (``on``), each in
+    """The shared bench with lxcframe's commands run as thin clients of its server (``on``), each in
     its own process (``off``), or both."""
 
     def __init__(self, tmp: str, failures: Failures, modes: list[str], bytecode_cache: bool = True) -> None:

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable
 
-from lifecycle import cmdline, host_side, memory_kb
+from common import cmdline, host_side, memory_kb
 from run_bench import RunBench
 from run_report import Row, verdict
 

@@ -13,7 +13,7 @@ import os
 import pstats
 import sys
 
-from lifecycle import run
+from common import run
 from run_bench import MODE_LABELS, RunBench, WarmWorker
 from run_rows import MANY_THREADS, _no_ipv6_script
 

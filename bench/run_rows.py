@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 
-from lifecycle import _write, run, timed
+from common import run, timed, write_text
 from run_bench import MODE_LABELS, RunBench, Side, WarmWorker, cli_side, interleave, warm_side
 from run_report import Row, ratio_row, spread, verdict
 from startup import console_script
@@ -107,7 +107,7 @@ def _no_ipv6_script(bench: RunBench) -> str:
     """The veths' ``script.up``: the host end gets no IPv6, so not even a link-local address on the host."""
     path = os.path.join(bench.tmp, "host-end-no-ipv6")
     # Both runtimes call it as: SCRIPT NAME net up veth HOST_END.
-    _write(path, '#!/bin/sh\necho 1 > "/proc/sys/net/ipv6/conf/$5/disable_ipv6"\n')
+    write_text(path, '#!/bin/sh\necho 1 > "/proc/sys/net/ipv6/conf/$5/disable_ipv6"\n')
     os.chmod(path, 0o755)
     return path
 
