@@ -4,6 +4,7 @@ line's thin client finds the socket without importing the state module (attrs an
 from __future__ import annotations
 
 import os
+import socket
 
 RUN_ROOT_ENV = "LXCFRAME_RUNDIR"
 DEFAULT_RUN_ROOT = "/run/lxcframe"
@@ -16,3 +17,14 @@ def run_root() -> str:
 
 def socket_path() -> str:
     return os.path.join(run_root(), SOCKET_NAME)
+
+
+def connect() -> socket.socket | None:
+    """A connection to this run directory's server, or ``None`` when none listens."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        conn.connect(socket_path())
+    except OSError:
+        conn.close()
+        return None
+    return conn

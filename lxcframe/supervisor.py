@@ -47,7 +47,7 @@ from typing import Any
 from lxcframe import served, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.installation import installation
-from lxcframe.run_root import socket_path
+from lxcframe.run_root import connect, socket_path
 from lxcframe.spawning import MONITOR_UMASK, start_server
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
@@ -88,16 +88,6 @@ _PACKAGE_DIR = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
 # --- client side ---------------------------------------------------------------------------------
 
 
-def _connect() -> socket.socket | None:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        client.connect(socket_path())
-    except OSError:
-        client.close()
-        return None
-    return client
-
-
 def spawn() -> None:
     """Start a supervisor for this run directory (it detaches at once); a no-op race with another is fine."""
     st.make_private_dirs(st.run_root())
@@ -127,13 +117,13 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_f
     """
     message = request_message(request, own_fingerprint, with_stderr=stderr_fd is not None)
     fds = [notify_fd] if stderr_fd is None else [notify_fd, stderr_fd]
-    client = _connect()
+    client = connect()
     if client is None:
         spawn()
         deadline = time.monotonic() + timeout
         while client is None and time.monotonic() < deadline:
             time.sleep(0.005)
-            client = _connect()
+            client = connect()
         if client is None:
             return False
     with client:

@@ -25,7 +25,7 @@ import socket
 import sys
 
 from lxcframe.installation import installation
-from lxcframe.run_root import socket_path
+from lxcframe.run_root import connect
 
 ENABLE_ENV = "LXCFRAME_SERVER"
 #: What a terminal, a shell or a service manager sends a command: passed on to its worker.
@@ -70,21 +70,11 @@ def run(args: list[str]) -> int | None:
 def _connect() -> socket.socket | None:
     """The server's connection; with no server listening, one is started for the next command and
     this one runs in the caller's process (it would wait longer for a server to start than it takes)."""
-    conn = _try_connect()
+    conn = connect()
     if conn is None:
         from lxcframe.spawning import start_server
 
         start_server(wait=False)
-    return conn
-
-
-def _try_connect() -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        conn.connect(socket_path())
-    except OSError:
-        conn.close()
-        return None
     return conn
 
 

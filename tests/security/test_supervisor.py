@@ -15,6 +15,7 @@ import socket
 import stat
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -118,8 +119,9 @@ def test_umask_000_caller_leaves_no_world_writable_run_dir_socket_or_monitor(mak
         container.stop(kill=True)
 
 
-def _as_nobody(sock_path: str, request: bytes, notify_write: int, result_write: int) -> None:
-    """In a forked child: drop to nobody, connect, send a start request, write back what happened."""
+def _as_nobody(sock_path: str, request: bytes, fds: list[int], result_write: int) -> None:
+    """In a forked child: drop to nobody, connect, send ``request`` with ``fds`` (closed once sent),
+    write back what happened."""
     try:
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
@@ -129,8 +131,9 @@ def _as_nobody(sock_path: str, request: bytes, notify_write: int, result_write: 
         os.write(result_write, b"connected;")
         client.settimeout(5)
         try:
-            socket.send_fds(client, [request], [notify_write])
-            os.close(notify_write)
+            socket.send_fds(client, [request], fds)
+            for fd in fds:
+                os.close(fd)
             answer = client.recv(256)
         except OSError as err:
             answer = f"error {err}".encode()
@@ -158,7 +161,7 @@ def test_another_user_reaching_the_socket_gets_no_start(make_container, rundir):
                 if pid == 0:
                     os.close(notify_read)
                     os.close(result_read)
-                    _as_nobody(sock_path, _request(target.name, target.lxcpath), notify_write, result_write)
+                    _as_nobody(sock_path, _request(target.name, target.lxcpath), [notify_write], result_write)
                 os.close(notify_write)
                 os.close(result_write)
                 os.waitpid(pid, 0)
@@ -182,29 +185,6 @@ def test_another_user_reaching_the_socket_gets_no_start(make_container, rundir):
         keeper.stop(kill=True)
 
 
-def _command_as_nobody(sock_path: str, message: bytes, result_write: int) -> None:
-    """In a forked child: drop to nobody, connect, send a thin client's command, write back what happened."""
-    try:
-        os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        client.connect(sock_path)
-        os.write(result_write, b"connected;")
-        client.settimeout(5)
-        try:
-            cwd = os.open("/", os.O_PATH)
-            socket.send_fds(client, [message], [0, 1, 2, cwd])
-            answer = client.recv(256)
-        except OSError as err:
-            answer = f"error {err}".encode()
-        os.write(result_write, b"answer:" + answer)
-    except BaseException as err:  # report, never raise in a forked pytest
-        os.write(result_write, f"failed:{err!r}".encode())
-    finally:
-        os._exit(0)
-
-
 def test_another_user_reaching_the_socket_gets_no_command_run(make_container, rundir, monkeypatch):
     """A thin client's command runs as root in a worker of the server: nobody must not get one."""
     import json
@@ -216,7 +196,7 @@ def test_another_user_reaching_the_socket_gets_no_command_run(make_container, ru
     keeper.start()  # keeps the server up
     # Run as root, this command would write a host file: a config line that runs a hook as root.
     config = os.path.join(keeper.lxcpath, keeper.name, "config")
-    before = open(config).read()
+    before = Path(config).read_text()
     message = json.dumps({"installation": installation(), "command": {
         "argv": ["-P", keeper.lxcpath, "config", "set", keeper.name, "lxc.hook.pre-start", "/tmp/pwned"],
         "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, "umask": 0o022, "path0": ""}}).encode()
@@ -230,7 +210,8 @@ def test_another_user_reaching_the_socket_gets_no_command_run(make_container, ru
                 pid = os.fork()
                 if pid == 0:
                     os.close(result_read)
-                    _command_as_nobody(sock_path, message, result_write)
+                    _as_nobody(sock_path, message, [os.dup(0), os.dup(1), os.dup(2), os.open("/", os.O_PATH)],
+                               result_write)
                 os.close(result_write)
                 os.waitpid(pid, 0)
                 result = os.read(result_read, 4096)
@@ -239,7 +220,7 @@ def test_another_user_reaching_the_socket_gets_no_command_run(make_container, ru
                 os.chmod(sock_path, old_mode)
         assert result.startswith(b"connected;"), f"nobody could not even reach the socket: {result!r}"
         assert result.startswith((b"connected;answer:no: uid 65534", b"connected;answer:error")), result
-        assert open(config).read() == before
+        assert Path(config).read_text() == before
         assert _children(_supervisor_pid(rundir)) == {keeper.current_state().monitor_pid}
     finally:
         keeper.stop(kill=True)
