@@ -4,7 +4,6 @@ errno-to-OSError conversion every wrapper of this package goes through."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -51,10 +50,10 @@ _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 @functools.cache
 def _libc() -> ctypes.CDLL:
-    # A private CDLL instance so that the argtypes we set cannot clash with
-    # anybody else's use of ctypes.
-    name = ctypes.util.find_library("c") or "libc.so.6"
-    lib = ctypes.CDLL(name, use_errno=True)
+    # A private CDLL instance so that the argtypes we set cannot clash with anybody else's use of
+    # ctypes. Of the process's own symbols (dlopen(NULL)), which hold the libc the interpreter runs
+    # with: no ctypes.util.find_library, which runs ldconfig or a compiler to find a name.
+    lib = ctypes.CDLL(None, use_errno=True)
     c_int, c_char_p, c_ulong, c_size_t = (
         ctypes.c_int,
         ctypes.c_char_p,
