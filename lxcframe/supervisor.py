@@ -342,9 +342,9 @@ class _Server:
     def command_ended(self, pidfd: int) -> None:
         """Report a worker's end to its client and forget both."""
         pid, conn = self.commands.pop(pidfd)
-        del self.clients[conn.fileno()]
         self.poller.unregister(pidfd)
-        self.poller.unregister(conn.fileno())
+        if self.clients.pop(conn.fileno(), None) is not None:
+            self.poller.unregister(conn.fileno())
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
         report = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
@@ -354,8 +354,10 @@ class _Server:
 
     def client_left(self, fd: int) -> None:
         """A client's connection turned readable or hung up before its command ended: it is gone (it
-        sends nothing after its command), and its command is ended as its own process would have been."""
-        pidfd = self.clients[fd]
+        sends nothing after its command), and its command is ended as its own process would have
+        been, once: SIGTERM, which the command handles (a monitor forwards it to init and cleans up)."""
+        pidfd = self.clients.pop(fd)
+        self.poller.unregister(fd)  # else every round would find it ready again and signal once more
         with contextlib.suppress(OSError):
             signal.pidfd_send_signal(pidfd, signal.SIGTERM)
 
@@ -470,12 +472,7 @@ def serve() -> int:
     gc.collect()
     gc.freeze()  # the collector must not write to pages every monitor shares
     path = socket_path()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-    listener.bind(path)
-    os.chmod(path, 0o600)  # explicit: connecting needs write permission on the socket
-    listener.listen(64)
+    listener, own_socket = _listener(path)
     server = _Server(listener, lock, plugins)
     idle_exit = float(os.environ.get(IDLE_ENV) or IDLE_EXIT)
     idle_since = time.monotonic()
@@ -486,9 +483,11 @@ def serve() -> int:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break
-        # Leave: first make the socket unreachable, then serve whoever connected before that.
-        os.unlink(path)
-        server.accept_all()
+        # Leave: first make the socket unreachable, then serve whoever connected before that. A socket
+        # of systemd's stays: a connection to it starts the next server.
+        if own_socket:
+            os.unlink(path)
+            server.accept_all()
         while server.pending or server.commands:
             server.serve_once(0.1)
     finally:
@@ -499,8 +498,38 @@ def serve() -> int:
     return 0
 
 
+#: systemd's socket activation (sd_listen_fds(3)): the listening socket is descriptor 3.
+_ACTIVATION_FD = 3
+
+
+def _activated() -> bool:
+    return os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1"
+
+
+def _listener(path: str) -> tuple[socket.socket, bool]:
+    """The listening socket, and whether it is this server's own (else systemd's, handed over by socket
+    activation: contrib/systemd/lxcframe.socket makes it 0600 in a 0700 run directory)."""
+    if _activated():
+        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(name, None)  # not for the monitors and workers this server forks
+        listener = socket.socket(fileno=_ACTIVATION_FD)
+        if listener.family != socket.AF_UNIX or listener.type != socket.SOCK_SEQPACKET:
+            raise SystemExit("the activation socket is not a unix seqpacket socket (ListenSequentialPacket=)")
+        listener.set_inheritable(False)
+        listener.setblocking(False)
+        return listener, False
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+    listener.bind(path)
+    os.chmod(path, 0o600)  # explicit: connecting needs write permission on the socket
+    listener.listen(64)
+    return listener, True
+
+
 def main() -> int:
-    if os.fork() != 0:
+    # Detach, unless started by systemd: its service manager is the parent then.
+    if not _activated() and os.fork() != 0:
         return 0
     return serve()
 

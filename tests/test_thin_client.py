@@ -23,6 +23,8 @@ from lxcframe.run_root import socket_path
 
 pytestmark = pytest.mark.container
 
+REPO = str(Path(__file__).resolve().parent.parent)
+
 #: Written into a directory on PYTHONPATH: at exit, whether this process imported the command line's
 #: commands (a thin client never does; a command run in the caller's own process always does).
 SITECUSTOMIZE = """
@@ -39,6 +41,9 @@ def served_env(rundir, monkeypatch, tmp_path) -> dict[str, str]:
     monkeypatch.setenv(thin_client.ENABLE_ENV, "1")
     # One server for the whole test (the suite's default idle time is 0.2 s).
     monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "2")
+    # Clients import this checkout wherever they run (not a copy installed in the environment), as the
+    # server does: else they are another installation to it, and run their commands themselves.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
     # A command finding no server starts one for the next and runs itself: the tests' server is up first.
     from lxcframe import supervisor
 
@@ -281,3 +286,41 @@ def test_a_command_takes_the_warm_plugins_only_when_it_would_load_the_same(monke
     assert plugin_manager.for_command([], host=host, disable_origin="-p no:{name}", trace=True) is not warm
     monkeypatch.setenv(plugin_manager.DISABLE_ENV, "keyring")
     assert plugin_manager.for_command([], host=host, disable_origin="-p no:{name}", trace=None) is not warm
+
+
+#: Started as systemd's socket activation starts a service: the socket at descriptor 3, LISTEN_PID its own pid.
+ACTIVATED = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
+             "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+             "os.execv(sys.executable, [sys.executable, '-m', 'lxcframe.supervisor'])")
+
+
+def test_a_socket_activated_server_serves_the_socket_it_was_given_and_leaves_it(make_container, lxcpath, rundir,
+                                                                               monkeypatch):
+    monkeypatch.setenv(thin_client.ENABLE_ENV, "1")
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
+    container = make_container("tcact")
+    os.makedirs(rundir, mode=0o700, exist_ok=True)
+    path = socket_path()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen(8)
+    server = subprocess.Popen([sys.executable, "-c", ACTIVATED, str(listener.fileno())],
+                              pass_fds=[listener.fileno()], cwd="/")
+    listener.close()
+    try:
+        with _running(_cli(lxcpath, "execute", "tcact", "--", "/bin/sleep", "60"), dict(os.environ)) as client:
+            _wait_until(lambda: container.state == "RUNNING")
+            # Not started by the command: the activated server took it, its worker is the monitor.
+            assert container.current_state().monitor_pid in _children(server.pid)
+            client.send_signal(signal.SIGTERM)
+            assert client.wait(timeout=30) == 128 + signal.SIGTERM
+        _wait_until(lambda: not container.running)
+        assert server.wait(timeout=30) == 0  # idle: it leaves, and the socket stays for the next one
+        assert os.path.exists(path)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        os.unlink(path)
