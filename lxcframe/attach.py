@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import attrs
@@ -115,8 +115,21 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
         pass_fds=pass_fds,
     )
     if not single_threaded():
-        return _run_helper(request)
+        # Never a fork of this interpreter: the server's worker, else a fresh interpreter of ours.
+        code = _through_server(plugins, request)
+        return code if code is not None else _run_helper(request)
     return _attach_forked(plugins, request)
+
+
+def _through_server(plugins: Any, request: AttachRequest) -> int | None:
+    """The attach run by a worker of the warm server (a fork of it, no interpreter to start); ``None``
+    when no server of this installation takes it."""
+    from lxcframe import supervisor
+    from lxcframe.served import MAX_PASSED_FDS  # more go to a helper interpreter, which inherits them
+
+    if plugins.has_extras or not supervisor.enabled() or len(request.pass_fds) > MAX_PASSED_FDS:
+        return None
+    return supervisor.submit_attach(request, supervisor.fingerprint(plugins))
 
 
 def _run_helper(request: AttachRequest) -> int:
@@ -220,27 +233,39 @@ def _restore_foreground(group: int | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def decode_request(encoded: Any, load_plugins: Callable[[PluginSelection, dict[str, str]], Any] | None = None
+                   ) -> tuple[AttachRequest, Any]:
+    """The attach request in ``encoded`` (a parsed :func:`transfer.wrap`) and the plugins it names (loaded
+    here, or by ``load_plugins(selection, environ)``), or a :class:`transfer.TransferError`."""
+    # The plugin selection first: the parts may hold values of those plugins' classes.
+    selection = transfer.decode(transfer.encoded_field(encoded, "plugins", "an attach request"), PluginSelection)
+    environ = runtime_environment()
+    plugins = load_plugins(selection, environ) if load_plugins is not None else selection.load(environ)
+    return transfer.decode(encoded, AttachRequest, plugin_packages(plugins)), plugins
+
+
+def run_request(plugins: Any, request: AttachRequest) -> int:
+    """The attach of a helper or a server's worker: its exit status, a failure said on stderr (status 1)."""
+    try:
+        return _attach_forked(plugins, request)
+    except ContainerError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+
+
 def _helper_main(argv: list[str]) -> int:
-    """``python -m lxcframe.attach --request-fd N``: the attach of a multi-threaded caller."""
+    """``python -m lxcframe.attach --request-fd N``: the attach of a multi-threaded caller with no server."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m lxcframe.attach")
     parser.add_argument("--request-fd", type=int, required=True)
     options = parser.parse_args(argv)
     try:
-        encoded = transfer.parse(read_descriptor(options.request_fd, MAX_REQUEST))
-        # The plugin selection first: the parts may hold values of those plugins' classes.
-        selection = transfer.decode(transfer.encoded_field(encoded, "plugins", "an attach request"), PluginSelection)
-        plugins = selection.load(runtime_environment())
-        request = transfer.decode(encoded, AttachRequest, plugin_packages(plugins))
+        request, plugins = decode_request(transfer.parse(read_descriptor(options.request_fd, MAX_REQUEST)))
     except (transfer.TransferError, ValueError, OSError) as err:
         sys.stderr.write(f"attach: malformed request: {err}\n")
         return 1
-    try:
-        return _attach_forked(plugins, request)
-    except ContainerError as err:
-        sys.stderr.write(f"{err}\n")
-        return 1
+    return run_request(plugins, request)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A command of the thin client (:mod:`lxcframe.thin_client`), as the server checks it and its worker runs it.
+"""A command of the thin client (:mod:`lxcframe.thin_client`), as the server checks it and its worker runs it;
+and the attach of a multi-threaded library caller, which a worker runs instead of a fresh interpreter.
 
 The worker is forked from the warm server for one command and takes on the client's context before
 running the command line's own ``main``: the client's stdin, stdout and stderr, working directory,
@@ -9,14 +10,19 @@ read of the calling process (``lxcframe_act_for``: the cgroup plugin joins the c
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import sys
 from typing import Any
 
 import attrs
 
-#: stdin, stdout, stderr and the working directory (an O_PATH descriptor), in this order.
+#: stdin, stdout, stderr and the working directory (an O_PATH descriptor), in this order; then the
+#: descriptors the command passes on (``attach --pass-fd``), in the order of ``pass_fds``.
 DESCRIPTORS = 4
+#: Descriptors a command or an attach passes on, at most.
+MAX_PASSED_FDS = 64
 
 
 @attrs.frozen
@@ -25,12 +31,18 @@ class Command:
     env: tuple[tuple[str, str], ...]
     umask: int
     path0: str
+    #: The numbers the client has them at, which the worker gives them too.
+    pass_fds: tuple[int, ...] = ()
 
 
 def parse(document: Any) -> Command:
     """The command a client sent, or a ``ValueError`` saying what is wrong with it."""
-    if not isinstance(document, dict) or set(document) != {"argv", "env", "umask", "path0"}:
-        raise ValueError("a command holds argv, env, umask and path0, nothing else")
+    if not isinstance(document, dict) or set(document) != {"argv", "env", "umask", "path0", "pass_fds"}:
+        raise ValueError("a command holds argv, env, umask, path0 and pass_fds, nothing else")
+    passed = document["pass_fds"]
+    if not isinstance(passed, list) or len(passed) > MAX_PASSED_FDS or len(set(passed)) != len(passed) or not all(
+            isinstance(fd, int) and not isinstance(fd, bool) and 3 <= fd < 65536 for fd in passed):
+        raise ValueError(f"pass_fds: not at most {MAX_PASSED_FDS} distinct descriptor numbers from 3")
     argv, env, umask, path0 = document["argv"], document["env"], document["umask"], document["path0"]
     if not isinstance(argv, list) or not all(isinstance(word, str) for word in argv):
         raise ValueError("argv: not a list of strings")
@@ -40,7 +52,20 @@ def parse(document: Any) -> Command:
         raise ValueError("umask: not a mode")
     if not isinstance(path0, str):
         raise ValueError("path0: not a string")
-    return Command(tuple(argv), tuple(env.items()), umask, path0)
+    return Command(tuple(argv), tuple(env.items()), umask, path0, tuple(passed))
+
+
+def place(fds: list[int], wanted: tuple[int, ...]) -> None:
+    """Give received descriptors the numbers the caller had them at, closing the received ones."""
+    # Above every number in play first: a received descriptor may sit at a number another must take.
+    above = max((*wanted, *fds)) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for target, fd in zip(wanted, moved, strict=True):
+        os.dup2(fd, target)  # inheritable, as the caller's were
+    for fd in moved:
+        os.close(fd)
 
 
 def run_in_worker(command: Command, fds: list[int], client_pid: int, plugins: Any) -> int:
@@ -49,12 +74,9 @@ def run_in_worker(command: Command, fds: list[int], client_pid: int, plugins: An
 
     syscalls.set_process_name("lxcframe")  # not the server's name: tools look the server up by it
     os.setsid()
-    for target, fd in zip((0, 1, 2), fds[:3], strict=True):
-        os.dup2(fd, target)
     os.fchdir(fds[3])
-    for fd in fds:
-        if fd > 2:
-            os.close(fd)
+    os.close(fds[3])
+    place([*fds[:3], *fds[4:]], (0, 1, 2, *command.pass_fds))
     os.umask(command.umask)
     os.environ.clear()
     os.environ.update(dict(command.env))
@@ -84,3 +106,30 @@ def run_in_worker(command: Command, fds: list[int], client_pid: int, plugins: An
             except OSError:
                 pass
     return code
+
+
+def run_attach(request: Any, plugins: Any, fds: list[int]) -> int:
+    """In the forked worker: a threaded caller's attach, with its stdin, stdout, stderr and the descriptors
+    it passes at their own numbers, as a helper interpreter of its would have them."""
+    from lxcframe import syscalls
+    from lxcframe.attach import run_request
+
+    syscalls.set_process_name("lxcframe-attach")
+    os.setsid()
+    place(fds, (0, 1, 2, *request.pass_fds))
+    return int(run_request(plugins, request))
+
+
+def exit_status(report: bytes) -> int:
+    """The exit status in the server's report of a worker's end (128 + N for a signal N)."""
+    from lxcframe.errors import ContainerError
+
+    try:
+        ended = json.loads(report)
+    except ValueError:
+        ended = None
+    if isinstance(ended, dict) and isinstance(ended.get("exit"), int):
+        return int(ended["exit"])
+    if isinstance(ended, dict) and isinstance(ended.get("signal"), int):
+        return 128 + int(ended["signal"])
+    raise ContainerError("the server ended without reporting the end of the work it took")

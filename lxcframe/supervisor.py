@@ -42,9 +42,10 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from lxcframe import served, start_request, syscalls, transfer
+from lxcframe import attach, served, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.installation import installation
 from lxcframe.run_root import connect, socket_path
@@ -61,9 +62,10 @@ DISABLE_ENV = "LXCFRAME_SUPERVISOR"
 MAX_REQUEST = start_request.MAX_REQUEST
 #: Seconds a connected client has to send its request; it delays no other client meanwhile.
 REQUEST_DEADLINE = 5.0
-#: A request carries its status pipe and, when it says so, the caller's stderr; room for a few more so
-#: that extra ones arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
-_MAX_FDS = 4
+#: A start request carries its status pipe and, when it says so, the caller's stderr; a command four
+#: descriptors; an attach stdin, stdout, stderr and those it passes. Room for more, so that extra ones
+#: arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
+_MAX_FDS = served.DESCRIPTORS + served.MAX_PASSED_FDS + 4
 _OK = b"ok"
 
 
@@ -134,6 +136,29 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_f
         except OSError:
             return False  # the supervisor was leaving (or died): nobody took the request
     return answer == _OK
+
+
+def submit_attach(request: Any, own_fingerprint: str) -> int | None:
+    """Have a worker of the server run a threaded caller's attach; the command's exit status, or ``None``
+    when no server of this installation took it (none runs yet: one is started for the next attach)."""
+    client = connect()
+    if client is None:
+        start_server(wait=False)
+        return None
+    message = json.dumps({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)},
+                         separators=(",", ":")).encode()
+    with client:
+        try:
+            socket.send_fds(client, [message], [0, 1, 2, *request.pass_fds])
+            answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
+            for fd in fds:
+                os.close(fd)  # the worker's pidfd: a library caller forwards no signal
+            if answer != _OK:
+                return None
+            report = client.recv(256)
+        except OSError:
+            return None
+    return served.exit_status(report)
 
 
 # --- the supervisor ------------------------------------------------------------------------------
@@ -246,14 +271,15 @@ class _Server:
                                                       socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
-            command, refusal = self._check_command(conn, data, fds, flags)
-            if command is not None:
-                keep = self._fork_worker(conn, command, fds)
+            request, error = _parsed(data, flags)
+            if request is not None and ("command" in request or "attach" in request):
+                work, error = self._check_work(conn, request, fds)
+                if work is not None:
+                    keep = self._fork_worker(conn, work)
+                    return
+                _answer(conn, error.encode())
                 return
-            if refusal:
-                _answer(conn, refusal.encode())
-                return
-            checked, error = self._check(data, fds, flags)
+            checked, error = self._check(request, fds) if request is not None else (None, error)
             _answer(conn, _OK if checked is not None else error.encode())
             if checked is not None:
                 self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None))
@@ -265,16 +291,8 @@ class _Server:
             if not keep:
                 conn.close()
 
-    def _check(self, data: bytes, fds: list[int], flags: int) -> tuple[tuple[StartRequest, Any] | None, str]:
-        """The request and the plugins to run it with, or ``None`` and the refusal."""
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-            return None, "no: request too large"
-        try:
-            request = json.loads(data)
-        except ValueError:
-            return None, "no: not JSON"
-        if not isinstance(request, dict):
-            return None, "no: not a JSON object"
+    def _check(self, request: dict[str, Any], fds: list[int]) -> tuple[tuple[StartRequest, Any] | None, str]:
+        """The start request and the plugins to run it with, or ``None`` and the refusal."""
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
         if set(request) - {"stderr"} != {"fingerprint", "start"} or request.get("stderr", True) is not True:
@@ -292,33 +310,44 @@ class _Server:
         case), else that selection loaded afresh."""
         return self.plugins if selection == self.own_selection else selection.load(environ)
 
-    def _check_command(self, conn: socket.socket, data: bytes, fds: list[int], flags: int
-                       ) -> tuple[served.Command | None, str]:
-        """A thin client's command (or ``None``, and why not when it is one that is refused)."""
+    def _check_work(self, conn: socket.socket, request: dict[str, Any], fds: list[int]
+                    ) -> tuple[Callable[[], int] | None, str]:
+        """What a worker runs for a thin client's command or a threaded caller's attach, or ``None`` and
+        why not."""
+        if "command" in request:
+            if request.get("installation") != self.own_installation:
+                return None, "no: this server runs another installation of lxcframe"
+            if set(request) != {"installation", "command"}:
+                return None, "no: a command request holds an installation and a command, nothing else"
+            try:
+                command = served.parse(request["command"])
+            except ValueError as err:
+                return None, f"no: malformed command: {err}"
+            if len(fds) != served.DESCRIPTORS + len(command.pass_fds):
+                return None, (f"no: a command carries stdin, stdout, stderr, its directory and the "
+                              f"{len(command.pass_fds)} descriptors it passes")
+            client_pid = _peer_pid(conn)
+            return lambda: served.run_in_worker(command, fds, client_pid, self.plugins), ""
+        if request.get("fingerprint") != self.own_fingerprint:
+            return None, "no: this supervisor runs another installation of lxcframe"
+        if set(request) != {"fingerprint", "attach"}:
+            return None, "no: an attach request holds a fingerprint and an attach, nothing else"
         try:
-            request = json.loads(data) if not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) else None
-        except ValueError:
-            return None, ""
-        if not isinstance(request, dict) or "command" not in request:
-            return None, ""  # not a command: the start request's checks say what it is
-        if request.get("installation") != self.own_installation:
-            return None, "no: this server runs another installation of lxcframe"
-        if set(request) != {"installation", "command"} or len(fds) != served.DESCRIPTORS:
-            return None, f"no: a command holds an installation and a command, with {served.DESCRIPTORS} descriptors"
-        try:
-            return served.parse(request["command"]), ""
-        except ValueError as err:
-            return None, f"no: malformed command: {err}"
+            attach_request, plugins = attach.decode_request(transfer.unwrap(request["attach"]), self._plugins_for)
+        except Exception as err:  # whatever the input, the supervisor says why and serves on
+            return None, f"no: malformed attach request: {err}"
+        if len(attach_request.pass_fds) > served.MAX_PASSED_FDS or len(fds) != 3 + len(attach_request.pass_fds):
+            return None, "no: an attach request carries stdin, stdout, stderr and the descriptors it passes"
+        return lambda: served.run_attach(attach_request, plugins, fds), ""
 
-    def _fork_worker(self, conn: socket.socket, command: served.Command, fds: list[int]) -> bool:
-        """Fork the command's worker and send its pidfd; True when the connection is kept until it ends."""
-        client_pid = _peer_pid(conn)
+    def _fork_worker(self, conn: socket.socket, work: Callable[[], int]) -> bool:
+        """Fork a worker running ``work`` and send its pidfd; True when the connection is kept until it ends."""
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 self.close_all()
-                code = served.run_in_worker(command, fds, client_pid, self.plugins)
+                code = work()
             except BaseException:  # the worker's last word goes to the client's stderr
                 with contextlib.suppress(BaseException):
                     import traceback
@@ -434,6 +463,19 @@ def _refusal(conn: socket.socket) -> bytes | None:
     if uid in (0, os.geteuid()):
         return None
     return f"no: uid {uid} may not use the supervisor of uid {os.geteuid()}".encode()
+
+
+def _parsed(data: bytes, flags: int) -> tuple[dict[str, Any] | None, str]:
+    """A request's JSON object, or ``None`` and why not."""
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        return None, "no: request too large"
+    try:
+        request = json.loads(data)
+    except ValueError:
+        return None, "no: not JSON"
+    if not isinstance(request, dict):
+        return None, "no: not a JSON object"
+    return request, ""
 
 
 def _peer_pid(conn: socket.socket) -> int:

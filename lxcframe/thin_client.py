@@ -82,15 +82,19 @@ def _submit(conn: socket.socket, args: list[str]) -> int | None:
     """Send the command; the worker's pidfd once the server took it, else ``None``."""
     umask = os.umask(0o077)
     os.umask(umask)
+    passed = _passed_descriptors(args)
+    if passed is None:
+        return None
     try:
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     message = {"installation": installation(), "command": {
         "argv": args, "env": dict(os.environ), "umask": umask, "path0": sys.path[0] if sys.path else "",
+        "pass_fds": passed,
     }}
     try:
-        socket.send_fds(conn, [json.dumps(message, separators=(",", ":")).encode()], [0, 1, 2, cwd])
+        socket.send_fds(conn, [json.dumps(message, separators=(",", ":")).encode()], [0, 1, 2, cwd, *passed])
         answer, fds, _flags, _ = socket.recv_fds(conn, _ANSWER_SIZE, 1, socket.MSG_CMSG_CLOEXEC)
     except OSError:
         return None
@@ -101,6 +105,26 @@ def _submit(conn: socket.socket, args: list[str]) -> int | None:
     for fd in fds:
         os.close(fd)
     return None
+
+
+def _passed_descriptors(args: list[str]) -> list[int] | None:
+    """The descriptors the command passes on (``attach --pass-fd N``), to be sent with it; ``None`` when
+    one is no open descriptor of this process's (the command then says so itself)."""
+    passed: list[int] = []
+    words = iter(args[: args.index("--")] if "--" in args else args)
+    for word in words:
+        value = next(words, "") if word == "--pass-fd" else word[10:] if word.startswith("--pass-fd=") else None
+        if value is None:
+            continue
+        try:
+            fd = int(value)
+            os.fstat(fd)
+        except (ValueError, OSError):
+            return None
+        if fd < 3 or fd in passed:
+            return None
+        passed.append(fd)
+    return passed
 
 
 def _wait(conn: socket.socket, pidfd: int) -> int:

@@ -248,8 +248,14 @@ def test_a_malformed_command_is_refused_and_nothing_runs(lxcpath, served_env):
     from lxcframe.installation import installation
 
     for command, expected in (
-        ({"argv": "ls", "env": {}, "umask": 18, "path0": ""}, b"no: malformed command: argv: not a list of strings"),
-        ({"argv": ["ls"], "env": {}, "umask": 0o1777, "path0": ""}, b"no: malformed command: umask: not a mode"),
+        ({"argv": "ls", "env": {}, "umask": 18, "path0": "", "pass_fds": []},
+         b"no: malformed command: argv: not a list of strings"),
+        ({"argv": ["ls"], "env": {}, "umask": 0o1777, "path0": "", "pass_fds": []},
+         b"no: malformed command: umask: not a mode"),
+        ({"argv": ["ls"], "env": {}, "umask": 18, "path0": "", "pass_fds": [1]},
+         b"no: malformed command: pass_fds: not at most 64 distinct descriptor numbers from 3"),
+        ({"argv": ["ls"], "env": {}, "umask": 18, "path0": "", "pass_fds": [5]},
+         b"no: a command carries stdin, stdout, stderr, its directory and the 1 descriptors it passes"),
         ({"argv": ["ls"], "env": {}, "umask": 18}, b"no: malformed command: a command holds argv, env, umask"),
     ):
         with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as conn:
@@ -324,3 +330,44 @@ def test_a_socket_activated_server_serves_the_socket_it_was_given_and_leaves_it(
             server.kill()
             server.wait()
         os.unlink(path)
+
+
+def test_a_threaded_callers_attach_is_a_worker_of_the_server_not_an_interpreter(make_container, monkeypatch):
+    from lxcframe import attach
+
+    from .conftest import another_thread
+
+    container = make_container("tcatt")
+    container.start()  # a daemon: its monitor is the server's child, and the server stays while it runs
+    try:
+        def no_helper(_request: object) -> int:
+            raise AssertionError("a helper interpreter was started")
+
+        monkeypatch.setattr(attach, "_run_helper", no_helper)
+        read_end, write_end = os.pipe()
+        try:
+            with another_thread():
+                assert container.attach_wait(["/bin/sh", "-c", f"echo passed >&{write_end}; exit 5"],
+                                             pass_fds=[write_end]) == 5
+            os.close(write_end)
+            write_end = -1
+            assert os.read(read_end, 100) == b"passed\n"
+        finally:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
+    finally:
+        container.stop(kill=True)
+
+
+def test_an_attach_of_another_installation_is_refused(make_container):
+    container = make_container("tcattno")
+    container.start()
+    try:
+        with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as conn:
+            conn.connect(socket_path())
+            socket.send_fds(conn, [json.dumps({"fingerprint": "another", "attach": {}}).encode()], [0, 1, 2])
+            conn.settimeout(10)
+            assert conn.recv(4096) == b"no: this supervisor runs another installation of lxcframe"
+    finally:
+        container.stop(kill=True)

@@ -80,8 +80,8 @@ def lxcframe_preload(plan: StartPlan | None) -> None:
     (import what this plan needs: the network plugin imports pyroute2's whole package only for a plan
     that configures devices, so a supervisor that never starts one does not hold it). Every monitor
     (and the container's child it forks) then shares the modules instead of importing them at each
-    start. Import modules only: open no socket or file and start no thread, since every monitor is
-    forked from this process.
+    start. Import modules and read what is cheap to keep (the cgroup plugin detects the host's layout):
+    leave no descriptor open and start no thread, since every monitor is forked from this process.
     """
 
 

@@ -199,7 +199,7 @@ def test_another_user_reaching_the_socket_gets_no_command_run(make_container, ru
     before = Path(config).read_text()
     message = json.dumps({"installation": installation(), "command": {
         "argv": ["-P", keeper.lxcpath, "config", "set", keeper.name, "lxc.hook.pre-start", "/tmp/pwned"],
-        "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, "umask": 0o022, "path0": ""}}).encode()
+        "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, "umask": 0o022, "path0": "", "pass_fds": []}}).encode()
     try:
         sock_path = os.path.join(rundir, "supervisor.sock")
         with _traversable(rundir):

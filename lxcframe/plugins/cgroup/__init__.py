@@ -91,6 +91,14 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
 
 
 @hookimpl
+def lxcframe_preload(plan: Any) -> None:
+    # Every monitor and every worker of the server reads the layout: detected once here, it is only
+    # checked against the mount table's cgroup lines afterwards (LayoutCache).
+    if plan is None:
+        current_layout()
+
+
+@hookimpl
 def lxcframe_act_for(pid: int) -> None:
     # A server's worker running a client's command: in the client's cgroups, /proc/self/cgroup (the
     # base of lxc.cgroup.relative, and where a foreground monitor and its child start) is the client's.
