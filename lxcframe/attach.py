@@ -125,11 +125,11 @@ def _through_server(plugins: Any, request: AttachRequest) -> int | None:
     """The attach run by a worker of the warm server (a fork of it, no interpreter to start); ``None``
     when no server of this installation takes it."""
     from lxcframe import supervisor
-    from lxcframe.served import MAX_PASSED_FDS  # more go to a helper interpreter, which inherits them
+    from lxcframe.served import MAX_PASSED_FDS, submit_attach  # more descriptors: a helper inherits them
 
     if plugins.has_extras or not supervisor.enabled() or len(request.pass_fds) > MAX_PASSED_FDS:
         return None
-    return supervisor.submit_attach(request, supervisor.fingerprint(plugins))
+    return submit_attach(request, supervisor.fingerprint(plugins))
 
 
 def _run_helper(request: AttachRequest) -> int:

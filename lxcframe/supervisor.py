@@ -66,7 +66,7 @@ REQUEST_DEADLINE = 5.0
 #: descriptors; an attach stdin, stdout, stderr and those it passes. Room for more, so that extra ones
 #: arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
 _MAX_FDS = served.DESCRIPTORS + served.MAX_PASSED_FDS + 4
-_OK = b"ok"
+_OK = served.OK
 
 
 def _lock_path() -> str:
@@ -136,29 +136,6 @@ def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_f
         except OSError:
             return False  # the supervisor was leaving (or died): nobody took the request
     return answer == _OK
-
-
-def submit_attach(request: Any, own_fingerprint: str) -> int | None:
-    """Have a worker of the server run a threaded caller's attach; the command's exit status, or ``None``
-    when no server of this installation took it (none runs yet: one is started for the next attach)."""
-    client = connect()
-    if client is None:
-        start_server(wait=False)
-        return None
-    message = json.dumps({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)},
-                         separators=(",", ":")).encode()
-    with client:
-        try:
-            socket.send_fds(client, [message], [0, 1, 2, *request.pass_fds])
-            answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
-            for fd in fds:
-                os.close(fd)  # the worker's pidfd: a library caller forwards no signal
-            if answer != _OK:
-                return None
-            report = client.recv(256)
-        except OSError:
-            return None
-    return served.exit_status(report)
 
 
 # --- the supervisor ------------------------------------------------------------------------------
