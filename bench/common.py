@@ -415,3 +415,19 @@ def preflight() -> list[str]:
         if shutil.which(tool) is None:
             problems.append(f"{tool} not found (install Debian's lxc)")
     return problems
+
+
+def end_report(leaked: list[str], problems: list[str], left: list[str], tmp: str, failures: Any,
+               interrupted: bool) -> int:
+    """Say what was left behind or failed; the bench's exit status (130 when interrupted)."""
+    for path in leaked:
+        print(f"!! left behind after its container was destroyed (removed by the bench): {path}", file=sys.stderr)
+    for problem in problems + left:
+        print(f"!! not cleaned up: {problem}", file=sys.stderr)
+    if left:
+        print(f"!! {tmp} kept because of the above", file=sys.stderr)
+    if failures.counts:
+        print("\nfailed steps: " + ", ".join(f"{k} (x{v})" for k, v in failures.counts.items()), file=sys.stderr)
+    if interrupted:
+        return 130
+    return 1 if failures.counts or problems or left or leaked else 0

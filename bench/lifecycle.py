@@ -35,6 +35,7 @@ from common import (
     Bench,
     Failures,
     container_cgroups,
+    end_report,
     interrupts_as_keyboard_interrupt,
     leftovers,
     memory_kb,
@@ -289,17 +290,7 @@ def main() -> int:
             signal.signal(signal.SIGINT, previous)
     if not interrupted:
         report(execute, cycle, memory)
-    for path in leaked:
-        print(f"!! left behind after its container was destroyed (removed by the bench): {path}", file=sys.stderr)
-    for problem in problems + left:
-        print(f"!! not cleaned up: {problem}", file=sys.stderr)
-    if left:
-        print(f"!! {tmp} kept because of the above", file=sys.stderr)
-    if failures.counts:
-        print("\nfailed steps: " + ", ".join(f"{k} (x{v})" for k, v in failures.counts.items()), file=sys.stderr)
-    if interrupted:
-        return 130
-    return 1 if failures.counts or problems or left or leaked else 0
+    return end_report(leaked, problems, left, tmp, failures, interrupted)
 
 
 if __name__ == "__main__":

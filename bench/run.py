@@ -185,7 +185,7 @@ def main() -> int:
 
     import attrs
     import run_report
-    from common import Failures, interrupts_as_keyboard_interrupt, pivot_cgroups, preflight, run
+    from common import Failures, end_report, interrupts_as_keyboard_interrupt, pivot_cgroups, preflight, run
     from run_bench import RunBench
 
     problems = preflight()
@@ -241,17 +241,8 @@ def main() -> int:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(run_report.markdown(rows, first, facts, command.strip(), notes))
         print(f"\nwritten to {args.output}")
-    for path in leaked:
-        print(f"!! left behind after its container was destroyed (removed by the bench): {path}", file=sys.stderr)
-    for problem in problems + left:
-        print(f"!! not cleaned up: {problem}", file=sys.stderr)
-    if left:
-        print(f"!! {tmp} kept because of the above", file=sys.stderr)
-    if failures.counts:
-        print("\nfailed steps: " + ", ".join(f"{k} (x{v})" for k, v in failures.counts.items()), file=sys.stderr)
-    if interrupted:
-        return 130
-    return code or (1 if failures.counts or problems or left or leaked else 0)
+    status = end_report(leaked, problems, left, tmp, failures, interrupted)
+    return status if interrupted else code or status
 
 
 if __name__ == "__main__":
