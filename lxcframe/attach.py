@@ -124,12 +124,12 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
 def _through_server(plugins: Any, request: AttachRequest) -> int | None:
     """The attach run by a worker of the warm server (a fork of it, no interpreter to start); ``None``
     when no server of this installation takes it."""
-    from lxcframe import supervisor
-    from lxcframe.served import MAX_PASSED_FDS, submit_attach  # more descriptors: a helper inherits them
+    from lxcframe import supervisor_client as server
 
-    if plugins.has_extras or not supervisor.enabled() or len(request.pass_fds) > MAX_PASSED_FDS:
+    # More descriptors than a request carries: a helper inherits them instead.
+    if plugins.has_extras or not server.enabled() or len(request.pass_fds) > server.MAX_PASSED_FDS:
         return None
-    return submit_attach(request, supervisor.fingerprint(plugins))
+    return server.submit_attach(request, server.fingerprint(plugins))
 
 
 def _run_helper(request: AttachRequest) -> int:

@@ -54,7 +54,7 @@ def start_daemon(plugins: Any, plan: StartPlan) -> int:
 def _launch_daemon(plugins: Any, plan: StartPlan, write_end: int, stderr: int | None) -> None:
     """Get a detached monitor running ``plan``, reporting on ``write_end`` (closed here) and logging
     to ``stderr`` meanwhile."""
-    from lxcframe import supervisor
+    from lxcframe import supervisor_client as supervisor
 
     if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
         StartRequest.for_plan(plan, plugins, detach=True), supervisor.fingerprint(plugins), write_end, stderr

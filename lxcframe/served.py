@@ -11,21 +11,17 @@ read of the calling process (``lxcframe_act_for``: the cgroup plugin joins the c
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import socket
 import sys
 from typing import Any
 
 import attrs
 
+from lxcframe.supervisor_client import MAX_PASSED_FDS
+
 #: stdin, stdout, stderr and the working directory (an O_PATH descriptor), in this order; then the
 #: descriptors the command passes on (``attach --pass-fd``), in the order of ``pass_fds``.
 DESCRIPTORS = 4
-#: The server's answer when it took the work (else why not, "no: …").
-OK = b"ok"
-#: Descriptors a command or an attach passes on, at most.
-MAX_PASSED_FDS = 64
 
 
 @attrs.frozen
@@ -121,49 +117,3 @@ def run_attach(request: Any, plugins: Any, fds: list[int]) -> int:
     os.setsid()
     place(fds, (0, 1, 2, *request.pass_fds))
     return int(run_request(plugins, request))
-
-
-def exit_status(report: bytes) -> int:
-    """The exit status in the server's report of a worker's end (128 + N for a signal N)."""
-    from lxcframe.errors import ContainerError
-
-    try:
-        ended = json.loads(report)
-    except ValueError:
-        ended = None
-    if isinstance(ended, dict) and isinstance(ended.get("exit"), int):
-        return int(ended["exit"])
-    if isinstance(ended, dict) and isinstance(ended.get("signal"), int):
-        return 128 + int(ended["signal"])
-    raise ContainerError("the server ended without reporting the end of the work it took")
-
-
-def submit_attach(request: Any, own_fingerprint: str) -> int | None:
-    """Have a worker of the server run a threaded caller's attach; the command's exit status, or ``None``
-    when no server of this installation took it (none runs yet: one is started for the next attach)."""
-    from lxcframe import transfer
-    from lxcframe.run_root import connect
-    from lxcframe.spawning import start_server
-
-    client = connect()
-    if client is None:
-        start_server(wait=False)
-        return None
-    message = json.dumps({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)},
-                         separators=(",", ":")).encode()
-    with client:
-        try:
-            socket.send_fds(client, [message], [0, 1, 2, *request.pass_fds])
-            answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
-            for fd in fds:
-                os.close(fd)  # the worker's pidfd: a library caller forwards no signal
-        except OSError:
-            return None
-        if answer != OK:
-            return None
-        # Taken: from here the attach runs, whatever happens to this connection (never a second time).
-        try:
-            report = client.recv(256)
-        except OSError:
-            report = b""
-    return exit_status(report)

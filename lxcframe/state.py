@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -33,6 +32,7 @@ import attrs
 
 from lxcframe.errors import ContainerError
 from lxcframe.frozen import frozen_mapping
+from lxcframe.hashing import sha256
 from lxcframe.run_root import DEFAULT_RUN_ROOT as DEFAULT_RUN_ROOT
 from lxcframe.run_root import RUN_ROOT_ENV as RUN_ROOT_ENV
 from lxcframe.run_root import run_root
@@ -85,7 +85,7 @@ def rootfs_mountpoint() -> str:
 
 
 def runtime_dir(lxcpath: str, name: str) -> str:
-    key = hashlib.sha256(os.path.abspath(lxcpath).encode()).hexdigest()[:16]
+    key = sha256(os.path.abspath(lxcpath).encode()).hexdigest()[:16]
     return os.path.join(run_root(), key, name)
 
 
@@ -334,7 +334,7 @@ def key_lock_path(lxcpath: str, name: str) -> str | None:
         if not os.path.isdir(runtime):
             return None
         base = os.path.join(runtime, "lxcframe", "locks")
-    key = hashlib.sha256(f"{os.path.realpath(lxcpath)}\0{name}".encode()).hexdigest()[:32]
+    key = sha256(f"{os.path.realpath(lxcpath)}\0{name}".encode()).hexdigest()[:32]
     return os.path.join(base, key)
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import hashlib
 import json
 import os
 import select
@@ -45,97 +44,37 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lxcframe import attach, served, start_request, syscalls, transfer
+from lxcframe import served, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.installation import installation
-from lxcframe.run_root import connect, socket_path
-from lxcframe.spawning import MONITOR_UMASK, start_server
+from lxcframe.run_root import socket_path
+from lxcframe.spawning import MONITOR_UMASK
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
-from lxcframe.version import __version__
+
+# The callers' side, named here too: tests and tools reach the supervisor's protocol through this module.
+from lxcframe.supervisor_client import DISABLE_ENV as DISABLE_ENV
+from lxcframe.supervisor_client import MAX_PASSED_FDS, OK, fingerprint
+from lxcframe.supervisor_client import enabled as enabled
+from lxcframe.supervisor_client import request_message as request_message
+from lxcframe.supervisor_client import spawn as spawn
+from lxcframe.supervisor_client import submit as submit
 
 #: Seconds the supervisor stays after its last monitor exited, ready for the next start.
 IDLE_EXIT = 3.0
 IDLE_ENV = "LXCFRAME_SUPERVISOR_IDLE"
-#: ``LXCFRAME_SUPERVISOR=0`` forks monitors from the caller instead.
-DISABLE_ENV = "LXCFRAME_SUPERVISOR"
 MAX_REQUEST = start_request.MAX_REQUEST
 #: Seconds a connected client has to send its request; it delays no other client meanwhile.
 REQUEST_DEADLINE = 5.0
 #: A start request carries its status pipe and, when it says so, the caller's stderr; a command four
 #: descriptors; an attach stdin, stdout, stderr and those it passes. Room for more, so that extra ones
 #: arrive (and are closed) rather than being silently cut off with MSG_CTRUNC.
-_MAX_FDS = served.DESCRIPTORS + served.MAX_PASSED_FDS + 4
-_OK = served.OK
+_MAX_FDS = served.DESCRIPTORS + MAX_PASSED_FDS + 4
+_OK = OK
 
 
 def _lock_path() -> str:
     return os.path.join(st.run_root(), "supervisor.lock")
-
-
-def fingerprint(plugins: Any) -> str:
-    """What code a process runs: interpreter, lxcframe's location and version, the plugins it found.
-
-    Built from what ``plugins`` already discovered (no second scan of ``sys.path``: a few µs), so
-    a request costs its caller nothing measurable; the supervisor compares it with its own.
-    """
-    parts = [sys.executable, _PACKAGE_DIR, __version__]
-    parts += sorted(f"{r.name}={r.distribution} {r.version}" for r in plugins.records())
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-_PACKAGE_DIR = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-
-
-# --- client side ---------------------------------------------------------------------------------
-
-
-def spawn() -> None:
-    """Start a supervisor for this run directory (it detaches at once); a no-op race with another is fine."""
-    st.make_private_dirs(st.run_root())
-    start_server(wait=True)
-
-
-def enabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "") in ("", "1")
-
-
-def request_message(request: StartRequest, own_fingerprint: str, *, with_stderr: bool = False) -> bytes:
-    """What a caller sends: its installation's fingerprint and the start request (plan included);
-    ``"stderr": true`` when a second descriptor, the caller's stderr, comes with it."""
-    message: dict[str, Any] = {"fingerprint": own_fingerprint, "start": transfer.wrap(request)}
-    if with_stderr:
-        message["stderr"] = True
-    return json.dumps(message, separators=(",", ":")).encode()
-
-
-def submit(request: StartRequest, own_fingerprint: str, notify_fd: int, stderr_fd: int | None = None,
-           timeout: float = 10.0) -> bool:
-    """Hand a start to the supervisor (starting one if needed); False when none would take it.
-
-    ``stderr_fd`` (the caller's stderr) gets the monitor's log lines until it reports on ``notify_fd``.
-    The supervisor answers before it forks: ``ok``, or why not (another installation's code, a
-    refused caller, a malformed request), and then the caller starts the monitor itself.
-    """
-    message = request_message(request, own_fingerprint, with_stderr=stderr_fd is not None)
-    fds = [notify_fd] if stderr_fd is None else [notify_fd, stderr_fd]
-    client = connect()
-    if client is None:
-        spawn()
-        deadline = time.monotonic() + timeout
-        while client is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-            client = connect()
-        if client is None:
-            return False
-    with client:
-        try:
-            socket.send_fds(client, [message], fds)
-            client.settimeout(timeout)
-            answer = client.recv(256)
-        except OSError:
-            return False  # the supervisor was leaving (or died): nobody took the request
-    return answer == _OK
 
 
 # --- the supervisor ------------------------------------------------------------------------------
@@ -309,11 +248,13 @@ class _Server:
             return None, "no: this supervisor runs another installation of lxcframe"
         if set(request) != {"fingerprint", "attach"}:
             return None, "no: an attach request holds a fingerprint and an attach, nothing else"
+        from lxcframe import attach  # here: a daemon start's caller imports this module, and needs none of it
+
         try:
             attach_request, plugins = attach.decode_request(transfer.unwrap(request["attach"]), self._plugins_for)
         except Exception as err:  # whatever the input, the supervisor says why and serves on
             return None, f"no: malformed attach request: {err}"
-        if len(attach_request.pass_fds) > served.MAX_PASSED_FDS or len(fds) != 3 + len(attach_request.pass_fds):
+        if len(attach_request.pass_fds) > MAX_PASSED_FDS or len(fds) != 3 + len(attach_request.pass_fds):
             return None, "no: an attach request carries stdin, stdout, stderr and the descriptors it passes"
         return lambda: served.run_attach(attach_request, plugins, fds), ""
 

@@ -41,7 +41,18 @@ def _setup(options: Any, *, plugins: bool = True) -> tuple[Any, Any]:
     if options.lxcpath is None:
         options.lxcpath = host.lxcpath
     trace = True if options.trace_plugins else None  # without the option: LXCFRAME_TRACE_PLUGINS decides
-    return host, for_command(disabled, host=host, disable_origin="-p no:{name}", trace=trace) if plugins else None
+    loaded = for_command(disabled, host=host, disable_origin="-p no:{name}", trace=trace) if plugins else None
+    collect_from_here()
+    return host, loaded
+
+
+def collect_from_here() -> None:
+    """What is loaded so far lives as long as the command: out of the collector's way (``gc.freeze``,
+    which also spares a forked monitor's shared pages), and the collector on for the command's work."""
+    import gc
+
+    gc.freeze()
+    gc.enable()
 
 
 def _container(options: Any, plugins: Any, name: str | None = None, config_path: str | None = None) -> Any:

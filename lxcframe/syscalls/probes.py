@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -56,6 +55,8 @@ def syscall_supported(name: str) -> bool:
 def libseccomp_available() -> str | None:
     """Describe the loadable libseccomp (e.g. ``"libseccomp.so.2 2.5.4"``),
     or None if it cannot be found or loaded."""
+    import ctypes.util  # here: it imports subprocess, shutil, tempfile and more (~10 ms) for every command
+
     name = ctypes.util.find_library("seccomp")
     if name is None:
         return None

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lxcframe import state as st
-from lxcframe import supervisor
+from lxcframe import supervisor, supervisor_client
 
 pytestmark = pytest.mark.container
 
@@ -331,7 +331,7 @@ def test_a_caller_of_another_installation_is_not_served(make_container, rundir, 
         assert report == b"", f"the supervisor served another installation's start: {report!r}"
         assert target.state == st.STOPPED
         # Through the library: a caller whose installation differs starts its own monitor.
-        monkeypatch.setattr(supervisor, "fingerprint", lambda plugins: "another venv", raising=False)
+        monkeypatch.setattr(supervisor_client, "fingerprint", lambda plugins: "another venv")
         target.start()
         try:
             monitor = target.current_state().monitor_pid

@@ -8,29 +8,37 @@ controllers, freezing, killing. Which drivers run is decided by the layout detec
 (:mod:`.layout`) less those switched off by name (:mod:`.selection`). ``-p no:cgroup`` switches all
 of it off; its keys are then reported as this plugin's.
 
-Importing this module detects nothing: the layout is read when a hook first needs it.
+Importing this module detects nothing: the layout is read when a hook first needs it. Every command
+loads every plugin, and most need little of this one (a daemon ``start``'s caller plans the settings,
+``ls`` reads nothing of it): each hook imports what it uses.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxcframe.config.keys import KeySpec
-from lxcframe.config.model import ContainerConfig
-from lxcframe.context import AttachContext, ChildContext, HostContext
 from lxcframe.hooks import hookimpl
-from lxcframe.plugins.cgroup import automount, limits, runtime, selection, settings, start
-from lxcframe.plugins.cgroup.drivers import DRIVERS, Freezer
 from lxcframe.plugins.cgroup.layout import current_layout
-from lxcframe.plugins.cgroup.placement import PLUGIN, CgroupRecord, Placed, from_record
-from lxcframe.plugins.cgroup.probe import probes
-from lxcframe.probe import Probe
-from lxcframe.state import ContainerState
+
+if TYPE_CHECKING:
+    from lxcframe.config.keys import KeySpec
+    from lxcframe.config.model import ContainerConfig
+    from lxcframe.context import AttachContext, ChildContext, HostContext
+    from lxcframe.plugins.cgroup.drivers import Freezer
+    from lxcframe.plugins.cgroup.placement import Placed
+    from lxcframe.plugins.cgroup.settings import CgroupSettings
+    from lxcframe.probe import Probe
+    from lxcframe.state import ContainerState
+
+#: The plugin's name (also in its state records).
+PLUGIN = "cgroup"
 
 __all__ = ["PLUGIN"]
 
 
 def _placed(state: ContainerState) -> list[Placed]:
+    from lxcframe.plugins.cgroup.placement import CgroupRecord, from_record
+
     return from_record(state.record(CgroupRecord))
 
 
@@ -47,10 +55,13 @@ def lxcframe_unavailable_reason() -> str | None:
 
 @hookimpl
 def lxcframe_config_keys() -> list[KeySpec]:
+    from lxcframe.config.keys import KeySpec
+    from lxcframe.plugins.cgroup import settings
+
     return [
-        KeySpec(f"{limits.V1_PREFIX}*", multi=True,
+        KeySpec(f"{settings.V1_PREFIX}*", multi=True,
                 doc="lxc.cgroup.<controller>.<file> = value, written into the v1 payload cgroup (driver v1)"),
-        KeySpec(f"{limits.V2_PREFIX}*", multi=True,
+        KeySpec(f"{settings.V2_PREFIX}*", multi=True,
                 doc="lxc.cgroup2.<file> = value, written into the unified payload cgroup (driver v2)"),
         *settings.key_specs(),
     ]
@@ -68,21 +79,29 @@ def lxcframe_api_extensions() -> list[str]:
 
 @hookimpl
 def lxcframe_check() -> list[Probe]:
+    from lxcframe.plugins.cgroup.probe import probes
+
     return probes()
 
 
 @hookimpl
 def lxcframe_validate(config: ContainerConfig, manager: Any) -> list[str]:
+    from lxcframe.plugins.cgroup import selection, settings
+
     return settings.settings_problems(config) + selection.problems(config, current_layout(), manager)
 
 
 @hookimpl
-def lxcframe_plan(config: ContainerConfig) -> settings.CgroupSettings:
+def lxcframe_plan(config: ContainerConfig) -> CgroupSettings:
+    from lxcframe.plugins.cgroup import settings
+
     return settings.read_settings(config)
 
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
+    from lxcframe.plugins.cgroup import selection, start
+
     layout = current_layout()
     chosen = selection.select(layout, ctx.plugins)
     for name, why in chosen.off.items():
@@ -102,26 +121,36 @@ def lxcframe_preload(plan: Any) -> None:
 def lxcframe_act_for(pid: int) -> None:
     # A server's worker running a client's command: in the client's cgroups, /proc/self/cgroup (the
     # base of lxc.cgroup.relative, and where a foreground monitor and its child start) is the client's.
+    from lxcframe.plugins.cgroup import start
+
     start.join_cgroups_of(current_layout(), pid)
 
 
 @hookimpl
 def lxcframe_attach_cgroup(ctx: HostContext, pid: int) -> None:
+    from lxcframe.plugins.cgroup import start
+
     start.attach_init(ctx, pid)
 
 
 @hookimpl
 def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
+    from lxcframe.plugins.cgroup import automount
+
     automount.mount_cgroups(ctx)
 
 
 @hookimpl
 def lxcframe_attach(ctx: AttachContext) -> None:
+    from lxcframe.plugins.cgroup import runtime
+
     ctx.cgroup_procs.extend(runtime.attach_target(p) for p in _placed(ctx.state))
 
 
 def _freezer(state: ContainerState) -> Freezer | None:
     """The freezer of the first driver, in order of preference, that has one for this container."""
+    from lxcframe.plugins.cgroup.drivers import DRIVERS
+
     placed = _placed(state)
     return next((f for f in (driver.freezer(placed) for driver in DRIVERS.values()) if f is not None), None)
 
@@ -143,6 +172,8 @@ def lxcframe_is_frozen(state: ContainerState) -> bool | None:
 
 @hookimpl
 def lxcframe_kill_all(state: ContainerState, signal: int) -> bool | None:
+    from lxcframe.plugins.cgroup.drivers import DRIVERS
+
     placed = _placed(state)
     for driver in DRIVERS.values():
         if driver.kill(placed, signal):
@@ -152,11 +183,15 @@ def lxcframe_kill_all(state: ContainerState, signal: int) -> bool | None:
 
 @hookimpl
 def lxcframe_info(state: ContainerState) -> dict[str, object]:
+    from lxcframe.plugins.cgroup import runtime
+
     return runtime.stats(_placed(state))
 
 
 @hookimpl
 def lxcframe_cleanup(state: ContainerState) -> None:
+    from lxcframe.plugins.cgroup import runtime
+
     problems = runtime.cleanup(_placed(state))
     if problems:
         raise OSError("; ".join(problems))

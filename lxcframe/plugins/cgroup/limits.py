@@ -18,10 +18,8 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.plugins.cgroup import fs
 from lxcframe.plugins.cgroup.layout import Hierarchy, Layout
 from lxcframe.plugins.cgroup.placement import Placed
-from lxcframe.plugins.cgroup.settings import PLACEMENT_KEYS
+from lxcframe.plugins.cgroup.settings import PLACEMENT_KEYS, V1_PREFIX, V2_PREFIX
 
-V1_PREFIX = "lxc.cgroup."
-V2_PREFIX = "lxc.cgroup2."
 _DEVICE_FILES = ("devices.allow", "devices.deny")
 
 

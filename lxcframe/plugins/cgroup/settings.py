@@ -15,6 +15,10 @@ import attrs
 from lxcframe.config.keys import KeySpec, boolean01
 from lxcframe.config.model import ContainerConfig
 
+#: The limit keys: ``lxc.cgroup.<controller>.<file>`` (driver v1), ``lxc.cgroup2.<file>`` (driver v2).
+V1_PREFIX = "lxc.cgroup."
+V2_PREFIX = "lxc.cgroup2."
+
 RELATIVE = "lxc.cgroup.relative"
 DIR = "lxc.cgroup.dir"
 DIR_MONITOR = "lxc.cgroup.dir.monitor"
