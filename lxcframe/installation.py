@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from lxcframe.version import __version__
+
+# Not typing.TYPE_CHECKING: importing typing costs the thin client a few ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 

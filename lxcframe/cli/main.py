@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Any
+
+# Not typing.TYPE_CHECKING: importing typing costs every command a few ms, the thin client's too.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A tool whose reader went away ends as if killed by SIGPIPE (128 + 13), as shells report it.
 EXIT_BROKEN_PIPE = 141
