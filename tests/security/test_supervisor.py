@@ -94,6 +94,20 @@ def _traversable(path: str) -> Iterator[None]:
             os.chmod(where, mode)
 
 
+@contextlib.contextmanager
+def _socket_open_to_anyone(rundir: str) -> Iterator[str]:
+    """The supervisor's socket reachable and writable by any user for the test (modes put back after),
+    so that the credential check alone must refuse a stranger."""
+    sock_path = os.path.join(rundir, "supervisor.sock")
+    with _traversable(rundir):
+        old_mode = _mode(sock_path)
+        os.chmod(sock_path, 0o777)
+        try:
+            yield sock_path
+        finally:
+            os.chmod(sock_path, old_mode)
+
+
 def test_umask_000_caller_leaves_no_world_writable_run_dir_socket_or_monitor(make_container, rundir):
     container = make_container("umask0")
     old = os.umask(0)
@@ -149,28 +163,22 @@ def test_another_user_reaching_the_socket_gets_no_start(make_container, rundir):
     target = make_container("victim")
     keeper.start()
     try:
-        sock_path = os.path.join(rundir, "supervisor.sock")
         # Whatever the modes: the test opens the way so that the credential check alone must refuse.
-        with _traversable(rundir):
-            old_mode = _mode(sock_path)
-            os.chmod(sock_path, 0o777)
-            try:
-                notify_read, notify_write = os.pipe()
-                result_read, result_write = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(notify_read)
-                    os.close(result_read)
-                    _as_nobody(sock_path, _request(target.name, target.lxcpath), [notify_write], result_write)
-                os.close(notify_write)
-                os.close(result_write)
-                os.waitpid(pid, 0)
-                result = os.read(result_read, 4096)
-                os.close(result_read)
-                report = _read_notify(notify_read, 10)
+        with _socket_open_to_anyone(rundir) as sock_path:
+            notify_read, notify_write = os.pipe()
+            result_read, result_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
                 os.close(notify_read)
-            finally:
-                os.chmod(sock_path, old_mode)
+                os.close(result_read)
+                _as_nobody(sock_path, _request(target.name, target.lxcpath), [notify_write], result_write)
+            os.close(notify_write)
+            os.close(result_write)
+            os.waitpid(pid, 0)
+            result = os.read(result_read, 4096)
+            os.close(result_read)
+            report = _read_notify(notify_read, 10)
+            os.close(notify_read)
         assert result.startswith(b"connected;"), f"nobody could not even reach the socket: {result!r}"
         # Refused at once: the request cannot even be sent, or it is answered "no".
         assert result.startswith((b"connected;answer:no", b"connected;answer:error")), \
@@ -201,23 +209,17 @@ def test_another_user_reaching_the_socket_gets_no_command_run(make_container, ru
         "argv": ["-P", keeper.lxcpath, "config", "set", keeper.name, "lxc.hook.pre-start", "/tmp/pwned"],
         "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, "umask": 0o022, "path0": "", "pass_fds": []}}).encode()
     try:
-        sock_path = os.path.join(rundir, "supervisor.sock")
-        with _traversable(rundir):
-            old_mode = _mode(sock_path)
-            os.chmod(sock_path, 0o777)
-            try:
-                result_read, result_write = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(result_read)
-                    _as_nobody(sock_path, message, [os.dup(0), os.dup(1), os.dup(2), os.open("/", os.O_PATH)],
-                               result_write)
-                os.close(result_write)
-                os.waitpid(pid, 0)
-                result = os.read(result_read, 4096)
+        with _socket_open_to_anyone(rundir) as sock_path:
+            result_read, result_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
                 os.close(result_read)
-            finally:
-                os.chmod(sock_path, old_mode)
+                _as_nobody(sock_path, message, [os.dup(0), os.dup(1), os.dup(2), os.open("/", os.O_PATH)],
+                           result_write)
+            os.close(result_write)
+            os.waitpid(pid, 0)
+            result = os.read(result_read, 4096)
+            os.close(result_read)
         assert result.startswith(b"connected;"), f"nobody could not even reach the socket: {result!r}"
         assert result.startswith((b"connected;answer:no: uid 65534", b"connected;answer:error")), result
         assert Path(config).read_text() == before
