@@ -99,8 +99,31 @@ class AttachRequest:
     pass_fds: tuple[int, ...]
 
 
+def attach_wait(container: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None, gid: int | None,
+                env: tuple[str, ...], pass_fds: tuple[int, ...]) -> int:
+    """``Container.attach_wait``: by name through the server for a multi-threaded caller, else here."""
+    options: dict[str, Any] = {"clear_env": clear_env, "uid": uid, "gid": gid, "env": env, "pass_fds": pass_fds}
+    code = attach_by_name(container, argv, **options)
+    if code is not None:
+        return code
+    return attach(container, container._running_state(), argv, **options)
+
+
 def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None,
            gid: int | None, env: tuple[str, ...], pass_fds: tuple[int, ...] = ()) -> int:
+    request = prepare(container, state, argv, clear_env=clear_env, uid=uid, gid=gid, env=env, pass_fds=pass_fds)
+    plugins = container.plugins
+    if not single_threaded():
+        # Never a fork of this interpreter: the server's worker, else a fresh interpreter of ours.
+        code = _through_server(plugins, request)
+        return code if code is not None else _run_helper(request)
+    return _attach_forked(plugins, request)
+
+
+def prepare(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None,
+            gid: int | None, env: tuple[str, ...], pass_fds: tuple[int, ...] = ()) -> AttachRequest:
+    """What an attach runs: the start's parts, what the plugins' attach hooks hand their child side,
+    the command's environment (the caller's unless cleared, as lxc-attach)."""
     if not argv:
         raise ContainerError("attach needs a command")
     plugins = container.plugins
@@ -114,11 +137,30 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
         cgroup_procs=tuple(ctx.cgroup_procs), parts=parts, messages=ctx.handover.messages(),
         pass_fds=pass_fds,
     )
-    if not single_threaded():
-        # Never a fork of this interpreter: the server's worker, else a fresh interpreter of ours.
-        code = _through_server(plugins, request)
-        return code if code is not None else _run_helper(request)
-    return _attach_forked(plugins, request)
+    return request
+
+
+def attach_by_name(container: Any, argv: tuple[str, ...], *, clear_env: bool, uid: int | None, gid: int | None,
+                   env: tuple[str, ...], pass_fds: tuple[int, ...]) -> int | None:
+    """A multi-threaded caller's whole attach, handed by name to a worker of the warm server; ``None``
+    when the caller is single-threaded or no server of its installation takes it.
+
+    Every system call such a caller makes gives up the GIL, and taking it back from threads busy in
+    Python costs a switch interval (5 ms): reading the state and the start's parts, running the
+    attach hooks and encoding the request here took seconds. By name, the caller connects, sends
+    and receives; the worker does the rest, and errors of the preparation are raised here as before.
+    """
+    if single_threaded():
+        return None
+    from lxcframe import supervisor_client as server
+
+    plugins = container.plugins
+    if plugins.has_extras or not server.enabled() or len(pass_fds) > server.MAX_PASSED_FDS:
+        return None
+    named = {"lxcpath": container.lxcpath, "name": container.name, "argv": list(argv), "clear_env": clear_env,
+             "uid": uid, "gid": gid, "env": list(env), "pass_fds": list(pass_fds), "environ": dict(os.environ),
+             "plugins": transfer.wrap(PluginSelection.of(plugins))}
+    return server.submit_attach_by_name(named, server.fingerprint(plugins), pass_fds)
 
 
 def _through_server(plugins: Any, request: AttachRequest) -> int | None:

@@ -493,11 +493,11 @@ class Container:
         As with lxc-attach, the command gets the caller's stdio and no other descriptor of the
         caller but those in ``pass_fds`` (same numbers inside).
         """
-        from lxcframe.attach import attach
+        from lxcframe.attach import attach_wait
 
         with bound_container(self.name):
-            return attach(self, self._running_state(), tuple(cmd), clear_env=clear_env, uid=uid, gid=gid,
-                          env=tuple(env), pass_fds=tuple(pass_fds))
+            return attach_wait(self, tuple(cmd), clear_env=clear_env, uid=uid, gid=gid, env=tuple(env),
+                               pass_fds=tuple(pass_fds))
 
     def get_ips(self, interface: str | None = None, family: str | None = None,
                 scope: int | None = None) -> tuple[str, ...]:

@@ -11,7 +11,9 @@ read of the calling process (``lxcframe_act_for``: the cgroup plugin joins the c
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import socket
 import sys
 from typing import Any
 
@@ -116,4 +118,80 @@ def run_attach(request: Any, plugins: Any, fds: list[int]) -> int:
     syscalls.set_process_name("lxcframe-attach")
     os.setsid()
     place(fds, (0, 1, 2, *request.pass_fds))
+    return int(run_request(plugins, request))
+
+
+@attrs.frozen
+class NamedAttach:
+    """A threaded caller's attach by name: what ``Container.attach_wait`` was given, and the caller's
+    environment (the command's unless cleared) and plugin selection (still encoded)."""
+
+    lxcpath: str
+    name: str
+    argv: tuple[str, ...]
+    clear_env: bool
+    uid: int | None
+    gid: int | None
+    env: tuple[str, ...]
+    pass_fds: tuple[int, ...]
+    environ: tuple[tuple[str, str], ...]
+    plugins: Any
+
+
+def parse_named_attach(document: Any) -> NamedAttach:
+    """The attach a caller sent by name, or a ``ValueError`` saying what is wrong with it."""
+    fields = {"lxcpath", "name", "argv", "clear_env", "uid", "gid", "env", "pass_fds", "environ", "plugins"}
+    if not isinstance(document, dict) or set(document) != fields:
+        raise ValueError(f"an attach by name holds {', '.join(sorted(fields))}, nothing else")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = document[key]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"{key}: not a list of strings")
+        return tuple(value)
+
+    def optional_id(key: str) -> int | None:
+        value = document[key]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32):
+            raise ValueError(f"{key}: not an id")
+        return value
+
+    if not isinstance(document["lxcpath"], str) or not isinstance(document["name"], str):
+        raise ValueError("lxcpath and name: not strings")
+    if not isinstance(document["clear_env"], bool):
+        raise ValueError("clear_env: not a boolean")
+    environ = document["environ"]
+    if not isinstance(environ, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items()):
+        raise ValueError("environ: not an object of strings")
+    passed = document["pass_fds"]
+    if not isinstance(passed, list) or len(passed) > MAX_PASSED_FDS or len(set(passed)) != len(passed) or not all(
+            isinstance(fd, int) and not isinstance(fd, bool) and 3 <= fd < 65536 for fd in passed):
+        raise ValueError(f"pass_fds: not at most {MAX_PASSED_FDS} distinct descriptor numbers from 3")
+    return NamedAttach(document["lxcpath"], document["name"], strings("argv"), document["clear_env"],
+                       optional_id("uid"), optional_id("gid"), strings("env"), tuple(passed),
+                       tuple(environ.items()), document["plugins"])
+
+
+def run_named_attach(named: NamedAttach, plugins: Any, fds: list[int], conn: socket.socket) -> int:
+    """In the forked worker: the attach prepared here as the caller would have (its environment, its
+    plugins); an error of the preparation goes back to be raised there, an error of the attach itself
+    is said on stderr with status 1, as a helper interpreter of the caller's would."""
+    from lxcframe import syscalls
+    from lxcframe.attach import prepare, run_request
+    from lxcframe.container import Container
+    from lxcframe.errors import LxcframeError
+
+    syscalls.set_process_name("lxcframe-attach")
+    os.setsid()
+    place(fds, (0, 1, 2, *named.pass_fds))
+    os.environ.clear()
+    os.environ.update(dict(named.environ))
+    container = Container(named.name, named.lxcpath, plugins=plugins)
+    try:
+        request = prepare(container, container._running_state(), named.argv, clear_env=named.clear_env,
+                          uid=named.uid, gid=named.gid, env=named.env, pass_fds=named.pass_fds)
+    except LxcframeError as err:
+        record = {"error": {"class": type(err).__name__, "message": str(err)}}
+        conn.send(json.dumps(record).encode(), socket.MSG_NOSIGNAL)
+        return 1
     return int(run_request(plugins, request))

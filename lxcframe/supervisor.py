@@ -48,7 +48,7 @@ from lxcframe import served, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.installation import installation
 from lxcframe.run_root import socket_path
-from lxcframe.spawning import MONITOR_UMASK
+from lxcframe.spawning import MONITOR_UMASK, runtime_environment
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
 
@@ -202,7 +202,7 @@ class _Server:
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
             request, error = _parsed(data, flags)
-            if request is not None and ("command" in request or "attach" in request):
+            if request is not None and ({"command", "attach", "attach_by_name"} & set(request)):
                 work, error = self._check_work(conn, request, fds)
                 if work is not None:
                     keep = self._fork_worker(conn, work)
@@ -260,6 +260,8 @@ class _Server:
             return lambda: served.run_in_worker(command, fds, client_pid, self.plugins), ""
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
+        if "attach_by_name" in request:
+            return self._check_named_attach(conn, request, fds)
         if set(request) != {"fingerprint", "attach"}:
             return None, "no: an attach request holds a fingerprint and an attach, nothing else"
         from lxcframe import attach  # here: a daemon start's caller imports this module, and needs none of it
@@ -271,6 +273,20 @@ class _Server:
         if len(attach_request.pass_fds) > MAX_PASSED_FDS or len(fds) != 3 + len(attach_request.pass_fds):
             return None, "no: an attach request carries stdin, stdout, stderr and the descriptors it passes"
         return lambda: served.run_attach(attach_request, plugins, fds), ""
+
+    def _check_named_attach(self, conn: socket.socket, request: dict[str, Any], fds: list[int]
+                            ) -> tuple[Callable[[], int] | None, str]:
+        if set(request) != {"fingerprint", "attach_by_name"}:
+            return None, "no: an attach request holds a fingerprint and an attach, nothing else"
+        try:
+            named = served.parse_named_attach(request["attach_by_name"])
+            selection = transfer.decode(transfer.unwrap(named.plugins), start_request.PluginSelection)
+            plugins = self._plugins_for(selection, runtime_environment())
+        except Exception as err:  # whatever the input, the supervisor says why and serves on
+            return None, f"no: malformed attach request: {err}"
+        if len(fds) != 3 + len(named.pass_fds):
+            return None, "no: an attach request carries stdin, stdout, stderr and the descriptors it passes"
+        return lambda: served.run_named_attach(named, plugins, fds, conn), ""
 
     def _fork_worker(self, conn: socket.socket, work: Callable[[], int]) -> bool:
         """Fork a worker running ``work`` and send its pidfd; True when the connection is kept until it ends."""

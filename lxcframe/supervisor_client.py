@@ -113,15 +113,24 @@ def exit_status(report: bytes) -> int:
 def submit_attach(request: Any, own_fingerprint: str) -> int | None:
     """Have a worker of the server run a threaded caller's attach; the command's exit status, or ``None``
     when no server of this installation took it (none runs yet: one is started for the next attach)."""
+    return _submit_work({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)}, request.pass_fds)
+
+
+def submit_attach_by_name(named: dict[str, Any], own_fingerprint: str, pass_fds: tuple[int, ...]) -> int | None:
+    """:func:`submit_attach` for an attach the worker prepares itself from the container's name and the
+    options; an error of that preparation (not running, no parts file…) is raised here."""
+    return _submit_work({"fingerprint": own_fingerprint, "attach_by_name": named}, pass_fds)
+
+
+def _submit_work(message: dict[str, Any], pass_fds: tuple[int, ...]) -> int | None:
     client = connect()
     if client is None:
         start_server(wait=False)
         return None
-    message = json.dumps({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)},
-                         separators=(",", ":")).encode()
+    data = json.dumps(message, separators=(",", ":")).encode()
     with client:
         try:
-            socket.send_fds(client, [message], [0, 1, 2, *request.pass_fds])
+            socket.send_fds(client, [data], [0, 1, 2, *pass_fds])
             answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
             for fd in fds:
                 os.close(fd)  # the worker's pidfd: a library caller forwards no signal
@@ -131,7 +140,24 @@ def submit_attach(request: Any, own_fingerprint: str) -> int | None:
             return None
         # Taken: from here the attach runs, whatever happens to this connection (never a second time).
         try:
-            report = client.recv(256)
+            report = client.recv(MAX_REPORT)
+            if report.startswith(b'{"error"'):
+                _raise_reported(report)
+                report = client.recv(MAX_REPORT)
         except OSError:
             report = b""
     return exit_status(report)
+
+
+#: A worker's report: its end, or first an error of an attach prepared by name.
+MAX_REPORT = 65536
+
+
+def _raise_reported(report: bytes) -> None:
+    from lxcframe import errors
+
+    record = json.loads(report)["error"]
+    cls = getattr(errors, str(record.get("class")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.LxcframeError)):
+        cls = errors.ContainerError
+    raise cls(str(record.get("message")))

@@ -371,3 +371,32 @@ def test_an_attach_of_another_installation_is_refused(make_container):
             assert conn.recv(4096) == b"no: this supervisor runs another installation of lxcframe"
     finally:
         container.stop(kill=True)
+
+
+def test_a_threaded_callers_attach_by_name_raises_the_workers_preparation_error(make_container):
+    from lxcframe import attach, supervisor_client
+    from lxcframe.errors import ContainerError
+
+    from .conftest import another_thread
+
+    keeper = make_container("tckeep")
+    stopped = make_container("tcstopped")
+    keeper.start()  # the server stays while its monitor runs
+    sent: list[str] = []
+    real = supervisor_client._submit_work
+
+    def spy(message: dict[str, object], pass_fds: tuple[int, ...]) -> int | None:
+        sent.append(next(key for key in message if key != "fingerprint"))
+        return real(message, pass_fds)
+
+    try:
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(supervisor_client, "_submit_work", spy)
+            patched.setattr(attach, "_run_helper", lambda _request: pytest.fail("a helper interpreter was started"))
+            with another_thread():
+                with pytest.raises(ContainerError, match="tcstopped: not running"):
+                    stopped.attach_wait(["/bin/true"])
+                assert keeper.attach_wait(["/bin/sh", "-c", "exit 3"]) == 3
+        assert sent == ["attach_by_name", "attach_by_name"]
+    finally:
+        keeper.stop(kill=True)
