@@ -44,6 +44,17 @@ def default_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
+def interpreter_signals() -> None:
+    """The dispositions a fresh interpreter started by a clean parent has: every signal default and
+    none blocked, except SIGINT raising KeyboardInterrupt and SIGPIPE and SIGXFSZ ignored. Python
+    leaves a signal its parent ignored ignored (a background job's SIGINT and SIGQUIT), which a
+    long-lived process serving other callers must not keep from whichever caller started it."""
+    default_signals()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 class OutsideRoot(Exception):
     """The working directory asked for resolves outside the container's root."""
 

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lxcframe import served, start_request, syscalls, transfer
+from lxcframe import entering, served, start_request, syscalls, transfer
 from lxcframe import state as st
 from lxcframe.installation import installation
 from lxcframe.run_root import socket_path
@@ -449,6 +449,9 @@ def _private_run_root() -> None:
 
 def serve() -> int:
     os.umask(0o077)  # whatever the first caller's umask, nothing of the supervisor's is shared
+    # Nor its signals: started from a background job, SIGINT and SIGQUIT would stay ignored in every
+    # worker (a thin client's Ctrl-C lost) and in every host hook they run.
+    entering.interpreter_signals()
     _private_run_root()
     lock = os.open(_lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:

@@ -400,3 +400,25 @@ def test_a_threaded_callers_attach_by_name_raises_the_workers_preparation_error(
         assert sent == ["attach_by_name", "attach_by_name"]
     finally:
         keeper.stop(kill=True)
+
+
+#: SIGPIPE and SIGXFSZ: what any Python interpreter ignores, and nothing else.
+PYTHON_IGNORES = (1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))
+
+
+def test_a_server_started_by_a_background_job_keeps_none_of_its_ignored_signals(lxcpath, rundir, monkeypatch):
+    monkeypatch.setenv(thin_client.ENABLE_ENV, "1")
+    monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "2")
+    # As a shell starts a background job: SIGINT and SIGQUIT ignored, and the job's first command
+    # starts the server.
+    as_background_job = ("import signal, subprocess, sys; "
+                         "[signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]; "
+                         "sys.exit(subprocess.run(sys.argv[1:], restore_signals=False).returncode)")
+    done = subprocess.run([sys.executable, "-c", as_background_job, *_cli(lxcpath, "ls")], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    _wait_until(_server_up)
+    status = Path(f"/proc/{_server_pid()}/status").read_text()
+    [ignored] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:")]
+    [blocked] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigBlk:")]
+    assert (ignored, blocked) == (PYTHON_IGNORES, 0)
