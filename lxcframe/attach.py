@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import attrs
@@ -114,9 +114,9 @@ def attach(container: Any, state: Any, argv: tuple[str, ...], *, clear_env: bool
     request = prepare(container, state, argv, clear_env=clear_env, uid=uid, gid=gid, env=env, pass_fds=pass_fds)
     plugins = container.plugins
     if not single_threaded():
-        # Never a fork of this interpreter: the server's worker, else a fresh interpreter of ours.
-        code = _through_server(plugins, request)
-        return code if code is not None else _run_helper(request)
+        # Never a fork of this interpreter: a fresh interpreter of ours (``attach_wait`` tried the
+        # server's worker, by name, first).
+        return _run_helper(request)
     return _attach_forked(plugins, request)
 
 
@@ -161,17 +161,6 @@ def attach_by_name(container: Any, argv: tuple[str, ...], *, clear_env: bool, ui
              "uid": uid, "gid": gid, "env": list(env), "pass_fds": list(pass_fds), "environ": dict(os.environ),
              "plugins": transfer.wrap(PluginSelection.of(plugins))}
     return server.submit_attach_by_name(named, server.fingerprint(plugins), pass_fds)
-
-
-def _through_server(plugins: Any, request: AttachRequest) -> int | None:
-    """The attach run by a worker of the warm server (a fork of it, no interpreter to start); ``None``
-    when no server of this installation takes it."""
-    from lxcframe import supervisor_client as server
-
-    # More descriptors than a request carries: a helper inherits them instead.
-    if plugins.has_extras or not server.enabled() or len(request.pass_fds) > server.MAX_PASSED_FDS:
-        return None
-    return server.submit_attach(request, server.fingerprint(plugins))
 
 
 def _run_helper(request: AttachRequest) -> int:
@@ -275,14 +264,12 @@ def _restore_foreground(group: int | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def decode_request(encoded: Any, load_plugins: Callable[[PluginSelection, dict[str, str]], Any] | None = None
-                   ) -> tuple[AttachRequest, Any]:
-    """The attach request in ``encoded`` (a parsed :func:`transfer.wrap`) and the plugins it names (loaded
-    here, or by ``load_plugins(selection, environ)``), or a :class:`transfer.TransferError`."""
+def decode_request(encoded: Any) -> tuple[AttachRequest, Any]:
+    """The attach request in ``encoded`` (a parsed :func:`transfer.wrap`) and the plugins it names, or a
+    :class:`transfer.TransferError`."""
     # The plugin selection first: the parts may hold values of those plugins' classes.
     selection = transfer.decode(transfer.encoded_field(encoded, "plugins", "an attach request"), PluginSelection)
-    environ = runtime_environment()
-    plugins = load_plugins(selection, environ) if load_plugins is not None else selection.load(environ)
+    plugins = selection.load(runtime_environment())
     return transfer.decode(encoded, AttachRequest, plugin_packages(plugins)), plugins
 
 

@@ -40,20 +40,35 @@ def parse(document: Any) -> Command:
     """The command a client sent, or a ``ValueError`` saying what is wrong with it."""
     if not isinstance(document, dict) or set(document) != {"argv", "env", "umask", "path0", "pass_fds"}:
         raise ValueError("a command holds argv, env, umask, path0 and pass_fds, nothing else")
-    passed = document["pass_fds"]
-    if not isinstance(passed, list) or len(passed) > MAX_PASSED_FDS or len(set(passed)) != len(passed) or not all(
-            isinstance(fd, int) and not isinstance(fd, bool) and 3 <= fd < 65536 for fd in passed):
-        raise ValueError(f"pass_fds: not at most {MAX_PASSED_FDS} distinct descriptor numbers from 3")
-    argv, env, umask, path0 = document["argv"], document["env"], document["umask"], document["path0"]
-    if not isinstance(argv, list) or not all(isinstance(word, str) for word in argv):
-        raise ValueError("argv: not a list of strings")
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise ValueError("env: not an object of strings")
+    passed = _descriptor_numbers(document["pass_fds"])
+    argv, env = _strings(document, "argv"), _string_map(document, "env")
+    umask, path0 = document["umask"], document["path0"]
     if not isinstance(umask, int) or isinstance(umask, bool) or not 0 <= umask <= 0o777:
         raise ValueError("umask: not a mode")
     if not isinstance(path0, str):
         raise ValueError("path0: not a string")
-    return Command(tuple(argv), tuple(env.items()), umask, path0, tuple(passed))
+    return Command(argv, env, umask, path0, passed)
+
+
+def _descriptor_numbers(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PASSED_FDS or len(set(value)) != len(value) or not all(
+            isinstance(fd, int) and not isinstance(fd, bool) and 3 <= fd < 65536 for fd in value):
+        raise ValueError(f"pass_fds: not at most {MAX_PASSED_FDS} distinct descriptor numbers from 3")
+    return tuple(value)
+
+
+def _strings(document: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = document[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{key}: not a list of strings")
+    return tuple(value)
+
+
+def _string_map(document: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    value = document[key]
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{key}: not an object of strings")
+    return tuple(value.items())
 
 
 def place(fds: list[int], wanted: tuple[int, ...]) -> None:
@@ -109,18 +124,6 @@ def run_in_worker(command: Command, fds: list[int], client_pid: int, plugins: An
     return code
 
 
-def run_attach(request: Any, plugins: Any, fds: list[int]) -> int:
-    """In the forked worker: a threaded caller's attach, with its stdin, stdout, stderr and the descriptors
-    it passes at their own numbers, as a helper interpreter of its would have them."""
-    from lxcframe import syscalls
-    from lxcframe.attach import run_request
-
-    syscalls.set_process_name("lxcframe-attach")
-    os.setsid()
-    place(fds, (0, 1, 2, *request.pass_fds))
-    return int(run_request(plugins, request))
-
-
 @attrs.frozen
 class NamedAttach:
     """A threaded caller's attach by name: what ``Container.attach_wait`` was given, and the caller's
@@ -144,12 +147,6 @@ def parse_named_attach(document: Any) -> NamedAttach:
     if not isinstance(document, dict) or set(document) != fields:
         raise ValueError(f"an attach by name holds {', '.join(sorted(fields))}, nothing else")
 
-    def strings(key: str) -> tuple[str, ...]:
-        value = document[key]
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ValueError(f"{key}: not a list of strings")
-        return tuple(value)
-
     def optional_id(key: str) -> int | None:
         value = document[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32):
@@ -160,16 +157,10 @@ def parse_named_attach(document: Any) -> NamedAttach:
         raise ValueError("lxcpath and name: not strings")
     if not isinstance(document["clear_env"], bool):
         raise ValueError("clear_env: not a boolean")
-    environ = document["environ"]
-    if not isinstance(environ, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items()):
-        raise ValueError("environ: not an object of strings")
-    passed = document["pass_fds"]
-    if not isinstance(passed, list) or len(passed) > MAX_PASSED_FDS or len(set(passed)) != len(passed) or not all(
-            isinstance(fd, int) and not isinstance(fd, bool) and 3 <= fd < 65536 for fd in passed):
-        raise ValueError(f"pass_fds: not at most {MAX_PASSED_FDS} distinct descriptor numbers from 3")
-    return NamedAttach(document["lxcpath"], document["name"], strings("argv"), document["clear_env"],
-                       optional_id("uid"), optional_id("gid"), strings("env"), tuple(passed),
-                       tuple(environ.items()), document["plugins"])
+    return NamedAttach(document["lxcpath"], document["name"], _strings(document, "argv"), document["clear_env"],
+                       optional_id("uid"), optional_id("gid"), _strings(document, "env"),
+                       _descriptor_numbers(document["pass_fds"]), _string_map(document, "environ"),
+                       document["plugins"])
 
 
 def run_named_attach(named: NamedAttach, plugins: Any, fds: list[int], conn: socket.socket) -> int:

@@ -202,7 +202,7 @@ class _Server:
             except OSError:
                 return  # nothing readable after all, or an error: either way this client is done
             request, error = _parsed(data, flags)
-            if request is not None and ({"command", "attach", "attach_by_name"} & set(request)):
+            if request is not None and ({"command", "attach_by_name"} & set(request)):
                 work, error = self._check_work(conn, request, fds)
                 if work is not None:
                     keep = self._fork_worker(conn, work)
@@ -242,8 +242,8 @@ class _Server:
 
     def _check_work(self, conn: socket.socket, request: dict[str, Any], fds: list[int]
                     ) -> tuple[Callable[[], int] | None, str]:
-        """What a worker runs for a thin client's command or a threaded caller's attach, or ``None`` and
-        why not."""
+        """What a worker runs for a thin client's command or a threaded caller's attach by name, or ``None``
+        and why not."""
         if "command" in request:
             if request.get("installation") != self.own_installation:
                 return None, "no: this server runs another installation of lxcframe"
@@ -260,22 +260,6 @@ class _Server:
             return lambda: served.run_in_worker(command, fds, client_pid, self.plugins), ""
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
-        if "attach_by_name" in request:
-            return self._check_named_attach(conn, request, fds)
-        if set(request) != {"fingerprint", "attach"}:
-            return None, "no: an attach request holds a fingerprint and an attach, nothing else"
-        from lxcframe import attach  # here: a daemon start's caller imports this module, and needs none of it
-
-        try:
-            attach_request, plugins = attach.decode_request(transfer.unwrap(request["attach"]), self._plugins_for)
-        except Exception as err:  # whatever the input, the supervisor says why and serves on
-            return None, f"no: malformed attach request: {err}"
-        if len(attach_request.pass_fds) > MAX_PASSED_FDS or len(fds) != 3 + len(attach_request.pass_fds):
-            return None, "no: an attach request carries stdin, stdout, stderr and the descriptors it passes"
-        return lambda: served.run_attach(attach_request, plugins, fds), ""
-
-    def _check_named_attach(self, conn: socket.socket, request: dict[str, Any], fds: list[int]
-                            ) -> tuple[Callable[[], int] | None, str]:
         if set(request) != {"fingerprint", "attach_by_name"}:
             return None, "no: an attach request holds a fingerprint and an attach, nothing else"
         try:

@@ -110,15 +110,11 @@ def exit_status(report: bytes) -> int:
     raise ContainerError("the server ended without reporting the end of the work it took")
 
 
-def submit_attach(request: Any, own_fingerprint: str) -> int | None:
-    """Have a worker of the server run a threaded caller's attach; the command's exit status, or ``None``
-    when no server of this installation took it (none runs yet: one is started for the next attach)."""
-    return _submit_work({"fingerprint": own_fingerprint, "attach": transfer.wrap(request)}, request.pass_fds)
-
-
 def submit_attach_by_name(named: dict[str, Any], own_fingerprint: str, pass_fds: tuple[int, ...]) -> int | None:
-    """:func:`submit_attach` for an attach the worker prepares itself from the container's name and the
-    options; an error of that preparation (not running, no parts file…) is raised here."""
+    """Have a worker of the server prepare and run a threaded caller's attach from the container's name
+    and the options; the command's exit status, or ``None`` when no server of this installation took it
+    (none runs yet: one is started for the next attach). An error of the preparation (not running, no
+    parts file…) is raised here."""
     return _submit_work({"fingerprint": own_fingerprint, "attach_by_name": named}, pass_fds)
 
 

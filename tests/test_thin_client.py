@@ -366,7 +366,7 @@ def test_an_attach_of_another_installation_is_refused(make_container):
     try:
         with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as conn:
             conn.connect(socket_path())
-            socket.send_fds(conn, [json.dumps({"fingerprint": "another", "attach": {}}).encode()], [0, 1, 2])
+            socket.send_fds(conn, [json.dumps({"fingerprint": "another", "attach_by_name": {}}).encode()], [0, 1, 2])
             conn.settimeout(10)
             assert conn.recv(4096) == b"no: this supervisor runs another installation of lxcframe"
     finally:
