@@ -74,7 +74,7 @@ S = "lxcframe.plugins"
      "lxc.mount.entry = /no/such/source mnt/data none bind,create=dir 0 0\n", "lxc.mount.entry", "mounts", "mounts"),
     (f"{S}.console:lxcframe_pre_start:ConfigError:",
      "lxc.console.logfile = /etc\n", "lxc.console.logfile", "pre-start", "console"),
-    (f"{S}.console.server:LogFile._open:LogFileRefused:cannot open it: {{}}",
+    ("lxcframe.console_service:LogFile._open:LogFileRefused:cannot open it: {}",
      "lxc.console.logfile = /no/such/dir/console.log\n", "lxc.console.logfile", "pre-start", "console"),
 ], ids=lambda value: value.split(":")[0].rsplit(".", 1)[-1] if isinstance(value, str) and ":" in value else None)
 def test_start_refuses_a_config_line(site: str, lines: str, key: str, stage: str, plugin: str, make: Make) -> None:
@@ -92,7 +92,7 @@ def test_console_logfile_that_is_no_file_names_the_line(make: Make) -> None:
     append(container, "lxc.console.logfile = /etc\n")
     error = start_fails(container, "pre-start", "console")
     assert error.message == f"{where(container, 'lxc.console.logfile')} = '/etc': is a directory, not a regular file"
-    assert_message_of(f"{S}.console.server:LogFile._open:LogFileRefused:is {{}}, not a regular file", error.message)
+    assert_message_of("lxcframe.console_service:LogFile._open:LogFileRefused:is {}, not a regular file", error.message)
 
 
 def test_failing_hook_stops_the_start(make: Make) -> None:
@@ -370,9 +370,9 @@ COVERED_AT_START: dict[str, str] = {
         f"{S}.core:lxcframe_child_mount_rootfs:FileNotFoundError:{{}}lxc.rootfs.path: rootfs is not a directory",
         f"{S}.mounts:mount_entry_in_rootfs:OSError:{{}}mount {{}} on {{}}: {{}}",
         f"{S}.console:lxcframe_pre_start:ConfigError:",
-        f"{S}.console.server:LogFile._open:LogFileRefused:cannot open it: {{}}",
+        "lxcframe.console_service:LogFile._open:LogFileRefused:cannot open it: {}",
     )},
-    f"{S}.console.server:LogFile._open:LogFileRefused:is {{}}, not a regular file":
+    "lxcframe.console_service:LogFile._open:LogFileRefused:is {}, not a regular file":
         "test_console_logfile_that_is_no_file_names_the_line",
     f"{S}.hooks:run_script:RuntimeError:{{}} exited with status {{}}: {{}}": "test_failing_hook_stops_the_start",
     f"{S}.seccomp.builder:_add:BuildError:{{}}:{{}}: cannot add the rule for {{}} ({{}}): {{}}":

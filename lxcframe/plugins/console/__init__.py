@@ -2,7 +2,8 @@
 
 ``lxc.console.*``, ``lxc.tty.max``, ``lxc.tty.dir``. The child allocates the ptys (see :mod:`.ptys`)
 and sends the masters to the monitor, which logs the console (ring buffer, ``lxc.console.logfile``)
-and hands ttys to ``lxcframe console`` / ``Container.console_getfd`` (see :mod:`.server`).
+and hands ttys to ``lxcframe console`` / ``Container.console_getfd`` (the core's
+:mod:`lxcframe.console_service`, which a long-lived process can take over without this plugin).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lxcframe.state import ContainerState
 from .settings import KEYS, LOGFILE_KEY, ConsoleSettings
 
 if TYPE_CHECKING:
-    from .server import ConsoleServer
+    from lxcframe.console_service import ConsoleOptions, ConsoleServer
 
 NAME = "console"
 
@@ -56,13 +57,13 @@ def lxcframe_plan(config: ContainerConfig) -> ConsoleSettings:
 
 @hookimpl
 def lxcframe_pre_start(ctx: HostContext) -> None:
-    from .server import ConsoleServer, LogFileRefused
+    from lxcframe.console_service import ConsoleServer, LogFileRefused
 
     settings = ctx.plan.part(ConsoleSettings)
     if not settings.enabled:
         return
     try:
-        server = ConsoleServer(settings, st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
+        server = ConsoleServer.open(_options(settings), st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name), ctx.log)
     except LogFileRefused as err:
         raise ConfigError(str(err), path=settings.logfile_path, line=settings.logfile_line, key=LOGFILE_KEY,
                           value=settings.logfile) from None
@@ -79,6 +80,13 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
             os.close(fd)
 
     ctx.undo.push("console link", forget_unsent)
+
+
+def _options(settings: ConsoleSettings) -> ConsoleOptions:
+    from lxcframe.console_service import ConsoleOptions
+
+    return ConsoleOptions(buffer_size=settings.buffer_size, logfile=settings.logfile, log_limit=settings.log_limit,
+                          rotate=settings.rotate, mirror=settings.mirror)
 
 
 @hookimpl
@@ -142,7 +150,7 @@ def lxcframe_stopped(ctx: HostContext, status: int) -> None:
 @hookimpl
 def lxcframe_cleanup(state: ContainerState) -> None:
     # A monitor that died left its console socket behind; nothing else of ours outlives it.
-    from .server import SOCKET_NAME
+    from lxcframe.console_service import SOCKET_NAME
 
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(state.runtime_dir, SOCKET_NAME))

@@ -9,9 +9,8 @@ from typing import Any
 
 from lxcframe import state as st
 from lxcframe.channel import Channel
+from lxcframe.console_service import socket_address
 from lxcframe.errors import ContainerError
-
-from .server import socket_address
 
 
 def connect(lxcpath: str, name: str) -> Channel:
