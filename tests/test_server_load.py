@@ -135,7 +135,9 @@ def test_two_installations_share_a_run_directory_and_each_runs_only_its_own_code
     with destroyed_at_the_end(lxcpath, names):
         for name in names:  # in this process: a command finding no server would start one of its own
             create(lxcpath, name)
-        with running_server({**server_of.server_env, "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server:
+        # The containers go before the server is waited for: it stays while one runs.
+        with running_server({**server_of.server_env, "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server, \
+                destroyed_at_the_end(lxcpath, names):
             client_pids: dict[tuple[str, str], int] = {}
             for inst in installations:
                 daemon = f"daemon-{inst.label}"
@@ -226,7 +228,8 @@ def test_a_client_killed_during_execute_ends_its_worker_and_leaves_nothing_of_th
     rootfs = Path(lxcpath, name, "rootfs")
     with destroyed_at_the_end(lxcpath, [name]):
         container = create(lxcpath, name)
-        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server:
+        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server, \
+                destroyed_at_the_end(lxcpath, [name]):
             client = subprocess.Popen([sys.executable, "-c", SERVED_CLIENT, "-P", lxcpath, "execute", name, "--",
                                        "/bin/sh", "-c", TERM_NOTING], env=env, cwd=tmp_path,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -261,7 +264,8 @@ def test_a_client_killed_during_attach_ends_its_worker_and_the_attached_processe
     rootfs = Path(lxcpath, name, "rootfs")
     with destroyed_at_the_end(lxcpath, [name]):
         container = create(lxcpath, name)
-        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server:
+        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server, \
+                destroyed_at_the_end(lxcpath, [name]):
             done = served(env, tmp_path, "-P", lxcpath, "start", name)
             assert (done.returncode, done.stderr) == (0, "")
             running = Started.of(container, server)
@@ -315,11 +319,12 @@ def test_a_client_that_connects_and_sends_half_a_request_or_nothing_delays_nobod
     """Each connection has its own deadline in one poll set: silent or cut-off clients, alive or killed,
     hold up neither the server nor the next client, who is answered at once."""
     env = client_env(REPO, None, idle=float(SERVER_IDLE))
-    create(lxcpath, "listed")
     with destroyed_at_the_end(lxcpath, ["listed"]):
+        create(lxcpath, "listed")
         installation = installation_of(env, tmp_path)
         whole = _command_request(installation, lxcpath, env).decode()
-        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server:
+        with running_server({**runtime_env(str(REPO)), "LXCFRAME_SUPERVISOR_IDLE": SERVER_IDLE}) as server, \
+                destroyed_at_the_end(lxcpath, ["listed"]):
             silent_open = _connected()  # stays connected, says nothing, for the whole test
             clients = [subprocess.Popen([sys.executable, "-c", HALF_CLIENT, request, socket_path()],
                                         stdout=subprocess.PIPE, text=True)
