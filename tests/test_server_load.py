@@ -90,6 +90,9 @@ class Started:
         found += [f"cgroup {path}" for path in self.cgroups if os.path.exists(path)]
         return found
 
+    def gone(self) -> bool:
+        return not self.leftovers()
+
 
 @contextlib.contextmanager
 def destroyed_at_the_end(lxcpath: str, names: list[str]) -> Iterator[None]:
@@ -195,7 +198,8 @@ def test_two_installations_share_a_run_directory_and_each_runs_only_its_own_code
                 daemon, once = f"daemon-{inst.label}", f"once-{inst.label}"
                 _, done = inst.cli("-P", lxcpath, "stop", daemon, cwd=tmp_path)
                 assert (done.returncode, done.stderr) == (0, ""), done
-                wait_until(lambda d=daemon: not started[d].leftovers(), 30, f"{daemon} cleaned after its stop")
+                wait_until(started[daemon].gone, 30, f"{daemon} cleaned after its stop",
+                           found=started[daemon].leftovers)
                 for name in (daemon, once):
                     _, done = inst.cli("-P", lxcpath, "destroy", name, cwd=tmp_path)
                     assert (done.returncode, done.stderr) == (0, ""), done
@@ -294,7 +298,7 @@ def test_a_client_killed_during_attach_ends_its_worker_and_the_attached_processe
             finally:
                 with contextlib.suppress(Exception):
                     container.stop(kill=True)
-            wait_until(lambda: not running.leftovers(), 30, "the container is cleaned after its stop")
+            wait_until(running.gone, 30, "the container is cleaned after its stop", found=running.leftovers)
 
 
 def _command_request(installation: list[object], lxcpath: str, env: dict[str, str]) -> bytes:
@@ -469,6 +473,6 @@ def test_eight_threads_start_attach_and_stop_twenty_containers_each_through_the_
     assert not os.path.exists(socket_path())
     # Each had a netns id of its own (a namespace without one would say nothing here), and none is left.
     assert None not in netns_ids and len(netns_ids) > 1
-    ours = netns_ids - netns_before  # others' containers on this host come and go meanwhile
+    ours = {nsid for nsid in netns_ids if nsid is not None} - netns_before  # others' come and go meanwhile
     wait_until(lambda: not ours & _netns_ids(), 10, "the containers' netns ids are released",
                found=lambda: sorted(ours & _netns_ids()))
