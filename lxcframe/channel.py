@@ -37,14 +37,14 @@ class Channel:
         else:
             self.sock.send(json.dumps(record, default=str).encode())
 
-    def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+    def recv(self, timeout: float | None = None, max_fds: int = 8) -> dict[str, Any] | None:
         """The next record, or ``None`` at EOF (the peer exec'd or died).
 
-        Descriptors that came with it are in ``record["_fds"]`` (name -> descriptor).
+        Descriptors that came with it (at most ``max_fds``) are in ``record["_fds"]`` (name -> descriptor).
         """
         self.sock.settimeout(timeout)
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_RECORD, 8)
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_RECORD, max_fds)
         finally:
             self.sock.settimeout(None)
         if not data:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import shutil
 import signal
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from lxcframe import ending
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig, load_config
 from lxcframe.config.writer import set_item
@@ -154,7 +154,10 @@ class Container:
                                  f"but that process does not hold {lock}: not trusting the state file")
         init = None
         if recorded.init_pid:
-            init = _open_pidfd(recorded.init_pid, recorded.init_start, monitor_pid=recorded.monitor_pid,
+            # An adopting server may have adopted init again after the one that was its parent died:
+            # then only the namespace proofs hold, as after a dead monitor.
+            init = _open_pidfd(recorded.init_pid, recorded.init_start,
+                               monitor_pid=None if recorded.adopted else recorded.monitor_pid,
                                pidns=recorded.init_pidns)
             if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start:
                 monitor_alive = process_proof.is_alive(monitor)
@@ -191,7 +194,7 @@ class Container:
             return  # init still runs; stop will kill it first
         with bound_container(self.name):
             self._log().warning("cleaning up after a monitor that died", monitor_pid=recorded.monitor_pid)
-            call_hook(self.plugins, "lxcframe_cleanup", state=recorded)
+            call_hook(self.plugins, "lxcframe_cleanup", state=recorded, ctx=None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(st.runtime_dir(self.lxcpath, self.name), "state.json"))
 
@@ -318,7 +321,7 @@ class Container:
                 if current.state == st.FROZEN:
                     call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=current, frozen=False)
                 syscalls.pidfd_send_signal(init, halt)
-                if _wait_readable(monitor if monitor is not None else init, timeout):
+                if ending.wait_ended(current, monitor, init, timeout):
                     return True
                 if not escalate:
                     return False
@@ -328,7 +331,7 @@ class Container:
                 if not done:
                     with contextlib.suppress(ProcessLookupError):
                         syscalls.pidfd_send_signal(init, force)
-            _wait_readable(monitor if monitor is not None else init, 30.0)
+            ending.wait_ended(current, monitor, init, 30.0)
         finally:
             process_proof.close(monitor, init)
         self._clean_stale()
@@ -365,7 +368,7 @@ class Container:
                 syscalls.pidfd_send_signal(monitor, signal.SIGTERM)
             deadline = time.monotonic() + (30.0 if kill else max(timeout, 0))
             while True:
-                if _wait_readable(monitor, min(0.1, max(deadline - time.monotonic(), 0))):
+                if ending.wait_readable(monitor, min(0.1, max(deadline - time.monotonic(), 0))):
                     return True
                 now = self.current_state()
                 if now is None:
@@ -590,11 +593,3 @@ def _open_pidfd(pid: int | None, start: int | None, *, monitor_pid: int | None =
     from lxcframe import process_proof
 
     return process_proof.open_init(pid, start, monitor_pid, pidns)
-
-
-def _wait_readable(fd: int | None, timeout: float) -> bool:
-    """A pidfd turns readable when its process exits."""
-    if fd is None:
-        return True
-    readable, _, _ = select.select([fd], [], [], max(timeout, 0))
-    return bool(readable)

@@ -134,6 +134,15 @@ class HostContext:
         #: True when the monitor is the caller's own process (``start -F``/``execute`` from a
         #: single-threaded caller): plugins must then not move it into another cgroup.
         self.monitor_is_caller = False
+        #: True once the server adopted the running container (:mod:`lxcframe.adoption`).
+        self.adopted = False
+        #: Descriptors a plugin needs after init exited (e.g. the namespaces for the stop hooks), by a
+        #: name of the plugin's. They follow the container: from a server's start worker to the server,
+        #: and on to the worker that ends the container, where they are here again under the same names.
+        self.kept: dict[str, int] = {}
+        #: What the server serves for the container's life once its start worker left, by kind: today
+        #: ``"console"``, a :class:`lxcframe.console_service.ConsoleServer`.
+        self.served: dict[str, Any] = {}
 
     @property
     def name(self) -> str:

@@ -14,7 +14,17 @@ from typing import Any, Protocol
 
 from lxcframe.errors import StageError
 from lxcframe.stage_runner import call_hook, describe
-from lxcframe.stages import CHILD_WALK, HOST_AFTER_START, HOST_START, Barrier, CoreStep, Entry, Stage
+from lxcframe.stages import (
+    CHILD_WALK,
+    HOST_AFTER_EXIT,
+    HOST_AFTER_START,
+    HOST_START,
+    HOST_WHILE_RUNNING,
+    Barrier,
+    CoreStep,
+    Entry,
+    Stage,
+)
 
 
 class StepFailed(Exception):
@@ -70,6 +80,16 @@ def walk_host_start(core: HostCore) -> None:
 def walk_host_after_start(core: HostCore) -> None:
     """The monitor's part once the container runs: a stage's failure is the core's to log, not raised."""
     _walk_host(core, HOST_AFTER_START)
+
+
+def walk_host_running(core: HostCore) -> None:
+    """The first half of :func:`walk_host_after_start`: up to the wait for init."""
+    _walk_host(core, HOST_WHILE_RUNNING)
+
+
+def walk_host_after_exit(core: HostCore) -> None:
+    """The second half: wait for init, then end the container."""
+    _walk_host(core, HOST_AFTER_EXIT)
 
 
 def _walk_host(core: HostCore, entries: Iterable[Entry]) -> None:

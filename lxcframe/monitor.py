@@ -21,6 +21,7 @@ from typing import Any
 
 from lxcframe import driver, start_abort, started_parts, syscalls
 from lxcframe import state as st
+from lxcframe.adoption import AdoptionError, AdoptionLink
 from lxcframe.channel import Channel
 from lxcframe.context import HostContext, StartPlan
 from lxcframe.entering import close_descriptors, default_signals
@@ -38,18 +39,25 @@ def _kill_and_reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Channel) -> int:
+def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Channel,
+               adoption: AdoptionLink | None) -> tuple[int, int]:
+    """Fork the init child; ``(pid, pidfd)``, the pidfd only when init is the adopting server's child."""
     from lxcframe.sealed_init import sealed_init_fd
 
     # Opened on the host before the child leaves it: the child cannot reach the host's files later.
     init_fd = sealed_init_fd() if plan.mode == "execute" else -1
     own_pidns = -1
-    monitor_pidfd = syscalls.pidfd_open(os.getpid())
+    init_pidfd = -1
+    # The process init's parent-death signal is about: this monitor, or the server that adopts init.
+    monitor_pidfd = syscalls.pidfd_open(os.getpid() if adoption is None else adoption.server_pid)
     try:
         if plan.new_pidns and not plan.pidns_in_child:
             own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             syscalls.unshare(syscalls.CLONE_NEWPID)
-        pid = os.fork()
+        if adoption is None:
+            pid = os.fork()
+        else:
+            pid, init_pidfd = syscalls.fork_as_sibling()
         if pid == 0:
             from lxcframe.child import run_child
 
@@ -61,14 +69,15 @@ def _fork_init(plugins: Any, plan: StartPlan, host_end: Channel, child_end: Chan
             # Later forks (hooks after the container stopped) must land in the host's pid namespace.
             syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
             os.close(own_pidns)
-    return pid
+    return pid, init_pidfd
 
 
 class _MonitorCore:
     """The monitor's side of the start table (:mod:`lxcframe.stages`): its core steps, what a barrier
     means to it and the arguments its hooks get; :mod:`lxcframe.driver` walks the table through it."""
 
-    def __init__(self, ctx: HostContext, notify: Notify, forward_signals: bool) -> None:
+    def __init__(self, ctx: HostContext, notify: Notify, forward_signals: bool,
+                 adoption: AdoptionLink | None = None, locks: list[int] | None = None) -> None:
         self.ctx = ctx
         self.plugins = ctx.plugins
         self.notify = notify
@@ -76,6 +85,11 @@ class _MonitorCore:
         self.host_end, self.child_end = Channel.pair()
         self.pid = 0  # the forked child
         self.status = 0  # init's wait status, once it exited
+        #: The server that adopts the container once it runs (see :mod:`lxcframe.adoption`); its child
+        #: is ours to signal through ``child_pidfd``, not to wait for.
+        self.adoption = adoption
+        self.locks = locks or []
+        self.child_pidfd = -1
 
     def arguments(self) -> dict[str, Any]:
         return {"ctx": self.ctx, "pid": self.ctx.init_pid or self.pid, "status": self.status}
@@ -89,9 +103,31 @@ class _MonitorCore:
     def fork(self) -> None:
         # What pre-start created (cgroups…) is on record before anything can kill this monitor.
         _record_state(self.ctx, st.STARTING)
-        self.pid = _fork_init(self.plugins, self.ctx.plan, self.host_end, self.child_end)
+        self.pid, self.child_pidfd = _fork_init(self.plugins, self.ctx.plan, self.host_end, self.child_end,
+                                                self.adoption)
         self.ctx.child_pid = self.ctx.init_pid = self.pid
         self.child_end.close()
+        if self.adoption is not None:
+            self.adoption.born(self.pid)
+
+    def reap_child(self) -> int | None:
+        """Wait for the forked child to end; its wait status (``None`` if the adopting server, its
+        parent, did not say)."""
+        if self.adoption is None:
+            try:
+                return os.waitpid(self.pid, 0)[1]
+            except ChildProcessError:
+                return None
+        select.select([self.child_pidfd], [], [])
+        return self.adoption.exit_status(self.pid)
+
+    def kill_child(self) -> None:
+        if self.adoption is None:
+            _kill_and_reap(self.pid)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            syscalls.pidfd_send_signal(self.child_pidfd, signal.SIGKILL)
+        self.reap_child()
 
     def running(self) -> None:
         ctx = self.ctx
@@ -101,6 +137,34 @@ class _MonitorCore:
         if self.forward_signals:
             _forward_signals_to(init_pid)
         self.notify({"ok": True, "init_pid": init_pid})
+
+    def adopt(self) -> None:
+        """The server takes the container (and its locks): it is named the monitor from now on. Init is
+        the server's child, not ours: if the server will not take it, the start fails (and is undone)."""
+        assert self.adoption is not None
+        ctx = self.ctx
+        try:
+            self.adoption.adopt(ctx.plan.name, ctx.plan.lxcpath, self.pid, ctx.init_pid or self.pid, self.locks)
+        except OSError as err:
+            raise AdoptionError(f"the server did not adopt the container: {err}") from None
+        ctx.monitor_pid = self.adoption.server_pid
+        ctx.adopted = True
+
+    def hand_over(self) -> None:
+        """Give the server what lives until init exits (the console, the plugins' kept descriptors)."""
+        assert self.adoption is not None
+        ctx = self.ctx
+        console = ctx.served.get("console")
+        try:
+            self.adoption.hand_over(dict(ctx.kept), console.export() if console is not None else None)
+        except (AdoptionError, OSError) as err:
+            ctx.log.error("handing the running container over to the server failed", error=str(err))
+        finally:
+            if console is not None:
+                console.forget()
+            for fd in ctx.kept.values():
+                os.close(fd)
+            ctx.kept.clear()
 
     def wait(self) -> None:
         self.status = _wait_for(self.ctx, self.pid)
@@ -126,7 +190,7 @@ class _MonitorCore:
                 if exec_announced:
                     return
                 # Closed without reaching the barrier: the child died (its exit status says how).
-                _, status = os.waitpid(self.pid, 0)
+                status = self.reap_child()
                 ctx.init_pid = None
                 raise StageError(barrier.name, None, f"init died during start ({_status_text(status)})")
             kind = record.get("t")
@@ -180,7 +244,9 @@ _LEVEL_METHOD = {0: "debug", 1: "debug", 2: "info", 3: "info", 4: "warning", 5: 
                  7: "critical", 8: "critical"}
 
 
-def _status_text(status: int) -> str:
+def _status_text(status: int | None) -> str:
+    if status is None:
+        return "its end not reported"
     if os.WIFSIGNALED(status):
         return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exit status {os.WEXITSTATUS(status)}"
@@ -199,11 +265,12 @@ def _record_state(ctx: HostContext, state: str) -> None:
         started_at=time.time(),
         mode=ctx.plan.mode,
         records=ctx.state_records.encoded(),
+        adopted=ctx.adopted,
     ))
 
 
 def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signals: bool = True,
-                monitor_is_caller: bool = False) -> int:
+                monitor_is_caller: bool = False, adoption: AdoptionLink | None = None) -> int:
     """Start the container and supervise it until init exits; returns init's exit code.
 
     ``notify`` is called once: ``{"ok": True, "init_pid": N}`` when RUNNING, or
@@ -223,24 +290,32 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
             # caller (or of whichever caller once started the supervisor).
             default_signals()
         monitor_lock = [st.hold_monitor_lock(plan.lxcpath, plan.name)]
+        key_lock = st.key_lock_fd(plan.lxcpath, plan.name)
+        core = _MonitorCore(ctx, notify, forward_signals, adoption,
+                            monitor_lock + ([key_lock] if key_lock is not None else []))
 
         def finish() -> None:
             # Idempotent: a failed start finishes before it reports, so the caller sees no state left.
             if monitor_lock:
                 os.close(monitor_lock.pop())
-                st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
+                if ctx.adopted:
+                    st.forget_key_lock(plan.lxcpath, plan.name)  # the server holds it (and the runtime) now
+                else:
+                    st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
 
         try:
             with start_abort.armed():  # stop of a STARTING container: SIGTERM unwinds the start
-                return _supervise(ctx, notify, forward_signals, finish)
+                return _supervise(core, finish)
         finally:
             finish()
 
 
-def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: Callable[[], None]) -> int:
-    core = _MonitorCore(ctx, notify, forward_signals)
+def _supervise(core: _MonitorCore, finish: Callable[[], None]) -> int:
+    ctx, notify = core.ctx, core.notify
     try:
         driver.walk_host_start(core)
+        if core.adoption is not None:
+            core.adopt()
         start_abort.done()
     except BaseException as err:
         start_abort.done()
@@ -249,7 +324,7 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(ctx.init_pid, signal.SIGKILL)
         if ctx.child_pid:
-            _kill_and_reap(ctx.child_pid)
+            core.kill_child()
         ctx.init_pid = ctx.child_pid = None
         error = error_record(err)
         try:
@@ -264,7 +339,12 @@ def _supervise(ctx: HostContext, notify: Notify, forward_signals: bool, finish: 
         raise
     finally:
         core.host_end.close()
-    driver.walk_host_after_start(core)
+    driver.walk_host_running(core)
+    if core.adoption is not None:
+        # The server monitors the container from here: this worker leaves, and with it its pages.
+        core.hand_over()
+        return 0
+    driver.walk_host_after_exit(core)
     return core.exit_code()
 
 

@@ -27,6 +27,7 @@ RUNTIME_ENV = (
     "LXCFRAME_APPARMOR_CACHE_DIR",
     "LXCFRAME_SUPERVISOR",
     "LXCFRAME_SUPERVISOR_IDLE",
+    "LXCFRAME_ADOPT",
     # Coverage measurement (the test suite) follows our processes through these; nothing else reads them.
     "COVERAGE_PROCESS_START",
     "COVERAGE_PROCESS_CONFIG",

@@ -135,6 +135,11 @@ HOST_START: tuple[Entry, ...] = tuple(
     entry for entry in START_TABLE[:_STARTED_AT]
     if entry.side in (HOST, "both") and not (isinstance(entry, Stage) and entry.by_caller))
 HOST_AFTER_START: tuple[Entry, ...] = tuple(entry for entry in START_TABLE[_STARTED_AT:] if entry.side == HOST)
+_WAIT_AT = next(i for i, entry in enumerate(HOST_AFTER_START) if isinstance(entry, CoreStep) and entry.name == "wait")
+#: Of those, what runs while init does (a server's worker walks these, then hands the container over) …
+HOST_WHILE_RUNNING: tuple[Entry, ...] = HOST_AFTER_START[:_WAIT_AT]
+#: … and what ends it, from the wait for init on.
+HOST_AFTER_EXIT: tuple[Entry, ...] = HOST_AFTER_START[_WAIT_AT:]
 #: What the init child walks: its side and the barriers it waits at.
 CHILD_WALK: tuple[Entry, ...] = tuple(
     entry for entry in START_TABLE

@@ -115,6 +115,10 @@ class ContainerState:
     #: Per-plugin typed records, encoded (see :mod:`lxcframe.records`), e.g. the cgroups a start
     #: created; read with :meth:`record`.
     records: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
+    #: The monitor is the server that adopted the container (see :mod:`lxcframe.adoption`): it never
+    #: exits with the container, and init is proven by its namespaces alone (a server started after the
+    #: one that was init's parent adopts it again).
+    adopted: bool = False
 
     @property
     def runtime_dir(self) -> str:
@@ -149,6 +153,8 @@ def write_state(state: ContainerState) -> None:
 
 #: The parts of the plan a running container started with, next to its state (see :mod:`lxcframe.started_parts`).
 PARTS_FILE = "parts.json"
+#: The start request of a container a server adopted, as the server received it (see :mod:`lxcframe.adopted`).
+START_FILE = "start.json"
 
 
 def write_private_file(directory: str, leaf: str, data: bytes) -> None:
@@ -190,7 +196,7 @@ def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> N
     """
     _release_key_lock(lxcpath, name)
     directory = runtime_dir(lxcpath, name)
-    for leaf in ("state.json", PARTS_FILE, "monitor.lock"):
+    for leaf in ("state.json", PARTS_FILE, START_FILE, "monitor.lock"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, leaf))
     _remove_lock_file(os.path.join(directory, "lock"), only_if_free=unless_locked)
@@ -282,6 +288,8 @@ def _state_from(data: Any, name: str, path: str) -> ContainerState:
         value = data.get(key)
         if value is not None and (type(value) is not int or value <= 0):
             raise bad(f"{key} must be a positive integer, not {value!r}")
+    if type(data.get("adopted", False)) is not bool:
+        raise bad(f"adopted must be true or false, not {data.get('adopted')!r}")
     if data.get("state") not in STATES:
         raise bad(f"state must be one of {', '.join(STATES)}, not {data.get('state')!r}")
     if data.get("name") != name:
@@ -350,6 +358,23 @@ def running_elsewhere(lxcpath: str, name: str) -> bool:
     """True while some monitor (of any run directory) holds the container's key lock."""
     path = key_lock_path(lxcpath, name)
     return path is not None and _held(path, os.O_NOFOLLOW)
+
+
+def key_lock_fd(lxcpath: str, name: str) -> int | None:
+    """The key lock this process's monitor holds for the container, if any."""
+    return _KEY_LOCKS.get((os.path.abspath(lxcpath), name))
+
+
+def adopt_key_lock(lxcpath: str, name: str, fd: int) -> None:
+    """Hold ``fd`` as the container's key lock, released by :func:`remove_runtime` here."""
+    _KEY_LOCKS[(os.path.abspath(lxcpath), name)] = fd
+
+
+def forget_key_lock(lxcpath: str, name: str) -> None:
+    """Close this process's descriptor of the key lock, which another process holds on to."""
+    fd = _KEY_LOCKS.pop((os.path.abspath(lxcpath), name), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _release_key_lock(lxcpath: str, name: str) -> None:

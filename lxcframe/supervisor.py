@@ -46,6 +46,9 @@ from typing import Any
 
 from lxcframe import entering, served, start_request, syscalls, transfer
 from lxcframe import state as st
+from lxcframe.adopted import Adoptions
+from lxcframe.adoption import AdoptionLink, adopting
+from lxcframe.channel import Channel
 from lxcframe.installation import installation
 from lxcframe.run_root import socket_path
 from lxcframe.spawning import MONITOR_UMASK, runtime_environment
@@ -112,7 +115,8 @@ def _import_builtin_plugins() -> None:
         importlib.import_module(module.name)
 
 
-def _serve_request(request: StartRequest, plugins: Any, notify_fd: int, stderr_fd: int | None) -> int:
+def _serve_request(request: StartRequest, plugins: Any, notify_fd: int, stderr_fd: int | None,
+                   adoption: AdoptionLink | None) -> int:
     """In the forked monitor: run the plan as the caller built it, logging to the caller's stderr too
     until the start is reported."""
     from lxcframe.monitor import run_monitor
@@ -130,7 +134,7 @@ def _serve_request(request: StartRequest, plugins: Any, notify_fd: int, stderr_f
         notify({"ok": False, "error": error_record(err)})
         return 1
     os.chdir("/")
-    return run_monitor(plugins, request.plan, notify)
+    return run_monitor(plugins, request.plan, notify, adoption=adoption)
 
 
 class _Server:
@@ -151,6 +155,8 @@ class _Server:
         self.clients: dict[int, int] = {}
         self.poller = select.poll()
         self.poller.register(listener.fileno(), select.POLLIN)
+        #: The containers this server is the parent and monitor of (see :mod:`lxcframe.adopted`).
+        self.adoptions = Adoptions(self.close_own, self._plugins_for)
 
     # -- connections --
 
@@ -211,8 +217,9 @@ class _Server:
                 return
             checked, error = self._check(request, fds) if request is not None else (None, error)
             _answer(conn, _OK if checked is not None else error.encode())
-            if checked is not None:
-                self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None))
+            if checked is not None and request is not None:
+                self.children.add(self._fork_monitor(conn, *checked, fds[0], fds[1] if len(fds) > 1 else None,
+                                                     request["start"]))
         finally:
             # The monitor or worker has its copies: the supervisor keeps no caller's descriptor.
             for received in fds:
@@ -323,12 +330,13 @@ class _Server:
             signal.pidfd_send_signal(pidfd, signal.SIGTERM)
 
     def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int,
-                      stderr_fd: int | None) -> int:
+                      stderr_fd: int | None, document: Any) -> int:
         try:
             # What this start needs and no start before it did, imported here once for all monitors.
             plugins.hook.lxcframe_preload(plan=request.plan)
         except Exception:  # the monitor imports it again and reports the failure itself
             pass
+        ours, theirs = Channel.pair() if adopting() else (None, None)
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -339,12 +347,25 @@ class _Server:
                 self.close_all()
                 os.umask(MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
                 os.setsid()
-                code = _serve_request(request, plugins, notify_fd, stderr_fd)
+                adoption = None
+                if theirs is not None and ours is not None:
+                    ours.close()
+                    adoption = AdoptionLink(theirs, os.getppid())
+                code = _serve_request(request, plugins, notify_fd, stderr_fd, adoption)
             finally:
                 os._exit(code)
+        if theirs is not None and ours is not None:
+            theirs.close()
+            self.adoptions.link_start(pid, ours, document, request, plugins)
         return pid
 
     def close_all(self) -> None:
+        """In a process the server forked: close everything of the server's."""
+        self.adoptions.close_all()
+        self.close_own()
+
+    def close_own(self) -> None:
+        """Close the listener, the lock and the clients' connections (not the adoptions')."""
         for conn, _ in self.pending.values():
             conn.close()
         self.pending.clear()
@@ -368,8 +389,19 @@ class _Server:
     def serve_once(self, timeout: float) -> bool:
         """One round of the poll loop; True when anything happened."""
         busy = False
-        for fd, _events in self.poller.poll(self.next_deadline(timeout) * 1000):
-            if fd == self.listener.fileno():
+        adoptions = self.adoptions.watched()
+        for fd in adoptions:
+            self.poller.register(fd, select.POLLIN)
+        try:
+            ready = self.poller.poll(self.next_deadline(timeout) * 1000)
+        finally:
+            for fd in adoptions:
+                self.poller.unregister(fd)
+        for fd, _events in ready:
+            if fd in adoptions:
+                adoptions[fd]()
+                busy = True
+            elif fd == self.listener.fileno():
                 busy = self.accept_all() > 0 or busy
             elif fd in self.pending:
                 self.receive(fd)
@@ -451,12 +483,13 @@ def serve() -> int:
     path = socket_path()
     listener, own_socket = _listener(path)
     server = _Server(listener, lock, plugins)
+    server.adoptions.adopt_again()
     idle_exit = float(os.environ.get(IDLE_ENV) or IDLE_EXIT)
     idle_since = time.monotonic()
     try:
         while True:
             busy = server.serve_once(0.5)
-            if server.children or server.pending or server.commands or busy:
+            if server.children or server.pending or server.commands or server.adoptions.active() or busy:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break

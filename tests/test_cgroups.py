@@ -922,7 +922,7 @@ def test_cleanup_after_a_dead_monitor_removes_the_cgroups(make_container):
     container._clean_stale()
     assert leftovers("cgtdead") == []
     # Idempotent: asked again, everything already gone is no error.
-    container.plugins.hook.lxcframe_cleanup(state=recorded)
+    container.plugins.hook.lxcframe_cleanup(state=recorded, ctx=None)
     container.start()
     container.stop(kill=True)
     assert leftovers("cgtdead") == []

@@ -244,11 +244,14 @@ def lxcframe_umount(state: ContainerState, target: str, flags: int) -> bool | No
 
 
 @hookspec
-def lxcframe_cleanup(state: ContainerState) -> None:
-    """A container's monitor died without cleaning up: release what ``state.records`` hold.
+def lxcframe_cleanup(state: ContainerState, ctx: HostContext | None) -> None:
+    """Release what ``state.records`` hold, for a container whose start's undo stack is gone.
 
-    Runs in the process that next touches the container (``start``, ``stop``, ``ls``). Must be
-    idempotent: what is already gone is not an error.
+    Two callers: the process that next touches a container whose monitor died (``start``, ``stop``,
+    ``ls``), with ``ctx`` None; and the worker a server forks to end a container it adopted, once init
+    exited (:mod:`lxcframe.after_stop`), with ``ctx`` a fresh :class:`HostContext` of the plan the
+    container started with, after the ``stop`` stage and before ``post-stop``. Must be idempotent:
+    what is already gone is not an error.
     """
 
 

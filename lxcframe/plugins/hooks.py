@@ -167,8 +167,8 @@ _NO_HOOKS = HookPart(scripts=(), version="0", config_path="", rootfs_path="", lo
 # --- host side ---------------------------------------------------------------------------------
 
 
-#: Descriptors of the container's namespaces, kept for the stop hooks (namespace name -> fd).
-_STOP_NAMESPACES = StashKey[dict[str, int]]("namespaces for stop hooks")
+#: Names in ``ctx.kept`` of the container's namespaces kept for the stop hooks (followed by the namespace).
+_STOP_NAMESPACE = "hooks:stop-namespace:"
 #: The capabilities raised into the ambient set for hooks run inside a user namespace.
 _AMBIENT = StashKey[list[int]]("ambient capabilities for hooks")
 
@@ -183,15 +183,15 @@ def lxcframe_setup_network(ctx: HostContext, pid: int) -> None:
     # Stop hooks inspect the namespaces after init exited: keep them alive through descriptors.
     if not _part(ctx.plan).of("stop"):
         return
-    fds = {}
     for ns, _ in STOP_NAMESPACES:
         with contextlib.suppress(OSError):
-            fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-    ctx.stash[_STOP_NAMESPACES] = fds
+            ctx.kept[_STOP_NAMESPACE + ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
 
     def close() -> None:
-        for fd in ctx.stash.pop(_STOP_NAMESPACES, {}).values():
-            os.close(fd)
+        for ns, _ in STOP_NAMESPACES:
+            fd = ctx.kept.pop(_STOP_NAMESPACE + ns, None)
+            if fd is not None:
+                os.close(fd)
 
     ctx.undo.push("namespace descriptors for stop hooks", close)
 
@@ -205,8 +205,10 @@ def lxcframe_start_host(ctx: HostContext, pid: int) -> None:
 
 @hookimpl
 def lxcframe_stopped(ctx: HostContext) -> None:
-    fds = ctx.stash.get(_STOP_NAMESPACES, {})
-    paths = {ns: f"/proc/{ctx.monitor_pid}/fd/{fd}" for ns, fd in fds.items()}
+    # Wherever the end of the container runs (its monitor, or the worker a server forked for it), the
+    # descriptors are in this process.
+    fds = {ns: ctx.kept[_STOP_NAMESPACE + ns] for ns, _ in STOP_NAMESPACES if _STOP_NAMESPACE + ns in ctx.kept}
+    paths = {ns: f"/proc/{os.getpid()}/fd/{fd}" for ns, fd in fds.items()}
     env = {"LXC_TARGET": "stop"}
     env.update({f"LXC_{upper}_NS": paths[ns] for ns, upper in STOP_NAMESPACES if ns in paths})
     args = tuple(f"{ns}:{paths[ns]}" for ns, _ in STOP_NAMESPACES if ns in paths)

@@ -145,6 +145,7 @@ from lxcframe.syscalls.constants import (
     RESOLVE_NO_XDEV,
     UMOUNT_NOFOLLOW,
 )
+from lxcframe.syscalls.forking import fork_as_sibling
 from lxcframe.syscalls.keyrings import (
     join_session_keyring,
     keyctl,
@@ -315,6 +316,7 @@ __all__ = [
     "capset",
     "drop_bounding_cap",
     "execveat",
+    "fork_as_sibling",
     "get_pdeathsig",
     "join_session_keyring",
     "keyctl",

@@ -69,6 +69,8 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
                           value=settings.logfile) from None
     ctx.undo.push("console", server.close)
     ctx.stash[_SERVER] = server
+    # Under a server that adopts the running container, the server serves the console from then on.
+    ctx.served["console"] = server
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server.child_link = ours
     ctx.handover.send_fd(_LINK, theirs.detach())

@@ -163,11 +163,11 @@ def lxcframe_get_interfaces(state: Any) -> tuple[str, ...]:
 
 
 @hookimpl
-def lxcframe_cleanup(state: Any) -> None:
+def lxcframe_cleanup(state: Any, ctx: Any) -> None:
     from lxcframe.plugins.netns.records import NetnsRecord
 
     record = state.record(NetnsRecord)
     if record is not None and not record.shared:
         from lxcframe.plugins.netns.host import cleanup
 
-        cleanup(record)
+        cleanup(record, None if ctx is None else ctx.plan, None if ctx is None else ctx.log)

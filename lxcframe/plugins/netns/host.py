@@ -237,13 +237,23 @@ def _restore_attributes(entry: dict[str, Any], restore: tuple[str, ...]) -> None
 # --- after a monitor died ----------------------------------------------------------------------------
 
 
-def cleanup(record: NetnsRecord) -> None:
-    """Release what a dead monitor recorded: host veth ends; phys devices the kernel returned renamed.
+def cleanup(record: NetnsRecord, plan: Any = None, log: Any = None) -> None:
+    """Release what a start recorded, once its monitor is gone: host veth ends; phys devices the kernel
+    returned renamed. With the ``plan`` the container started with (the worker a server forked to end
+    it has it; a dead monitor's next command does not), first each ``lxc.net.N.script.down``, as the
+    monitor's undo runs it, and afterwards the wait for the netns id to be released.
 
     The namespace died with the monitor's pin and init, so a phys device is back on the host, under its
     container-side name (or ``dev<index>`` if that name was taken): give it its own name again.
     """
     problems: list[str] = []
+    if plan is not None:
+        hosts = {entry.index: entry.host for entry in record.devices}
+        for device in reversed(plan.part(NetPart).devices):
+            try:
+                run_net_script(plan, device, "down", hosts.get(device.index), log)
+            except Exception as err:  # as an undo would: said, and the rest released all the same
+                problems.append(f"lxc.net.{device.index}.script.down: {err}")
     for entry in record.devices:
         try:
             if entry.type == "veth" and entry.host and entry.host_index is not None:
@@ -252,6 +262,10 @@ def cleanup(record: NetnsRecord) -> None:
                 _rename_returned(entry)
         except OSError as err:
             problems.append(str(err))
+    if plan is not None and record.nsid is not None and not wait_nsid_released(record.nsid, NSID_RELEASE_TIMEOUT):
+        # As the undo says it: only a warning, the namespace is someone else's to let go.
+        log.warning("netns id still assigned: something else holds the container's network namespace",
+                    nsid=record.nsid)
     if problems:
         raise OSError(errno.EIO, "; ".join(problems))
 

@@ -1,0 +1,104 @@
+"""The end of an adopted container, in a short-lived worker the server forks once init exited.
+
+The start worker that built the container left when it ran (:mod:`lxcframe.adoption`), and with it the
+start's undo stack. What the monitor would do after init exits runs here instead, from what outlives
+a process: the plan the container started with (``start.json`` in its runtime directory, as the server
+received it), its state records, the descriptors plugins kept (``HostContext.kept``), and the
+container's locks, which this worker holds until everything is released:
+
+* record STOPPING, naming this worker as the monitor;
+* the ``stop`` stage (``lxc.hook.stop`` with the namespaces kept for it);
+* ``lxcframe_cleanup(state, ctx)``: each plugin releases what its record says (cgroups, veths, netns id,
+  AppArmor profile, ``lxc.net.N.script.down``);
+* the ``post-stop`` stage; then the runtime directory goes and the locks with it.
+
+A stage's failure is logged and the rest still runs, as after a monitor's start.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+
+from lxcframe import driver
+from lxcframe import state as st
+from lxcframe.context import HostContext
+from lxcframe.errors import StageError
+from lxcframe.log import HUB, bound_container, get_logger
+from lxcframe.stages import START_STAGES
+from lxcframe.start_request import StartRequest
+
+
+def _stage(name: str) -> Any:
+    return next(stage for stage in START_STAGES if stage.name == name)
+
+
+def end_container(request: StartRequest, plugins: Any, status: int | None, kept: dict[str, int]) -> int:
+    """End the container of ``request`` whose init exited with ``status`` (``None``: not our child, its
+    end unknown); returns 0, or 1 when a step failed (logged)."""
+    plan = request.plan
+    config = plan.config
+    with bound_container(plan.name), HUB.container_sink(
+        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level")
+    ):
+        log = get_logger("monitor")
+        ctx = HostContext(plan, plugins, log)
+        ctx.kept.update(kept)
+        failed = False
+        try:
+            recorded = st.read_state(plan.lxcpath, plan.name)
+        except Exception as err:  # a state file gone bad: its records cannot be trusted to act on
+            log.error("reading the state of the stopped container failed", error=str(err))
+            recorded = None
+        if recorded is not None:
+            st.write_state(attrs.evolve(
+                recorded, state=st.STOPPING, monitor_pid=ctx.monitor_pid,
+                monitor_start=st.process_start_time(ctx.monitor_pid), init_pid=None, init_start=None,
+                init_pidns=None, adopted=False))
+        log.info("container stopped", status=_status_text(status))
+        arguments = {"ctx": ctx, "pid": 0, "status": status or 0}
+        failed |= _run(plugins, "stop", arguments, log)
+        # What the stop hooks needed goes first, as in the start's undo: the kept namespaces would hold
+        # the network namespace (and its id) alive.
+        for fd in ctx.kept.values():
+            os.close(fd)
+        ctx.kept.clear()
+        if recorded is not None:
+            failed |= _release(plugins, recorded, ctx, log)
+        failed |= _run(plugins, "post-stop", arguments, log)
+        st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
+        return 1 if failed else 0
+
+
+def _release(plugins: Any, recorded: st.ContainerState, ctx: HostContext, log: Any) -> bool:
+    """Each plugin's ``lxcframe_cleanup``, in pluggy's order; as an undo stack, one failing does not
+    keep the others from running. True when one failed."""
+    failed = False
+    arguments = {"state": recorded, "ctx": ctx}
+    for impl in reversed(plugins.hook.lxcframe_cleanup.get_hookimpls()):
+        try:
+            impl.function(**{name: arguments[name] for name in impl.argnames})
+        except Exception as err:
+            log.error("releasing host state failed", plugin=impl.plugin_name, error=str(err))
+            failed = True
+    return failed
+
+
+def _run(plugins: Any, name: str, arguments: dict[str, Any], log: Any) -> bool:
+    stage = _stage(name)
+    try:
+        driver.run_stage(plugins, stage, arguments)
+    except StageError as err:
+        log.error(stage.logged_as or f"{name} failed", error=str(err))
+        return True
+    return False
+
+
+def _status_text(status: int | None) -> str:
+    if status is None:
+        return "unknown (not reaped by this server)"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"
