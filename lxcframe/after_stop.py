@@ -60,13 +60,12 @@ def end_container(request: StartRequest, plugins: Any, status: int | None, kept:
         log.info("container stopped", status=_status_text(status))
         arguments = {"ctx": ctx, "pid": 0, "status": status or 0}
         failed |= _run(plugins, "stop", arguments, log)
-        # What the stop hooks needed goes first, as in the start's undo: the kept namespaces would hold
-        # the network namespace (and its id) alive.
+        if recorded is not None:
+            failed |= _release(plugins, recorded, ctx, log)
+        # Whatever no plugin took back (each closes its own once done with it).
         for fd in ctx.kept.values():
             os.close(fd)
         ctx.kept.clear()
-        if recorded is not None:
-            failed |= _release(plugins, recorded, ctx, log)
         failed |= _run(plugins, "post-stop", arguments, log)
         st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
         return 1 if failed else 0
@@ -75,15 +74,17 @@ def end_container(request: StartRequest, plugins: Any, status: int | None, kept:
 def _release(plugins: Any, recorded: st.ContainerState, ctx: HostContext, log: Any) -> bool:
     """Each plugin's ``lxcframe_cleanup``, in pluggy's order; as an undo stack, one failing does not
     keep the others from running. True when one failed."""
-    failed = False
+    problems = []
     arguments = {"state": recorded, "ctx": ctx}
     for impl in reversed(plugins.hook.lxcframe_cleanup.get_hookimpls()):
         try:
             impl.function(**{name: arguments[name] for name in impl.argnames})
         except Exception as err:
-            log.error("releasing host state failed", plugin=impl.plugin_name, error=str(err))
-            failed = True
-    return failed
+            problems.append(err.strerror if isinstance(err, OSError) and err.strerror else str(err))
+    if problems:
+        # One line for all, as the monitor reports its undo stack's failures.
+        log.error("releasing host state failed", error="; ".join(problems))
+    return bool(problems)
 
 
 def _run(plugins: Any, name: str, arguments: dict[str, Any], log: Any) -> bool:

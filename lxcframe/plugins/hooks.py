@@ -212,8 +212,15 @@ def lxcframe_stopped(ctx: HostContext) -> None:
     env = {"LXC_TARGET": "stop"}
     env.update({f"LXC_{upper}_NS": paths[ns] for ns, upper in STOP_NAMESPACES if ns in paths})
     args = tuple(f"{ns}:{paths[ns]}" for ns, _ in STOP_NAMESPACES if ns in paths)
-    run_hooks("stop", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount, env=env,
-              extra_args=args)
+    try:
+        run_hooks("stop", ctx.name, _part(ctx.plan), ctx.log, rootfs_mount=ctx.plan.rootfs_mount, env=env,
+                  extra_args=args)
+    finally:
+        # Done with them: the container's network namespace (and its id) must not outlive this.
+        for fd in fds.values():
+            os.close(fd)
+        for ns, _ in STOP_NAMESPACES:
+            ctx.kept.pop(_STOP_NAMESPACE + ns, None)
 
 
 @hookimpl

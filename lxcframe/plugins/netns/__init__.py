@@ -168,6 +168,9 @@ def lxcframe_cleanup(state: Any, ctx: Any) -> None:
 
     record = state.record(NetnsRecord)
     if record is not None and not record.shared:
-        from lxcframe.plugins.netns.host import cleanup
+        from lxcframe.plugins.netns.host import PIN, cleanup
 
-        cleanup(record, None if ctx is None else ctx.plan, None if ctx is None else ctx.log)
+        if ctx is None:
+            cleanup(record)
+        else:
+            cleanup(record, ctx.plan, ctx.log, ctx.kept.pop(PIN, None))

@@ -20,6 +20,8 @@ import socket
 import string
 from typing import Any
 
+import attrs
+
 from lxcframe.context import HostContext
 from lxcframe.plugins.netns.child import Inside, NetInside
 from lxcframe.plugins.netns.config import NetDevice, NetPart, container_names
@@ -29,6 +31,8 @@ from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 from lxcframe.plugins.netns.scripts import run_net_script
 
 PLUGIN = "netns"
+#: The name in ``ctx.kept`` of the container's network namespace, kept while it has phys devices.
+PIN = "netns:pin"
 #: How long the end of a container waits for the kernel to announce that its netns id is gone.
 NSID_RELEASE_TIMEOUT = 2.0
 _ALNUM = string.ascii_letters + string.digits
@@ -40,6 +44,10 @@ def setup_network(ctx: HostContext, pid: int) -> None:
     # Filled in as devices are made (the undos read these same dicts); saved as a NetnsRecord.
     record: dict[str, Any] = {"nsid": None, "devices": []}
     pin = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    if any(device.type == "phys" for device in devs):
+        # Whoever ends the container gives phys devices back from the namespace before it dies, as the
+        # undo below does: a server's worker gets the pin through ctx.kept.
+        ctx.kept[PIN] = pin
     ctx.undo.push("the container's network namespace and its id", lambda: _release_netns(ctx, pin, record))
     inside: list[Inside] = []
     try:
@@ -69,6 +77,7 @@ def setup_network(ctx: HostContext, pid: int) -> None:
 
 def _release_netns(ctx: HostContext, pin: int, record: dict[str, Any]) -> None:
     nsid = record.get("nsid")
+    ctx.kept.pop(PIN, None)
     os.close(pin)
     if nsid is None:
         return
@@ -237,11 +246,12 @@ def _restore_attributes(entry: dict[str, Any], restore: tuple[str, ...]) -> None
 # --- after a monitor died ----------------------------------------------------------------------------
 
 
-def cleanup(record: NetnsRecord, plan: Any = None, log: Any = None) -> None:
+def cleanup(record: NetnsRecord, plan: Any = None, log: Any = None, pin: int | None = None) -> None:
     """Release what a start recorded, once its monitor is gone: host veth ends; phys devices the kernel
     returned renamed. With the ``plan`` the container started with (the worker a server forked to end
     it has it; a dead monitor's next command does not), first each ``lxc.net.N.script.down``, as the
-    monitor's undo runs it, and afterwards the wait for the netns id to be released.
+    monitor's undo runs it, and afterwards the wait for the netns id to be released. With the ``pin``
+    of the namespace (kept for phys devices) they are moved back before it dies, as the undo does.
 
     The namespace died with the monitor's pin and init, so a phys device is back on the host, under its
     container-side name (or ``dev<index>`` if that name was taken): give it its own name again.
@@ -253,7 +263,19 @@ def cleanup(record: NetnsRecord, plan: Any = None, log: Any = None) -> None:
             try:
                 run_net_script(plan, device, "down", hosts.get(device.index), log)
             except Exception as err:  # as an undo would: said, and the rest released all the same
-                problems.append(f"lxc.net.{device.index}.script.down: {err}")
+                problems.append(f"undo lxc.net.{device.index}.script.down: {err}")  # as the undo step says it
+    if pin is not None:
+        devices = {device.index: device for device in plan.part(NetPart).devices} if plan is not None else {}
+        try:
+            for entry in record.devices:
+                if entry.type == "phys" and entry.link:
+                    device = devices.get(entry.index)
+                    try:
+                        return_phys(pin, attrs.asdict(entry), restore=_restore(device) if device else ())
+                    except OSError as err:
+                        problems.append(f"undo phys {entry.link}: {err}")
+        finally:
+            os.close(pin)
     for entry in record.devices:
         try:
             if entry.type == "veth" and entry.host and entry.host_index is not None:
