@@ -27,6 +27,7 @@ from lxcframe import state as st
 from lxcframe.context import HostContext
 from lxcframe.errors import StageError
 from lxcframe.log import HUB, bound_container, get_logger
+from lxcframe.monitor import status_text
 from lxcframe.stages import START_STAGES
 from lxcframe.start_request import StartRequest
 
@@ -57,7 +58,7 @@ def end_container(request: StartRequest, plugins: Any, status: int | None, kept:
                 recorded, state=st.STOPPING, monitor_pid=ctx.monitor_pid,
                 monitor_start=st.process_start_time(ctx.monitor_pid), init_pid=None, init_start=None,
                 init_pidns=None, adopted=False))
-        log.info("container stopped", status=_status_text(status))
+        log.info("container stopped", status=status_text(status))
         arguments = {"ctx": ctx, "pid": 0, "status": status or 0}
         failed |= _run(plugins, "stop", arguments, log)
         if recorded is not None:
@@ -95,11 +96,3 @@ def _run(plugins: Any, name: str, arguments: dict[str, Any], log: Any) -> bool:
         log.error(stage.logged_as or f"{name} failed", error=str(err))
         return True
     return False
-
-
-def _status_text(status: int | None) -> str:
-    if status is None:
-        return "unknown (not reaped by this server)"
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    return f"exit status {os.WEXITSTATUS(status)}"

@@ -159,7 +159,8 @@ class Container:
             init = _open_pidfd(recorded.init_pid, recorded.init_start,
                                monitor_pid=None if recorded.adopted else recorded.monitor_pid,
                                pidns=recorded.init_pidns)
-            if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start:
+            if init is None and st.process_start_time(recorded.init_pid) == recorded.init_start \
+                    and not process_proof.exits_soon(recorded.init_pid):
                 monitor_alive = process_proof.is_alive(monitor)
                 os.close(monitor)
                 if not monitor_alive:  # it died after it was proven: init was reparented meanwhile

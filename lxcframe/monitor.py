@@ -192,7 +192,7 @@ class _MonitorCore:
                 # Closed without reaching the barrier: the child died (its exit status says how).
                 status = self.reap_child()
                 ctx.init_pid = None
-                raise StageError(barrier.name, None, f"init died during start ({_status_text(status)})")
+                raise StageError(barrier.name, None, f"init died during start ({status_text(status)})")
             kind = record.get("t")
             if kind == "init":
                 ctx.init_pid = int(record["pid"])
@@ -217,7 +217,7 @@ class _MonitorCore:
 
     def exit_code(self) -> int:
         code = os.waitstatus_to_exitcode(self.status)
-        self.ctx.log.info("container stopped", status=_status_text(self.status))
+        self.ctx.log.info("container stopped", status=status_text(self.status))
         return 128 - code if code < 0 else code
 
 
@@ -244,7 +244,7 @@ _LEVEL_METHOD = {0: "debug", 1: "debug", 2: "info", 3: "info", 4: "warning", 5: 
                  7: "critical", 8: "critical"}
 
 
-def _status_text(status: int | None) -> str:
+def status_text(status: int | None) -> str:
     if status is None:
         return "its end not reported"
     if os.WIFSIGNALED(status):

@@ -101,6 +101,20 @@ def descends_from(pid: int, ancestor: int, depth: int = 2) -> bool:
     return False
 
 
+def exits_soon(pid: int, timeout: float = 1.0) -> bool:
+    """True when ``pid`` ends within ``timeout``: a pid namespace's init that is exiting (waiting for
+    the rest of its namespace to die) no longer shows its namespaces, and is no stranger."""
+    try:
+        fd = syscalls.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
 def is_alive(pidfd: int) -> bool:
     """A pidfd turns readable when its process exits."""
     readable, _, _ = select.select([pidfd], [], [], 0)

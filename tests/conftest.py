@@ -372,6 +372,13 @@ def host(rundir, _host_check) -> HostCheck:
 
 
 @pytest.fixture
+def per_container_monitor(monkeypatch):
+    """Daemon starts keep a Python monitor of their own (``LXCFRAME_ADOPT=0``) rather than being adopted
+    by the server: for tests of that monitor (its cgroup, its death, what it inherits)."""
+    monkeypatch.setenv("LXCFRAME_ADOPT", "0")
+
+
+@pytest.fixture
 def make_container(lxcpath, host) -> Iterator[Callable[..., Container]]:
     """Create busybox containers; every one is force-destroyed at teardown, then the host is checked."""
     made: list[Container] = []

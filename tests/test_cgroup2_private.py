@@ -143,7 +143,7 @@ def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
 # --- real containers ---------------------------------------------------------------------------------
 
 
-def test_start_limits_info_and_kill_on_pure_cgroup2(make_container, lxcpath):
+def test_start_limits_info_and_kill_on_pure_cgroup2(per_container_monitor, make_container, lxcpath):
     """Placement in the unified tree alone, limits (core files, and a controller where one is free),
     info from cpu.stat, and ``stop -k`` through cgroup.kill taking processes that forked away."""
     offered = hostfacts.cgroups().unified_controllers

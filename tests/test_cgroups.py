@@ -384,7 +384,7 @@ def test_cgroup2_attach_uses_a_leaf_once_the_cgroup_hands_controllers_down(tmp_p
 # --- real containers ---------------------------------------------------------------------------------
 
 
-def test_daemon_start_places_init_and_monitor_in_every_hierarchy(make_container):
+def test_daemon_start_places_init_and_monitor_in_every_hierarchy(per_container_monitor, make_container):
     container = make_container("cgtplace", config=(RELATIVE,))
     pid = container.start()
     try:
@@ -665,7 +665,7 @@ def test_containers_run_without_the_cgroup_plugin_and_its_keys_are_reported(make
 
 @needs_v1("pids")
 @needs_v2()
-def test_host_config_drivers_v1_places_the_container_in_v1_hierarchies_only(make_container):
+def test_host_config_drivers_v1_places_the_container_in_v1_hierarchies_only(per_container_monitor, make_container):
     """``[cgroup] drivers = ["v1"]`` on a host with both kinds: init and the monitor are in
     ``lxc.payload``/``lxc.monitor`` of every v1 hierarchy and stay in the caller's unified cgroup, where
     nothing is created; a cgroup2 limit is refused at its line, naming the switch."""
@@ -767,7 +767,7 @@ def _test_dir() -> str:
 
 
 @needs_v1("memory")
-def test_a_collision_gives_one_suffix_in_every_hierarchy(make_container):
+def test_a_collision_gives_one_suffix_in_every_hierarchy(per_container_monitor, make_container):
     below = _test_dir()
     memory = current_layout().v1_for("memory")
     base = own_bases()[memory]
@@ -796,7 +796,7 @@ def test_a_collision_gives_one_suffix_in_every_hierarchy(make_container):
 
 
 @needs_v1("pids")
-def test_container_monitor_and_inner_dirs(make_container):
+def test_container_monitor_and_inner_dirs(per_container_monitor, make_container):
     below = _test_dir()
     container = make_container("cgtinner", config=(
         RELATIVE, ("lxc.cgroup.dir.container", f"{below}/c"), ("lxc.cgroup.dir.monitor", f"{below}/m"),
@@ -912,7 +912,7 @@ def test_mount_auto_cgroup_force_mounts_the_container_view(make_container):
     assert leftovers("cgtmnt") == []
 
 
-def test_cleanup_after_a_dead_monitor_removes_the_cgroups(make_container):
+def test_cleanup_after_a_dead_monitor_removes_the_cgroups(per_container_monitor, make_container):
     container = make_container("cgtdead", config=(RELATIVE,))
     container.start()
     recorded = container.current_state()

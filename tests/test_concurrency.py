@@ -65,6 +65,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _nspid_or_none(pid: int) -> list[int]:
+    try:
+        return _nspid(pid)
+    except (OSError, StopIteration):
+        return []  # gone meanwhile (a worker leaving)
+
+
 def _nspid(pid: int) -> list[int]:
     with open(f"/proc/{pid}/status") as handle:
         line = next(line for line in handle if line.startswith("NSpid:"))
@@ -75,11 +82,15 @@ def _assert_one_monitor_and_one_init(container: Container, init: int) -> None:
     """Exactly one process holds the container's monitor lock, and its only child is ``init``: pid 1
     of a pid namespace of its own."""
     lock = os.path.join(st.runtime_dir(container.lxcpath, container.name), "monitor.lock")
-    monitors = _holders(lock)
+    # The server that adopts the container holds the lock; its start worker held it too until it left.
+    deadline = time.monotonic() + 10
+    while len(monitors := _holders(lock)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(monitors) == 1, f"monitors of {container.name}: {sorted(monitors)}"
     monitor = monitors.pop()
     assert monitor == container.current_state().monitor_pid
-    assert _children(monitor) == [init], f"children of the monitor: {_children(monitor)}, init {init}"
+    inits = [child for child in _children(monitor) if _nspid_or_none(child)[1:] == [1]]
+    assert inits == [init], f"children of the monitor: {_children(monitor)}, init {init}"
     assert _nspid(init)[-1] == 1 and len(_nspid(init)) == 2
 
 

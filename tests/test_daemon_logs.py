@@ -172,7 +172,8 @@ def start_debug(container: Container, path: str, option: tuple[str, ...] = ("--d
 
 
 @pytest.mark.parametrize("path", ["supervisor", "helper", "fork"])
-def test_debug_start_shows_the_monitors_lines_until_running_and_nothing_after(make_container, path):
+def test_debug_start_shows_the_monitors_lines_until_running_and_nothing_after(per_container_monitor,
+                                                                              make_container, path):
     container = make_container("dl" + path[0])
     caller = start_debug(container, path)
     try:
@@ -222,7 +223,7 @@ def traced(stderr: str, logger: str) -> set[tuple[str, str]]:
     return {(m.group(1), m.group(2)) for m in map(TRACED.match, messages(stderr, logger)) if m}
 
 
-def test_trace_plugins_reaches_the_supervisors_monitor_and_only_its_own_start(make_container):
+def test_trace_plugins_reaches_the_supervisors_monitor_and_only_its_own_start(per_container_monitor, make_container):
     first, second = make_container("dltr1"), make_container("dltr2")
     caller = cli("--trace-plugins", "-P", first.lxcpath, "start", first.name)
     try:

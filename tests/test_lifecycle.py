@@ -116,12 +116,21 @@ def _nspid(pid: int) -> list[int]:
 
 
 def _kernel_init(monitor: int) -> int:
-    """The container's init as the kernel shows it: the monitor's one child, pid 1 of its own pid
-    namespace (``NSpid: <host pid> 1``)."""
+    """The container's init as the kernel shows it: the monitor's one child that is pid 1 of its own pid
+    namespace (``NSpid: <host pid> 1``). The monitor is the server that adopted the container: its
+    other children are the start worker leaving and workers of other commands, none in a pid namespace."""
     children = [int(name) for name in os.listdir("/proc") if name.isdigit() and _safe_parent(int(name)) == monitor]
-    assert len(children) == 1, f"the monitor {monitor} has children {children}"
-    assert _nspid(children[0]) == [children[0], 1]
-    return children[0]
+    inits = [child for child in children if _safe_nspid(child)[1:] == [1]]
+    assert len(inits) == 1, f"the monitor {monitor} has children {children}, pid 1 of a namespace: {inits}"
+    assert _nspid(inits[0]) == [inits[0], 1]
+    return inits[0]
+
+
+def _safe_nspid(pid: int) -> list[int]:
+    try:
+        return _nspid(pid)
+    except (OSError, StopIteration):
+        return []
 
 
 def _safe_parent(pid: int) -> int | None:
@@ -336,7 +345,7 @@ def test_threads_start_and_stop_different_containers(lxcpath, host):
     host.assert_clean()
 
 
-def test_dead_monitor_is_detected_and_cleaned(make_container):
+def test_dead_monitor_is_detected_and_cleaned(per_container_monitor, make_container):
     container = make_container("dead1")
     container.start()
     monitor = container.current_state().monitor_pid
@@ -349,7 +358,7 @@ def test_dead_monitor_is_detected_and_cleaned(make_container):
     container.stop(kill=True)
 
 
-def test_pdeath_zero_keeps_init_alive_without_monitor(make_container):
+def test_pdeath_zero_keeps_init_alive_without_monitor(per_container_monitor, make_container):
     container = make_container("dead2", config=(("lxc.monitor.signal.pdeath", "0"),))
     init = container.start()
     init_start = st.process_start_time(init)
@@ -441,7 +450,8 @@ def test_cli_execute_with_a_config_file_and_no_container_dir(tmp_path, rundir, h
     assert result.returncode == 12, result.stderr
 
 
-def test_daemon_monitors_are_forked_by_one_supervisor_that_leaves_after_them(make_container, rundir):
+def test_daemon_monitors_are_forked_by_one_supervisor_that_leaves_after_them(per_container_monitor,
+                                                                             make_container, rundir):
     first, second = make_container("sup1"), make_container("sup2")
     first.start()
     second.start()

@@ -52,7 +52,7 @@ def _private_kb(pid: int) -> int:
 
 
 @pytest.mark.container
-def test_a_monitor_with_its_own_netns_owns_no_more_memory_than_one_without(make_container):
+def test_a_monitor_with_its_own_netns_owns_no_more_memory_than_one_without(per_container_monitor, make_container):
     # Both monitors are forked by the same supervisor. The netns id (assigned at start) is the only
     # netlink work of an 'empty' network in the monitor: done with pyroute2's message class on a plain
     # socket, it leaves the monitor's memory as it is without a network of its own. Done with an

@@ -98,7 +98,8 @@ def _assert_only_runtime_variables(pid: int, what: str) -> None:
 # --- real starts ---------------------------------------------------------------------------------
 
 
-def test_supervisor_runs_the_callers_plan_without_the_callers_environment(make_container, monkeypatch):
+def test_supervisor_runs_the_callers_plan_without_the_callers_environment(per_container_monitor,
+                                                                          make_container, monkeypatch):
     monkeypatch.setenv("LXCFRAME_TEST_SECRET", SECRET)
     container = make_container("plan-sup", config=(("lxc.environment", "MARK=from-the-plan"),))
     rewritten = _rewrite_config_after_the_plan(monkeypatch, container)

@@ -484,7 +484,7 @@ def _gone(pid: int, start: int | None, timeout: float) -> bool:
     (("lxc.init.uid", "1000"), ("lxc.init.gid", "1000"), ("lxc.init.cmd", "/bin/sleep 1000")),
     (*ROOT_MAP, ("lxc.init.cmd", "/bin/sleep 1000")),
 ], ids=["init-uid", "unprivileged"])
-def test_init_dies_with_its_monitor_after_a_change_of_ids(make_container, config):
+def test_init_dies_with_its_monitor_after_a_change_of_ids(per_container_monitor, make_container, config):
     """The kernel clears the parent-death signal at setuid: it must be armed again after."""
     container = make_container("pdeath", config=config)
     init = container.start()

@@ -22,7 +22,9 @@ import pytest
 from lxcframe import state as st
 from lxcframe import supervisor, supervisor_client
 
-pytestmark = pytest.mark.container
+# The supervisor's own defences, with its daemon starts' monitors (each container's own Python monitor,
+# as without adoption) still there to inspect; the containers it adopts are tested in tests/test_adoption.py.
+pytestmark = [pytest.mark.container, pytest.mark.usefixtures("per_container_monitor")]
 
 NOBODY = 65534
 
