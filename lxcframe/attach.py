@@ -240,7 +240,10 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     entering.default_signals()
     for fd in request.pass_fds:
         os.set_inheritable(fd, True)
-    os.execve(init_fd, sealed_init.init_argv(argv), env)
+    # The attaching process (a command line, a library caller, a worker of the server) may die first,
+    # killed with its terminal or its client: the command then gets SIGTERM, as lxc-attach's would
+    # with its session, rather than running on unseen until the container stops.
+    os.execve(init_fd, sealed_init.init_argv(argv, parent_death="SIGTERM"), env)
 
 
 def _foreground_group() -> int | None:

@@ -104,5 +104,8 @@ def sealed_init_fd() -> int:
         return fd
 
 
-def init_argv(argv: list[str] | tuple[str, ...]) -> list[str]:
-    return [INIT_ARGV0, "-s", "--", *argv]
+def init_argv(argv: list[str] | tuple[str, ...], parent_death: str | None = None) -> list[str]:
+    """tini's command line; with ``parent_death`` (e.g. ``"SIGTERM"``) tini gets that signal when its
+    parent dies and passes it on to the command's whole process group (``-g``), as a terminal's hangup
+    reaches a session's jobs: a shell's background children end too."""
+    return [INIT_ARGV0, "-s", *(("-p", parent_death, "-g") if parent_death else ()), "--", *argv]

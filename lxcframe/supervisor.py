@@ -6,9 +6,11 @@ only the pages its monitor dirtied. It also lets a multi-threaded library caller
 without forking itself or executing a fresh interpreter per start.
 
 The supervisor is started on demand by the first ``start`` (``python -m lxcframe.supervisor``),
-listens on ``<run dir>/supervisor.sock`` and leaves a few seconds after its last monitor exited.
-It never touches containers itself: each request is served by a forked monitor. Monitors outlive
-it; they are detached (their own session) and hold their containers' locks themselves.
+listens on ``<run dir>/supervisor.sock`` and leaves a few seconds after its last container and worker
+exited. It runs no plugin code itself: each request is served by a forked worker. A daemon start's
+worker forks init as the supervisor's own child and hands the running container over, so that no
+Python process per container stays (:mod:`lxcframe.adopted`); with ``LXCFRAME_ADOPT=0`` the worker
+stays as the container's monitor, detached (its own session) and holding the container's locks.
 
 It runs as root and its monitors run hooks as root, so it trusts nothing about its callers:
 
