@@ -253,11 +253,12 @@ class Adoptions:
                     traceback.print_exc()
             finally:
                 os._exit(code)
-        # The locks stay held here too until the worker is done: the state names this server as the
-        # monitor until the worker records itself.
-        for fd in adopted.kept.values():
+        # The monitor lock stays held here too until the worker is done: the state names this server as
+        # the monitor until the worker records itself. The key lock is the worker's alone: it lets go of
+        # it with the runtime directory, and a start right after the stop must find it free.
+        for fd in [*adopted.kept.values(), *adopted.locks[1:]]:
             os.close(fd)
-        adopted.kept = {}
+        adopted.kept, adopted.locks = {}, adopted.locks[:1]
         del self.adopted[(adopted.lxcpath, adopted.name)]
         self.enders[syscalls.pidfd_open(pid)] = (pid, adopted)
 
