@@ -12,7 +12,6 @@ import contextlib
 import os
 import select
 import signal
-import time
 
 import pytest
 
@@ -20,58 +19,16 @@ from lxcframe import spawning
 from lxcframe import state as st
 from lxcframe.adopted import registry_dir
 
+from .server_fixtures import alive, children, parent_of, server_pid, server_up, wait_until
 from .test_cgroups import leftovers
 from .test_hook_failures import hook_script, journal
 
 pytestmark = pytest.mark.container
 
 
-def _server_pid(rundir: str) -> int:
-    lock = os.path.join(rundir, "supervisor.lock")
-    wanted = os.stat(lock)
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{name}/comm") as handle:
-                if handle.read().strip() != "lxcframe-sup":
-                    continue
-            for fd in os.listdir(f"/proc/{name}/fd"):
-                with contextlib.suppress(OSError):
-                    found = os.stat(f"/proc/{name}/fd/{fd}")
-                    if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
-                        return int(name)
-    raise AssertionError(f"no server holds {lock}")
-
-
-def _parent(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        return next(int(line.split()[1]) for line in handle if line.startswith("PPid:"))
-
-
-def _children(pid: int) -> set[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        return {int(child) for child in handle.read().split()}
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def _wait_until(predicate, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
-def _kill_server(rundir: str) -> None:
+def _kill_server() -> None:
     """SIGKILL the run directory's server and wait until it is gone."""
-    server = _server_pid(rundir)
+    server = server_pid()
     pidfd = os.pidfd_open(server)
     try:
         os.kill(server, signal.SIGKILL)
@@ -89,32 +46,24 @@ def _registry() -> list[str]:
 def test_the_server_is_inits_parent_and_monitor_and_no_worker_stays(make_container, rundir, tmp_path):
     container = make_container("adopt1", config=(("lxc.console.buffer.size", "4096"),))
     init = container.start()
-    server = _server_pid(rundir)
-    assert _parent(init) == server
+    server = server_pid()
+    assert parent_of(init) == server
     recorded = container.current_state()
     assert (recorded.monitor_pid, recorded.adopted, recorded.init_pid) == (server, True, init)
     # The start worker left once it handed the container over: the server's only living child is init.
-    _wait_until(lambda: {pid for pid in _children(server) if _comm(pid) and not _is_zombie(pid)} == {init},
+    wait_until(lambda: {pid for pid in children(server) if alive(pid)} == {init},
                 what="the start worker to leave")
     assert len(_registry()) == 1  # what a server started after this one's death would adopt again
     # The console moved to the server with the container: its ring buffer fills from init's output.
     assert container.attach_wait(["/bin/sh", "-c", "echo adopted-console-line > /dev/console"]) == 0
-    _wait_until(lambda: "adopted-console-line" in container.console_log(), what="the console line")
+    wait_until(lambda: "adopted-console-line" in container.console_log(), what="the console line")
     # Each attach is a process of the caller's, not a child of the server.
     assert container.attach_wait(["/bin/sh", "-c", "kill -0 1"]) == 0
     container.stop()
     assert container.state == st.STOPPED
     assert st.read_state(container.lxcpath, container.name) is None
     assert leftovers(container.name) == []
-    _wait_until(lambda: _registry() == [], what="the registry entry to go")
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    wait_until(lambda: _registry() == [], what="the registry entry to go")
 
 
 def test_init_that_exits_is_ended_by_a_worker_of_the_server(make_container, tmp_path):
@@ -124,7 +73,7 @@ def test_init_that_exits_is_ended_by_a_worker_of_the_server(make_container, tmp_
                                                  ("lxc.log.file", str(log)), ("lxc.log.level", "info")))
     container.start(["/bin/sleep", "0.3"])
     assert container.wait("STOPPED", 15)
-    _wait_until(lambda: st.read_state(container.lxcpath, container.name) is None, what="the state to go")
+    wait_until(lambda: st.read_state(container.lxcpath, container.name) is None, what="the state to go")
     name = container.name
     entries = journal(tmp_path)
     assert [e.split()[:5] for e in entries] == [["stop.sh", "stop", name, "lxc", "stop"],
@@ -141,15 +90,16 @@ def test_a_killed_server_takes_its_containers_with_it_and_the_next_one_ends_them
     init = container.start()
     init_fd = os.pidfd_open(init)
     try:
-        _kill_server(rundir)
+        _kill_server()
         assert select.select([init_fd], [], [], 10)[0], "init outlived the server that was its parent"
     finally:
         os.close(init_fd)
     assert journal(tmp_path) == []  # nobody ended it yet: its cgroups and state are still there
     assert leftovers(container.name) != []
     spawning.start_server(wait=True)
-    _wait_until(lambda: st.read_state(container.lxcpath, container.name) is None, what="the next server to end it")
-    _wait_until(lambda: _registry() == [], what="the registry entry to go")
+    wait_until(server_up, what="the next server to listen")
+    wait_until(lambda: st.read_state(container.lxcpath, container.name) is None, what="the next server to end it")
+    wait_until(lambda: _registry() == [], what="the registry entry to go")
     assert [e.split()[:2] for e in journal(tmp_path)] == [["post-stop.sh", "post-stop"]]
     assert leftovers(container.name) == []
     assert container.state == st.STOPPED
@@ -162,12 +112,13 @@ def test_with_pdeath_zero_a_container_outlives_the_server_and_the_next_one_adopt
                                                  ("lxc.hook.post-stop", post_stop)))
     init = container.start()
     init_start = st.process_start_time(init)
-    _kill_server(rundir)
+    _kill_server()
     assert st.process_start_time(init) == init_start
     assert container.attach_wait(["/bin/sh", "-c", "kill -0 1"]) == 0
     spawning.start_server(wait=True)
-    server = _server_pid(rundir)
-    _wait_until(lambda: container.current_state().monitor_pid == server, what="the new server to adopt it")
+    wait_until(server_up, what="the next server to listen")
+    server = server_pid()
+    wait_until(lambda: container.current_state().monitor_pid == server, what="the new server to adopt it")
     recorded = container.current_state()
     assert (recorded.state, recorded.init_pid, recorded.adopted) == (st.RUNNING, init, True)
     container.stop(kill=True)
@@ -175,21 +126,21 @@ def test_with_pdeath_zero_a_container_outlives_the_server_and_the_next_one_adopt
     assert st.read_state(container.lxcpath, container.name) is None
     assert [e.split()[:2] for e in journal(tmp_path)] == [["post-stop.sh", "post-stop"]]
     assert leftovers(container.name) == []
-    _wait_until(lambda: _registry() == [], what="the registry entry to go")
+    wait_until(lambda: _registry() == [], what="the registry entry to go")
 
 
 def test_a_failed_start_leaves_no_child_of_the_server(make_container, rundir, tmp_path):
     refuse = hook_script(tmp_path, "start-host.sh", 7)
     keeper = make_container("adopt5k")
     keeper.start()  # keeps the server up between the two starts
-    server = _server_pid(rundir)
+    server = server_pid()
     container = make_container("adopt5", config=(("lxc.hook.start-host", refuse),))
     with pytest.raises(Exception, match="start-host"):
         container.start()
     assert st.read_state(container.lxcpath, container.name) is None
     assert leftovers(container.name) == []
     # The failed start's init was the server's child: reaped, not left a zombie.
-    _wait_until(lambda: {pid for pid in _children(server)} == {keeper.init_pid}, what="the server's children")
+    wait_until(lambda: children(server) == {keeper.init_pid}, what="the server's children")
     keeper.stop(kill=True)
 
 
@@ -199,7 +150,7 @@ def test_without_adoption_each_container_has_its_own_monitor(make_container, run
     init = container.start()
     recorded = container.current_state()
     assert not recorded.adopted
-    assert _parent(init) == recorded.monitor_pid
-    assert _parent(recorded.monitor_pid) == _server_pid(rundir)
+    assert parent_of(init) == recorded.monitor_pid
+    assert parent_of(recorded.monitor_pid) == server_pid()
     container.stop(kill=True)
     assert leftovers(container.name) == []
