@@ -104,11 +104,19 @@ def read_exactly(fd: int, expected: bytes, timeout: float = 5.0) -> bytes:
 
 
 def eventually(read: Callable[[], object], expected: object, timeout: float = 5.0) -> object:
-    """``read()`` once it returns ``expected``, or its last answer after ``timeout``."""
+    """``read()`` once it returns ``expected``, or its last answer after ``timeout``. A file that is not
+    there (a log file between its rotation and its next write) reads as None meanwhile."""
     deadline = time.monotonic() + timeout
-    while (seen := read()) != expected and time.monotonic() < deadline:
+    while (seen := _or_none(read)) != expected and time.monotonic() < deadline:
         time.sleep(0.02)
     return seen
+
+
+def _or_none(read: Callable[[], object]) -> object:
+    try:
+        return read()
+    except FileNotFoundError:
+        return None
 
 
 class Peer:
