@@ -101,7 +101,7 @@ def descends_from(pid: int, ancestor: int, depth: int = 2) -> bool:
     return False
 
 
-def exits_soon(pid: int, timeout: float = 1.0) -> bool:
+def exits_soon(pid: int, timeout: float = 0.25) -> bool:
     """True when ``pid`` ends within ``timeout``: a pid namespace's init that is exiting (waiting for
     the rest of its namespace to die) no longer shows its namespaces, and is no stranger."""
     try:
