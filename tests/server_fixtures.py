@@ -25,6 +25,8 @@ from pathlib import Path
 
 import attrs
 
+from lxcframe.run_root import socket_path
+
 from . import hostfacts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,10 +171,6 @@ def netns_id_of(pid: int) -> int | None:
 
 
 # --- the server -------------------------------------------------------------------------------------------
-
-
-def socket_path() -> str:
-    return os.path.join(os.environ["LXCFRAME_RUNDIR"], "supervisor.sock")
 
 
 def server_up() -> bool:

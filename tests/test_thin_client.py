@@ -21,6 +21,8 @@ import pytest
 from lxcframe import thin_client
 from lxcframe.run_root import socket_path
 
+from .server_fixtures import server_up
+
 pytestmark = pytest.mark.container
 
 REPO = str(Path(__file__).resolve().parent.parent)
@@ -48,17 +50,8 @@ def served_env(rundir, monkeypatch, tmp_path) -> dict[str, str]:
     from lxcframe import supervisor
 
     supervisor.spawn()
-    _wait_until(_server_up)
+    _wait_until(server_up)
     return dict(os.environ)
-
-
-def _server_up() -> bool:
-    with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
-        try:
-            probe.connect(socket_path())
-        except OSError:
-            return False
-    return True
 
 
 def _cli(lxcpath: str, *args: str) -> list[str]:
@@ -270,10 +263,10 @@ def test_a_malformed_command_is_refused_and_nothing_runs(lxcpath, served_env):
 def test_the_first_command_runs_itself_and_starts_the_server_for_the_next(lxcpath, rundir, monkeypatch):
     monkeypatch.setenv(thin_client.ENABLE_ENV, "1")
     monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "2")
-    assert not _server_up()
+    assert not server_up()
     done = subprocess.run(_cli(lxcpath, "ls"), env=dict(os.environ), capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "")
-    _wait_until(_server_up)
+    _wait_until(server_up)
 
 
 def test_a_command_takes_the_warm_plugins_only_when_it_would_load_the_same(monkeypatch):
@@ -417,7 +410,7 @@ def test_a_server_started_by_a_background_job_keeps_none_of_its_ignored_signals(
     done = subprocess.run([sys.executable, "-c", as_background_job, *_cli(lxcpath, "ls")], env=dict(os.environ),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    _wait_until(_server_up)
+    _wait_until(server_up)
     status = Path(f"/proc/{_server_pid()}/status").read_text()
     [ignored] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:")]
     [blocked] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigBlk:")]
