@@ -34,6 +34,7 @@ from lxcframe import state as st
 from lxcframe.channel import Channel
 from lxcframe.hashing import sha256
 from lxcframe.log import get_logger
+from lxcframe.spawning import MONITOR_UMASK, fork_worker
 
 #: Most descriptors one hand-over carries (a console with lxc.tty.max ttys has two per tty).
 MAX_HANDED_FDS = 250
@@ -190,8 +191,8 @@ class Adoptions:
         if adopted.init_pidfd is None:
             adopted.exited, adopted.status = True, starting.statuses.get(child)
         st.write_private_file(st.runtime_dir(lxcpath, name), st.START_FILE, json.dumps(starting.document).encode())
-        st.make_private_dirs(registry_dir())
-        st.write_private_file(registry_dir(), os.path.basename(_registry_path(lxcpath, name)),
+        entry = _registry_path(lxcpath, name)  # its directory made private by write_private_file
+        st.write_private_file(os.path.dirname(entry), os.path.basename(entry),
                               json.dumps({"lxcpath": lxcpath, "name": name}).encode())
         starting.adopted = adopted
         self.adopted[(lxcpath, name)] = adopted
@@ -240,19 +241,11 @@ class Adoptions:
                 adopted.console.drain()
             adopted.console.close()
             adopted.console = None
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                self._close_in_child(keep=adopted)
-                code = _end_in_worker(adopted)
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    import traceback
+        def in_worker() -> int:
+            self._close_in_child(keep=adopted)
+            return _end_in_worker(adopted)
 
-                    traceback.print_exc()
-            finally:
-                os._exit(code)
+        pid = fork_worker(in_worker)
         # The monitor lock stays held here too until the worker is done: the state names this server as
         # the monitor until the worker records itself. The key lock is the worker's alone: it lets go of
         # it with the runtime directory, and a start right after the stop must find it free.
@@ -354,7 +347,6 @@ class Adoptions:
 
 def _end_in_worker(adopted: Adopted) -> int:
     from lxcframe import after_stop, entering
-    from lxcframe.spawning import MONITOR_UMASK
 
     request = adopted.request
     os.environ.clear()

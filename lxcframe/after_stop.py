@@ -28,12 +28,8 @@ from lxcframe.context import HostContext
 from lxcframe.errors import StageError
 from lxcframe.log import HUB, bound_container, get_logger
 from lxcframe.monitor import status_text
-from lxcframe.stages import START_STAGES
+from lxcframe.stages import STAGE_BY_HOOK
 from lxcframe.start_request import StartRequest
-
-
-def _stage(name: str) -> Any:
-    return next(stage for stage in START_STAGES if stage.name == name)
 
 
 def end_container(request: StartRequest, plugins: Any, status: int | None, kept: dict[str, int]) -> int:
@@ -60,14 +56,14 @@ def end_container(request: StartRequest, plugins: Any, status: int | None, kept:
                 init_pidns=None, adopted=False))
         log.info("container stopped", status=status_text(status))
         arguments = {"ctx": ctx, "pid": 0, "status": status or 0}
-        failed |= _run(plugins, "stop", arguments, log)
+        failed |= _run(plugins, "lxcframe_stopped", arguments, log)
         if recorded is not None:
             failed |= _release(plugins, recorded, ctx, log)
         # Whatever no plugin took back (each closes its own once done with it).
         for fd in ctx.kept.values():
             os.close(fd)
         ctx.kept.clear()
-        failed |= _run(plugins, "post-stop", arguments, log)
+        failed |= _run(plugins, "lxcframe_post_stop", arguments, log)
         st.remove_runtime(plan.lxcpath, plan.name, unless_locked=True)
         return 1 if failed else 0
 
@@ -88,11 +84,11 @@ def _release(plugins: Any, recorded: st.ContainerState, ctx: HostContext, log: A
     return bool(problems)
 
 
-def _run(plugins: Any, name: str, arguments: dict[str, Any], log: Any) -> bool:
-    stage = _stage(name)
+def _run(plugins: Any, hook: str, arguments: dict[str, Any], log: Any) -> bool:
+    stage = STAGE_BY_HOOK[hook]
     try:
         driver.run_stage(plugins, stage, arguments)
     except StageError as err:
-        log.error(stage.logged_as or f"{name} failed", error=str(err))
+        log.error(stage.logged_as or f"{stage.name} failed", error=str(err))
         return True
     return False

@@ -109,15 +109,14 @@ def exits_soon(pid: int, timeout: float = 0.25) -> bool:
     except OSError:
         return True
     try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
+        return not is_alive(fd, timeout)
     finally:
         os.close(fd)
 
 
-def is_alive(pidfd: int) -> bool:
-    """A pidfd turns readable when its process exits."""
-    readable, _, _ = select.select([pidfd], [], [], 0)
+def is_alive(pidfd: int, timeout: float = 0) -> bool:
+    """A pidfd turns readable when its process exits; ``timeout``: how long it may take to."""
+    readable, _, _ = select.select([pidfd], [], [], timeout)
     return not readable
 
 
