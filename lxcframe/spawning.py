@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 
 #: A detached monitor's umask, as LXC's (and the supervisor's monitors'): not whatever the caller had.
 MONITOR_UMASK = 0o022
@@ -121,3 +122,28 @@ def start_server(*, wait: bool) -> None:
     )
     if wait:
         process.wait()
+
+
+def fork_worker(work: Callable[[], int]) -> int:
+    """Fork a process that runs ``work`` and exits with what it returns; returns its pid.
+
+    An exception ``work`` lets out is the worker's last word: its traceback goes to the worker's stderr
+    and the exit code is 1. The worker never returns into its parent's code (``os._exit``).
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        except BaseException:
+            try:
+                import sys
+                import traceback
+
+                traceback.print_exc()
+                sys.stderr.flush()
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+    return pid

@@ -41,7 +41,6 @@ import select
 import signal
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,7 +52,7 @@ from lxcframe.adoption import AdoptionLink, adopting
 from lxcframe.channel import Channel
 from lxcframe.installation import installation
 from lxcframe.run_root import socket_path
-from lxcframe.spawning import MONITOR_UMASK, runtime_environment
+from lxcframe.spawning import MONITOR_UMASK, fork_worker, runtime_environment
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
 
@@ -283,21 +282,14 @@ class _Server:
 
     def _fork_worker(self, conn: socket.socket, work: Callable[[], int]) -> bool:
         """Fork a worker running ``work`` and send its pidfd; True when the connection is kept until it ends."""
-        pid = os.fork()
-        if pid == 0:
-            code = 1
+        def in_worker() -> int:
             try:
                 self.close_all()
-                code = work()
-            except BaseException:  # the worker's last word goes to the client's stderr
-                with contextlib.suppress(BaseException):
-                    import traceback
-
-                    traceback.print_exc()
-                    sys.stderr.flush()
+                return work()  # what it lets out goes to the client's stderr, as the worker's last word
             finally:
                 conn.close()
-                os._exit(code)
+
+        pid = fork_worker(in_worker)
         pidfd = syscalls.pidfd_open(pid)  # our child, not reaped yet: the pid cannot name another
         try:
             socket.send_fds(conn, [_OK], [pidfd], socket.MSG_NOSIGNAL)
