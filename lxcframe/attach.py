@@ -155,7 +155,7 @@ def attach_by_name(container: Any, argv: tuple[str, ...], *, clear_env: bool, ui
     from lxcframe import supervisor_client as server
 
     plugins = container.plugins
-    if plugins.has_extras or not server.enabled() or len(pass_fds) > server.MAX_PASSED_FDS:
+    if plugins.has_extras or not server.enabled(container.server) or len(pass_fds) > server.MAX_PASSED_FDS:
         return None
     named = {"lxcpath": container.lxcpath, "name": container.name, "argv": list(argv), "clear_env": clear_env,
              "uid": uid, "gid": gid, "env": list(env), "pass_fds": list(pass_fds), "environ": dict(os.environ),

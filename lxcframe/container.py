@@ -54,8 +54,12 @@ class Container:
         plugins: Any = None,
         disable: Iterable[str] = (),
         config_path: str | None = None,
+        server: bool | None = None,
     ) -> None:
         self.name = _check_name(name)
+        #: Whether daemon starts and threaded attaches go through the warm server (``None``: unless
+        #: ``LXCFRAME_SUPERVISOR=0``); ``False`` keeps everything in this process and its children.
+        self.server = server
         self.lxcpath = os.path.abspath(lxcpath or load_host_config().lxcpath)
         self._disable = tuple(disable)
         self._plugins = plugins
@@ -243,7 +247,7 @@ class Container:
                         self.plugins, plan,
                         started=lambda: st.release_command_lock(self.lxcpath, self.name, lock),
                     )
-                return launcher.start_daemon(self.plugins, plan)
+                return launcher.start_daemon(self.plugins, plan, server=self.server)
             finally:
                 with contextlib.suppress(OSError):
                     st.release_command_lock(self.lxcpath, self.name, lock)

@@ -31,7 +31,7 @@ from lxcframe.spawning import (
 from lxcframe.start_request import StartRequest
 
 
-def start_daemon(plugins: Any, plan: StartPlan) -> int:
+def start_daemon(plugins: Any, plan: StartPlan, *, server: bool | None = None) -> int:
     """Start the container with a detached monitor; returns init's pid once RUNNING.
 
     Until then the monitor's log lines reach this process's stderr as they would a foreground start's:
@@ -42,7 +42,7 @@ def start_daemon(plugins: Any, plan: StartPlan) -> int:
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     stderr = HUB.caller_stream()
     try:
-        _launch_daemon(plugins, plan, write_end, stderr)
+        _launch_daemon(plugins, plan, write_end, stderr, server)
     finally:
         if stderr is not None:
             os.close(stderr)  # the monitor has its own copy (or none is running)
@@ -51,12 +51,12 @@ def start_daemon(plugins: Any, plan: StartPlan) -> int:
     return int(result["init_pid"])
 
 
-def _launch_daemon(plugins: Any, plan: StartPlan, write_end: int, stderr: int | None) -> None:
+def _launch_daemon(plugins: Any, plan: StartPlan, write_end: int, stderr: int | None, server: bool | None) -> None:
     """Get a detached monitor running ``plan``, reporting on ``write_end`` (closed here) and logging
     to ``stderr`` meanwhile."""
     from lxcframe import supervisor_client as supervisor
 
-    if not plugins.has_extras and supervisor.enabled() and supervisor.submit(
+    if not plugins.has_extras and supervisor.enabled(server) and supervisor.submit(
         StartRequest.for_plan(plan, plugins, detach=True), supervisor.fingerprint(plugins), write_end, stderr
     ):
         os.close(write_end)

@@ -53,7 +53,11 @@ def spawn() -> None:
     start_server(wait=True)
 
 
-def enabled() -> bool:
+def enabled(server: bool | None = None) -> bool:
+    """Whether work goes to the server: as the caller says (``Container(..., server=False)``), else unless
+    ``LXCFRAME_SUPERVISOR=0``."""
+    if server is not None:
+        return server
     return os.environ.get(DISABLE_ENV, "") in ("", "1")
 
 

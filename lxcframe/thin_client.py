@@ -1,4 +1,4 @@
-"""The command line as a thin client of the warm server (``LXCFRAME_SERVER=1``).
+"""The command line as a thin client of the warm server (the default; ``LXCFRAME_SERVER=0``: no client).
 
 A command costs a cold interpreter ~0.25 s of imports, plugin registration and attrs generating its
 classes before it does anything. The server (:mod:`lxcframe.supervisor`) has done all that once: the
@@ -37,7 +37,7 @@ _ANSWER_SIZE = 4096
 
 def served(verb: str | None, args: list[str]) -> bool:
     """Whether this command goes to the server."""
-    if os.environ.get(ENABLE_ENV, "") != "1" or verb is None or verb == "console":
+    if os.environ.get(ENABLE_ENV, "") == "0" or verb is None or verb == "console":
         return False
     if verb in _TERMINAL_VERBS and _isatty(0):
         return verb == "start" and not {"-F", "--foreground"} & set(args)

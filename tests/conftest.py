@@ -428,6 +428,8 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
                if k not in ("LXCFRAME_DISABLE_PLUGINS", "LXCFRAME_DISABLE_PLUGIN_AUTOLOAD")}
     environ["LXCFRAME_RUNDIR"] = str(tmp_path / "run")
     environ["LXCFRAME_HOST_CONFIG"] = str(tmp_path / "no-host-config.toml")
+    # The command line is a thin client: its server leaves soon after the test's last command.
+    environ["LXCFRAME_SUPERVISOR_IDLE"] = "0.2"
     return environ
 
 

@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from .conftest import run_cli
+from .server_fixtures import ended_processes_of
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "contrib" / "lxcframe-motd"
@@ -294,5 +295,7 @@ def test_container_gets_motd(motd_module: ModuleType, cli_env: dict[str, str], t
     assert destroyed.returncode == 0, destroyed.stderr
     assert not os.path.exists(os.path.join(lxcpath, "m1"))
     run = cli_env["LXCFRAME_RUNDIR"]
+    with ended_processes_of(run):
+        pass  # the server the commands went through leaves, and takes its socket and lock with it
     leftovers = [os.path.join(d, f) for d, _, files in os.walk(run) for f in files] if os.path.isdir(run) else []
     assert leftovers == []

@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from lxcframe.cli.main import main as cli_main
+from lxcframe.cli.main import main
 from lxcframe.config.keys import KeySpec, integer
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, ConfigErrors, ContainerError, LxcframeError
@@ -34,6 +34,10 @@ from lxcframe.input_limits import MAX_FILE_BYTES, MAX_FILE_LINES, MAX_FILES_PER_
 from lxcframe.plugin_manager import Plugins
 
 LXCFRAME = Path(__file__).resolve().parent.parent / "lxcframe"
+
+#: The command line run in this process, as the server's worker runs it (not a thin client: the test
+#: reads its output and its errors here).
+cli_main = functools.partial(main, here=True)
 
 
 # --- the raises, from the AST ----------------------------------------------------------------------------------

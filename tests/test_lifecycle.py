@@ -468,13 +468,16 @@ def test_daemon_monitors_are_forked_by_one_supervisor_that_leaves_after_them(per
     assert not os.path.exists(os.path.join(rundir, "supervisor.sock"))
 
 
-def test_without_the_supervisor_the_caller_forks_the_monitor(make_container, monkeypatch):
-    monkeypatch.setenv("LXCFRAME_SUPERVISOR", "0")
-    container = make_container("nosup")
+@pytest.mark.parametrize("how", ["environment", "argument"])
+def test_without_the_supervisor_the_caller_forks_the_monitor(make_container, monkeypatch, rundir, how):
+    if how == "environment":
+        monkeypatch.setenv("LXCFRAME_SUPERVISOR", "0")
+    container = make_container("nosup", **({"server": False} if how == "argument" else {}))
     container.start()
     try:
         monitor = container.current_state().monitor_pid
         with open(f"/proc/{_parent(monitor)}/cmdline", "rb") as handle:
             assert b"lxcframe.supervisor" not in handle.read()
+        assert not os.path.exists(os.path.join(rundir, "supervisor.sock"))  # no server was even started
     finally:
         container.stop(kill=True)

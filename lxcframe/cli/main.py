@@ -17,7 +17,7 @@ EXIT_BROKEN_PIPE = 141
 def main(argv: list[str] | None = None, *, here: bool = False) -> int:
     """Run one command; a closed stdout pipe (``lxcframe ls | head -1``) ends it quietly.
 
-    With ``LXCFRAME_SERVER=1`` the command runs in a worker of the warm server (:mod:`lxcframe.thin_client`)
+    The command runs in a worker of the warm server (:mod:`lxcframe.thin_client`; ``LXCFRAME_SERVER=0``: here)
     unless ``here`` (the worker itself) or it needs this process's terminal.
 
     The cyclic garbage collector is off while the command imports and registers the plugins (it

@@ -90,7 +90,7 @@ def lxcframe_preload(plan: StartPlan | None) -> None:
 def lxcframe_act_for(pid: int) -> None:
     """Take on, from process ``pid``, what this plugin reads of its own process.
 
-    Called in a worker the server forked to run a thin client's command (``LXCFRAME_SERVER=1``),
+    Called in a worker the server forked to run a thin client's command (the command line's default),
     before the command runs, with the client's pid (``SO_PEERCRED``). The worker already has the
     client's descriptors, working directory, umask and environment; a plugin that reads more of the
     process it runs in makes that the client's here (the cgroup plugin joins the client's cgroups, so
