@@ -92,8 +92,10 @@ def _preload() -> Any:
     import lxcframe.container
     import lxcframe.monitor
     import lxcframe.served  # noqa: F401
+    from lxcframe.cli import parser
     from lxcframe.plugin_manager import Plugins, keep_warm
 
+    parser.keep_warm()
     _import_builtin_plugins()
     plugins = Plugins()
     plugins.key_registry()

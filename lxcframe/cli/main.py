@@ -64,7 +64,7 @@ def _main(argv: list[str] | None, here: bool) -> int:
             code = thin_client.run(args)
             if code is not None:
                 return code
-    from lxcframe.cli.parser import build_parser
+    from lxcframe.cli.parser import parser_for
 
     # Everything after the first "--" is the command (or template arguments), verbatim: argparse
     # alone would let an option between NAME and "--" strand the command.
@@ -72,7 +72,7 @@ def _main(argv: list[str] | None, here: bool) -> int:
     if "--" in args:
         split = args.index("--")
         args, tail = args[:split], args[split + 1 :]
-    parser = build_parser(only=verb)
+    parser = parser_for(verb)
     options = parser.parse_args(args)
     if tail is not None:
         if hasattr(options, "template_args"):

@@ -47,3 +47,17 @@ def test_every_verb_is_listed_when_only_one_is_built(capsys):
 
 def test_the_words_module_names_every_verb_of_the_parser_in_its_order():
     assert tuple(name for name, _, _ in VERBS) == VERB_NAMES
+
+
+def test_the_warm_parser_parses_each_line_as_a_fresh_one_however_often_it_is_used(monkeypatch):
+    from lxcframe.cli import parser
+
+    monkeypatch.setattr(parser, "_WARM", [])
+    parser.keep_warm()
+    warm = parser.parser_for("start")
+    assert parser.parser_for("ls") is warm
+    # Each worker of the server parses with its own (forked) copy; within one, a parse must still leave
+    # nothing behind for the next.
+    for _ in range(2):
+        for args, verb in LINES:
+            assert vars(warm.parse_args(args)) == vars(build_parser(only=verb).parse_args(args))

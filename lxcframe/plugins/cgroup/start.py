@@ -9,6 +9,7 @@ step, and the removal undo reads it when it runs, so it also removes what was ad
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -96,11 +97,14 @@ def attach_init(ctx: HostContext, pid: int) -> None:
 
 
 def join_cgroups_of(layout: Layout, pid: int) -> None:
-    """Move this process into ``pid``'s cgroup of every usable hierarchy."""
-    entries = read_proc_cgroup(pid)
+    """Move this process into ``pid``'s cgroup of every usable hierarchy where it is elsewhere."""
+    entries, own = read_proc_cgroup(pid), read_proc_cgroup(os.getpid())
     for hierarchy in layout.hierarchies:
         try:
             cgroup = cgroup_in(hierarchy, entries)
         except LookupError:
             continue  # a hierarchy the other process is in nowhere (it lives in another cgroup namespace)
+        with contextlib.suppress(LookupError):
+            if cgroup_in(hierarchy, own) == cgroup:
+                continue  # already there: a write would cost ~1 ms on a cgroup1 hierarchy for nothing
         fs.write(os.path.join(hierarchy.path(cgroup), "cgroup.procs"), str(os.getpid()))
