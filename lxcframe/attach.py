@@ -103,7 +103,12 @@ def attach_wait(container: Any, argv: tuple[str, ...], *, clear_env: bool, uid: 
                 env: tuple[str, ...], pass_fds: tuple[int, ...]) -> int:
     """``Container.attach_wait``: by name through the server for a multi-threaded caller, else here."""
     options: dict[str, Any] = {"clear_env": clear_env, "uid": uid, "gid": gid, "env": env, "pass_fds": pass_fds}
-    code = attach_by_name(container, argv, **options)
+    if single_threaded():
+        return attach(container, container._running_state(), argv, **options)
+    from lxcframe.handoffs import quick_handoffs
+
+    with quick_handoffs():
+        code = attach_by_name(container, argv, **options)
     if code is not None:
         return code
     return attach(container, container._running_state(), argv, **options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import sys
 import time
@@ -123,29 +124,48 @@ def submit_attach_by_name(named: dict[str, Any], own_fingerprint: str, pass_fds:
 
 
 def _submit_work(message: dict[str, Any], pass_fds: tuple[int, ...]) -> int | None:
+    """Hand the work over and wait for its end. Called with quick GIL hand-offs (:mod:`lxcframe.handoffs`):
+    a wait longer than :data:`QUICK_WAIT` seconds (a long command) pauses them."""
+    from lxcframe.handoffs import paused
+
+    data = json.dumps(message, separators=(",", ":")).encode()
     client = connect()
     if client is None:
         start_server(wait=False)
         return None
-    data = json.dumps(message, separators=(",", ":")).encode()
     with client:
-        try:
-            socket.send_fds(client, [data], [0, 1, 2, *pass_fds])
-            answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
-            for fd in fds:
-                os.close(fd)  # the worker's pidfd: a library caller forwards no signal
-        except OSError:
+        if not _handed_over(client, data, pass_fds):
             return None
-        if answer != OK:
-            return None
-        # Taken: from here the attach runs, whatever happens to this connection (never a second time).
-        try:
+        # Taken: from here the work runs, whatever happens to this connection (never a second time).
+        if not select.select([client], [], [], QUICK_WAIT)[0]:
+            with paused():
+                select.select([client], [], [])
+        return _end_reported(client)
+
+
+#: How long a threaded caller waits for the end with quick hand-offs before it waits as usual.
+QUICK_WAIT = 0.25
+
+
+def _handed_over(client: socket.socket, data: bytes, pass_fds: tuple[int, ...]) -> bool:
+    try:
+        socket.send_fds(client, [data], [0, 1, 2, *pass_fds])
+        answer, fds, _, _ = socket.recv_fds(client, 256, 1, socket.MSG_CMSG_CLOEXEC)
+        for fd in fds:
+            os.close(fd)  # the worker's pidfd: a library caller forwards no signal
+    except OSError:
+        return False
+    return answer == OK
+
+
+def _end_reported(client: socket.socket) -> int:
+    try:
+        report = client.recv(MAX_REPORT)
+        if report.startswith(b'{"error"'):
+            _raise_reported(report)
             report = client.recv(MAX_REPORT)
-            if report.startswith(b'{"error"'):
-                _raise_reported(report)
-                report = client.recv(MAX_REPORT)
-        except OSError:
-            report = b""
+    except OSError:
+        report = b""
     return exit_status(report)
 
 
