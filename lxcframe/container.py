@@ -18,7 +18,8 @@ from typing import Any
 from lxcframe import ending
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig, load_config
-from lxcframe.config.writer import set_item
+from lxcframe.container_config import ConfigMethods
+from lxcframe.container_running import RunningMethods
 from lxcframe.errors import ConfigError, ContainerError
 from lxcframe.hostconfig import load_host_config
 from lxcframe.log import bound_container, get_logger
@@ -45,7 +46,7 @@ def list_containers(lxcpath: str | None = None) -> list[str]:
     return sorted(n for n in names if os.path.isfile(os.path.join(path, n, "config")))
 
 
-class Container:
+class Container(ConfigMethods, RunningMethods):
     def __init__(
         self,
         name: str,
@@ -417,162 +418,6 @@ class Container:
                 self._log().info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
                 return
             shutil.rmtree(self.container_dir)
-
-    # --- config --------------------------------------------------------------------------------
-
-    def get_config_item(self, key: str) -> str | None:
-        return self.load_config().raw(key)
-
-    def set_config_item(self, key: str, value: str) -> None:
-        """Write ``key = value`` into the config file; validated first, comments and order kept."""
-        registry = self.plugins.key_registry()
-        spec = registry.lookup(key)
-        if spec is None:
-            raise ConfigError(registry.why_not_handled(key), key=key, value=value)
-        if value:
-            try:
-                spec.validator(value)
-            except ValueError as err:
-                raise ConfigError(str(err), key=key, value=value) from None
-        with st.command_lock(self.lxcpath, self.name):
-            set_item(self.config_file_name, key, value, multi=spec.multi)
-
-    def has_api_extension(self, name: str | None) -> bool:
-        return bool(self.plugins.has_api_extension(name))
-
-    # --- running containers --------------------------------------------------------------------
-
-    def _running_state(self) -> st.ContainerState:
-        current = self.current_state()
-        if current is None or not current.init_pid:
-            raise ContainerError(f"{self.name}: {'not running' if self.defined else 'no such container'}")
-        return current
-
-    def freeze(self) -> None:
-        if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
-                         frozen=True):
-            raise ContainerError("no enabled plugin can freeze containers (enable the cgroup plugin)")
-
-    def unfreeze(self) -> None:
-        if not call_hook(self.plugins, "lxcframe_freeze", firstresult=True, state=self._running_state(),
-                         frozen=False):
-            raise ContainerError("no enabled plugin can thaw containers (enable the cgroup plugin)")
-
-    def mount(self, source: str, target: str, fstype: str | None = None, flags: int = 0,
-              data: str | None = None) -> None:
-        """Mount ``source`` at ``target`` inside the running container (LXC's mount injection).
-
-        A bind mount when ``fstype`` is None (``MS_REC`` in ``flags`` for a recursive one); else a
-        new filesystem of that type. The target is created (a directory, or a file for a file).
-        """
-        if not call_hook(self.plugins, "lxcframe_mount", firstresult=True, state=self._running_state(),
-                         source=source, target=target, fstype=fstype, flags=flags, data=data):
-            raise ContainerError("no enabled plugin can inject mounts (enable mount-injection)")
-
-    def umount(self, target: str, flags: int = 0) -> None:
-        """Remove a mount from the running container."""
-        if not call_hook(self.plugins, "lxcframe_umount", firstresult=True, state=self._running_state(),
-                         target=target, flags=flags):
-            raise ContainerError("no enabled plugin can remove mounts (enable mount-injection)")
-
-    def info(self) -> dict[str, Any]:
-        current = self.current_state()
-        data: dict[str, Any] = {"name": self.name, "state": current.state if current else st.STOPPED}
-        if current is not None:
-            data["pid"] = current.init_pid
-            data["monitor_pid"] = current.monitor_pid
-            for extra in call_hook(self.plugins, "lxcframe_info", state=current):
-                for key, value in extra.items():
-                    data.setdefault(key, value)
-        return data
-
-    def attach_wait(
-        self,
-        cmd: Sequence[str],
-        *,
-        clear_env: bool = False,
-        uid: int | None = None,
-        gid: int | None = None,
-        env: Iterable[str] = (),
-        pass_fds: Iterable[int] = (),
-    ) -> int:
-        """Run ``cmd`` inside the running container; returns its exit status.
-
-        As with lxc-attach, the command gets the caller's stdio and no other descriptor of the
-        caller but those in ``pass_fds`` (same numbers inside).
-        """
-        from lxcframe.attach import attach_wait
-
-        with bound_container(self.name):
-            return attach_wait(self, tuple(cmd), clear_env=clear_env, uid=uid, gid=gid, env=tuple(env),
-                               pass_fds=tuple(pass_fds))
-
-    def get_ips(self, interface: str | None = None, family: str | None = None,
-                scope: int | None = None) -> tuple[str, ...]:
-        """Addresses of the running container, as python3-lxc: ``family`` ``"inet"``/``"inet6"``,
-        ``interface`` a name (lo is left out unless named), ``scope`` the kernel's (global by default).
-
-        Read by the network plugin (``netns``) through the netns id the start recorded: no fork, no
-        setns. The state is kept while the same init lives, so repeated calls skip the state file. With
-        the network plugin disabled this is an error, not an empty tuple (which would read as "no
-        address yet" to a caller waiting for one).
-        """
-        state = self._netns_ref
-        if state is None or st.process_start_time(state.init_pid) != state.init_start:
-            state = self._netns_ref = self._running_state()
-        found = call_hook(self.plugins, "lxcframe_get_ips", firstresult=True, state=state, interface=interface,
-                          family=family, scope=scope)
-        if not found:
-            raise ContainerError("no enabled plugin reads a container's addresses (enable netns)")
-        return tuple(found[0])
-
-    def get_interfaces(self) -> tuple[str, ...]:
-        """Interface names of the running container, lo included (as python3-lxc); read by the network
-        plugin, an error when it is disabled."""
-        state = self._netns_ref
-        if state is None or st.process_start_time(state.init_pid) != state.init_start:
-            state = self._netns_ref = self._running_state()
-        found = call_hook(self.plugins, "lxcframe_get_interfaces", firstresult=True, state=state)
-        if not found:
-            raise ContainerError("no enabled plugin reads a container's interfaces (enable netns)")
-        return tuple(found[0])
-
-    # --- console -------------------------------------------------------------------------------
-
-    def console_getfd(self, ttynum: int = -1) -> int:
-        """A descriptor to read and write tty ``ttynum`` of the running container (python3-lxc's name).
-
-        ``-1`` takes the first free tty (the console when ``lxc.tty.max`` is 0), ``0`` the console.
-        The tty stays reserved for this object until :meth:`console_release` (or the object goes).
-        """
-        from lxcframe.plugins.console.client import open_tty
-
-        self._running_state()
-        holder, fd, _number = open_tty(self.lxcpath, self.name, ttynum)
-        self.__dict__.setdefault("_console_holders", {})[fd] = holder
-        return fd
-
-    def console_release(self, fd: int) -> None:
-        """Close a descriptor of :meth:`console_getfd` and free its tty."""
-        holder = self.__dict__.get("_console_holders", {}).pop(fd, None)
-        os.close(fd)
-        if holder is not None:
-            holder.close()
-
-    def console(self, ttynum: int = -1, escape: str = "^a") -> int:
-        """Connect the caller's terminal to a tty (``lxcframe console``); ``escape q`` detaches."""
-        from lxcframe.plugins.console.terminal import parse_escape, run
-
-        key = parse_escape(escape)
-        self._running_state()
-        return run(self.lxcpath, self.name, ttynum, key)
-
-    def console_log(self, clear: bool = False) -> str:
-        """The console's ring buffer (``lxc.console.buffer.size``); ``clear`` empties it after reading."""
-        from lxcframe.plugins.console.client import read_log
-
-        self._running_state()
-        return read_log(self.lxcpath, self.name, clear)
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
