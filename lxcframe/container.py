@@ -19,6 +19,7 @@ from lxcframe import ending
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig, load_config
 from lxcframe.container_config import ConfigMethods
+from lxcframe.container_live import LiveCgroupMethods
 from lxcframe.container_running import RunningMethods
 from lxcframe.errors import ConfigError, ContainerError
 from lxcframe.hostconfig import load_host_config
@@ -46,7 +47,7 @@ def list_containers(lxcpath: str | None = None) -> list[str]:
     return sorted(n for n in names if os.path.isfile(os.path.join(path, n, "config")))
 
 
-class Container(ConfigMethods, RunningMethods):
+class Container(ConfigMethods, RunningMethods, LiveCgroupMethods):
     def __init__(
         self,
         name: str,

@@ -264,6 +264,16 @@ def cmd_unfreeze(options: Any) -> int:
     return 0
 
 
+def cmd_cgroup(options: Any) -> int:
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.value is None:
+        print(container.get_cgroup_item(options.key))
+    else:
+        container.set_cgroup_item(options.key, options.value)
+    return 0
+
+
 def cmd_mount(options: Any) -> int:
     from lxcframe.mount_options import parse_options
 
@@ -294,5 +304,5 @@ _HANDLERS = {
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
-    "console": cmd_console,
+    "console": cmd_console, "cgroup": cmd_cgroup,
 }

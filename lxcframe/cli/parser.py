@@ -166,6 +166,12 @@ def _console(p: argparse.ArgumentParser) -> None:
     p.add_argument("-e", "--escape", default="^a", help="escape character: ESCAPE q detaches (default ^a)")
 
 
+def _cgroup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("key", help="a file of the container's cgroup: CONTROLLER.FILE (pids.max, memory.max)")
+    p.add_argument("value", nargs="?", help="written to the file; without it, the file's text is printed")
+
+
 def _nothing(_p: argparse.ArgumentParser) -> None:
     pass
 
@@ -190,4 +196,5 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("console", "connect the terminal to a container's tty", _console),
     ("freeze", "freeze a container's processes", _name_only),
     ("unfreeze", "unfreeze a container's processes", _name_only),
+    ("cgroup", "read or write a cgroup file of a running container", _cgroup),
 )

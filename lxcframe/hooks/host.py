@@ -191,6 +191,18 @@ def lxcframe_is_frozen(state: ContainerState) -> bool | None:
     """Say whether the container is frozen; ``None`` when this plugin cannot tell."""
 
 
+@hookspec(firstresult=True)
+def lxcframe_cgroup_item(state: ContainerState, key: str, value: str | None) -> str | None:
+    """Read (``value`` None) or write one file of the running container's cgroup, named by ``key``
+    (``pids.max``, ``memory.max``; LXC's ``lxc-cgroup NAME KEY [VALUE]``). Stops at first non-None result.
+
+    Runs in the process that called ``get_cgroup_item``/``set_cgroup_item``. Returns the file's text
+    without its trailing newline when reading, ``""`` once written, ``None`` when this plugin holds no
+    cgroup of the container. Raise :class:`lxcframe.errors.ContainerError` for a key that names no
+    file of the container's cgroup, or a value the kernel refuses, naming the key.
+    """
+
+
 @hookspec
 def lxcframe_info(state: ContainerState) -> dict[str, object]:
     """Contribute fields to ``lxcframe info`` for a running container (e.g. memory, interfaces).

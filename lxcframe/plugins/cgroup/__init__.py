@@ -182,6 +182,19 @@ def lxcframe_kill_all(state: ContainerState, signal: int) -> bool | None:
 
 
 @hookimpl
+def lxcframe_cgroup_item(state: ContainerState, key: str, value: str | None) -> str | None:
+    from lxcframe.plugins.cgroup import items
+
+    placed = _placed(state)
+    if not placed:
+        return None  # started without this plugin: it holds none of the container's cgroups
+    if value is None:
+        return items.read(placed, key)
+    items.write(placed, key, value)
+    return ""
+
+
+@hookimpl
 def lxcframe_info(state: ContainerState) -> dict[str, object]:
     from lxcframe.plugins.cgroup import runtime
 

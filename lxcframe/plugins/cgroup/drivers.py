@@ -107,6 +107,12 @@ class Driver(abc.ABC):
         """Signal every process of the container so that none escapes; ``False`` if nothing of this
         driver's kind was placed."""
 
+    @classmethod
+    @abc.abstractmethod
+    def item_cgroups(cls, placed: list[Placed], controller: str) -> list[Placed]:
+        """The container's cgroups of this driver's kind that hold the files of ``controller``
+        (``pids`` for ``pids.max``), where ``get_cgroup_item``/``set_cgroup_item`` look for a key."""
+
 
 class V1Driver(Driver):
     name = "v1"
@@ -140,6 +146,10 @@ class V1Driver(Driver):
         freezer = cls.freezer(own)
         runtime.kill_frozen(own, signal, freezer[0] if freezer else None)
         return True
+
+    @classmethod
+    def item_cgroups(cls, placed: list[Placed], controller: str) -> list[Placed]:
+        return [p for p in cls.own(placed) if controller in p.controllers]
 
 
 class V2Driver(Driver):
@@ -196,6 +206,14 @@ class V2Driver(Driver):
         freezer = cls.freezer(placed)
         runtime.kill_frozen([unified], signal, freezer[0] if freezer else None)
         return True
+
+    @classmethod
+    def item_cgroups(cls, placed: list[Placed], controller: str) -> list[Placed]:
+        # "cgroup" is cgroup2's core interface (cgroup.max.depth, cgroup.events), in every cgroup.
+        unified = runtime.unified(placed)
+        if unified is None or (controller != "cgroup" and controller not in unified.controllers):
+            return []
+        return [unified]
 
 
 #: Every driver by name. The order is the order of preference on a started container: cgroup2
