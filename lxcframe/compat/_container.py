@@ -1,0 +1,350 @@
+"""python3-lxc's ``lxc.Container`` over a native :class:`lxcframe.container.Container`.
+
+Every call returns what python3-lxc returns (``True``/``False``, ``()``, ``-1``) instead of raising;
+the reason of a refusal goes to lxcframe's log. The native object is ``self._native``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lxcframe.compat import _attach
+from lxcframe.compat._config import ConfigCalls
+from lxcframe.compat._edits import PendingEdits
+from lxcframe.compat._network import ContainerNetworkList
+from lxcframe.compat._shared import refused
+from lxcframe.errors import ConfigError, ContainerError, LxcframeError
+
+#: ``shutdown(-1)`` waits for as long as this (seconds): for ever, as far as a caller can tell.
+_FOREVER = 10.0 * 365 * 24 * 3600
+
+
+def _template_args(args: Any) -> tuple[str, ...]:
+    """A dict becomes ``--key value`` pairs; a list or tuple of str is passed as it is."""
+    if isinstance(args, Mapping):
+        pairs: list[str] = []
+        for key, value in args.items():
+            pairs += [f"--{key}", f"{value}"]
+        return tuple(pairs)
+    if not isinstance(args, (list, tuple)):
+        raise ValueError("args needs to be a tuple")
+    if not all(isinstance(word, str) for word in args):
+        raise ValueError("Expected a string")
+    return tuple(args)
+
+
+class Container(ConfigCalls):
+    """A container, as python3-lxc's ``lxc.Container(name, config_path=None)``."""
+
+    def __init__(self, name: str, config_path: str | os.PathLike[str] | None = None) -> None:
+        from lxcframe.container import Container as Native
+
+        if not isinstance(name, str):
+            raise TypeError(f"argument 1 must be str, not {type(name).__name__}")
+        try:
+            self._native = Native(name, os.fspath(config_path) if config_path else None)
+        except (LxcframeError, OSError) as err:
+            raise RuntimeError(f"error during init for container '{name}': {err}") from None
+        self._loaded = self._native.defined
+        self._pending = PendingEdits(self._native)
+        self.network = ContainerNetworkList(self)
+
+    # --- properties ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return str(self._native.name)
+
+    @property
+    def config_file_name(self) -> str:
+        return str(self._native.config_file_name)
+
+    @property
+    def defined(self) -> bool:
+        return bool(self._native.defined)
+
+    @property
+    def state(self) -> str:
+        try:
+            return str(self._native.state).upper()
+        except LxcframeError as err:
+            refused(self.name, "state", err)
+            return "STOPPED"
+
+    @property
+    def running(self) -> bool:
+        return self.state != "STOPPED"
+
+    @property
+    def init_pid(self) -> int:
+        try:
+            return int(self._native.init_pid)
+        except LxcframeError:
+            return -1
+
+    @property
+    def controllable(self) -> bool:
+        return os.geteuid() == 0 or os.access(self._native.lxcpath, os.W_OK)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def create(self, template: str | None = None, flags: int = 0, args: Any = (), bdevtype: str | None = None,
+               fssize: int = 0) -> bool:
+        template_args = _template_args(args)
+        if bdevtype not in (None, "dir", "best"):
+            return refused(self.name, "create", ContainerError(f"backing store {bdevtype!r}: only dir is supported"))
+        if template is None:
+            # No template: only the config in memory is saved (LXC adopts an existing rootfs path).
+            return self.save_config()
+        # Edits made before create() are its config (python3-lxc's create writes them first).
+        try:
+            self._native.create(template, template_args, config=self._pending.lines())
+        except LxcframeError as err:
+            return refused(self.name, "create", err)
+        self._pending.clear_all()
+        self._loaded = True
+        return True
+
+    def start(self, useinit: Any = False, daemonize: Any = True, close_fds: Any = False,
+              cmd: Sequence[str] = ()) -> bool:
+        # As python3-lxc: only a tuple replaces the init command (a list is ignored), only True counts.
+        argv = tuple(cmd) if isinstance(cmd, tuple) and cmd else None
+        if argv is not None and not all(isinstance(word, str) for word in argv):
+            raise ValueError("Expected a string")
+        try:
+            if useinit is True:
+                if daemonize is not False:
+                    raise ContainerError("useinit runs the command under lxcframe's init in the foreground only "
+                                         "(start(useinit=True, daemonize=False))")
+                self._native.execute(argv)
+            elif daemonize is False:
+                self._native.start(argv, foreground=True)
+            else:
+                self._native.start(argv)
+        except LxcframeError as err:
+            return refused(self.name, "start", err)
+        return True
+
+    def stop(self) -> bool:
+        if not self.running:
+            return True
+        try:
+            self._native.stop(kill=True)
+        except LxcframeError as err:
+            return refused(self.name, "stop", err)
+        return True
+
+    def shutdown(self, timeout: int = -1) -> bool:
+        if not isinstance(timeout, int):
+            raise TypeError(f"timeout must be an integer, not {type(timeout).__name__}")
+        if not self.running:
+            return True
+        try:
+            done = self._native.shutdown(timeout=_FOREVER if timeout < 0 else float(timeout))
+        except LxcframeError as err:
+            return refused(self.name, "shutdown", err)
+        # timeout 0: the halt signal was sent, which is all python3-lxc asks of it.
+        return bool(done) or timeout == 0
+
+    def reboot(self) -> bool:
+        return refused(self.name, "reboot", ContainerError("lxcframe does not restart a container's init"))
+
+    def reboot2(self, timeout: int = -1) -> bool:
+        return refused(self.name, "reboot2", ContainerError("lxcframe does not restart a container's init"))
+
+    def freeze(self) -> bool:
+        return self._call("freeze", self._native.freeze)
+
+    def unfreeze(self) -> bool:
+        return self._call("unfreeze", self._native.unfreeze)
+
+    def wait(self, state: Any, timeout: int = -1) -> bool:
+        if isinstance(state, str):
+            state = state.upper()
+        else:
+            raise TypeError(f"argument 1 must be str, not {type(state).__name__}")
+        try:
+            return bool(self._native.wait(state, timeout))
+        except LxcframeError:
+            return False
+
+    def destroy(self) -> bool:
+        try:
+            self._native.destroy()
+        except LxcframeError as err:
+            return refused(self.name, "destroy", err)
+        self.clear_config()  # python3-lxc 5.0: the object holds no config once its container is gone
+        return True
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> bool:
+        try:
+            call(*args, **kwargs)
+        except (LxcframeError, OSError) as err:
+            return refused(self.name, what, err)
+        return True
+
+    # --- copies --------------------------------------------------------------------------------
+
+    def clone(self, newname: str, config_path: str | None = None, flags: int = 0, bdevtype: str | None = None,
+              bdevdata: str | None = None, newsize: int = 0, hookargs: Any = ()) -> Any:
+        from lxcframe.compat import lxc
+
+        if not isinstance(hookargs, tuple):
+            raise ValueError("hookargs needs to be a tuple")
+        if bdevtype not in (None, "dir") or hookargs or newsize:
+            return refused(self.name, "clone", ContainerError("only dir copies without hook arguments or sizes"))
+        try:
+            self._native.clone(newname, lxcpath=os.fspath(config_path) if config_path else None,
+                               snapshot=bool(flags & (lxc.LXC_CLONE_SNAPSHOT | lxc.LXC_CLONE_MAYBE_SNAPSHOT)),
+                               keep_name=bool(flags & lxc.LXC_CLONE_KEEPNAME),
+                               keep_mac=bool(flags & lxc.LXC_CLONE_KEEPMACADDR))
+        except LxcframeError as err:
+            return refused(self.name, "clone", err)
+        # As python3-lxc: the new object looks in config_path, the default lxcpath when none was given.
+        return Container(newname, config_path=config_path)
+
+    def rename(self, new_name: str) -> Any:
+        try:
+            self._native.rename(new_name)
+        except LxcframeError as err:
+            return refused(self.name, "rename", err)
+        return Container(new_name)  # as python3-lxc: in the default lxcpath
+
+    def snapshot(self, comment_path: str | None = None) -> Any:
+        try:
+            return str(self._native.snapshot(comment_path))
+        except LxcframeError as err:
+            return refused(self.name, "snapshot", err)
+
+    def snapshot_list(self) -> tuple[tuple[str, str, str, str], ...]:
+        try:
+            snaps = self._native.snapshot_list()
+        except LxcframeError:
+            raise KeyError("Unable to list snapshots") from None
+        return tuple((s.name, s.comment_path or "", s.timestamp, s.lxcpath) for s in snaps)
+
+    def snapshot_restore(self, name: str, newname: str | None = None) -> bool:
+        return self._call("snapshot_restore", self._native.snapshot_restore, name, newname)
+
+    def snapshot_destroy(self, name: str) -> bool:
+        return self._call("snapshot_destroy", self._native.snapshot_destroy, name)
+
+    # --- running containers --------------------------------------------------------------------
+
+    def attach(self, run: Any, payload: Any = _attach.NO_PAYLOAD, **options: Any) -> int:
+        return _attach.attach(self._native, run, payload, options)
+
+    def attach_wait(self, run: Any, payload: Any = _attach.NO_PAYLOAD, **options: Any) -> int:
+        return _attach.attach_wait(self._native, run, payload, options)
+
+    def get_ips(self, interface: str | None = None, family: str | None = None, scope: int | None = None,
+                timeout: int = 0) -> tuple[str, ...]:
+        """Addresses, polled once a second up to ``timeout`` (``LXC_GETIP_TIMEOUT`` overrides) until
+        there is one; as python3-lxc, a negative timeout polls for ever."""
+        import time
+
+        remaining = int(os.environ.get("LXC_GETIP_TIMEOUT", timeout))
+        while True:
+            ips = self._ips_once(interface or None, family or None, scope or None)
+            if ips or remaining == 0:
+                return ips
+            remaining -= 1
+            time.sleep(1)
+
+    def _ips_once(self, interface: str | None, family: str | None, scope: int | None) -> tuple[str, ...]:
+        if not self.running:
+            return ()
+        try:
+            return tuple(self._native.get_ips(interface, family, scope))
+        except LxcframeError:
+            return ()
+
+    def get_interfaces(self) -> tuple[str, ...]:
+        if not self.running:
+            return ()
+        try:
+            return tuple(self._native.get_interfaces())
+        except LxcframeError:
+            return ()
+
+    def get_cgroup_item(self, key: str) -> str:
+        try:
+            return str(self._native.get_cgroup_item(key)).rstrip("\n")
+        except (ConfigError, ContainerError, OSError):
+            raise KeyError("Invalid cgroup entry") from None
+
+    def set_cgroup_item(self, key: str, value: str) -> bool:
+        return self._call("set_cgroup_item", self._native.set_cgroup_item, key, value)
+
+    def console(self, ttynum: int = -1, stdinfd: int = 0, stdoutfd: int = 1, stderrfd: int = 2,
+                escape: int = 1) -> bool:
+        if not self.running:
+            return False
+        if (stdinfd, stdoutfd, stderrfd) != (0, 1, 2):
+            return refused(self.name, "console", ContainerError("the console uses the caller's terminal (fds 0-2)"))
+        # LXC's escape is the control key's number: 1 is Ctrl-a.
+        key = "^" + chr(ord("a") + escape - 1)
+        try:
+            return self._native.console(ttynum, escape=key) == 0
+        except LxcframeError as err:
+            return refused(self.name, "console", err)
+
+    def console_getfd(self, ttynum: int = -1) -> Any:
+        if not self.running:
+            return False
+        try:
+            return int(self._native.console_getfd(ttynum))
+        except LxcframeError:
+            raise ValueError("Unable to allocate tty") from None
+
+    def console_log(self, clear: bool = False, read: bool = False, read_max: int = 0) -> Any:
+        """LXC 3.1's console ring buffer: its text when ``read`` (at most ``read_max`` bytes when > 0),
+        emptied after reading when ``clear``; ``True`` for a clear alone, ``False`` on failure."""
+        try:
+            text = str(self._native.console_log(clear))
+        except LxcframeError as err:
+            return refused(self.name, "console_log", err)
+        if not read:
+            return True
+        return text[:read_max] if read_max > 0 else text
+
+    def mount(self, source: str, target: str, fstype: str | None = None, flags: int = 0,
+              data: str | None = None) -> int:
+        """LXC 3.1's mount injection: 0, or a negative errno."""
+        return self._errno_of(self._native.mount, source, target, fstype, flags, data)
+
+    def umount(self, target: str, flags: int = 0) -> int:
+        return self._errno_of(self._native.umount, target, flags)
+
+    def _errno_of(self, call: Any, *args: Any) -> int:
+        if not self.running:
+            return -errno.EINVAL
+        try:
+            call(*args)
+        except OSError as err:
+            return -(err.errno or errno.EINVAL)
+        except LxcframeError as err:
+            refused(self.name, getattr(call, "__name__", "mount"), err)
+            code = getattr(err, "errno", None)
+            return -(code if isinstance(code, int) and code > 0 else errno.EINVAL)
+        return 0
+
+    # --- what lxcframe does not do (liblxc returns False as for any failure) --------------------
+
+    def _unsupported(self, what: str) -> bool:
+        return refused(self.name, what, ContainerError(f"{what} is not supported by lxcframe"))
+
+    def add_device_node(self, src_path: str, dest_path: str | None = None) -> bool:
+        return self._unsupported("add_device_node")
+
+    def remove_device_node(self, src_path: str, dest_path: str | None = None) -> bool:
+        return self._unsupported("remove_device_node")
+
+    def attach_interface(self, src_ifname: str, dst_ifname: str | None = None) -> bool:
+        return self._unsupported("attach_interface")
+
+    def detach_interface(self, ifname: str) -> bool:
+        return self._unsupported("detach_interface")
