@@ -709,6 +709,9 @@ ALLOWED: dict[str, str] = {
         "(hierarchy limits, permissions of a cgroup the host made): a host fault",
     f"{CG}.placement:create:FileExistsError:no free cgroup name for {{}} after {{}} tries": "would need 1000 "
         "cgroups of the container's name left by others in every hierarchy",
+    f"{CG}.items:read:ContainerError:cgroup key {{}}: the kernel refused to read it: {{}} ({{}})": "a readable "
+        "regular file of the cgroup whose read fails: the cgroup removed between the lookup and the read (a stop "
+        "racing the call)",
     f"{CG}.placement:leave_monitor_cgroup:<re-raise>:": "re-raise of a move refused other than 'gone'",
     f"{CG}.placement:remove:<re-raise>:": "re-raise of an rmdir error other than busy, not empty or gone",
     f"{CG}.runtime:v1_set_frozen:TimeoutError:{{}} did not reach FROZEN within {{}}s": "the kernel's freezer not "
@@ -803,6 +806,16 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     f"{CG}.placement:create:FileExistsError:cgroup {{}} exists already (lxc.cgroup.dir.container/monitor name it ex":
         ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
     f"{CG}.placement:make_cgroup:<re-raise>:": ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
+    f"{CG}.items:check_key:ContainerError:cgroup key {{}}: {{}}":
+        ("test_cgroup_items.py", "test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written"),
+    f"{CG}.items:_find:ContainerError:cgroup key {{}}: no such file in the container's cgroup ({{}})":
+        ("test_cgroup_items.py", "test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written"),
+    f"{CG}.items:_refuse_mode:ContainerError:cgroup key {{}}: the file is {{}}-only":
+        ("test_cgroup_items.py", "test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written"),
+    f"{CG}.items:write:ContainerError:cgroup key {{}} = {{}}: a value is one line of text":
+        ("test_cgroup_items.py", "test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written"),
+    f"{CG}.items:write:ContainerError:cgroup key {{}} = {{}}: the kernel refused it: {{}} ({{}})":
+        ("test_cgroup_items.py", "test_the_cli_verb_prints_sets_and_fails_as_lxc_cgroup"),
     f"{CG}.placement:_attempt:<re-raise>:": ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
     "lxcframe.plugins.netns.host:_gateway:RuntimeError:lxc.net.{}.ipv{}.gateway = auto: {} has no global IPv{} add":
         ("test_netns.py", "test_veth_on_a_bridge_and_auto_gateway_without_an_address"),
