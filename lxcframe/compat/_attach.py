@@ -119,7 +119,8 @@ def _stdio(value: Any, which: str) -> Any:
 
 
 def native_options(container: Any, *, attach_flags: int = 0xFFFF, namespaces: int = -1, personality: int = -1,
-                   initial_cwd: str | bytes | None = None, uid: int = -1, gid: int = -1, env_policy: int = 0,
+                   initial_cwd: str | bytes | os.PathLike[str] | None = None, uid: int = -1, gid: int = -1,
+                   env_policy: int = 0,
                    extra_env_vars: Sequence[str] | None = None, extra_keep_env: Sequence[str] | None = None,
                    stdin: Any = None, stdout: Any = None, stderr: Any = None) -> dict[str, Any]:
     """python3-lxc's keyword options as the native attach's; an unknown keyword is a ``TypeError``."""
@@ -132,7 +133,7 @@ def native_options(container: Any, *, attach_flags: int = 0xFFFF, namespaces: in
             raise TypeError(f"{name}: Expected list or tuple.")
         if seq is not None and not all(isinstance(item, str) for item in seq):
             raise ValueError("Expected a string")
-    if isinstance(initial_cwd, bytes):
+    if initial_cwd is not None:
         initial_cwd = os.fsdecode(initial_cwd)
     return {
         "clear_env": env_policy == 1,
@@ -169,9 +170,9 @@ def attach(container: Any, run: Any, payload: Any, options: dict[str, Any]) -> i
         kwargs = native_options(container, **options)
     except TypeError as err:
         raise TypeError(f"attach: {err}") from None
-    if not container.running:
-        return NOT_RUNNING
     try:
+        if not container.running:
+            return NOT_RUNNING
         return int(container.attach(native, **kwargs))
     except (LxcframeError, OSError) as err:
         from lxcframe.compat._shared import refused

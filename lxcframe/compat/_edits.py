@@ -10,11 +10,11 @@ container's config lines at ``create()`` or its file at ``save_config()``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxcframe.config.model import ContainerConfig, build_config
-from lxcframe.config.parser import RawEntry
-from lxcframe.config.writer import format_line
+if TYPE_CHECKING:  # the config reader (attrs classes) is imported when a pending edit needs it
+    from lxcframe.config.model import ContainerConfig
+    from lxcframe.config.parser import RawEntry
 
 
 class NativeEdits:
@@ -50,6 +50,8 @@ class PendingEdits:
         self._entries: list[RawEntry] = []
 
     def _config(self, extra: list[RawEntry] | None = None) -> ContainerConfig:
+        from lxcframe.config.model import build_config
+
         return build_config([*self._entries, *(extra or [])], self._native.plugins.key_registry(), None)
 
     def raw(self, key: str) -> str | None:
@@ -63,6 +65,8 @@ class PendingEdits:
         return [] if value is None else [value]
 
     def append(self, key: str, value: str) -> None:
+        from lxcframe.config.parser import RawEntry
+
         entry = RawEntry(key, value, "<set_config_item>", len(self._entries) + 1)
         self._config([entry])  # refused here, as a file's line would be, before it is kept
         self._entries.append(entry)
@@ -82,6 +86,8 @@ class PendingEdits:
         return tuple(pairs)
 
     def save(self, path: str | None) -> None:
+        from lxcframe.config.writer import format_line
+
         target = path or self._native.config_file_name
         if path is None:
             os.makedirs(self._native.container_dir, mode=0o770, exist_ok=True)
