@@ -4,7 +4,7 @@ injection, attach, addresses, consoles."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lxcframe import state as st
@@ -79,26 +79,50 @@ class RunningMethods:
                     data.setdefault(key, value)
         return data
 
-    def attach_wait(
-        self,
-        cmd: Sequence[str],
-        *,
-        clear_env: bool = False,
-        uid: int | None = None,
-        gid: int | None = None,
-        env: Iterable[str] = (),
-        pass_fds: Iterable[int] = (),
-    ) -> int:
-        """Run ``cmd`` inside the running container; returns its exit status.
+    def attach(self, run: Sequence[str] | Callable[[], Any], *, clear_env: bool = False,
+               keep_env: Iterable[str] = (), env: Iterable[str] = (), uid: int | None = None,
+               gid: int | None = None, cwd: str = "/", stdin: Any = None, stdout: Any = None, stderr: Any = None,
+               namespaces: int | None = None, personality: int | None = None, pass_fds: Iterable[int] = ()) -> int:
+        """Start ``run`` inside the running container; its host pid, a child of this process (reap it
+        with ``os.waitpid``).
 
-        As with lxc-attach, the command gets the caller's stdio and no other descriptor of the
-        caller but those in ``pass_fds`` (same numbers inside).
+        ``run`` is a command (argv) or a Python callable taking no argument, run in a fork of this
+        process inside the container (its return value, an int or None, is the exit status; an
+        exception exits 1). The command gets the caller's environment, unless ``clear_env`` (then only
+        ``keep_env`` and LXC's default PATH), plus ``container=lxc``, the config's ``lxc.environment``
+        and ``env`` ("NAME=value"); ``stdin``/``stdout``/``stderr`` (a descriptor or an object with
+        ``fileno()``) or the caller's; no other descriptor of the caller but ``pass_fds`` (a callable
+        keeps them all). ``namespaces`` (an OR of ``os.CLONE_NEW*``) joins only those; ``personality``
+        replaces the container's ``lxc.arch``; ``uid``/``gid`` inside, root by default; ``cwd`` inside.
+        """
+        from lxcframe.attach import spawn
+        from lxcframe.attach_options import attach_options
+
+        options = attach_options(clear_env=clear_env, keep_env=keep_env, env=env, uid=uid, gid=gid, cwd=cwd,
+                                 stdin=stdin, stdout=stdout, stderr=stderr, namespaces=namespaces,
+                                 personality=personality, pass_fds=pass_fds)
+        with bound_container(self.name):
+            return spawn(self, _run(run), options)
+
+    def attach_wait(self, run: Sequence[str] | Callable[[], Any], *, clear_env: bool = False,
+                    keep_env: Iterable[str] = (), env: Iterable[str] = (), uid: int | None = None,
+                    gid: int | None = None, cwd: str = "/", stdin: Any = None, stdout: Any = None,
+                    stderr: Any = None, namespaces: int | None = None, personality: int | None = None,
+                    pass_fds: Iterable[int] = ()) -> int:
+        """Run ``run`` inside the running container (as :meth:`attach`) and wait; its exit status,
+        128 + N when a signal N killed it.
+
+        As with lxc-attach, a command gets the caller's stdio and no other descriptor of the caller
+        but those in ``pass_fds`` (same numbers inside).
         """
         from lxcframe.attach import attach_wait
+        from lxcframe.attach_options import attach_options
 
+        options = attach_options(clear_env=clear_env, keep_env=keep_env, env=env, uid=uid, gid=gid, cwd=cwd,
+                                 stdin=stdin, stdout=stdout, stderr=stderr, namespaces=namespaces,
+                                 personality=personality, pass_fds=pass_fds)
         with bound_container(self.name):
-            return attach_wait(self, tuple(cmd), clear_env=clear_env, uid=uid, gid=gid, env=tuple(env),
-                               pass_fds=tuple(pass_fds))
+            return attach_wait(self, _run(run), options)
 
     def get_ips(self, interface: str | None = None, family: str | None = None,
                 scope: int | None = None) -> tuple[str, ...]:
@@ -168,3 +192,12 @@ class RunningMethods:
         return read_log(self.lxcpath, self.name, clear)
 
 
+
+
+def _run(run: Sequence[str] | Callable[[], Any]) -> Sequence[str] | Callable[[], Any]:
+    """A command as a tuple of strings, or a callable as it is; a ContainerError for anything else."""
+    if callable(run):
+        return run
+    if isinstance(run, str | bytes) or not all(isinstance(word, str) for word in run):
+        raise ContainerError(f"attach: {run!r} is neither a command (a sequence of strings) nor a callable")
+    return tuple(run)

@@ -209,8 +209,11 @@ class AttachContext:
 
 
 class AttachChildContext:
-    def __init__(self, state: Any, parts: tuple[Any, ...], messages: tuple[Any, ...], proc_self: int = -1) -> None:
+    def __init__(self, state: Any, parts: tuple[Any, ...], messages: tuple[Any, ...], proc_self: int = -1,
+                 personality: int | None = None) -> None:
         self.state = state
+        #: The personality the attach asked for, which replaces the container's ``lxc.arch``.
+        self.personality = personality
         self.parts = parts
         self._messages = by_class(messages, "attach hand-over")
         #: O_PATH descriptor of this process's /proc/self on the host, opened before setns: the

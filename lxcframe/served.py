@@ -169,6 +169,7 @@ def run_named_attach(named: NamedAttach, plugins: Any, fds: list[int], conn: soc
     is said on stderr with status 1, as a helper interpreter of the caller's would."""
     from lxcframe import syscalls
     from lxcframe.attach import prepare, run_request
+    from lxcframe.attach_options import AttachOptions
     from lxcframe.container import Container
     from lxcframe.errors import LxcframeError
 
@@ -179,8 +180,9 @@ def run_named_attach(named: NamedAttach, plugins: Any, fds: list[int], conn: soc
     os.environ.update(dict(named.environ))
     container = Container(named.name, named.lxcpath, plugins=plugins)
     try:
-        request = prepare(container, container._running_state(), named.argv, clear_env=named.clear_env,
-                          uid=named.uid, gid=named.gid, env=named.env, pass_fds=named.pass_fds)
+        options = AttachOptions(clear_env=named.clear_env, uid=named.uid, gid=named.gid, env=named.env,
+                                pass_fds=named.pass_fds)
+        request = prepare(container, container._running_state(), named.argv, options)
     except LxcframeError as err:
         record = {"error": {"class": type(err).__name__, "message": str(err)}}
         conn.send(json.dumps(record).encode(), socket.MSG_NOSIGNAL)

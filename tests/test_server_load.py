@@ -410,7 +410,7 @@ def test_eight_threads_start_attach_and_stop_twenty_containers_each_through_the_
     def no_helper(_request: object) -> int:
         raise AssertionError("an attach went to a helper interpreter, not to the server")
 
-    monkeypatch.setattr(attach, "_run_helper", no_helper)
+    monkeypatch.setattr(attach, "_spawn_helper", no_helper)
     monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", SERVER_IDLE)
     netns_before = _netns_ids()
     names = [f"load-{t}-{i}" for t in range(THREADS) for i in range(PER_THREAD)]

@@ -336,7 +336,7 @@ def test_a_threaded_callers_attach_is_a_worker_of_the_server_not_an_interpreter(
         def no_helper(_request: object) -> int:
             raise AssertionError("a helper interpreter was started")
 
-        monkeypatch.setattr(attach, "_run_helper", no_helper)
+        monkeypatch.setattr(attach, "_spawn_helper", no_helper)
         read_end, write_end = os.pipe()
         try:
             with another_thread():
@@ -385,7 +385,7 @@ def test_a_threaded_callers_attach_by_name_raises_the_workers_preparation_error(
     try:
         with pytest.MonkeyPatch.context() as patched:
             patched.setattr(supervisor_client, "_submit_work", spy)
-            patched.setattr(attach, "_run_helper", lambda _request: pytest.fail("a helper interpreter was started"))
+            patched.setattr(attach, "_spawn_helper", lambda _request: pytest.fail("a helper interpreter was started"))
             with another_thread():
                 with pytest.raises(ContainerError, match="tcstopped: not running"):
                     stopped.attach_wait(["/bin/true"])

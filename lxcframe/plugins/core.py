@@ -82,6 +82,9 @@ class CorePart:
     personality: int | None = None
     #: ``FILE:LINE: `` of ``lxc.rootfs.path``, for the error when the rootfs is not a directory.
     rootfs_where: str = ""
+    #: ``lxc.environment`` as init got it (a bare NAME resolved from the caller's environment): what an
+    #: attached process gets too, as lxc-attach sets it.
+    environment: tuple[str, ...] = ()
 
 
 def _apply_arch(part: CorePart | None) -> None:
@@ -137,8 +140,15 @@ def lxcframe_validate(config: ContainerConfig) -> list[str]:
 def lxcframe_plan(config: ContainerConfig) -> CorePart:
     # lxcframe_validate refused an architecture this host cannot run, before any plan.
     arch = config.get("lxc.arch")
+    environment = []
+    for item in config.get_all("lxc.environment"):
+        name, sep, _value = item.partition("=")
+        if sep:
+            environment.append(item)
+        elif name in os.environ:
+            environment.append(f"{name}={os.environ[name]}")
     return CorePart(personality=None if arch is None else arch_personality(arch),
-                    rootfs_where=config.where("lxc.rootfs.path"))
+                    rootfs_where=config.where("lxc.rootfs.path"), environment=tuple(environment))
 
 
 @hookimpl
@@ -167,8 +177,10 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
 
 @hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
-    # As lxc-attach: the attached command gets the container's personality; first, before seccomp.
-    _apply_arch(ctx.part_or_none(CorePart))
+    # As lxc-attach: the attached command gets the container's personality (or the one the attach
+    # asked for, set already); first, before seccomp.
+    if ctx.personality is None:
+        _apply_arch(ctx.part_or_none(CorePart))
 
 
 # trylast as pluggy means it, not a place in lxcframe.stages.PLUGIN_ORDER: the default backend of a

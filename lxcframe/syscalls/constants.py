@@ -58,6 +58,7 @@ UMOUNT_NOFOLLOW = 8
 # --------------------------------------------------------------------------
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_READ = 23

@@ -40,6 +40,13 @@ def _api() -> ctypes.PyDLL:
     return api
 
 
+def ready() -> None:
+    """Load what :func:`fork_as_sibling` calls, for a process about to enter a container's mount
+    namespace, where the host's files are out of reach."""
+    _api()
+    _syscall_numbers()
+
+
 def fork_as_sibling() -> tuple[int, int]:
     """Fork a child of our parent (CLONE_PARENT); ``(pid, pidfd)`` here, ``(0, -1)`` in the child.
 
