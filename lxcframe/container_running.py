@@ -4,6 +4,7 @@ injection, attach, addresses, consoles."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -125,23 +126,29 @@ class RunningMethods:
             return attach_wait(self, _run(run), options)
 
     def get_ips(self, interface: str | None = None, family: str | None = None,
-                scope: int | None = None) -> tuple[str, ...]:
+                scope: int | None = None, timeout: float = 0) -> tuple[str, ...]:
         """Addresses of the running container, as python3-lxc: ``family`` ``"inet"``/``"inet6"``,
         ``interface`` a name (lo is left out unless named), ``scope`` the kernel's (global by default).
+        With ``timeout`` (seconds), asked again every 0.1 s until an address shows up or the time is out:
+        the way callers wait for a container's network.
 
         Read by the network plugin (``netns``) through the netns id the start recorded: no fork, no
         setns. The state is kept while the same init lives, so repeated calls skip the state file. With
         the network plugin disabled this is an error, not an empty tuple (which would read as "no
         address yet" to a caller waiting for one).
         """
-        state = self._netns_ref
-        if state is None or st.process_start_time(state.init_pid) != state.init_start:
-            state = self._netns_ref = self._running_state()
-        found = call_hook(self.plugins, "lxcframe_get_ips", firstresult=True, state=state, interface=interface,
-                          family=family, scope=scope)
-        if not found:
-            raise ContainerError("no enabled plugin reads a container's addresses (enable netns)")
-        return tuple(found[0])
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            state = self._netns_ref
+            if state is None or st.process_start_time(state.init_pid) != state.init_start:
+                state = self._netns_ref = self._running_state()
+            found = call_hook(self.plugins, "lxcframe_get_ips", firstresult=True, state=state,
+                              interface=interface, family=family, scope=scope)
+            if not found:
+                raise ContainerError("no enabled plugin reads a container's addresses (enable netns)")
+            if found[0] or time.monotonic() >= deadline:
+                return tuple(found[0])
+            time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
 
     def get_interfaces(self) -> tuple[str, ...]:
         """Interface names of the running container, lo included (as python3-lxc); read by the network

@@ -876,3 +876,21 @@ def test_a_kernel_refusal_fails_the_start_naming_the_request(make_container):
         container.start()
     assert (info.value.stage, info.value.plugin) == ("network", "netns")
     assert "find link lxftabsent: No such device" in str(info.value)
+
+
+def test_get_ips_with_a_timeout_waits_for_an_address_to_show_up(make_container):
+    container = make_container("nwait", config=(("lxc.net.0.type", "veth"), ("lxc.net.0.name", "eth0"),
+                                                 ("lxc.net.0.veth.pair", "lxftw0"), ("lxc.net.0.flags", "up")))
+    container.start()
+    try:
+        began = time.monotonic()
+        assert container.get_ips(family="inet", timeout=0.3) == ()  # none comes: () once the time is out
+        assert time.monotonic() - began >= 0.3
+        # An address that shows up later, as a DHCP client's would: the call returns it, not ().
+        pid = container.attach(["/bin/sh", "-c", "sleep 0.4; ip addr add 192.0.2.77/24 dev eth0"])
+        try:
+            assert container.get_ips(family="inet", timeout=20) == ("192.0.2.77",)
+        finally:
+            assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        container.stop(kill=True)
