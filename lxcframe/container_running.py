@@ -66,7 +66,7 @@ class RunningMethods:
     def umount(self, target: str, flags: int = 0) -> None:
         """Remove a mount from the running container."""
         if not call_hook(self.plugins, "lxcframe_umount", firstresult=True, state=self._running_state(),
-                         target=target, flags=flags):
+                         target=target, flags=flags, remove=False):
             raise ContainerError("no enabled plugin can remove mounts (enable mount-injection)")
 
     def info(self) -> dict[str, Any]:
@@ -150,6 +150,55 @@ class RunningMethods:
                 return tuple(found[0])
             time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
 
+    def attach_interface(self, src_ifname: str, dst_ifname: str | None = None) -> None:
+        """Move the host's interface ``src_ifname`` into the running container, as ``dst_ifname`` if given."""
+        self._move_interface(src_ifname, dst_ifname, into=True)
+
+    def detach_interface(self, ifname: str, dst_ifname: str | None = None) -> None:
+        """Move the container's interface ``ifname`` back to the host, as ``dst_ifname`` if given."""
+        self._move_interface(ifname, dst_ifname, into=False)
+
+    def _move_interface(self, name: str, new_name: str | None, *, into: bool) -> None:
+        for ifname in (name, new_name):
+            if ifname is not None and (not ifname or len(ifname) > 15 or "/" in ifname or ifname.strip() != ifname):
+                raise ContainerError(f"{ifname!r} is not an interface name (1 to 15 characters, no '/' or space)")
+        with bound_container(self.name):
+            if not call_hook(self.plugins, "lxcframe_move_interface", firstresult=True,
+                             state=self._running_state(), name=name, new_name=new_name, into=into):
+                raise ContainerError("no enabled plugin moves network interfaces (enable netns)")
+
+    def add_device_node(self, src_path: str, dest_path: str | None = None) -> None:
+        """Give the running container the host's device node ``src_path`` at ``dest_path`` (default: the
+        same path), and allow it in the container's device cgroup (cgroup1's ``devices.allow``).
+
+        The node is bind-mounted by mount injection rather than made with mknod, so that an
+        unprivileged container (which may not mknod) gets it too.
+        """
+        rule = _device_rule(src_path)
+        self._running_state()
+        if self._has_device_cgroup():
+            self.set_cgroup_item("devices.allow", rule)  # type: ignore[attr-defined]
+        self.mount(src_path, dest_path or src_path)
+
+    def remove_device_node(self, src_path: str, dest_path: str | None = None) -> None:
+        """Take away a node :meth:`add_device_node` gave (unmounted and removed), and deny it again."""
+        rule = _device_rule(src_path)
+        target = dest_path or src_path
+        if not call_hook(self.plugins, "lxcframe_umount", firstresult=True, state=self._running_state(),
+                         target=target, flags=0, remove=True):
+            raise ContainerError("no enabled plugin can remove mounts (enable mount-injection)")
+        if self._has_device_cgroup():
+            self.set_cgroup_item("devices.deny", rule)  # type: ignore[attr-defined]
+
+    def _has_device_cgroup(self) -> bool:
+        """Whether the container's cgroups include cgroup1's devices controller (on cgroup2 a device
+        program decides, which a start installs from the config)."""
+        try:
+            self.get_cgroup_item("devices.list")  # type: ignore[attr-defined]
+        except ContainerError:
+            return False
+        return True
+
     def get_interfaces(self) -> tuple[str, ...]:
         """Interface names of the running container, lo included (as python3-lxc); read by the network
         plugin, an error when it is disabled."""
@@ -208,3 +257,17 @@ def _run(run: Sequence[str] | Callable[[], Any]) -> Sequence[str] | Callable[[],
     if isinstance(run, str | bytes) or not all(isinstance(word, str) for word in run):
         raise ContainerError(f"attach: {run!r} is neither a command (a sequence of strings) nor a callable")
     return tuple(run)
+
+
+def _device_rule(path: str) -> str:
+    """The device cgroup rule of the host's device node ``path`` (``c 1:3 rwm``)."""
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise ContainerError(f"device {path}: {err.strerror}") from None
+    if not (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)):
+        raise ContainerError(f"device {path}: not a character or block device node")
+    kind = "c" if stat.S_ISCHR(info.st_mode) else "b"
+    return f"{kind} {os.major(info.st_rdev)}:{os.minor(info.st_rdev)} rwm"

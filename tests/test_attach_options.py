@@ -131,7 +131,8 @@ def test_a_subset_of_namespaces_and_other_ids(running):
 def test_bad_options_are_refused_naming_the_option(running):
     for options, named in (({"namespaces": 1}, "namespaces"), ({"cwd": "relative"}, "cwd"),
                            ({"stdout": "nope"}, "stdout"), ({"env": ["NOEQUALS"]}, "env"),
-                           ({"uid": -5}, "uid"), ({"pass_fds": [1]}, "pass_fds")):
+                           ({"uid": -5}, "uid"), ({"pass_fds": [1]}, "pass_fds"), ({"personality": -7}, "personality"),
+                           ({"keep_env": ["A\0B"]}, "keep_env")):
         with pytest.raises(ContainerError, match=f"attach {named}: "):
             running.attach(["/bin/true"], **options)
     with pytest.raises(ContainerError, match="neither a command"):

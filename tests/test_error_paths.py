@@ -126,6 +126,10 @@ def raise_sites() -> dict[str, Site]:
     # console_service: the console plugin's server, moved to the core (its log-file errors name a config line).
     files = sorted([*(LXCFRAME / "config").glob("*.py"), *(LXCFRAME / "plugins").rglob("*.py"),
                     LXCFRAME / "console_service.py"])
+    # The copies (clone, rename, snapshots) and the overlay rootfs they make: what a user is told too.
+    files += sorted([*LXCFRAME.glob("copying*.py"), LXCFRAME / "container_copy.py", LXCFRAME / "rootfs_overlay.py"])
+    # An attach's options, checked in the caller: what an integrator is told.
+    files.append(LXCFRAME / "attach_options.py")
     return {site.id: site for path in files for site in _sites_of(path)}
 
 
@@ -665,6 +669,12 @@ COVERED_HERE = {
 
 #: Raises no user input reaches as such, each with why. A re-raise passes on an error made (and tested) elsewhere.
 ALLOWED: dict[str, str] = {
+    "lxcframe.copying:copy_container:<re-raise>:": "re-raise after removing the finished copy's staging directory",
+    "lxcframe.copying:build_copy:<re-raise>:": "re-raise after removing the half copy (test_copies.py, a full disk)",
+    "lxcframe.copying:replace_container:<re-raise>:": "re-raise after the renames are undone and the copy removed",
+    "lxcframe.copying:move_container:<re-raise>:": "re-raise after removing the rewritten configs not yet in place",
+    "lxcframe.container_copy:CopyMethods.snapshot:<re-raise>:": "re-raise after removing the snaps directory it made",
+    "lxcframe.config.edits:save_edits:<re-raise>:": "re-raise after removing the scratch copy of the config",
     "lxcframe.plugins.mounts:lxcframe_plan:ConfigError:{}:{}: lxc.mount.fstab = {}: {}": "the fstab file changed "
         "between lxcframe_validate's read (the lxc.mount.fstab case here) and the plan's; "
         "test_plan_parts_more.py::test_an_fstab_broken_after_validation_is_refused_at_its_line",
@@ -785,6 +795,62 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    "lxcframe.attach_options:_descriptor:ContainerError:attach {}: {} is neither a descriptor":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:_ids:ContainerError:attach {}: {} is not an id":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:_variables:ContainerError:attach {}: {} is not a string without NUL":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:attach_options:ContainerError:attach namespaces:":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:attach_options:ContainerError:attach personality:":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:attach_options:ContainerError:attach cwd:":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:attach_options:ContainerError:attach env:":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.attach_options:attach_options:ContainerError:attach pass_fds:":
+        ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
+    "lxcframe.plugins.netns.interfaces:move_in:ContainerError:attach_interface {}: the host's loopback":
+        ("test_live_devices.py", "test_interface_refusals"),
+    "lxcframe.plugins.netns.interfaces:move_out:ContainerError:detach_interface {}: the container's loopback":
+        ("test_live_devices.py", "test_interface_refusals"),
+    "lxcframe.container_copy:CopyMethods.snapshot:ContainerError:{}: cannot read the comment file {}: {}":
+        ("test_copies.py", "test_what_cannot_be_copied_is_refused_before_anything_is_made"),
+    "lxcframe.container_copy:CopyMethods._snapshot:ContainerError:{}: no snapshot {} (it has {})":
+        ("test_copies.py", "test_snapshot_change_restore_list_and_destroy"),
+    "lxcframe.container_copy:CopyMethods._refuse_if_snapshots:ContainerError:{}: has snapshots":
+        ("test_copies.py", "test_snapshot_change_restore_list_and_destroy"),
+    "lxcframe.container_copy:CopyMethods._rootfs_to_copy:ContainerError:{}: {} sets no lxc.rootfs.path":
+        ("test_copies.py", "test_what_cannot_be_copied_is_refused_before_anything_is_made"),
+    "lxcframe.container_copy:CopyMethods._rootfs_to_copy:ContainerError:{}: its rootfs is an overlay":
+        ("test_copies.py", "test_what_cannot_be_copied_is_refused_before_anything_is_made"),
+    "lxcframe.container_copy:CopyMethods._rootfs_to_copy:ContainerError:{}lxc.rootfs.path: {} is not a directory":
+        ("test_copies.py", "test_what_cannot_be_copied_is_refused_before_anything_is_made"),
+    "lxcframe.container_copy:CopyMethods._refuse_unless_stopped:ContainerError:{}: is {}: stop it before {}":
+        ("test_copies.py", "test_a_running_source_and_an_existing_target_are_refused"),
+    "lxcframe.container_copy:_refuse_existing:ContainerError:{}: already exists ({})":
+        ("test_copies.py", "test_a_running_source_and_an_existing_target_are_refused"),
+    "lxcframe.copying:copy_tree:ContainerError:{}: copying {} failed: {}{}":
+        ("test_copies.py", "test_a_failed_copy_leaves_no_target"),
+    "lxcframe.rootfs_overlay:parse:ValueError:expected overlay:/LOWER:/UPPER (two absolute paths)":
+        ("test_copies.py", "test_an_overlay_rootfs_value_is_checked_at_its_line_and_a_missing_layer_fails_the_start"),
+    "lxcframe.rootfs_overlay:parse:ValueError:overlay paths cannot contain {}":
+        ("test_copies.py", "test_an_overlay_rootfs_value_is_checked_at_its_line_and_a_missing_layer_fails_the_start"),
+    "lxcframe.rootfs_overlay:mount:FileNotFoundError:{}lxc.rootfs.path: the overlay's {} directory is not a directory":
+        ("test_copies.py", "test_an_overlay_rootfs_value_is_checked_at_its_line_and_a_missing_layer_fails_the_start"),
+    "lxcframe.config.edits:check_values:ConfigError:":
+        ("test_config_editing.py", "test_append_and_clear_refuse_unknown_keys_and_bad_values"),
+    "lxcframe.config.edits:check_values:ConfigError:#2":
+        ("test_config_editing.py", "test_append_and_clear_refuse_unknown_keys_and_bad_values"),
+    "lxcframe.config.key_listing:sub_keys:ConfigError:no key an enabled plugin handles is below this prefix":
+        ("test_config_editing.py", "test_clear_of_a_nic_a_multi_valued_key_and_get_keys"),
+    "lxcframe.config.key_listing:_nic_keys:ConfigError:":
+        ("test_config_editing.py", "test_clear_of_a_nic_a_multi_valued_key_and_get_keys"),
+    "lxcframe.config.key_listing:_nic_keys:ConfigError:no network entry {} in this config":
+        ("test_config_editing.py", "test_clear_of_a_nic_a_multi_valued_key_and_get_keys"),
+    "lxcframe.config.writer:remove_entries:ConfigError:not UTF-8 text ({} at byte {})":
+        ("test_config_editing.py", "test_saving_a_cleared_config_over_a_file_that_is_no_utf8"),
     "lxcframe.console_service:ConsoleServer.export:ExportError:the console server is closed":
         ("test_console_service.py", "test_export_is_refused_before_collect_and_after_forget"),
     "lxcframe.console_service:ConsoleServer.export:ExportError:the child's pty masters were not collected":

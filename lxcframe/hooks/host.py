@@ -231,6 +231,17 @@ def lxcframe_get_interfaces(state: ContainerState) -> tuple[str, ...] | None:
     """
 
 
+@hookspec(firstresult=True)
+def lxcframe_move_interface(state: ContainerState, name: str, new_name: str | None, into: bool) -> bool | None:
+    """Move a network interface into the running container (``into``: host interface ``name``) or out of
+    it (its interface ``name``), renamed ``new_name`` when given; ``Container.attach_interface`` and
+    ``detach_interface``. Stops at first non-None result.
+
+    Runs in the caller's process; ``None`` when this plugin does not manage networks. Raise (an
+    ``OSError`` naming the interface, or :class:`lxcframe.errors.ContainerError`) when the kernel refuses.
+    """
+
+
 @hookspec
 def lxcframe_attach(ctx: AttachContext) -> None:
     """Prepare an ``attach`` on the host before the attaching child forks.
@@ -251,8 +262,9 @@ def lxcframe_mount(
 
 
 @hookspec(firstresult=True)
-def lxcframe_umount(state: ContainerState, target: str, flags: int) -> bool | None:
-    """Remove a mount from a running container. Stops at first non-None result."""
+def lxcframe_umount(state: ContainerState, target: str, flags: int, remove: bool) -> bool | None:
+    """Remove a mount from a running container, and with ``remove`` the file or directory it was mounted
+    on (a device node ``add_device_node`` gave). Stops at first non-None result."""
 
 
 @hookspec

@@ -124,6 +124,9 @@ def _mount_in_child(request: dict[str, Any]) -> None:
 def _umount_in_child(request: dict[str, Any]) -> None:
     _enter(request["init_pid"])
     syscalls.umount2(request["target"], request.get("flags", 0))
+    if request.get("remove"):
+        target = request["target"]
+        (os.rmdir if os.path.isdir(target) and not os.path.islink(target) else os.unlink)(target)
 
 
 def _run(request: dict[str, Any]) -> None:
@@ -171,9 +174,9 @@ def lxcframe_mount(state: Any, source: str, target: str, fstype: str | None, fla
 
 
 @hookimpl
-def lxcframe_umount(state: Any, target: str, flags: int) -> bool:
+def lxcframe_umount(state: Any, target: str, flags: int, remove: bool) -> bool:
     _check_target(target)
-    _run({"op": "umount", "init_pid": state.init_pid, "target": target, "flags": flags})
+    _run({"op": "umount", "init_pid": state.init_pid, "target": target, "flags": flags, "remove": remove})
     return True
 
 

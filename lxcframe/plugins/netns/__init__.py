@@ -163,6 +163,14 @@ def lxcframe_get_interfaces(state: Any) -> tuple[str, ...]:
 
 
 @hookimpl
+def lxcframe_move_interface(state: Any, name: str, new_name: str | None, into: bool) -> bool:
+    from lxcframe.plugins.netns import interfaces
+
+    (interfaces.move_in if into else interfaces.move_out)(state.init_pid, name, new_name)
+    return True
+
+
+@hookimpl
 def lxcframe_cleanup(state: Any, ctx: Any) -> None:
     from lxcframe.plugins.netns.records import NetnsRecord
 
