@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import select
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -94,9 +95,12 @@ class Adoptions:
     """Every container this server adopted, the start workers that will hand one over, and the
     workers ending them; :meth:`watched` gives the poll loop their descriptors."""
 
-    def __init__(self, close_server: Callable[[], None], plugins_for: Callable[..., Any]) -> None:
+    def __init__(self, close_server: Callable[[], None], plugins_for: Callable[..., Any],
+                 restart: Callable[[Adopted], None] | None = None) -> None:
         self.close_server = close_server
         self.plugins_for = plugins_for
+        #: Starts a container again from its start request, once the worker ending it left (a reboot).
+        self.restart = restart
         self.starting: dict[int, _Starting] = {}  # link fd ->
         self.adopted: dict[tuple[str, str], Adopted] = {}
         self.enders: dict[int, tuple[int, Adopted]] = {}  # pidfd -> (pid, what it ends)
@@ -264,6 +268,12 @@ class Adoptions:
         adopted.locks = []
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_registry_path(adopted.lxcpath, adopted.name))
+        if self.restart is not None and rebooted(adopted.status):
+            self.log.info("container rebooted: starting it again", container=adopted.name)
+            try:
+                self.restart(adopted)
+            except Exception as err:
+                self.log.error("starting a rebooted container again failed", container=adopted.name, error=str(err))
 
     # -- a forked process keeps nothing of this --
 
@@ -363,6 +373,12 @@ def _end_in_worker(adopted: Adopted) -> int:
     return after_stop.end_container(request, adopted.plugins, adopted.status, dict(adopted.kept))
 
 
+def rebooted(status: int | None) -> bool:
+    """Whether init ended as a reboot inside its pid namespace ends it: killed by SIGHUP (reboot(2)
+    there; SIGINT is a halt), which LXC's monitor answers by starting the container again."""
+    return status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
+
+
 def _reap(pid: int) -> int | None:
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -389,4 +405,4 @@ def _read_start(lxcpath: str, name: str) -> Any:
     return None if data is None else json.loads(data)
 
 
-__all__ = ["Adopted", "Adoptions"]
+__all__ = ["Adopted", "Adoptions", "rebooted"]

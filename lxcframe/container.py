@@ -20,6 +20,7 @@ from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig, load_config
 from lxcframe.container_config import ConfigMethods
 from lxcframe.container_live import LiveCgroupMethods
+from lxcframe.container_reboot import RebootMethods
 from lxcframe.container_running import RunningMethods
 from lxcframe.errors import ConfigError, ContainerError
 from lxcframe.hostconfig import load_host_config
@@ -47,7 +48,7 @@ def list_containers(lxcpath: str | None = None) -> list[str]:
     return sorted(n for n in names if os.path.isfile(os.path.join(path, n, "config")))
 
 
-class Container(ConfigMethods, RunningMethods, LiveCgroupMethods):
+class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, RebootMethods):
     def __init__(
         self,
         name: str,

@@ -159,7 +159,7 @@ class _Server:
         self.poller = select.poll()
         self.poller.register(listener.fileno(), select.POLLIN)
         #: The containers this server is the parent and monitor of (see :mod:`lxcframe.adopted`).
-        self.adoptions = Adoptions(self.close_own, self._plugins_for)
+        self.adoptions = Adoptions(self.close_own, self._plugins_for, self._restart)
 
     # -- connections --
 
@@ -325,7 +325,16 @@ class _Server:
         with contextlib.suppress(OSError):
             signal.pidfd_send_signal(pidfd, signal.SIGTERM)
 
-    def _fork_monitor(self, conn: socket.socket, request: StartRequest, plugins: Any, notify_fd: int,
+    def _restart(self, adopted: Any) -> None:
+        """Start a rebooted container again: its start request as the first start's caller sent it (the
+        same plan), with nobody waiting for the report."""
+        nobody = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            self._fork_monitor(None, adopted.request, adopted.plugins, nobody, None, adopted.document)
+        finally:
+            os.close(nobody)
+
+    def _fork_monitor(self, conn: socket.socket | None, request: StartRequest, plugins: Any, notify_fd: int,
                       stderr_fd: int | None, document: Any) -> int:
         try:
             # What this start needs and no start before it did, imported here once for all monitors.
@@ -339,7 +348,8 @@ class _Server:
             try:
                 # Nothing of the supervisor's stays open in a monitor that runs for the container's
                 # life: not the listener, not the supervisor's lock, not other clients' sockets.
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 self.close_all()
                 os.umask(MONITOR_UMASK)  # not the supervisor's 077, nor its first caller's
                 os.setsid()

@@ -418,7 +418,6 @@ LXC_ONLY = (
     ("lxc.rootfs.options", "idmap=container"),
     ("lxc.autodev.tmpfs.size", "1000000"),
     ("lxc.sched.core", "1"),
-    ("lxc.signal.reboot", "SIGTERM"),
     ("lxc.log.syslog", "daemon"),
     ("lxc.ephemeral", "1"),
     ("lxc.start.auto", "1"),

@@ -181,6 +181,19 @@ def cmd_stop(options: Any) -> int:
     return 0
 
 
+def cmd_reboot(options: Any) -> int:
+    """As ``lxc-stop -r``: 0 once the container runs again (or at once with ``-t 0``), 1 if it did not in time."""
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.timeout == 0:
+        container.reboot()
+        return 0
+    if container.reboot2(options.timeout):
+        return 0
+    print(f"lxcframe: error: {options.name} did not run again within {options.timeout:g} s", file=sys.stderr)
+    return 1
+
+
 def cmd_execute(options: Any) -> int:
     _, plugins = _setup(options)
     if options.rcfile:
@@ -304,5 +317,5 @@ _HANDLERS = {
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
-    "console": cmd_console, "cgroup": cmd_cgroup,
+    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot,
 }

@@ -108,6 +108,12 @@ def _stop(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--timeout", type=float, default=60.0, help="seconds before killing (default 60)")
 
 
+def _reboot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("-t", "--timeout", type=float, default=-1.0,
+                   help="seconds to wait for it to run again (default: no end; 0: do not wait)")
+
+
 def _execute(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?")
     p.add_argument("-f", "--rcfile", help="config file (instead of a created container)")
@@ -197,4 +203,5 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("freeze", "freeze a container's processes", _name_only),
     ("unfreeze", "unfreeze a container's processes", _name_only),
     ("cgroup", "read or write a cgroup file of a running container", _cgroup),
+    ("reboot", "reboot a running container (lxc.signal.reboot) and wait until it runs again", _reboot),
 )

@@ -42,7 +42,6 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.rootfs.options",
     "lxc.autodev.tmpfs.size",
     "lxc.sched.core",
-    "lxc.signal.reboot",
     "lxc.log.syslog",
     # Lifecycle: ephemeral containers and autostart.
     "lxc.ephemeral",

@@ -108,6 +108,7 @@ def lxcframe_config_keys() -> list[KeySpec]:
         KeySpec("lxc.environment", environment_entry, multi=True, doc="NAME=value for init"),
         KeySpec("lxc.signal.halt", signal_number, doc="signal asking init to halt (default SIGPWR)"),
         KeySpec("lxc.signal.stop", signal_number, doc="signal that kills init (default SIGKILL)"),
+        KeySpec("lxc.signal.reboot", signal_number, doc="signal asking init to reboot (default SIGINT)"),
         KeySpec("lxc.monitor.signal.pdeath", _pdeath,
                 doc="signal to init when the monitor dies (default SIGKILL; 0 keeps it alive)"),
         KeySpec("lxc.log.file", absolute_path, doc="log file of this container"),

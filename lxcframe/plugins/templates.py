@@ -77,8 +77,9 @@ def build_busybox(request: TemplateRequest) -> TemplateResult:
         ("lxc.rootfs.path", f"dir:{root}"),
         ("lxc.uts.name", request.name),
         *_COMMON_CONFIG,
-        # busybox init halts on SIGUSR1 (it reboots on SIGTERM).
+        # busybox init halts on SIGUSR1 and reboots on SIGTERM (LXC's busybox template says the same).
         ("lxc.signal.halt", "SIGUSR1"),
+        ("lxc.signal.reboot", "SIGTERM"),
         ("lxc.init.cmd", "/sbin/init"),
     )
     return TemplateResult(rootfs=root, config=config)
