@@ -17,7 +17,7 @@ from typing import Any
 
 from lxcframe import ending
 from lxcframe import state as st
-from lxcframe.config.model import ContainerConfig, load_config
+from lxcframe.config.model import ContainerConfig
 from lxcframe.container_config import ConfigMethods
 from lxcframe.container_live import LiveCgroupMethods
 from lxcframe.container_reboot import RebootMethods
@@ -91,11 +91,6 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, RebootMethods)
     @property
     def defined(self) -> bool:
         return os.path.isfile(self.config_file_name)
-
-    def load_config(self) -> ContainerConfig:
-        if not self.defined:
-            raise ContainerError(f"{self.name}: no such container (no {self.config_file_name})")
-        return load_config(self.config_file_name, self.plugins.key_registry())
 
     def _log(self) -> Any:
         return get_logger("container")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lxcframe import driver, start_abort, started_parts, syscalls
+from lxcframe import driver, start_abort, started_config, started_parts, syscalls
 from lxcframe import state as st
 from lxcframe.adoption import AdoptionError, AdoptionLink
 from lxcframe.channel import Channel
@@ -99,6 +99,7 @@ class _MonitorCore:
     def starting(self) -> None:
         _record_state(self.ctx, st.STARTING)
         started_parts.write(self.ctx.plan)  # what an attach applies, whatever the config says later
+        started_config.write(self.ctx.plan)  # what get_running_config_item answers, likewise
 
     def fork(self) -> None:
         # What pre-start created (cgroups…) is on record before anything can kill this monitor.

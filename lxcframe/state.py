@@ -8,6 +8,8 @@ Per container, under ``/run/lxcframe/<lxcpath key>/<name>/``:
   paths, devices…) so that another process can act on the container or clean up after a dead monitor.
 * ``parts.json`` – written once by the monitor: the parts of the plan the container started with
   (``lxcframe_plan``), which ``attach`` applies instead of planning the config again.
+* ``config.json`` – written once by the monitor: the config the container started with, for
+  ``get_running_config_item`` (see :mod:`lxcframe.started_config`).
 
 Every directory here is created ``0700`` and every file ``0600`` by explicit ``chmod``/mode, never
 through the umask: a start under ``umask 000`` must not leave a state file anyone can rewrite (root
@@ -153,6 +155,8 @@ def write_state(state: ContainerState) -> None:
 
 #: The parts of the plan a running container started with, next to its state (see :mod:`lxcframe.started_parts`).
 PARTS_FILE = "parts.json"
+#: The config a running container started with (see :mod:`lxcframe.started_config`).
+STARTED_CONFIG_FILE = "config.json"
 #: The start request of a container a server adopted, as the server received it (see :mod:`lxcframe.adopted`).
 START_FILE = "start.json"
 
@@ -196,7 +200,7 @@ def remove_runtime(lxcpath: str, name: str, *, unless_locked: bool = False) -> N
     """
     _release_key_lock(lxcpath, name)
     directory = runtime_dir(lxcpath, name)
-    for leaf in ("state.json", PARTS_FILE, START_FILE, "monitor.lock"):
+    for leaf in ("state.json", PARTS_FILE, STARTED_CONFIG_FILE, START_FILE, "monitor.lock"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, leaf))
     _remove_lock_file(os.path.join(directory, "lock"), only_if_free=unless_locked)

@@ -86,6 +86,22 @@ class ContainerConfig:
             return "\n".join(item.raw for item in self.multi[key])
         return None
 
+    def raw_values(self) -> dict[str, tuple[str, ...]]:
+        """Every key's raw values (one for a single-valued key), the keys no enabled plugin handles
+        included: what the config says, as it would be written back."""
+        values: dict[str, tuple[str, ...]] = {key: (item.raw,) for key, item in self.single.items()}
+        values.update((key, tuple(item.raw for item in items)) for key, items in self.multi.items())
+        for item in self.unhandled:
+            # Whether such a key repeats is not known here: every value is kept, and an empty one
+            # clears the key and those below it, as for any key.
+            if item.value:
+                values[item.key] = (*values.get(item.key, ()), item.value)
+                continue
+            for name in [name for name in values if name == item.key or name.startswith(item.key + ".")]:
+                if name not in self.single and name not in self.multi:
+                    del values[name]
+        return values
+
     def located(self, key: str) -> ConfigValue | None:
         item = self.single.get(key)
         if item is None and self.multi.get(key):

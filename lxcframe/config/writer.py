@@ -9,7 +9,7 @@ from lxcframe.config.parser import check_entry, parse_line
 from lxcframe.errors import ConfigError
 
 # The temporary file is renamed over the config or removed before set_item returns: its name is never seen.
-_TMP_PREFIX = ".config."
+TMP_PREFIX = ".config."
 
 
 def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
@@ -48,6 +48,25 @@ def set_item(path: str, key: str, value: str, *, multi: bool) -> None:
     _write_atomically(path, "".join(line + "\n" for line in lines))
 
 
+def remove_entries(path: str, *, shown: str | None = None) -> None:
+    """Drop every ``key = value`` line of the file at ``path`` (its includes too), keeping comments and
+    blank lines: what ``clear_config`` leaves once saved. Errors name ``shown`` (a scratch copy's
+    original) when given."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        lines = data.decode().splitlines()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=shown or path) from None
+    kept = [text for index, text in enumerate(lines) if parse_line(text, shown or path, index + 1) is None]
+    _write_atomically(path, "".join(line + "\n" for line in kept))
+
+
+def write_text(path: str, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` atomically (mode kept, ``0640`` for a new file)."""
+    _write_atomically(path, text)
+
+
 def format_line(key: str, value: str, *, path: str) -> str:
     """The config line that reads back as ``key`` and ``value``; :class:`ConfigError` if the pair would
     not stay one line.
@@ -70,7 +89,7 @@ def _write_atomically(path: str, text: str) -> None:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode())
