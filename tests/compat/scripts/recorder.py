@@ -1,0 +1,35 @@
+"""What a differential script records: each call's result as its repr (type and value), or the
+exception class it raised. Run by python3 with python3-lxc and by lxcframe's venv with the compat
+module; the two records are compared."""
+
+import json
+import sys
+
+
+def load_lxc(mode):
+    if mode == "lxc":
+        import lxc
+    else:
+        import lxcframe.compat.lxc as lxc
+    return lxc
+
+
+class Recorder:
+    def __init__(self):
+        self.entries = []
+
+    def call(self, label, function, *args, **kwargs):
+        try:
+            result = function(*args, **kwargs)
+        except Exception as err:  # the class is what callers catch
+            self.entries.append([label, "raises " + type(err).__name__])
+            return err
+        self.entries.append([label, repr(result)])
+        return result
+
+    def value(self, label, value):
+        self.entries.append([label, repr(value)])
+
+    def dump(self):
+        json.dump(self.entries, sys.stdout)
+        sys.stdout.write("\n")
