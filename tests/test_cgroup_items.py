@@ -10,11 +10,13 @@ process's own ones.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -26,6 +28,7 @@ from lxcframe.plugins.cgroup import fs
 from . import hostfacts
 from .cgroup_helpers import SubtreeControlRestored
 from .conftest import run_cli
+from .test_cgroup2_private import ROOT, fresh, in_pure_cgroup2
 
 pytestmark = pytest.mark.container
 
@@ -127,7 +130,7 @@ def test_pids_max_set_live_is_what_the_kernel_enforces(make_container, unified_b
         assert fs.read(os.path.join(directory, "pids.max")) == str(limit)
         code, started, errors = fork_sleeps(container, 20)
         # The shell's fork past the limit failed (busybox sh gives up with status 2) and the kernel counted it.
-        assert (code, errors) == (2, "sh: can't fork: Resource temporarily unavailable\n")
+        assert (code, errors) == (2, "/bin/sh: can't fork: Resource temporarily unavailable\n")
         assert 1 <= len(started) <= 2
         assert events_max(container.get_cgroup_item("pids.events")) >= 1
         # The shell and tini are gone; the sleeps that were started stay, below the limit.
@@ -178,9 +181,9 @@ def test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written(make_
     mover = subprocess.Popen(["sleep", "600"])
     try:
         directory = kernel_dir(container, "pids")
-        where_before = open(f"/proc/{mover.pid}/cgroup", encoding="utf-8").read()
+        where_before = Path(f"/proc/{mover.pid}/cgroup").read_text()
         passwd = os.stat("/etc/passwd")
-        passwd_text = open("/etc/passwd", "rb").read()
+        passwd_text = Path("/etc/passwd").read_bytes()
         above = sorted(os.listdir(os.path.dirname(directory)))
         for key in ("../cgroup.procs", "/etc/passwd", "pids.max/../../x", "..", "pids\n.max", "pids.max\0"):
             for call in (partial(container.set_cgroup_item, key, str(mover.pid)),
@@ -194,8 +197,8 @@ def test_keys_that_are_paths_or_no_file_are_refused_and_nothing_is_written(make_
                 container.get_cgroup_item(key)
             assert str(refused.value) == (f"cgroup key {key!r}: expected CONTROLLER.FILE (pids.max, memory.max, "
                                           "cpu.shares)")
-        assert open(f"/proc/{mover.pid}/cgroup", encoding="utf-8").read() == where_before
-        assert (os.stat("/etc/passwd").st_mtime_ns, open("/etc/passwd", "rb").read()) == (
+        assert Path(f"/proc/{mover.pid}/cgroup").read_text() == where_before
+        assert (os.stat("/etc/passwd").st_mtime_ns, Path("/etc/passwd").read_bytes()) == (
             passwd.st_mtime_ns, passwd_text)
         assert sorted(os.listdir(os.path.dirname(directory))) == above
         assert fs.read(os.path.join(directory, "pids.max")) == "100"
@@ -251,7 +254,10 @@ def test_a_container_that_is_not_running_is_refused(make_container, lxcpath):
 
 
 def test_a_container_started_without_the_cgroup_plugin_has_no_item(make_container):
-    container = make_container("cginocg", config=(RELATIVE,), disable=["cgroup"])
+    # The default config's lxc.cgroup.relative is then applied by no plugin: the host lets it start anyway.
+    with open(os.environ["LXCFRAME_HOST_CONFIG"], "a", encoding="utf-8") as handle:
+        handle.write('[plugins]\nunhandled_keys = "warn"\n')
+    container = make_container("cginocg", disable=["cgroup"])
     container.start()
     try:
         with pytest.raises(ContainerError) as refused:
@@ -284,3 +290,47 @@ def test_the_cli_verb_prints_sets_and_fails_as_lxc_cgroup(make_container, lxcpat
         assert fs.read(os.path.join(directory, "pids.max")) == "42"
     finally:
         container.stop(kill=True)
+
+
+def test_items_on_a_pure_cgroup2_layout(make_container, lxcpath):
+    """On the private cgroup2 mount (tests/test_cgroup2_private.py): a core file set live is what the
+    kernel enforces, cpu.stat (a file of a controller this cgroup2 root need not offer) is read from the
+    unified cgroup, and a v1 name is no file there."""
+    make_container("p2items", config=(RELATIVE,))
+
+    def body() -> dict[str, object]:
+        container = fresh("p2items", lxcpath)
+        try:
+            container.start()
+            with open(f"/proc/{container.init_pid}/cgroup", encoding="utf-8") as handle:
+                payload = os.path.join(ROOT, next(line.rstrip("\n")[3:] for line in handle
+                                                  if line.startswith("0::")).lstrip("/"))
+            seen: dict[str, object] = {"payload": payload,
+                                       "descendants": container.get_cgroup_item("cgroup.max.descendants")}
+            container.set_cgroup_item("cgroup.max.descendants", "1")
+            seen["file"] = fs.read(os.path.join(payload, "cgroup.max.descendants"))
+            os.mkdir(os.path.join(payload, "first"))
+            try:
+                os.mkdir(os.path.join(payload, "second"))
+                seen["second"] = "made"
+                os.rmdir(os.path.join(payload, "second"))
+            except OSError as err:
+                seen["second"] = err.errno
+            finally:
+                os.rmdir(os.path.join(payload, "first"))
+            seen["cpu.stat"] = settled(lambda: (container.get_cgroup_item("cpu.stat"),
+                                                fs.read(os.path.join(payload, "cpu.stat"))))
+            try:
+                container.get_cgroup_item("memory.usage_in_bytes")
+            except ContainerError as err:
+                seen["v1 name"] = str(err)
+        finally:
+            container.stop(kill=True)
+        return seen
+
+    seen = in_pure_cgroup2(body)
+    assert (seen["descendants"], seen["file"], seen["second"]) == ("max", "1", errno.EAGAIN)
+    got, kernels = seen["cpu.stat"]  # type: ignore[misc]
+    assert got == kernels and got.startswith("usage_usec ")
+    assert seen["v1 name"] == ("cgroup key 'memory.usage_in_bytes': no such file in the container's cgroup "
+                               f"(looked in {seen['payload']})")
