@@ -28,7 +28,12 @@ def signal_number(value: str) -> int:
 
 
 def rootfs_path(value: str) -> str:
-    """``lxc.rootfs.path``: ``/path`` or ``dir:/path`` (other backends belong to their plugins)."""
+    """``lxc.rootfs.path``: ``/path``, ``dir:/path`` or ``overlay:/lower:/upper`` (kept whole, for the
+    child's rootfs stage to mount: :mod:`lxcframe.rootfs_overlay`)."""
+    from lxcframe import rootfs_overlay
+
+    if rootfs_overlay.is_overlay(value):
+        return rootfs_overlay.parse(value).value
     path = value.removeprefix("dir:")
     if not path.startswith("/"):
         raise ValueError("expected an absolute path or dir:/path")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from lxcframe import syscalls
+from lxcframe import rootfs_overlay, syscalls
 from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ROOTFS_TREE, AttachChildContext, ChildContext
@@ -96,7 +96,7 @@ def _apply_arch(part: CorePart | None) -> None:
 def lxcframe_config_keys() -> list[KeySpec]:
     return [
         KeySpec("lxc.uts.name", _hostname, doc="host name inside the container"),
-        KeySpec("lxc.rootfs.path", rootfs_path, doc="the root file system: /path or dir:/path"),
+        KeySpec("lxc.rootfs.path", rootfs_path, doc="the root file system: /path, dir:/path or overlay:/lower:/upper"),
         KeySpec("lxc.rootfs.mount", absolute_path, doc="accepted for LXC compatibility and ignored: "
                 "the rootfs is always mounted on /run/lxcframe.rootfs in the container's mount namespace"),
         KeySpec("lxc.rootfs.managed", boolean01, doc="0: destroy leaves rootfs and config alone"),
@@ -188,8 +188,12 @@ def lxcframe_attach_child(ctx: AttachChildContext) -> None:
 # firstresult hook, which any other backend's answer comes before.
 @hookimpl(trylast=True)
 def lxcframe_child_mount_rootfs(ctx: ChildContext) -> str:
-    """The ``dir`` backend: bind the rootfs directory onto itself so it becomes a mount to pivot into."""
+    """The ``dir`` backend: bind the rootfs directory onto itself so it becomes a mount to pivot into;
+    an ``overlay:`` rootfs is mounted from its layers instead."""
     rootfs = ctx.plan.rootfs
+    if rootfs_overlay.is_overlay(rootfs):
+        rootfs_overlay.mount(rootfs_overlay.parse(rootfs), ctx.rootfs_mount, ctx.plan.part(CorePart).rootfs_where)
+        return ctx.rootfs_mount
     if not os.path.isdir(rootfs):
         where = ctx.plan.part(CorePart).rootfs_where
         raise FileNotFoundError(2, f"{where}lxc.rootfs.path: rootfs is not a directory", rootfs)

@@ -66,15 +66,29 @@ def test_signal_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "path"),
-    [("/var/lib/c/rootfs", "/var/lib/c/rootfs"), ("dir:/srv/r", "/srv/r"), ("/", "/"), ("dir:/", "/")],
+    [("/var/lib/c/rootfs", "/var/lib/c/rootfs"), ("dir:/srv/r", "/srv/r"), ("/", "/"), ("dir:/", "/"),
+     # An overlay is kept whole (normalised, LXC's older overlayfs: spelling too), for the rootfs stage.
+     ("overlay:/a:/b", "overlay:/a:/b"), ("overlayfs:/a/:/b//c", "overlay:/a:/b/c")],
 )
 def test_rootfs_path(text: str, path: str) -> None:
     assert rootfs_path(text) == path
 
 
-@pytest.mark.parametrize("text", ["rootfs", "dir:rootfs", "overlay:/a:/b", "", "dir:", " /x", "DIR:/x"])
+@pytest.mark.parametrize("text", ["rootfs", "dir:rootfs", "Overlay:/a:/b", "", "dir:", " /x", "DIR:/x"])
 def test_rootfs_path_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"^expected an absolute path or dir:/path$"):
+        rootfs_path(text)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("overlay:/a", r"^expected overlay:/LOWER:/UPPER \(two absolute paths\)$"),
+    ("overlay:a:/b", r"^expected overlay:/LOWER:/UPPER \(two absolute paths\)$"),
+    ("overlay:/a:b", r"^expected overlay:/LOWER:/UPPER \(two absolute paths\)$"),
+    ("overlay:/a:/b:/c", r"^overlay paths cannot contain ':'$"),
+    ("overlay:/a,b:/c", r"^overlay paths cannot contain ','$"),
+])
+def test_rootfs_path_overlay_refused(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
         rootfs_path(text)
 
 
