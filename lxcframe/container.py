@@ -19,6 +19,7 @@ from lxcframe import ending
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig
 from lxcframe.container_config import ConfigMethods
+from lxcframe.container_copy import CopyMethods
 from lxcframe.container_live import LiveCgroupMethods
 from lxcframe.container_reboot import RebootMethods
 from lxcframe.container_running import RunningMethods
@@ -48,7 +49,7 @@ def list_containers(lxcpath: str | None = None) -> list[str]:
     return sorted(n for n in names if os.path.isfile(os.path.join(path, n, "config")))
 
 
-class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, RebootMethods):
+class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, RebootMethods):
     def __init__(
         self,
         name: str,
@@ -401,6 +402,7 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, RebootMethods)
         with bound_container(self.name), st.command_lock(self.lxcpath, self.name):
             if not self.defined:
                 raise ContainerError(f"{self.name}: no such container")
+            self._refuse_if_snapshots()
             if self.current_state() is not None:
                 if not force:
                     raise ContainerError(f"{self.name}: is running (stop it first, or destroy -f)")

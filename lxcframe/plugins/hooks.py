@@ -47,9 +47,9 @@ def _script(value: str) -> str:
 def lxcframe_config_keys() -> list[KeySpec]:
     keys = [KeySpec(f"lxc.hook.{kind}", _script, multi=True, doc=f"scripts run at {kind}")
             for kind in HOOK_TYPES if kind != "clone"]
-    # Debian's stock configs set it (lxc-copy's clonehostname); lxcframe has no clone operation.
+    # Debian's stock configs set it (lxc-copy's clonehostname); Container.clone runs no hooks.
     keys.append(KeySpec("lxc.hook.clone", _script, multi=True,
-                        doc="accepted for LXC compatibility and never run: lxcframe has no clone operation"))
+                        doc="accepted for LXC compatibility and never run: clone runs no hooks"))
     keys.append(KeySpec("lxc.hook.version", choice("0", "1"), doc="0: arguments (default), 1: environment"))
     return keys
 
