@@ -27,8 +27,8 @@ NO_PAYLOAD = object()
 
 
 def _exec_status(err: OSError) -> int:
-    # liblxc's lxc_attach_run_command: 126 when the file is no executable, 127 when it is missing.
-    return {errno.ENOEXEC: 126, errno.ENOENT: 127}.get(err.errno or 0, -1)
+    # liblxc 5.0's lxc_attach_run_command: 126 when the file cannot be executed, 127 when it is missing.
+    return {errno.ENOEXEC: 126, errno.EACCES: 126, errno.ENOENT: 127}.get(err.errno or 0, -1)
 
 
 def _command(cmd: Any) -> tuple[str, list[str]]:
@@ -87,24 +87,29 @@ def _call(run: Callable[..., Any], payload: Any) -> int:
     return result if isinstance(result, int) and not isinstance(result, bool) else -1
 
 
+def _in_python(run: Callable[..., Any], payload: Any) -> Callable[[], int]:
+    """``run`` called in the attached child as python3-lxc calls it."""
+    import functools
+
+    return functools.partial(_call, run, payload)
+
+
 def native_run(run: Any, payload: Any) -> Any:
     """What the native attach runs: an argv for ``attach_run_command`` with a well-formed payload,
     otherwise a callable of no argument that calls ``run`` as python3-lxc does."""
-    import functools
-
     if not callable(run):
         raise TypeError("attach: object not callable")
     if run is attach_run_command and payload is not NO_PAYLOAD:
         try:
-            _program, argv = _command(payload)
+            program, argv = _command(payload)
         except (TypeError, ValueError, IndexError):
             pass  # raised in the child as python3-lxc does: exit 255
         else:
-            # python3-lxc executes argv[0] looked up on PATH with the program name separately;
-            # argv[0] differing from the program is kept only through the callable path.
-            if argv and argv[0] == _program:
+            # An argv names its program first; (program, argv) with another argv[0] keeps both only
+            # through execvp in the child.
+            if argv and argv[0] == program:
                 return tuple(argv)
-    return functools.partial(_call, run, payload)
+    return _in_python(run, payload)
 
 
 def _stdio(value: Any, which: str) -> Any:
@@ -175,10 +180,18 @@ def attach(container: Any, run: Any, payload: Any, options: dict[str, Any]) -> i
             return NOT_RUNNING
         return int(container.attach(native, **kwargs))
     except (LxcframeError, OSError) as err:
-        from lxcframe.compat._shared import refused
+        failure: BaseException = err
+    if isinstance(native, tuple):
+        # The native attach refuses a command it cannot execute; python3-lxc's attached child tries
+        # execvp itself and exits 127 or 126: done the same way, inside the container.
+        try:
+            return int(container.attach(_in_python(run, payload), **kwargs))
+        except (LxcframeError, OSError) as err:
+            failure = err
+    from lxcframe.compat._shared import refused
 
-        refused(container.name, "attach", err)
-        return -1
+    refused(container.name, "attach", failure)
+    return -1
 
 
 def attach_wait(container: Any, run: Any, payload: Any, options: dict[str, Any]) -> int:

@@ -20,3 +20,10 @@ def assert_same(real: Run, compat: Run) -> None:
     differing = [f"{label}: python3-lxc {want} / compat {got}"
                  for (label, want), (_, got) in zip(real.entries, compat.entries, strict=True) if want != got]
     assert not differing, "\n".join(differing) + f"\ncompat stderr:\n{compat.stderr}"
+
+
+def split_off(run: Run, label: str) -> tuple[str, Run]:
+    """The result recorded under ``label``, and the run without it (for a documented difference)."""
+    found = [result for name, result in run.entries if name == label]
+    assert len(found) == 1, f"{label!r} recorded {len(found)} times"
+    return found[0], Run(tuple(entry for entry in run.entries if entry[0] != label), run.stderr)
