@@ -421,3 +421,19 @@ def test_the_config_rewrite_moves_whole_path_components_and_keeps_the_rest_of_ea
     kept = ConfigRewrite("/l/c1", "/m/c2", rootfs=None, uts_name=None, new_macs=False)
     assert rewrite_config("lxc.uts.name = c1\nlxc.rootfs.path = /l/c1/rootfs\n", "/l/c1/config", kept) == (
         "lxc.uts.name = c1\nlxc.rootfs.path = /m/c2/rootfs\n")
+
+
+def test_a_first_snapshot_that_fails_leaves_no_snaps_directory(tmp_path, rundir, host):
+    # Room for one busybox container only.
+    with tmpfs_at(tmp_path / "small", "3m") as small:
+        container = Container("tight", small)
+        container.create("busybox")
+        try:
+            with pytest.raises(ContainerError, match="No space left on device"):
+                container.snapshot()
+            assert sorted(os.listdir(os.path.join(small, "tight"))) == ["config", "rootfs"]
+            with pytest.raises(ContainerError, match="No space left on device"):
+                container.clone("twin")
+            assert os.listdir(small) == ["tight"]
+        finally:
+            container.destroy()
