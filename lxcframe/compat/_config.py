@@ -41,11 +41,11 @@ class ConfigCalls:
             raise KeyError("Invalid configuration key")
         return spec
 
-    def _net_indexes(self) -> list[str]:
-        # LXC's ``lxc.net`` reads as the index of every network, one per line.
+    def _net_types(self) -> list[str]:
+        # LXC 5.0's ``lxc.net`` reads as the type of every network, one per line, in index order.
         found, index = [], 0
-        while self._edits().raw(f"lxc.net.{index}.type") is not None:
-            found.append(str(index))
+        while (kind := self._edits().raw(f"lxc.net.{index}.type")) is not None:
+            found.append(kind)
             index += 1
         return found
 
@@ -55,7 +55,7 @@ class ConfigCalls:
             raise KeyError("Invalid configuration key")
         try:
             if key == "lxc.net":
-                return self._net_indexes() or ""
+                return self._net_types() or ""
             if spec.multi:
                 return self._edits().values(key) or ""
             value = self._edits().raw(key)
@@ -143,13 +143,19 @@ class ConfigCalls:
         return True
 
     def save_config(self, path: str | os.PathLike[str] | None = None) -> bool:
-        if not self._loaded:
-            return False
         target = os.fspath(path) if path is not None else None
         try:
+            if not self._loaded:
+                # As liblxc: with no config loaded the host's default config is what gets saved.
+                from lxcframe.create import host_defaults
+
+                edits = self._edits()
+                for key, value in host_defaults():
+                    edits.append(key, value)
             self._edits().save(target)
         except (LxcframeError, OSError) as err:
             return refused(self.name, "save_config", err)
+        self._loaded = True
         return True
 
     def get_keys(self, key: str | None = None) -> Any:
