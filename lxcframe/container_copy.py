@@ -8,8 +8,9 @@ snapshots are kept, :mod:`lxcframe.copying_snapshots`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Self
 
 from lxcframe import rootfs_overlay
@@ -36,7 +37,14 @@ class CopyMethods:
         def __init__(self, name: str, lxcpath: str | None = None, *, plugins: Any = None,
                      disable: tuple[str, ...] = (), server: bool | None = None) -> None: ...
         @property
+        def plugins(self) -> Any: ...
+        @property
         def container_dir(self) -> str: ...
+        @property
+        def defined(self) -> bool: ...
+        @property
+        def has_unsaved_config(self) -> bool: ...
+        _edits: Any
         @property
         def config_file_name(self) -> str: ...
         def load_config(self) -> ContainerConfig: ...
@@ -75,7 +83,7 @@ class CopyMethods:
             self.load_config()  # it exists, and its config reads
             self._refuse_unless_stopped("renaming it")
             _refuse_existing(target)
-            copying.move_container(self.container_dir, target.container_dir, newname)
+            copying.move_container(self.container_dir, target.container_dir, newname, self._edits_writer())
         return target
 
     # --- snapshots -----------------------------------------------------------------------------
@@ -180,6 +188,8 @@ class CopyMethods:
 
     def _rootfs_to_copy(self, *, whole: bool) -> str:
         """The validated ``lxc.rootfs.path``; refused when missing or not copyable as asked."""
+        if not self.defined:  # unsaved edits alone are no container to copy
+            raise ContainerError(f"{self.name}: no such container (no {self.config_file_name})")
         config = self.load_config()
         rootfs: str | None = config.get("lxc.rootfs.path")
         if not rootfs:
@@ -206,7 +216,15 @@ class CopyMethods:
 
         return CopyRequest(name=self.name, source_dir=self.container_dir, source_config=self.config_file_name,
                            source_rootfs=rootfs, target_dir=target_dir, uts_name=uts_name, new_macs=new_macs,
-                           snapshot=snapshot)
+                           snapshot=snapshot, save_edits=self._edits_writer())
+
+    def _edits_writer(self) -> Callable[[str], None] | None:
+        """What writes this object's unsaved config edits into a copy of its config file, if it has any."""
+        if not self.has_unsaved_config:
+            return None
+        from lxcframe.config.edits import save_edits
+
+        return functools.partial(save_edits, registry=self.plugins.key_registry(), edits=self._edits)
 
 
 def _refuse_existing(target: CopyMethods) -> None:

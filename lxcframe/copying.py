@@ -15,9 +15,11 @@ the rootfs is copied.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import attrs
 
@@ -51,6 +53,9 @@ class CopyRequest:
     extra_files: tuple[tuple[str, bytes], ...] = ()
     #: Names in the source directory that are not the container's (a snapshot's ``ts`` and ``comment``).
     skip: frozenset[str] = frozenset()
+    #: Writes the source object's unsaved config edits into the copy of its config file given: the
+    #: copy is of the config that object sees, as LXC's (which copies the config it holds in memory).
+    save_edits: Callable[[str], None] | None = None
 
 
 def staging_dir(target_dir: str) -> str:
@@ -90,14 +95,9 @@ def _fill(request: CopyRequest, staging: str) -> None:
         if entry in (CONFIG, SNAPS) or entry in request.skip or path in skipped:
             continue
         copy_tree(request.name, os.path.join(request.source_dir, entry), os.path.join(staging, entry))
-    with open(request.source_config, encoding="utf-8") as handle:
-        text = handle.read()
     rewrite = ConfigRewrite(old_dir=request.source_dir, new_dir=request.target_dir, rootfs=rootfs_value,
                             uts_name=request.uts_name, new_macs=request.new_macs)
-    config = os.path.join(staging, CONFIG)
-    with open(config, "w", encoding="utf-8") as handle:
-        handle.write(rewrite_config(text, request.source_config, rewrite))
-    os.chmod(config, os.stat(request.source_config).st_mode & 0o7777)
+    write_rewritten(request.source_config, os.path.join(staging, CONFIG), rewrite, request.save_edits)
     for name, content in request.extra_files:
         with open(os.path.join(staging, name), "wb") as handle:
             handle.write(content)
@@ -121,6 +121,19 @@ def _copy_rootfs(request: CopyRequest, staging: str) -> tuple[str, set[str]]:
             os.path.normpath(source)}
     copy_tree(request.name, source, os.path.join(staging, "rootfs"))
     return "dir:" + os.path.join(request.target_dir, "rootfs"), {os.path.normpath(source)}
+
+
+def write_rewritten(source: str, target: str, rewrite: ConfigRewrite,
+                    save_edits: Callable[[str], None] | None) -> None:
+    """Write the config file ``source`` (with the unsaved edits ``save_edits`` writes) to ``target``, rewritten."""
+    shutil.copyfile(source, target)
+    os.chmod(target, os.stat(source).st_mode & 0o7777)
+    if save_edits is not None:
+        save_edits(target)
+    with open(target, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(rewrite_config(text, source, rewrite))
 
 
 def copy_tree(name: str, source: str, target: str) -> None:
@@ -160,7 +173,7 @@ def replace_container(request: CopyRequest) -> None:
     shutil.rmtree(aside)
 
 
-def move_container(old_dir: str, new_dir: str, uts_name: str) -> None:
+def move_container(old_dir: str, new_dir: str, uts_name: str, save_edits: Callable[[str], None] | None) -> None:
     """Rename the container in ``old_dir`` to ``new_dir``, its config's (and its snapshots') paths with it.
 
     The rewritten configs are written beside the old ones first, so a config that cannot be read or
@@ -168,25 +181,23 @@ def move_container(old_dir: str, new_dir: str, uts_name: str) -> None:
     """
     from lxcframe.copying_snapshots import snapshot_names
 
-    rewrites = [(CONFIG, ConfigRewrite(old_dir, new_dir, rootfs=None, uts_name=uts_name, new_macs=False))]
-    rewrites += [(os.path.join(SNAPS, name, CONFIG), ConfigRewrite(old_dir, new_dir, None, None, False))
+    rewrites = [(CONFIG, ConfigRewrite(old_dir, new_dir, rootfs=None, uts_name=uts_name, new_macs=False),
+                 save_edits)]
+    rewrites += [(os.path.join(SNAPS, name, CONFIG), ConfigRewrite(old_dir, new_dir, None, None, False), None)
                  for name in snapshot_names(old_dir)]
     written: list[str] = []
     try:
-        for relative, rewrite in rewrites:
+        for relative, rewrite, edits in rewrites:
             path = os.path.join(old_dir, relative)
-            with open(path, encoding="utf-8") as handle:
-                text = rewrite_config(handle.read(), path, rewrite)
-            with open(path + _RENAMED, "w", encoding="utf-8") as handle:
-                written.append(path + _RENAMED)
-                handle.write(text)
-            os.chmod(path + _RENAMED, os.stat(path).st_mode & 0o7777)
+            written.append(path + _RENAMED)
+            write_rewritten(path, path + _RENAMED, rewrite, edits)
         os.rename(old_dir, new_dir)
     except BaseException:
         for path in written:
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         raise
-    for relative, _ in rewrites:
+    for relative, _, _ in rewrites:
         os.replace(os.path.join(new_dir, relative + _RENAMED), os.path.join(new_dir, relative))
 
 

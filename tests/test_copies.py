@@ -393,6 +393,27 @@ def test_an_overlay_rootfs_value_is_checked_at_its_line_and_a_missing_layer_fail
     assert not os.path.exists(delta)
 
 
+def test_a_copy_is_of_the_config_the_object_sees_unsaved_edits_included(make_container, lxcpath):
+    source = make_container("orig")
+    source.append_config_item("lxc.environment", "FROM=edit")
+    source.clear_config_item("lxc.pty.max")
+    on_disk = Path(source.config_file_name).read_text()
+    clone = source.clone("copy")
+    assert clone.get_config_values("lxc.environment") == ["FROM=edit"]
+    assert clone.get_config_item("lxc.pty.max") is None
+    assert run_in(clone, "echo $FROM") == "edit\n"
+    assert Path(source.config_file_name).read_text() == on_disk and source.has_unsaved_config
+    renamed = source.rename("moved")
+    assert renamed.get_config_values("lxc.environment") == ["FROM=edit"]
+    assert renamed.get_config_item("lxc.pty.max") is None and not renamed.has_unsaved_config
+    ghost = Container("ghost", lxcpath)
+    ghost.append_config_item("lxc.rootfs.path", f"dir:{lxcpath}/moved/rootfs")
+    with pytest.raises(ContainerError) as missing:
+        ghost.clone("copy2")
+    assert str(missing.value) == f"ghost: no such container (no {lxcpath}/ghost/config)"
+    assert sorted(os.listdir(lxcpath)) == ["copy", "moved"]
+
+
 # --- the config rewrite alone ----------------------------------------------------------------------
 
 
