@@ -829,6 +829,8 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         ("test_copies.py", "test_what_cannot_be_copied_is_refused_before_anything_is_made"),
     "lxcframe.container_copy:CopyMethods._refuse_unless_stopped:ContainerError:{}: is {}: stop it before {}":
         ("test_copies.py", "test_a_running_source_and_an_existing_target_are_refused"),
+    "lxcframe.container_copy:CopyMethods._rootfs_to_copy:ContainerError:{}: no such container (no {})":
+        ("test_copies.py", "test_a_copy_is_of_the_config_the_object_sees_unsaved_edits_included"),
     "lxcframe.container_copy:_refuse_existing:ContainerError:{}: already exists ({})":
         ("test_copies.py", "test_a_running_source_and_an_existing_target_are_refused"),
     "lxcframe.copying:copy_tree:ContainerError:{}: copying {} failed: {}{}":
