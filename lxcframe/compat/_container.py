@@ -18,6 +18,8 @@ from lxcframe.compat._network import ContainerNetworkList
 from lxcframe.compat._shared import refused
 from lxcframe.errors import ConfigError, ContainerError, LxcframeError
 
+#: The kernel's scope of link-local addresses (RT_SCOPE_LINK).
+_LINK_SCOPE = 253
 #: ``shutdown(-1)`` waits for as long as this (seconds): for ever, as far as a caller can tell.
 _FOREVER = 10.0 * 365 * 24 * 3600
 
@@ -34,6 +36,16 @@ def _template_args(args: Any) -> tuple[str, ...]:
     if not all(isinstance(word, str) for word in args):
         raise ValueError("Expected a string")
     return tuple(args)
+
+
+def _interface_of_index(init_pid: int, index: int) -> str | None:
+    """The name of interface ``index`` in the network namespace of ``init_pid`` (its IPv6 table)."""
+    with open(f"/proc/{init_pid}/net/if_inet6") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) == 6 and int(fields[1], 16) == index:
+                return fields[5]
+    return None
 
 
 class Container(ConfigCalls):
@@ -258,8 +270,17 @@ class Container(ConfigCalls):
         if not self.running:
             return ()
         try:
-            return tuple(self._native.get_ips(interface, family, scope))
-        except LxcframeError:
+            if not scope:
+                return tuple(self._native.get_ips(interface, family, None))
+            # liblxc compares ``scope`` with an IPv6 address's scope id, which is its interface's
+            # index for a link-local address (0 for the others): the link-local addresses of that
+            # interface, IPv4 addresses unfiltered.
+            ipv4 = tuple(self._native.get_ips(interface, "inet", None)) if family in (None, "inet") else ()
+            link = _interface_of_index(self._native.init_pid, scope)
+            if family not in (None, "inet6") or link is None or interface not in (None, link):
+                return ipv4
+            return ipv4 + tuple(self._native.get_ips(link, "inet6", _LINK_SCOPE))
+        except (LxcframeError, OSError):
             return ()
 
     def get_interfaces(self) -> tuple[str, ...]:
