@@ -162,10 +162,15 @@ class Container(ConfigCalls):
         return bool(done) or timeout == 0
 
     def reboot(self) -> bool:
-        return refused(self.name, "reboot", ContainerError("lxcframe does not restart a container's init"))
+        """Send init ``lxc.signal.reboot`` (no waiting)."""
+        return self._call("reboot", self._native.reboot)
 
     def reboot2(self, timeout: int = -1) -> bool:
-        return refused(self.name, "reboot2", ContainerError("lxcframe does not restart a container's init"))
+        """LXC 3.1's reboot that waits up to ``timeout`` seconds (-1: for ever) for the new init."""
+        try:
+            return bool(self._native.reboot2(timeout))
+        except LxcframeError as err:
+            return refused(self.name, "reboot2", err)
 
     def freeze(self) -> bool:
         return self._call("freeze", self._native.freeze)
@@ -232,11 +237,16 @@ class Container(ConfigCalls):
             return refused(self.name, "snapshot", err)
 
     def snapshot_list(self) -> tuple[tuple[str, str, str, str], ...]:
+        """``(name, comment_path, timestamp, lxcpath)`` of each snapshot; liblxc names the comment file
+        whether or not one was written. ``KeyError`` when there is no such container."""
         try:
+            if not self._native.defined:
+                raise ContainerError(f"{self.name}: no such container")
             snaps = self._native.snapshot_list()
         except LxcframeError:
             raise KeyError("Unable to list snapshots") from None
-        return tuple((s.name, s.comment_path or "", s.timestamp, s.lxcpath) for s in snaps)
+        return tuple((s.name, s.comment_path or os.path.join(s.lxcpath, s.name, "comment"), s.timestamp, s.lxcpath)
+                     for s in snaps)
 
     def snapshot_restore(self, name: str, newname: str | None = None) -> bool:
         return self._call("snapshot_restore", self._native.snapshot_restore, name, newname)

@@ -14,6 +14,12 @@ def load_lxc(mode):
     return lxc
 
 
+def shown(value):
+    """The repr, but an object's by its class name alone (its module and address differ by side)."""
+    text = repr(value)
+    return f"<{type(value).__name__} object>" if " object at 0x" in text else text
+
+
 class Recorder:
     def __init__(self):
         self.entries = []
@@ -24,11 +30,11 @@ class Recorder:
         except Exception as err:  # the class is what callers catch
             self.entries.append([label, "raises " + type(err).__name__])
             return err
-        self.entries.append([label, repr(result)])
+        self.entries.append([label, shown(result)])
         return result
 
     def value(self, label, value):
-        self.entries.append([label, repr(value)])
+        self.entries.append([label, shown(value)])
 
     def dump(self):
         json.dump(self.entries, sys.stdout)

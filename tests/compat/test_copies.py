@@ -1,0 +1,10 @@
+"""clone, snapshots and cgroup items against python3-lxc."""
+
+from tests.compat.differential import assert_same
+
+
+def test_copies_and_cgroup_items_match_python3_lxc(differential):
+    real, compat = differential("copies.py", "compat-copies")
+    assert ("snapshot", "'snap0'") in real.entries
+    assert ("pids.max after", "'100'") in real.entries
+    assert_same(real, compat)
