@@ -112,10 +112,16 @@ class Container(ConfigCalls):
             # No template: only the config in memory is saved (LXC adopts an existing rootfs path).
             return self.save_config()
         # Edits made before create() are its config (python3-lxc's create writes them first).
+        was_defined = self._native.defined
         try:
             self._native.create(template, template_args, config=self._pending.lines())
         except LxcframeError as err:
-            return refused(self.name, "create", err)
+            refused(self.name, "create", err)
+            if not was_defined:
+                # python3-lxc 5.0 saves the config in memory before it creates: a failed create leaves
+                # the container defined by that config.
+                self.save_config()
+            return False
         self._pending.clear_all()
         self._loaded = True
         return True

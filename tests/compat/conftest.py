@@ -99,8 +99,8 @@ def differential(python3_lxc: str, tmp_path: Path, lxcpath: str, host) -> Iterat
     real_path = tmp_path / "lxc-real"
     real_path.mkdir()
     made: list[str] = []
-    names = ["compat-life", "compat-attach", "compat-config", "compat-net", "compat-copies", "compat-copy",
-             "compat-copy2", "compat-renamed", "fresh", "other"]
+    names = ["compat-life", "compat-life-args", "compat-attach", "compat-config", "compat-net", "compat-copies",
+             "compat-copy", "compat-copy2", "compat-renamed", "fresh", "other"]
     cgroups_before = {path for path in _lxc_cgroups(names) if os.path.isdir(path)}
     compat_env = dict(os.environ)
     compat_env["PYTHONPATH"] = str(REPOSITORY)
