@@ -48,6 +48,17 @@ def _interface_of_index(init_pid: int, index: int) -> str | None:
     return None
 
 
+def _errno_in(err: BaseException) -> int | None:
+    """The errno an error carries (a stage's), or the first one of what caused it."""
+    seen: BaseException | None = err
+    while seen is not None:
+        code = getattr(seen, "errno", None)
+        if isinstance(code, int) and code > 0:
+            return code
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Container(ConfigCalls):
     """A container, as python3-lxc's ``lxc.Container(name, config_path=None)``."""
 
@@ -351,6 +362,12 @@ class Container(ConfigCalls):
     def mount(self, source: str, target: str, fstype: str | None = None, flags: int = 0,
               data: str | None = None) -> int:
         """LXC 3.1's mount injection: 0, or a negative errno."""
+        if fstype is None and self.running:
+            # A bind mount's source is the host's: the kernel's own answer about it, as an errno.
+            try:
+                os.stat(source)
+            except OSError as err:
+                return -(err.errno or errno.EINVAL)
         return self._errno_of(self._native.mount, source, target, fstype, flags, data)
 
     def umount(self, target: str, flags: int = 0) -> int:
@@ -365,8 +382,7 @@ class Container(ConfigCalls):
             return -(err.errno or errno.EINVAL)
         except LxcframeError as err:
             refused(self.name, getattr(call, "__name__", "mount"), err)
-            code = getattr(err, "errno", None)
-            return -(code if isinstance(code, int) and code > 0 else errno.EINVAL)
+            return -(_errno_in(err) or errno.EINVAL)
         return 0
 
     # --- what lxcframe does not do (liblxc returns False as for any failure) --------------------
