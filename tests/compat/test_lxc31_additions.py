@@ -63,3 +63,14 @@ def test_console_log_reads_and_clears_the_ring_buffer(running):
     assert running.console_log(read=True, read_max=7) == text[:7]
     assert running.console_log(clear=True) is True
     assert running.console_log(read=True) == ""
+
+
+def test_reboot2_waits_for_the_new_init(running):
+    assert running.reboot2(1) is False  # not running
+    assert running.set_config_item("lxc.signal.reboot", "SIGTERM")  # busybox init reboots on it
+    assert running.save_config()
+    assert running.start()
+    before = running.init_pid
+    assert running.reboot2(30) is True
+    assert running.state == "RUNNING"
+    assert running.init_pid not in (-1, before)
