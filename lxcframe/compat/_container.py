@@ -224,7 +224,7 @@ class Container(ConfigCalls):
 
     def clone(self, newname: str, config_path: str | None = None, flags: int = 0, bdevtype: str | None = None,
               bdevdata: str | None = None, newsize: int = 0, hookargs: Any = ()) -> Any:
-        from lxcframe.compat import lxc
+        from lxcframe.compat import _constants as lxc
 
         if not isinstance(hookargs, tuple):
             raise ValueError("hookargs needs to be a tuple")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from lxcframe.compat import _constants
 from lxcframe.compat._attach import attach_run_command, attach_run_shell
+from lxcframe.compat._constants import *  # noqa: F403  (python3-lxc's constants)
 from lxcframe.compat._container import Container
 from lxcframe.compat._network import ContainerNetwork, ContainerNetworkList
 from lxcframe.compat._shared import module_plugins
@@ -19,43 +21,12 @@ from lxcframe.compat._shared import module_plugins
 __all__ = [
     "Container", "ContainerNetwork", "ContainerNetworkList", "arch_to_personality", "attach_run_command",
     "attach_run_shell", "config_item_is_supported", "get_global_config_item", "has_api_extension",
-    "list_containers", "version",
+    "list_containers", "version", *_constants.__all__,
 ]
 
 #: The LXC release whose API and config format this module answers for (python3-lxc gives liblxc's
 #: version here; callers compare it to pick the config keys of LXC 3 and later).
 version = "3.1.0"
-
-# Namespace flags (LXC's ABI values, as the kernel's).
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
-# attach: environment policy.
-LXC_ATTACH_KEEP_ENV = 0
-LXC_ATTACH_CLEAR_ENV = 1
-
-# attach: what the attached process takes on (lxcframe always applies all of it; see docs/compat.md).
-LXC_ATTACH_MOVE_TO_CGROUP = 0x00000001
-LXC_ATTACH_DROP_CAPABILITIES = 0x00000002
-LXC_ATTACH_SET_PERSONALITY = 0x00000004
-LXC_ATTACH_LSM_EXEC = 0x00000008
-LXC_ATTACH_REMOUNT_PROC_SYS = 0x00010000
-LXC_ATTACH_LSM_NOW = 0x00020000
-LXC_ATTACH_DEFAULT = 0x0000FFFF
-
-# clone flags.
-LXC_CLONE_KEEPNAME = 0x0001
-LXC_CLONE_KEEPMACADDR = 0x0002
-LXC_CLONE_SNAPSHOT = 0x0004
-LXC_CLONE_KEEPBDEVTYPE = 0x0008
-LXC_CLONE_MAYBE_SNAPSHOT = 0x0010
-
-# create flags.
-LXC_CREATE_QUIET = 0x0001
 
 #: ``lxc.arch`` names and their personality(2) value, as LXC's config parser knows them.
 _PERSONALITIES = {
