@@ -62,6 +62,8 @@ rec.call("clear env keeping one", output, run, ["sh", "-c", "echo $HOSTVAR"],
          env_policy=lxc.LXC_ATTACH_CLEAR_ENV, extra_keep_env=["HOSTVAR"])
 rec.call("uid and gid", output, run, ["sh", "-c", "id -u; id -g"], uid=1000, gid=1001)
 rec.call("initial_cwd", output, run, ["pwd"], initial_cwd="/etc")
+rec.call("personality", output, run, ["uname", "-m"], personality=lxc.arch_to_personality("i686"))
+rec.call("env as a tuple", output, run, ["sh", "-c", "echo $A$B"], extra_env_vars=("A=1", "B=2"))
 rec.call("default cwd (the caller's is not inside)", output, run, ["pwd"])
 
 read, write = os.pipe()
