@@ -25,17 +25,17 @@ _FOREVER = 10.0 * 365 * 24 * 3600
 
 
 def _template_args(args: Any) -> tuple[str, ...]:
-    """A dict becomes ``--key value`` pairs; a list or tuple of str is passed as it is."""
+    """A dict becomes ``--key value`` pairs; any other iterable of str is taken as it is (python3-lxc
+    makes a tuple of it; an item that is not a str is a ``ValueError``)."""
     if isinstance(args, Mapping):
         pairs: list[str] = []
         for key, value in args.items():
             pairs += [f"--{key}", f"{value}"]
         return tuple(pairs)
-    if not isinstance(args, (list, tuple)):
-        raise ValueError("args needs to be a tuple")
-    if not all(isinstance(word, str) for word in args):
+    words = tuple(args)
+    if not all(isinstance(word, str) for word in words):
         raise ValueError("Expected a string")
-    return tuple(args)
+    return words
 
 
 def _interface_of_index(init_pid: int, index: int) -> str | None:
