@@ -126,3 +126,22 @@ def test_interface_refusals(make_container, dummy_link):
         assert dummy_link in _host_links()
     finally:
         container.stop(kill=True)
+
+
+def test_the_python3_lxc_spellings_return_bools(make_container, lxcpath, full_device, dummy_link):
+    import lxcframe.compat.lxc as lxc
+
+    make_container("dvcompat", config=LOCKED_DEVICES).start()
+    container = lxc.Container("dvcompat", lxcpath)
+    try:
+        assert container.add_device_node(full_device, "/dev/full-given") is True
+        assert container.remove_device_node(full_device, "/dev/full-given") is True
+        assert container.add_device_node("/no/such/node") is False
+        assert container.attach_interface(dummy_link, "eth3") is True
+        assert container.get_interfaces() == ("lo", "eth3")
+        assert container.detach_interface("eth3") is True  # back under the name it has inside
+        assert "eth3" in _host_links()
+        assert container.detach_interface("eth3") is False
+    finally:
+        subprocess.run(["ip", "link", "set", "eth3", "name", dummy_link], capture_output=True, check=False)
+        container.stop()

@@ -249,17 +249,15 @@ class Container(ConfigCalls, RunningCalls):
 
     # --- what lxcframe does not do (liblxc returns False as for any failure) --------------------
 
-    def _unsupported(self, what: str) -> bool:
-        return refused(self.name, what, ContainerError(f"{what} is not supported by lxcframe"))
-
     def add_device_node(self, src_path: str, dest_path: str | None = None) -> bool:
-        return self._unsupported("add_device_node")
+        return self._call("add_device_node", self._native.add_device_node, src_path, dest_path)
 
     def remove_device_node(self, src_path: str, dest_path: str | None = None) -> bool:
-        return self._unsupported("remove_device_node")
+        return self._call("remove_device_node", self._native.remove_device_node, src_path, dest_path)
 
     def attach_interface(self, src_ifname: str, dst_ifname: str | None = None) -> bool:
-        return self._unsupported("attach_interface")
+        return self._call("attach_interface", self._native.attach_interface, src_ifname, dst_ifname)
 
     def detach_interface(self, ifname: str) -> bool:
-        return self._unsupported("detach_interface")
+        # python3-lxc passes no destination name: the interface comes back under its own.
+        return self._call("detach_interface", self._native.detach_interface, ifname)
