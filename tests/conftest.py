@@ -477,13 +477,13 @@ def daemon_plans_without_keys(monkeypatch: pytest.MonkeyPatch, prefixes: tuple[s
     crossed: list[StartPlan] = []
     real_daemon = launcher.start_daemon
 
-    def start_daemon(plugins: Plugins, plan: StartPlan) -> int:
+    def start_daemon(plugins: Plugins, plan: StartPlan, *, server: bool | None = None) -> int:
         config = attrs.evolve(plan.config, single={k: v for k, v in plan.config.single.items() if keep(k)},
                               multi={k: v for k, v in plan.config.multi.items() if keep(k)})
         stripped = attrs.evolve(plan, config=config)
         assert not [k for k in (*stripped.config.single, *stripped.config.multi) if k.startswith(prefixes)]
         crossed.append(stripped)
-        return real_daemon(plugins, stripped)
+        return real_daemon(plugins, stripped, server=server)
 
     monkeypatch.setattr(launcher, "start_daemon", start_daemon)
     return crossed

@@ -129,11 +129,11 @@ def _remove_policy_after_the_plan(monkeypatch: pytest.MonkeyPatch, policy: Path)
     removed: list[str] = []
     real_daemon = launcher.start_daemon
 
-    def start_daemon(plugins: Any, plan: Any) -> int:
+    def start_daemon(plugins: Any, plan: Any, *, server: bool | None = None) -> int:
         assert plan.part(SeccompPart).program  # compiled while planning
         policy.unlink()
         removed.append(str(policy))
-        return real_daemon(plugins, plan)
+        return real_daemon(plugins, plan, server=server)
 
     monkeypatch.setattr(launcher, "start_daemon", start_daemon)
     return removed

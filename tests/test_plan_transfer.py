@@ -72,9 +72,9 @@ def _rewrite_config_after_the_plan(monkeypatch: pytest.MonkeyPatch, container: A
             handle.write(text.replace("MARK=from-the-plan", "MARK=read-again") + "lxc.no.such.key = 1\n")
         calls.append("rewritten")
 
-    def start_daemon(plugins: Any, plan: Any) -> int:
+    def start_daemon(plugins: Any, plan: Any, *, server: bool | None = None) -> int:
         rewrite()
-        return real_daemon(plugins, plan)
+        return real_daemon(plugins, plan, server=server)
 
     def run_foreground(plugins: Any, plan: Any, started: Any = None) -> int:
         rewrite()
