@@ -106,7 +106,7 @@ def calls_in_examples(text: str) -> list[tuple[ast.Call, Any, bool]]:
     """Each call of a Container method, a module function or a class in the examples, with what it
     calls and whether that takes ``self``; an attribute a container does not have is an error."""
     module = {"list_containers": lxcframe.list_containers, "has_api_extension": lxcframe.has_api_extension}
-    classes = {"Container": Container, "Plugins": Plugins}
+    classes: dict[str, Any] = {"Container": Container, "Plugins": Plugins}
     methods = public_methods()
     found: list[tuple[ast.Call, Any, bool]] = []
     for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL):
