@@ -48,8 +48,9 @@ def python3_lxc() -> str:
     return SYSTEM_PYTHON
 
 
-def _run(python: str, script: str, mode: str, lxcpath: str, name: str, env: dict[str, str]) -> Run:
-    done = subprocess.run([python, str(SCRIPTS / script), mode, lxcpath, name], capture_output=True, text=True,
+def _run(python: str, script: str, mode: str, lxcpath: str, name: str, extra: tuple[str, ...],
+         env: dict[str, str]) -> Run:
+    done = subprocess.run([python, str(SCRIPTS / script), mode, lxcpath, name, *extra], capture_output=True, text=True,
                           env=env, timeout=300, check=False, cwd=str(SCRIPTS))
     assert done.returncode == 0, f"{script} ({mode}) exited {done.returncode}:\n{done.stderr}"
     last = done.stdout.strip().splitlines()[-1]
@@ -59,7 +60,7 @@ def _run(python: str, script: str, mode: str, lxcpath: str, name: str, env: dict
 def _destroy_lxc(lxcpath: str, name: str) -> None:
     if os.path.exists(os.path.join(lxcpath, name)):
         subprocess.run(["lxc-stop", "-k", "-P", lxcpath, "-n", name], capture_output=True, check=False, timeout=60)
-        subprocess.run(["lxc-destroy", "-f", "-P", lxcpath, "-n", name], capture_output=True, check=False,
+        subprocess.run(["lxc-destroy", "-f", "-s", "-P", lxcpath, "-n", name], capture_output=True, check=False,
                        timeout=60)
 
 
@@ -90,32 +91,39 @@ def _destroy_lxcframe(lxcpath: str, name: str) -> None:
 
     container = Container(name, lxcpath)
     if container.defined:
+        for snapshot in container.snapshot_list():  # a script that failed half-way may leave some
+            container.snapshot_destroy(snapshot.name)
         container.destroy(force=True)
 
 
 @pytest.fixture
 def differential(python3_lxc: str, tmp_path: Path, lxcpath: str, host) -> Iterator[Callable[..., tuple[Run, Run]]]:
-    """``differential(script, name)`` runs ``script`` on both sides; returns (python3-lxc's, compat's)."""
+    """``differential(script, name, *extra)`` runs ``script`` on both sides; returns (python3-lxc's, compat's)."""
     real_path = tmp_path / "lxc-real"
     real_path.mkdir()
     made: list[str] = []
     names = ["compat-life", "compat-life-args", "compat-attach", "compat-config", "compat-net", "compat-copies",
-             "compat-copy", "compat-copy2", "compat-renamed", "fresh", "other"]
+             "compat-copy", "compat-copy2", "compat-copy3",
+             "compat-copy4", "compat-copy5", "compat-renamed", "fresh", "other", "compat-reboot", "compat-cgroup",
+             "compat-dev", "compat-defs", "compat-defs-new", "compat-snap"]
     cgroups_before = {path for path in _lxc_cgroups(names) if os.path.isdir(path)}
     compat_env = dict(os.environ)
     compat_env["PYTHONPATH"] = str(REPOSITORY)
     # The system interpreter must not find this venv's packages, nor coverage's start-up hook.
     real_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COVERAGE", "VIRTUAL_ENV"))}
 
-    def run(script: str, name: str) -> tuple[Run, Run]:
-        assert name in names, "a container name whose LXC cgroups the teardown removes"
-        made.append(name)
-        real = _run(python3_lxc, script, "lxc", str(real_path), name, real_env)
-        compat = _run(sys.executable, script, "compat", lxcpath, name, compat_env)
+    def run(script: str, name: str, *extra: str, also: tuple[str, ...] = ()) -> tuple[Run, Run]:
+        """``extra``: more arguments for the script (the same on both sides); ``also``: the names of
+        the other containers it makes, destroyed at teardown too."""
+        for each in (name, *also):
+            assert each in names, "a container name whose LXC cgroups the teardown removes"
+            made.append(each)
+        real = _run(python3_lxc, script, "lxc", str(real_path), name, extra, real_env)
+        compat = _run(sys.executable, script, "compat", lxcpath, name, extra, compat_env)
         return real, compat
 
     yield run
-    for name in made:
+    for name in reversed(made):  # what a script made after its container (an overlay clone) goes first
         _destroy_lxc(str(real_path), name)
         _destroy_lxcframe(lxcpath, name)
     for path in _lxc_cgroups(names) - cgroups_before:
