@@ -17,6 +17,9 @@ from lxcframe.compat._running import RunningCalls
 from lxcframe.compat._shared import refused
 from lxcframe.errors import ContainerError, LxcframeError
 
+#: The ``bdevtype`` names of liblxc's overlay backing store (``overlayfs`` is its older spelling).
+_OVERLAY = ("overlay", "overlayfs")
+
 #: ``shutdown(-1)`` waits for as long as this (seconds): for ever, as far as a caller can tell.
 _FOREVER = 10.0 * 365 * 24 * 3600
 
@@ -204,11 +207,14 @@ class Container(ConfigCalls, RunningCalls):
 
         if not isinstance(hookargs, tuple):
             raise ValueError("hookargs needs to be a tuple")
-        if bdevtype not in (None, "dir") or hookargs or newsize:
-            return refused(self.name, "clone", ContainerError("only dir copies without hook arguments or sizes"))
+        snapshot = bool(flags & (lxc.LXC_CLONE_SNAPSHOT | lxc.LXC_CLONE_MAYBE_SNAPSHOT))
+        # An overlay is a snapshot's backing store (the source's rootfs its lower layer), as in liblxc,
+        # which refuses an overlay copy without the snapshot flag.
+        if bdevtype not in (None, "dir", *(_OVERLAY if snapshot else ())) or hookargs or newsize:
+            return refused(self.name, "clone", ContainerError("only dir copies and snapshots (bdevtype overlayfs with "
+                                                              "LXC_CLONE_SNAPSHOT), without hook arguments or sizes"))
         try:
-            self._native.clone(newname, lxcpath=os.fspath(config_path) if config_path else None,
-                               snapshot=bool(flags & (lxc.LXC_CLONE_SNAPSHOT | lxc.LXC_CLONE_MAYBE_SNAPSHOT)),
+            self._native.clone(newname, lxcpath=os.fspath(config_path) if config_path else None, snapshot=snapshot,
                                keep_name=bool(flags & lxc.LXC_CLONE_KEEPNAME),
                                keep_mac=bool(flags & lxc.LXC_CLONE_KEEPMACADDR))
         except LxcframeError as err:

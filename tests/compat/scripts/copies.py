@@ -32,6 +32,23 @@ rec.call("rootfs copied", lambda: os.path.isfile(f"{lxcpath}/compat-copy/rootfs/
 kept = rec.call("clone keeping the name", c.clone, "compat-copy2", config_path=lxcpath, flags=lxc.LXC_CLONE_KEEPNAME)
 rec.call("its uts.name", kept.get_config_item, "lxc.uts.name")
 rec.call("clone over an existing one", c.clone, "compat-copy2", config_path=lxcpath)
+def layers(container):
+    """An overlay rootfs's lower and upper directories below lxcpath (liblxc's getter drops the
+    ``overlay:`` prefix, lxcframe reads the value back as written)."""
+    value = container.get_config_item("lxc.rootfs.path")
+    for prefix in ("overlay:", "overlayfs:"):
+        value = value.removeprefix(prefix)
+    lower, upper = value.split(":")
+    return os.path.relpath(lower, lxcpath), os.path.relpath(upper, lxcpath).split("/")[0]
+
+
+ovl = rec.call("overlayfs snapshot clone", c.clone, "compat-copy3", config_path=lxcpath, flags=lxc.LXC_CLONE_SNAPSHOT,
+               bdevtype="overlayfs")
+rec.call("its layers: the source's rootfs, its own directory", layers, ovl)
+rec.call("overlayfs without the snapshot flag", c.clone, "compat-copy4", config_path=lxcpath, bdevtype="overlayfs")
+rec.value("not made", lxc.Container("compat-copy4", lxcpath).defined)
+rec.call("an unknown bdevtype", c.clone, "compat-copy5", config_path=lxcpath, bdevtype="nosuchfs")
+rec.call("destroy the overlay clone", ovl.destroy)
 rec.call("hookargs not a tuple", c.clone, "compat-copy3", config_path=lxcpath, hookargs=["x"])
 
 rec.call("snapshot_list, none", c.snapshot_list)
