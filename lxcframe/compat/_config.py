@@ -166,10 +166,16 @@ class ConfigCalls:
         return list(keys)
 
     def get_running_config_item(self, key: str) -> str | None:
+        """The value the running container started with; ``None`` when stopped, unset or unknown. As
+        liblxc's getters print them, each value of a repeatable key ends with a newline."""
         try:
-            return self._native.get_running_config_item(key)
+            value = self._native.get_running_config_item(key)
         except LxcframeError:
             return None
+        if value is None:
+            return None
+        spec = self._registry().lookup(key)
+        return value + "\n" if spec is not None and spec.multi else value
 
     def get_config_path(self) -> str:
         return str(self._native.lxcpath)
