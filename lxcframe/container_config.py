@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lxcframe import state as st
 from lxcframe.config.edits import PendingEdits, check_values, effective_config, save_edits, save_flattened
 from lxcframe.config.writer import set_item
+from lxcframe.container_base import ContainerMixin
 from lxcframe.errors import ConfigError, ContainerError
 
 if TYPE_CHECKING:
@@ -27,20 +28,8 @@ if TYPE_CHECKING:
 _EDITS_LOCK = threading.Lock()
 
 
-class ConfigMethods:
+class ConfigMethods(ContainerMixin):
     """Reading and writing a container's config keys."""
-
-    # What the Container class this is mixed into provides.
-    name: str
-    lxcpath: str
-    if TYPE_CHECKING:
-        @property
-        def plugins(self) -> Any: ...
-        @property
-        def config_file_name(self) -> str: ...
-        @property
-        def defined(self) -> bool: ...
-        def current_state(self) -> st.ContainerState | None: ...
 
     #: This object's unsaved edits (none until an edit replaces this class-level default).
     _edits: PendingEdits = PendingEdits()

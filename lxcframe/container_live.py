@@ -4,24 +4,14 @@ cgroup read or written by its key, as python3-lxc's ``get_cgroup_item``/``set_cg
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from lxcframe import state as st
+from lxcframe.container_base import ContainerMixin
 from lxcframe.errors import ContainerError
 from lxcframe.stage_runner import call_hook
 
 
-class LiveCgroupMethods:
+class LiveCgroupMethods(ContainerMixin):
     """Reading and writing the cgroup files of a running container."""
-
-    # What the Container class this is mixed into provides.
-    name: str
-    if TYPE_CHECKING:
-        @property
-        def plugins(self) -> Any: ...
-        @property
-        def defined(self) -> bool: ...
-        def current_state(self) -> st.ContainerState | None: ...
 
     def _cgroup_item(self, key: str, value: str | None) -> str:
         current = self.current_state()

@@ -13,25 +13,21 @@ import time
 from typing import TYPE_CHECKING
 
 from lxcframe import state as st
+from lxcframe.container_base import ContainerMixin
 from lxcframe.errors import ConfigError, ContainerError
 from lxcframe.log import bound_container
 
 if TYPE_CHECKING:
-    from lxcframe.config.model import ContainerConfig
+    pass
 
 #: How often reboot2 looks whether the container came back.
 _POLL = 0.05
 
 
-class RebootMethods:
+class RebootMethods(ContainerMixin):
     """Rebooting a running container."""
 
-    name: str
-    lxcpath: str
     if TYPE_CHECKING:
-        def load_config(self) -> ContainerConfig: ...
-        def current_state(self) -> st.ContainerState | None: ...
-        def _running_state(self) -> st.ContainerState: ...
         def _stop_targets(self, current: st.ContainerState) -> tuple[int | None, int | None]: ...
 
     def reboot(self) -> None:

@@ -9,29 +9,17 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lxcframe import state as st
+from lxcframe.container_base import ContainerMixin
 from lxcframe.errors import ContainerError
 from lxcframe.log import bound_container
 from lxcframe.stage_runner import call_hook
 
 if TYPE_CHECKING:
-    from lxcframe.config.model import ContainerConfig
+    pass
 
 
-class RunningMethods:
+class RunningMethods(ContainerMixin):
     """What acts on a running container."""
-
-    # What the Container class this is mixed into provides.
-    name: str
-    lxcpath: str
-    if TYPE_CHECKING:
-        @property
-        def plugins(self) -> Any: ...
-        @property
-        def config_file_name(self) -> str: ...
-        @property
-        def defined(self) -> bool: ...
-        def load_config(self) -> ContainerConfig: ...
-        def current_state(self) -> st.ContainerState | None: ...
 
     #: The running container's netns reference, kept by get_ips while the same init lives.
     _netns_ref: Any
