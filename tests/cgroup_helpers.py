@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from lxcframe.container import Container
 from lxcframe.plugins.cgroup import fs
@@ -42,3 +44,18 @@ class SubtreeControlRestored:
         added = set(fs.read(self.path).split()) - self.before
         if added:
             fs.write(self.path, " ".join(f"-{c}" for c in sorted(added)))
+
+
+T = TypeVar("T")
+
+
+def settled(read: Callable[[], T], tries: int = 50) -> T:
+    """A value read twice in a row, 0.1 s apart, the same (a container's init may still be spawning)."""
+    last = read()
+    for _ in range(tries):
+        time.sleep(0.1)
+        current = read()
+        if current == last:
+            return current
+        last = current
+    raise AssertionError(f"never settled: {last!r}")

@@ -13,11 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -26,7 +23,7 @@ from lxcframe.errors import ContainerError
 from lxcframe.plugins.cgroup import fs
 
 from . import hostfacts
-from .cgroup_helpers import SubtreeControlRestored
+from .cgroup_helpers import SubtreeControlRestored, settled
 from .conftest import run_cli
 from .test_cgroup2_private import ROOT, fresh, in_pure_cgroup2
 
@@ -35,7 +32,6 @@ pytestmark = pytest.mark.container
 FACTS = hostfacts.cgroups()
 RELATIVE = ("lxc.cgroup.relative", "1")
 NOT_A_NAME = "a key is the name of a file of the container's cgroup: no '/', '..' or control characters"
-T = TypeVar("T")
 
 
 def limit_line(controller: str, v1_file: str, v2_file: str, value: str) -> tuple[str, str] | None:
@@ -70,16 +66,6 @@ def kernel_dir(container: Container, controller: str) -> str:
     return os.path.join(mountpoint, path.lstrip("/"))
 
 
-def settled(read: Callable[[], T], tries: int = 50) -> T:
-    """A value read twice in a row, 0.1 s apart, the same (the container's init may still be spawning)."""
-    last = read()
-    for _ in range(tries):
-        time.sleep(0.1)
-        current = read()
-        if current == last:
-            return current
-        last = current
-    raise AssertionError(f"never settled: {last!r}")
 
 
 def events_max(text: str) -> int:

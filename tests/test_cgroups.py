@@ -39,7 +39,7 @@ from lxcframe.plugins.cgroup.runtime import attach_target
 from lxcframe.plugins.cgroup.settings import CgroupSettings, read_settings
 
 from . import hostfacts
-from .cgroup_helpers import SubtreeControlRestored, counter, grows
+from .cgroup_helpers import SubtreeControlRestored, counter, grows, settled
 from .conftest import run_cli
 
 pytestmark = pytest.mark.container
@@ -588,7 +588,7 @@ def test_info_shows_memory_pids_and_cpu(make_container):
                 assert (key in info) == os.path.exists(unified.path(unified.payload, v2_file)), (key, info)
         if "pids" in info:
             # The processes of its pid namespace, counted from /proc (busybox's are single-threaded).
-            assert _settled(lambda: container.info()["pids"]) == _settled(lambda: len(_in_pidns(container.init_pid)))
+            assert settled(lambda: container.info()["pids"]) == settled(lambda: len(_in_pidns(container.init_pid)))
         before = container.info()
         # 16 MiB written to a file of the rootfs: page cache charged to the container's memory cgroup;
         # a counting loop in the shell: CPU time charged to it.
@@ -616,16 +616,6 @@ def _in_pidns(init_pid: int) -> list[int]:
     return found
 
 
-def _settled(read, tries: int = 50):
-    """A value read twice in a row, 0.1 s apart, the same (a container's init is still spawning)."""
-    last = read()
-    for _ in range(tries):
-        time.sleep(0.1)
-        current = read()
-        if current == last:
-            return current
-        last = current
-    raise AssertionError(f"never settled: {last!r}")
 
 
 def test_containers_run_without_the_cgroup_plugin_and_its_keys_are_reported(make_container):
