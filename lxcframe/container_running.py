@@ -81,8 +81,9 @@ class RunningMethods(ContainerMixin):
         ``keep_env`` and LXC's default PATH), plus ``container=lxc``, the config's ``lxc.environment``
         and ``env`` ("NAME=value"); ``stdin``/``stdout``/``stderr`` (a descriptor or an object with
         ``fileno()``) or the caller's; no other descriptor of the caller but ``pass_fds`` (a callable
-        keeps them all). ``namespaces`` (an OR of ``os.CLONE_NEW*``) joins only those; ``personality``
-        replaces the container's ``lxc.arch``; ``uid``/``gid`` inside, root by default; ``cwd`` inside.
+        keeps them all). ``namespaces`` (an OR of ``lxcframe.syscalls.CLONE_NEW*``, ``os.CLONE_NEW*`` from
+        Python 3.12) joins only those; ``personality`` replaces the container's ``lxc.arch``;
+        ``uid``/``gid`` inside, root by default; ``cwd`` inside.
         """
         from lxcframe.attach import spawn
         from lxcframe.attach_options import attach_options
