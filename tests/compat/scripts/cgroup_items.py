@@ -16,10 +16,11 @@ rec = Recorder()
 c = busybox(lxc, rec, name, lxcpath)
 
 if os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-    CPU, CPU_MIN, MEMORY, FREEZER, FROZEN, THAWED = ("cpu.shares", "1", "memory.limit_in_bytes", "freezer.state",
-                                                     "FROZEN", "THAWED")
+    CPU, CPU_MIN, CPU_DEFAULT, MEMORY, FREEZER, FROZEN, THAWED = (
+        "cpu.shares", "1", "1024", "memory.limit_in_bytes", "freezer.state", "FROZEN", "THAWED")
 else:
-    CPU, CPU_MIN, MEMORY, FREEZER, FROZEN, THAWED = "cpu.weight", "0", "memory.max", "cgroup.freeze", "1", "0"
+    CPU, CPU_MIN, CPU_DEFAULT, MEMORY, FREEZER, FROZEN, THAWED = (
+        "cpu.weight", "0", "100", "memory.max", "cgroup.freeze", "1", "0")
 
 rec.call("memory limit of a stopped container", c.get_cgroup_item, MEMORY)
 rec.call("set on a stopped container", c.set_cgroup_item, "pids.max", "10")
@@ -31,6 +32,9 @@ rec.call("set cpu weight", c.set_cgroup_item, CPU, "512")
 rec.call("cpu weight after", c.get_cgroup_item, CPU)
 rec.call("set cpu weight to the kernel's edge", c.set_cgroup_item, CPU, CPU_MIN)
 rec.call("cpu weight at the edge", c.get_cgroup_item, CPU)
+# Back to the default at once: at the edge the container gets almost no CPU on a busy host, and what
+# follows (a freeze that waits for every task, a stop) would wait for it for minutes.
+rec.call("cpu weight back to the default", c.set_cgroup_item, CPU, CPU_DEFAULT)
 rec.call("set memory limit", c.set_cgroup_item, MEMORY, "67108864")
 rec.call("memory limit after", c.get_cgroup_item, MEMORY)
 rec.call("a limit with a unit", c.set_cgroup_item, MEMORY, "128M")
