@@ -481,13 +481,19 @@ def serve() -> int:
     except BlockingIOError:
         os.close(lock)
         return 0  # another supervisor serves this run directory
-    syscalls.set_process_name("lxcframe-sup")
-    plugins = _preload()
-    os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
-    gc.collect()
-    gc.freeze()  # the collector must not write to pages every monitor shares
     path = socket_path()
-    listener, own_socket = _listener(path)
+    try:
+        syscalls.set_process_name("lxcframe-sup")
+        plugins = _preload()  # a broken host config raises here: the server cannot serve, it leaves
+        os.chdir("/")  # hold no directory busy (sys.path has absolute paths only under -m)
+        gc.collect()
+        gc.freeze()  # the collector must not write to pages every monitor shares
+        listener, own_socket = _listener(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_lock_path())  # nothing of a server that never served stays in the run directory
+        os.close(lock)
+        raise
     server = _Server(listener, lock, plugins)
     server.adoptions.adopt_again()
     idle_exit = float(os.environ.get(IDLE_ENV) or IDLE_EXIT)

@@ -292,9 +292,13 @@ class HostCheck:
     def _wait_for_supervisor(self, timeout: float = 10.0) -> None:
         if self.rundir is None:
             return
+        from .server_fixtures import processes_of_run_directory
+
         sock = os.path.join(self.rundir, "supervisor.sock")
         deadline = time.monotonic() + timeout
-        while os.path.exists(sock) and time.monotonic() < deadline:
+        # A server the test's last command started (the thin client starts one when none listens) may
+        # still be importing, with no socket yet: wait for its process too, until it left when idle.
+        while (os.path.exists(sock) or processes_of_run_directory(self.rundir)) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def leftovers(self) -> list[str]:
