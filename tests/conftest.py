@@ -298,7 +298,10 @@ class HostCheck:
         deadline = time.monotonic() + timeout
         # A server the test's last command started (the thin client starts one when none listens) may
         # still be importing, with no socket yet: wait for its process too, until it left when idle.
-        while (os.path.exists(sock) or processes_of_run_directory(self.rundir)) and time.monotonic() < deadline:
+        def server_starting() -> bool:
+            return any("lxcframe.supervisor" in line for line in processes_of_run_directory(self.rundir).values())
+
+        while (os.path.exists(sock) or server_starting()) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def leftovers(self) -> list[str]:
