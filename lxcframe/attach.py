@@ -333,6 +333,10 @@ def _run_callable(plugins: Any, request: AttachRequest, run: Callable[[], Any], 
         os.close(host_proc)
         _take_context(plugins, request, proc_self)
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)  # a change of ids resets it
+        # A fresh process's dispositions, not the caller's (Python's ignored SIGPIPE and SIGXFSZ would
+        # reach whatever the callable executes); SIGINT still raises KeyboardInterrupt.
+        entering.default_signals()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         _place_stdio(request.stdio)
     except BaseException as err:
         with contextlib.suppress(OSError):

@@ -194,3 +194,14 @@ def test_a_container_root_cannot_read_an_attached_callables_memory_or_descriptor
         for fd in (ready_r, ready_w, hold_r, hold_w):
             os.close(fd)
         container.stop(kill=True)
+
+
+def test_what_an_attached_callable_executes_ignores_no_signal(running):
+    """Not Python's ignored SIGPIPE and SIGXFSZ: the callable's process has a fresh process's dispositions."""
+    probe = ["/bin/grep", "SigIgn", "/proc/self/status"]
+    read_end, write_end = os.pipe()
+    try:
+        assert running.attach_wait(lambda: os.execv(probe[0], probe), stdout=write_end) == 0
+    finally:
+        os.close(write_end)
+    assert _read_all(read_end).decode().split() == ["SigIgn:", "0000000000000000"]
