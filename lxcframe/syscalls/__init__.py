@@ -190,6 +190,7 @@ from lxcframe.syscalls.process import (
     set_pdeathsig,
     set_personality,
     set_process_name,
+    unignore_signal,
 )
 
 __all__ = [
@@ -341,5 +342,6 @@ __all__ = [
     "setns",
     "syscall_supported",
     "umount2",
+    "unignore_signal",
     "unshare",
 ]

@@ -1,5 +1,6 @@
 """Process attributes: execveat, prctl and what goes through it (name, parent-death signal,
-no_new_privs, ambient and bounding capabilities), personality."""
+no_new_privs, ambient and bounding capabilities), personality, and the dispositions of the C
+library's own signals."""
 
 from __future__ import annotations
 
@@ -125,3 +126,31 @@ def drop_bounding_cap(cap: int | str) -> None:
 def bounding_has(cap: int | str) -> bool:
     """Whether ``cap`` is in the bounding set."""
     return prctl(PR_CAPBSET_READ, cap_number(cap)) == 1
+
+
+# The kernel's struct sigaction: handler, flags, restorer and a 64-bit mask on x86_64 and aarch64
+# alike. Only the handler is read or set here; the rest stays zero (no flags, nothing blocked).
+class _KernelSigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_ulong), ("flags", ctypes.c_ulong),
+                ("restorer", ctypes.c_ulong), ("mask", ctypes.c_ulong)]
+
+
+_SIG_IGN = 1
+_KERNEL_SIGSET_SIZE = 8
+
+
+def unignore_signal(signum: int) -> bool:
+    """Set ``signum`` back to its default action if it is ignored; whether it was.
+
+    For the C library's own real-time signals (32 and 33 with glibc), which its ``sigaction``
+    refuses to touch: ``posix_spawn`` leaves them ignored in the process it starts, and an
+    ignored signal survives every exec after it. A handler the C library installed is left
+    alone (an exec resets it anyway), so this is safe in any process.
+    """
+    old = _KernelSigaction()
+    _checked("rt_sigaction", _raw("rt_sigaction", signum, None, ctypes.byref(old), _KERNEL_SIGSET_SIZE))
+    if old.handler != _SIG_IGN:
+        return False
+    default = _KernelSigaction()
+    _checked("rt_sigaction", _raw("rt_sigaction", signum, ctypes.byref(default), None, _KERNEL_SIGSET_SIZE))
+    return True
