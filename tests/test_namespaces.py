@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def test_share_by_pid_joins_that_process_namespaces(make_container):
         try:
             for name in ("net", "time", "cgroup"):
                 assert ns_inode(joiner_pid, name) == ns_inode(owner_pid, name), name
-            assert ns_inode(joiner_pid, "uts") != ns_inode(owner_pid, name)
+            assert ns_inode(joiner_pid, "uts") != ns_inode(owner_pid, "uts")
             code, out = capture(joiner, "cat", "/proc/uptime")
             assert code == 0 and float(out.split()[0]) >= 36000 + host_uptime() - 60
         finally:
@@ -188,6 +189,22 @@ def test_a_share_target_that_is_not_running_stops_the_start(make_container):
             container.execute(["/bin/true"])
         assert_message_of(site, info.value.message)
         assert container.state == "STOPPED"
+    # A process that ended and was not reaped yet: its pid is taken, its namespaces are gone.
+    zombie = os.fork()
+    if zombie == 0:
+        os._exit(0)
+    try:
+        while Path(f"/proc/{zombie}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        container.set_config_item("lxc.namespace.share.net", str(zombie))
+        container.save_config()
+        with pytest.raises(StageError) as info:
+            container.execute(["/bin/true"])
+        assert_message_of(f"{T}:open_namespace:_refuse:cannot open the {{}} namespace of process {{}}: {{}}",
+                          info.value.message)
+        assert container.state == "STOPPED"
+    finally:
+        os.waitpid(zombie, 0)
 
 
 def test_an_offset_the_kernel_refuses_stops_the_start(make_container):
