@@ -817,12 +817,10 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
-    **{f"lxcframe.plugins.namespaces_target:{site}": ("test_namespaces.py", test) for site, test in (
-        ("_target_pidfd:_refuse:no process {} is running", "test_a_share_target_that_is_not_running_stops_the_start"),
-        ("_target_pidfd:_refuse:a container cannot share", "test_a_share_target_that_is_not_running_stops_the_start"),
-        ("_target_pidfd:_refuse:container {} of {} is not", "test_a_share_target_that_is_not_running_stops_the_start"),
-        ("open_namespace:_refuse:cannot open the {} namespace", "test_a_share_target_that_is_not_running_stops_the_start"),
-    )},
+    **{f"lxcframe.plugins.namespaces_target:{site}": (
+        "test_namespaces.py", "test_a_share_target_that_is_not_running_stops_the_start") for site in (
+        "_target_pidfd:_refuse:no process {} is running", "_target_pidfd:_refuse:a container cannot share",
+        "_target_pidfd:_refuse:container {} of {} is not", "open_namespace:_refuse:cannot open the {} namespace")},
     "lxcframe.plugins.namespaces:_new_time_namespace:OSError:{}: the kernel refused these offsets":
         ("test_namespaces.py", "test_an_offset_the_kernel_refuses_stops_the_start"),
     "lxcframe.attach_options:_descriptor:ContainerError:attach {}: {} is neither a descriptor":

@@ -17,6 +17,7 @@ namespace with ``lxc.time.offset.boot``/``monotonic``.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 
 from lxcframe import syscalls
@@ -67,7 +68,7 @@ def lxcframe_pre_start(ctx: HostContext) -> None:
         fd = open_namespace(share, ctx.plan.lxcpath, ctx.plan.name)
         key = _KEYS[share.name]
         ctx.handover.send_fd(key, fd)
-        ctx.undo.push(f"{share.key} descriptor", lambda key=key: _close_unsent(ctx, key))  # type: ignore[misc]
+        ctx.undo.push(f"{share.key} descriptor", functools.partial(_close_unsent, ctx, key))
         ctx.log.debug("joining a shared namespace", namespace=share.name, target=share.target)
 
 
