@@ -241,3 +241,16 @@ def test_a_config_that_cannot_start_is_refused_at_its_line(lines, key, why, tmp_
         container.execute(["/bin/true"])
     assert str(info.value) == line
     host.assert_clean()
+
+
+@pytest.mark.parametrize(("key", "why"), [
+    ("lxc.namespace.share.pid", "must be pid 1 of a pid namespace of its own"),
+    ("lxc.namespace.share.user", "joining another user namespace is not supported yet"),
+    ("lxc.namespace.share.mnt", "mounted in a mount namespace of its own"),
+])
+def test_sharing_pid_user_or_mnt_is_refused_with_the_reason(key, why, tmp_path: Path, lxcpath):
+    config = tmp_path / "config"
+    config.write_text(f"lxc.rootfs.path = {tmp_path}\n{key} = other\n")
+    with pytest.raises(ConfigError) as info:
+        Container("nsrefused", lxcpath, config_path=str(config)).load_config()
+    assert str(info.value).startswith(f"{config}:2: {key}") and why in str(info.value)
