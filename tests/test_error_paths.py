@@ -309,6 +309,21 @@ BAD_LINES = [
         "lxc.prlimit.files = 10", "lxc.prlimit.files"),
     Bad(f"{NS}.sysctl:_not_namespaced:ValueError:not a namespaced sysctl: writing it would change the host (al",
         "lxc.sysctl.vm.swappiness = 10", "lxc.sysctl.vm.swappiness"),
+    # plugins: namespaces
+    Bad(f"{NS}.namespaces_config:namespace_list:ValueError:unknown namespace {{}}", "lxc.namespace.clone = bogus",
+        "lxc.namespace.clone"),
+    Bad(f"{NS}.namespaces_config:share_target:ValueError:expected a pid above 0", "lxc.namespace.share.net = 0",
+        "lxc.namespace.share.net"),
+    Bad(f"{NS}.namespaces_config:share_target:ValueError:expected a pid, a container name",
+        "lxc.namespace.share.uts = lxc/c1", "lxc.namespace.share.uts"),
+    Bad(f"{NS}.namespaces_config:_not_shareable.refuse:ValueError:sharing the {{}} namespace is not supported",
+        "lxc.namespace.share.pid = c1", "lxc.namespace.share.pid"),
+    Bad(f"{NS}.namespaces_config:_unknown_share:ValueError:unknown namespace", "lxc.namespace.share.foo = c1",
+        "lxc.namespace.share.foo"),
+    Bad(f"{NS}.namespaces_config:time_offset:ValueError:expected an integer and a unit",
+        "lxc.time.offset.boot = 1x", "lxc.time.offset.boot"),
+    Bad(f"{NS}.namespaces_config:time_offset:ValueError:the offset is too large",
+        "lxc.time.offset.monotonic = 9999999999999h", "lxc.time.offset.monotonic"),
 ]
 
 
@@ -788,6 +803,13 @@ ALLOWED: dict[str, str] = {
     "lxcframe.plugins.seccomp.builder:build:_stack_error:{}: cannot stack the {} filter: {}#2":
         "libseccomp refusing to merge the host's compat ABIs: a host fault (lxcframe check reports it)",
     "lxcframe.plugins.seccomp.builder:_export:<re-raise>:": "re-raise after closing the memfd",
+    "lxcframe.plugins.namespaces:lxcframe_child_network:RuntimeError:{}: the monitor handed over no descriptor":
+        "a guard: the monitor hands one over at pre-start for every share of the plan, or the start failed there",
+    "lxcframe.plugins.namespaces:lxcframe_child_network:OSError:{}: cannot join that {} namespace":
+        "setns of a namespace file root opened from a live process, by a single-threaded root child without a "
+        "user namespace (refused with lxc.idmap before any start): a kernel refusal only",
+    "lxcframe.plugins.namespaces_target:open_namespace:_refuse:process {} ended while its {} namespace":
+        "a race: the process exits between opening its namespace file and asking its pidfd",
     "lxcframe.plugins.seccomp.load:load_program:ValueError:not a seccomp program: {} bytes":
         "the program always comes from the builder; a guard before handing a pointer to the kernel",
 }
@@ -795,6 +817,12 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    **{f"lxcframe.plugins.namespaces_target:{site}": (
+        "test_namespaces.py", "test_a_share_target_that_is_not_running_stops_the_start") for site in (
+        "_target_pidfd:_refuse:no process {} is running", "_target_pidfd:_refuse:a container cannot share",
+        "_target_pidfd:_refuse:container {} of {} is not", "open_namespace:_refuse:cannot open the {} namespace")},
+    "lxcframe.plugins.namespaces:_new_time_namespace:OSError:{}: the kernel refused these offsets":
+        ("test_namespaces.py", "test_an_offset_the_kernel_refuses_stops_the_start"),
     "lxcframe.attach_options:_descriptor:ContainerError:attach {}: {} is neither a descriptor":
         ("test_attach_options.py", "test_bad_options_are_refused_naming_the_option"),
     "lxcframe.attach_options:_ids:ContainerError:attach {}: {} is not an id":

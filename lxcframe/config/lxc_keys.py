@@ -31,11 +31,6 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.seccomp.notify.cookie",
     "lxc.seccomp.notify.proxy",
     # Namespaces.
-    "lxc.namespace.clone",
-    "lxc.namespace.keep",
-    "lxc.namespace.share.*",
-    "lxc.time.offset.boot",
-    "lxc.time.offset.monotonic",
     "lxc.monitor.unshare",
     # Init, rootfs, devices, scheduling, signals, logging.
     "lxc.init.groups",

@@ -22,6 +22,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "seccomp": "lxcframe.plugins.seccomp",
     "mount-injection": "lxcframe.plugins.mount_injection",
     "netns": "lxcframe.plugins.netns",
+    "namespaces": "lxcframe.plugins.namespaces",
     "prlimit": "lxcframe.plugins.prlimit",
     "sysctl": "lxcframe.plugins.sysctl",
     "procfs": "lxcframe.plugins.procfs",

@@ -166,7 +166,9 @@ def lxcframe_check() -> list[Probe]:
 
 @hookimpl
 def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
-    syscalls.sethostname(ctx.plan.hostname)
+    # A UTS namespace the container does not own (the host's, another container's) keeps its name.
+    if ctx.plan.clone_flags & syscalls.CLONE_NEWUTS:
+        syscalls.sethostname(ctx.plan.hostname)
 
 
 @hookimpl
