@@ -35,6 +35,8 @@ from lxcframe.syscalls.bpf import (
     prog_attach,
     prog_detach,
     prog_fd_by_id,
+    prog_ids,
+    prog_info,
     prog_load,
     prog_query,
 )
@@ -351,6 +353,8 @@ __all__ = [
     "prog_attach",
     "prog_detach",
     "prog_fd_by_id",
+    "prog_ids",
+    "prog_info",
     "prog_load",
     "prog_query",
     "session_keyring_id",

@@ -2,7 +2,8 @@
 
 Only what a cgroup device program needs: ``BPF_PROG_LOAD`` (with a verifier log, so a refused
 program says why), ``BPF_PROG_ATTACH``/``BPF_PROG_DETACH``, ``BPF_PROG_QUERY`` (the ids attached to a
-cgroup) and ``BPF_PROG_GET_FD_BY_ID``. The ``union bpf_attr`` layouts are packed by hand; each
+cgroup), ``BPF_PROG_GET_FD_BY_ID``, and the loaded programs with their type and name
+(``BPF_PROG_GET_NEXT_ID``, ``BPF_OBJ_GET_INFO_BY_FD``). The ``union bpf_attr`` layouts are packed by hand; each
 command gets only the leading fields it uses, and the kernel takes a shorter attr as zero-filled.
 """
 
@@ -18,7 +19,9 @@ from lxcframe.syscalls.libc import _raw
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
 BPF_PROG_DETACH = 9
+BPF_PROG_GET_NEXT_ID = 11
 BPF_PROG_GET_FD_BY_ID = 13
+BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_PROG_QUERY = 16
 
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
@@ -103,6 +106,33 @@ def prog_fd_by_id(prog_id: int) -> int:
     """An fd of the loaded program with id ``prog_id`` (``FileNotFoundError`` once it is freed)."""
     # prog_id, next_id, open_flags
     return _bpf(BPF_PROG_GET_FD_BY_ID, _attr(struct.pack("=III", prog_id, 0, 0)), "BPF_PROG_GET_FD_BY_ID")
+
+
+def prog_ids() -> list[int]:
+    """The ids of every program loaded in the kernel, in increasing order."""
+    found = []
+    current = 0
+    while True:
+        attr = _attr(struct.pack("=III", current, 0, 0))  # start_id, next_id (out), open_flags
+        if _raw("bpf", BPF_PROG_GET_NEXT_ID, attr, len(attr)) < 0:
+            err = ctypes.get_errno()
+            if err == errno.ENOENT:
+                return found
+            raise OSError(err, f"bpf(BPF_PROG_GET_NEXT_ID): {os.strerror(err)}")
+        current = struct.unpack_from("=I", attr.raw, 4)[0]
+        found.append(current)
+
+
+def prog_info(prog_fd: int) -> tuple[int, int, str]:
+    """``(type, id, name)`` of the program open at ``prog_fd``."""
+    # struct bpf_prog_info up to its name: type, id, tag[8], jited/xlated lengths and pointers,
+    # load_time, created_by_uid, nr_map_ids, map_ids, name[16].
+    info = ctypes.create_string_buffer(80)
+    _bpf(BPF_OBJ_GET_INFO_BY_FD, _attr(struct.pack("=IIQ", prog_fd, len(info), ctypes.addressof(info))),
+         "BPF_OBJ_GET_INFO_BY_FD")
+    prog_type, prog_id = struct.unpack_from("=II", info.raw, 0)
+    name = info.raw[64:80].split(b"\0", 1)[0].decode(errors="replace")
+    return prog_type, prog_id, name
 
 
 def bpf_supported() -> bool:
