@@ -110,7 +110,7 @@ def prog_fd_by_id(prog_id: int) -> int:
 
 def prog_ids() -> list[int]:
     """The ids of every program loaded in the kernel, in increasing order."""
-    found = []
+    found: list[int] = []
     current = 0
     while True:
         attr = _attr(struct.pack("=III", current, 0, 0))  # start_id, next_id (out), open_flags

@@ -127,10 +127,15 @@ class V1Driver(Driver):
         return f"usable controllers: {controllers}; " + "; ".join(where)
 
     def problems(self, config: ContainerConfig, running: Mapping[str, Driver]) -> list[str]:
-        return limits.v1_problems(config, self.layout)
+        return limits.v1_problems(config, self.layout, V2Driver.name in running)
 
     def prepare(self, ctx: HostContext, placed: list[Placed], running: Mapping[str, Driver]) -> None:
-        limits.apply_v1(placed, limits.v1_limits(ctx.plan.config))
+        config = ctx.plan.config
+        found = limits.v1_limits(config)
+        if limits.left_to_cgroup2(config, self.layout.v1_controllers, V2Driver.name in running):
+            found = [lim for lim in found if not lim.is_device_rule]
+            ctx.log.info("lxc.cgroup.devices rules left out: no v1 hierarchy has devices, the cgroup2 rules govern")
+        limits.apply_v1(placed, found)
 
     @classmethod
     def freezer(cls, placed: list[Placed]) -> Freezer | None:

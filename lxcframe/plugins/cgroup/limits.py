@@ -95,10 +95,22 @@ def device_rule(value: str) -> str:
     return f"{kind} {os.major(info.st_rdev)}:{os.minor(info.st_rdev)} {access}"
 
 
-def v1_problems(config: ContainerConfig, layout: Layout) -> list[str]:
+def left_to_cgroup2(config: ContainerConfig, v1_controllers: tuple[str, ...], v2_runs: bool) -> bool:
+    """Whether the ``lxc.cgroup.devices.*`` rules are left out: no v1 hierarchy has devices here, and the
+    cgroup2 device rules the config carries as well govern (LXC's common.conf carries both kinds; LXC
+    ignores v1 limits on a pure cgroup2 host). Without cgroup2 device rules they are refused."""
+    if not v2_runs or "devices" in v1_controllers:
+        return False
+    return any(lim.is_device_rule for lim in limits_of(config, V2_PREFIX))
+
+
+def v1_problems(config: ContainerConfig, layout: Layout, v2_runs: bool = False) -> list[str]:
     problems = []
     controllers = layout.v1_controllers
+    skip_devices = left_to_cgroup2(config, controllers, v2_runs)
     for limit in v1_limits(config):
+        if skip_devices and limit.is_device_rule:
+            continue
         if "." not in limit.file:
             problems.append(f"{limit.where}: {limit.key}: expected {V1_PREFIX}<controller>.<file>")
         elif limit.controller not in controllers:
