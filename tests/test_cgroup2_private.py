@@ -27,6 +27,7 @@ import pytest
 from lxcframe import state as st
 from lxcframe import syscalls
 from lxcframe.container import Container
+from lxcframe.errors import ConfigError
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.cgroup import fs
 from lxcframe.plugins.cgroup.delegate import v2_files
@@ -314,3 +315,23 @@ def test_stock_common_conf_device_rules_hold_on_pure_cgroup2(make_container, lxc
             break
         assert time.monotonic() < deadline, "the device program is still loaded after the stop"
         time.sleep(0.05)
+
+
+def test_v1_device_rules_alone_are_still_refused_on_pure_cgroup2(make_container, lxcpath):
+    """Only cgroup2 device rules let the v1 ones be left out: alone, they would go unapplied."""
+    make_container("p2v1dev", config=(RELATIVE, ("lxc.cgroup.devices.deny", "a")))
+
+    def body() -> dict[str, Any]:
+        container = fresh("p2v1dev", lxcpath)
+        try:
+            container.start()
+        except ConfigError as err:
+            return {"error": str(err), "state": container.state}
+        container.stop(kill=True)
+        return {"error": None}
+
+    seen = in_pure_cgroup2(body)
+    assert seen["error"] is not None and seen["error"].endswith(
+        ": lxc.cgroup.devices.deny: no writable cgroup v1 hierarchy is mounted (layout unified), so the cgroup "
+        "plugin's v1 driver cannot apply it"), seen
+    assert seen["state"] == st.STOPPED
