@@ -418,6 +418,24 @@ PROBLEMS = [
              "2\nblacklist\nmkdir errno 1 [6,1,==]\n", 3),
     _seccomp(f"{SC}:_parse_arg:PolicyError:argument {{}}: unknown operator {{}} (expected one of {{}})",
              "2\nblacklist\nmkdir errno 1 [0,1,=~]\n", 3),
+    # cgroup2 device rules, folded into a device program's policy
+    Problem(f"{CG}.device_rules:_access:ValueError:expected an access of up to three of the letters r, w, m, got {{}}",
+            "lxc.cgroup2.devices.allow = c 1:3 rwx", "lxc.cgroup2.devices.allow", 2),
+    Problem(f"{CG}.device_rules:_number:ValueError:expected a {{}} number or '*', got {{}}",
+            "lxc.cgroup2.devices.allow = c one:3 rwm", "lxc.cgroup2.devices.allow", 2),
+    Problem(f"{CG}.device_rules:_number:ValueError:{{}} number {{}} is too large",
+            "lxc.cgroup2.devices.deny = b 8:4294967296 rwm", "lxc.cgroup2.devices.deny", 2),
+    Problem(f"{CG}.device_rules:parse_rule:ValueError:a device path is taken by devices.allow only; write the rule",
+            "lxc.cgroup2.devices.deny = /dev/null rwm", "lxc.cgroup2.devices.deny", 2),
+    Problem(f"{CG}.device_rules:parse_rule:ValueError:{{}}: expected 'a', or 'TYPE MAJOR:MINOR ACCESS' (e.g. 'c 1:3 rw",
+            "lxc.cgroup2.devices.deny = a\nlxc.cgroup2.devices.allow = c 1:3", "lxc.cgroup2.devices.allow", 3),
+    Problem(f"{CG}.device_rules:parse_rule:ValueError:expected a device type a, b or c, got {{}}",
+            "lxc.cgroup2.devices.allow = u 1:3 rwm", "lxc.cgroup2.devices.allow", 2),
+    Problem(f"{CG}.device_rules:parse_rule:ValueError:expected MAJOR:MINOR, got {{}}",
+            "lxc.cgroup2.devices.allow = c 1 rwm", "lxc.cgroup2.devices.allow", 2),
+    Problem(f"{CG}.device_rules:fold:ValueError:{{}}: {{}}: {{}}",
+            "lxc.cgroup2.devices.allow = c 1:3 rwm\nlxc.cgroup2.devices.allow = c *:3:3 rwm",
+            "lxc.cgroup2.devices.allow", 3),
     Problem(f"{SC}:read_policy:PolicyError:cannot read the seccomp profile: {{}}",
             "lxc.seccomp.profile = profiles", "lxc.seccomp.profile", 2, (("profiles/keep", ""),), "profiles:0: "),
     Problem(f"{SC}:read_policy:PolicyError:cannot read the seccomp profile: {{}}#2",
@@ -725,6 +743,11 @@ ALLOWED: dict[str, str] = {
         "a host fault",
     f"{CG}.fs:rmdir:OSError:cannot remove cgroup {{}}: still busy": "a cgroup still busy after 2 s with no process "
         "left: a host fault",
+    f"{CG}.drivers:_attach_devices:OSError:": "a /dev path of a cgroup2 device rule that was checked when the config "
+        "was validated and is gone at pre-start",
+    f"{CG}.drivers:_attach_devices:OSError:{{}}: {{}}: cannot attach the cgroup2 device program to {{}}: {{}}":
+        "the kernel refuses to load or attach a program the assembler made (a kernel without cgroup device "
+        "programs; lxcframe check shows why on its cgroup.bpf_devices row)",
     f"{CG}.limits:apply_v1:OSError:{{}}: {{}}: no cgroup v1 hierarchy has the controller {{}}": "validate refuses "
         "the same limit first (test_a_limit_for_a_missing_controller_is_a_config_error); only a hierarchy "
         "unmounted between the plan and pre-start reaches it",

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
-from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup import device_program, fs
 from lxcframe.plugins.cgroup.layout import V1, V2
 from lxcframe.plugins.cgroup.placement import Placed, remove
 
@@ -165,10 +165,15 @@ def attach_target(p: Placed) -> str:
 
 
 def cleanup(placed: list[Placed]) -> list[str]:
-    """Remove every recorded cgroup; returns the errors (each hierarchy is tried)."""
+    """Remove every recorded cgroup; returns the errors (each hierarchy is tried).
+
+    The device programs on the unified payload cgroup are detached first: the kernel would only
+    release them some time after the removed cgroup is freed."""
     errors = []
     for p in placed:
         try:
+            if p.kind == V2 and p.payload in p.created:
+                device_program.detach_all(p.path(p.payload))
             remove(p)
         except OSError as err:
             errors.append(f"{p.hierarchy.display}: {err}")
