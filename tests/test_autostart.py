@@ -237,8 +237,8 @@ def test_a_failed_start_is_status_1_when_all_fail_and_2_when_some_do(make_contai
     result = cli("-P", lxcpath, "autostart")
     assert result.returncode == 1, result.stderr
     # The monitor's own log line comes first, as for `start`; then the run's one line for it.
-    assert result.stderr.splitlines()[-1] == (
-        "lxcframe: error: broken: start failed at stage 'exec': cannot execute /no/such/init: No such file or directory")
+    assert result.stderr.splitlines()[-1] == ("lxcframe: error: broken: start failed at stage 'exec': "
+                                              "cannot execute /no/such/init: No such file or directory")
     assert not broken.running
     fine = make_container("fine", config=(("lxc.start.auto", "1"),))
     try:

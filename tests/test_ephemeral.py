@@ -140,8 +140,9 @@ def test_copy_e_in_the_foreground_ends_with_its_copy(make_container, lxcpath):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = REPO
     # No -d: the command stays until the copy's init exits, as lxc-copy -e without -d does.
-    proc = subprocess.Popen([sys.executable, "-m", "lxcframe", "-P", lxcpath, "copy", "fgbase", "-e", "-N", "fgcopy"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    argv = [sys.executable, "-m", "lxcframe", "-P", lxcpath, "copy", "fgbase", "-e", "-N", "fgcopy"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True)
     copy = Container("fgcopy", lxcpath)
     try:
         deadline = time.monotonic() + 30

@@ -193,7 +193,8 @@ def _autostart(p: argparse.ArgumentParser) -> None:
     p.set_defaults(action="start")
     p.add_argument("-L", "--list", action="store_true",
                    help="only list the containers it would act on (with lxc.start.delay for a start or reboot)")
-    p.add_argument("-t", "--timeout", type=_seconds, default=60, help="a shutdown's seconds before killing (default 60)")
+    p.add_argument("-t", "--timeout", type=_seconds, default=60,
+                   help="a shutdown's seconds before killing (default 60)")
 
 
 def _seconds(value: str) -> int:
