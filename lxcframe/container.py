@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lxcframe import ending
+from lxcframe import ending, removal
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig
 from lxcframe.container_config import ConfigMethods
@@ -412,11 +411,7 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
                 config: ContainerConfig | None = self.load_config()
             except ConfigError:
                 config = None  # a broken config must not make a container impossible to remove
-            call_hook(self.plugins, "lxcframe_destroy", name=self.name, lxcpath=self.lxcpath, config=config)
-            if config is not None and config.get("lxc.rootfs.managed", True) is False:
-                self._log().info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
-                return
-            shutil.rmtree(self.container_dir)
+            removal.remove_container(self.name, self.lxcpath, self.plugins, config, self._log())
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:

@@ -143,6 +143,9 @@ class HostContext:
         #: What the server serves for the container's life once its start worker left, by kind: today
         #: ``"console"``, a :class:`lxcframe.console_service.ConsoleServer`.
         self.served: dict[str, Any] = {}
+        #: True in the end of a container its server starts again once the end is done (a reboot):
+        #: what goes only with a container's last end (``lxc.ephemeral``) stays.
+        self.restarting = False
 
     @property
     def name(self) -> str:

@@ -414,11 +414,6 @@ LXC_ONLY = (
     ("lxc.autodev.tmpfs.size", "1000000"),
     ("lxc.sched.core", "1"),
     ("lxc.log.syslog", "daemon"),
-    ("lxc.ephemeral", "1"),
-    ("lxc.start.auto", "1"),
-    ("lxc.start.delay", "5"),
-    ("lxc.start.order", "10"),
-    ("lxc.group", "web"),
 )
 NOT_YET = "an LXC key lxcframe does not support yet (see docs/features.md)"
 

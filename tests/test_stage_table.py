@@ -266,7 +266,7 @@ EXPECTED_BUILTIN_ORDER = {
     "lxcframe_child_pre_exec": ["console", "hooks"],
     "lxcframe_post_start": ["console"],
     "lxcframe_stopped": ["console", "hooks"],
-    "lxcframe_post_stop": ["hooks"],
+    "lxcframe_post_stop": ["hooks", "ephemeral"],
     # Not a stage of the start, but ordered as the security stage is.
     "lxcframe_attach_child": ["apparmor", "core", "caps", "seccomp"],
 }

@@ -312,10 +312,72 @@ def cmd_console(options: Any) -> int:
     return int(_container(options, plugins).console(options.ttynum, options.escape))
 
 
+def cmd_autostart(options: Any) -> int:
+    """As ``lxc-autostart``: with ``-L`` each container it would act on, one line each as it is reached
+    (NAME and its ``lxc.start.delay`` for a start or reboot, NAME alone for a shutdown or kill); the
+    exit status 0, 1 when every container of the lxcpath failed, 2 when some did."""
+    from lxcframe import autostart
+
+    _, plugins = _setup(options)
+    with_delay = options.action in (autostart.START, autostart.REBOOT)
+
+    def report(entry: autostart.Entry) -> None:
+        if options.list:
+            print(f"{entry.name} {entry.delay}" if with_delay else entry.name, flush=True)
+
+    outcome = autostart.autostart(
+        options.lxcpath, options.action, groups=autostart.parse_groups(options.groups),
+        all_groups=options.all_groups, ignore_auto=options.ignore_auto, timeout=options.timeout,
+        list_only=options.list, plugins=plugins, report=report)
+    for failure in outcome.failed:
+        print(f"lxcframe: error: {failure.name}: {failure.reason}", file=sys.stderr)
+    return outcome.exit_status
+
+
+def cmd_copy(options: Any) -> int:
+    """As ``lxc-copy``: a copy, a rename, or (``-e``) an ephemeral overlay snapshot started at once, in the
+    foreground unless ``-d``; with a command, it runs attached (environment cleared) and the copy is
+    stopped afterwards, and the exit status is the command's."""
+    _, plugins = _setup(options)
+    source = _container(options, plugins)
+    if not options.ephemeral:
+        if options.keepdata or options.daemon or options.cmd:
+            raise LxcframeError("copy: -D, -d and a command go with -e")
+        if not options.newname:
+            raise LxcframeError("copy needs -N NEWNAME (or -e)")
+        if options.rename:
+            source.rename(options.newname)
+        else:
+            source.clone(options.newname, lxcpath=options.newpath, snapshot=options.snapshot,
+                         keep_name=options.keepname, keep_mac=options.keepmac)
+        return 0
+    if options.rename:
+        raise LxcframeError("copy: -R does not go with -e")
+    copy = source.ephemeral_copy(options.newname, lxcpath=options.newpath, keep_data=options.keepdata,
+                                 keep_name=options.keepname, keep_mac=options.keepmac)
+    print(f"Created {copy.name} as clone of {source.name}", flush=True)
+    try:
+        if options.cmd or options.daemon:
+            copy.start()
+        else:
+            return int(copy.start(foreground=True))
+    except BaseException:
+        if not options.keepdata and copy.defined and not copy.running:
+            copy.destroy()  # it never ran, so its end did not remove it
+        raise
+    if not options.cmd:
+        return 0
+    try:
+        return int(copy.attach_wait(options.cmd, clear_env=True))
+    finally:
+        copy.stop()
+
+
 _HANDLERS = {
     "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
-    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot,
+    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot, "autostart": cmd_autostart,
+    "copy": cmd_copy,
 }

@@ -178,6 +178,51 @@ def _cgroup(p: argparse.ArgumentParser) -> None:
     p.add_argument("value", nargs="?", help="written to the file; without it, the file's text is printed")
 
 
+def _autostart(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", dest="all_groups", action="store_true",
+                   help="every autostart container, whatever its groups")
+    p.add_argument("-A", "--ignore-auto", action="store_true", help="every container, lxc.start.auto or not")
+    p.add_argument("-g", "--groups", action="append", default=[], metavar="GROUP[,GROUP...]",
+                   help="the groups to take, in order (repeatable; an empty name is the NULL group, the "
+                        "default)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("-s", "--shutdown", dest="action", action="store_const", const="shutdown",
+                      help="shut them down (killed after the timeout)")
+    what.add_argument("-k", "--kill", dest="action", action="store_const", const="kill", help="kill them")
+    what.add_argument("-r", "--reboot", dest="action", action="store_const", const="reboot", help="reboot them")
+    p.set_defaults(action="start")
+    p.add_argument("-L", "--list", action="store_true",
+                   help="only list the containers it would act on (with lxc.start.delay for a start or reboot)")
+    p.add_argument("-t", "--timeout", type=_seconds, default=60,
+                   help="a shutdown's seconds before killing (default 60)")
+
+
+def _seconds(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, 0 or more: {value!r}")
+    return number
+
+
+def _copy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("-N", "--newname", help="the copy's name (with -e, default: NAME_ and six random characters)")
+    p.add_argument("--newpath", help="the copy's lxcpath (default: the source's)")
+    p.add_argument("-s", "--snapshot", action="store_true", help="an overlay snapshot instead of a whole copy")
+    p.add_argument("-K", "--keepname", action="store_true", help="keep lxc.uts.name")
+    p.add_argument("-M", "--keepmac", action="store_true", help="keep every lxc.net.N.hwaddr")
+    p.add_argument("-R", "--rename", action="store_true", help="rename the container instead of copying it")
+    p.add_argument("-e", "--ephemeral", action="store_true",
+                   help="an overlay snapshot started at once and destroyed when it stops (lxc.ephemeral = 1)")
+    p.add_argument("-D", "--keepdata", action="store_true", help="with -e: keep the copy when it stops")
+    p.add_argument("-d", "--daemon", action="store_true",
+                   help="with -e: start it in the background (default: in the foreground until it stops)")
+    _command(p, "*")
+
+
 def _nothing(_p: argparse.ArgumentParser) -> None:
     pass
 
@@ -204,4 +249,7 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("unfreeze", "unfreeze a container's processes", _name_only),
     ("cgroup", "read or write a cgroup file of a running container", _cgroup),
     ("reboot", "reboot a running container (lxc.signal.reboot) and wait until it runs again", _reboot),
+    ("autostart", "start, shut down, kill or reboot the containers marked lxc.start.auto, in lxc.start.order",
+     _autostart),
+    ("copy", "copy a stopped container, or start an ephemeral copy of it (-e)", _copy),
 )

@@ -38,10 +38,4 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.autodev.tmpfs.size",
     "lxc.sched.core",
     "lxc.log.syslog",
-    # Lifecycle: ephemeral containers and autostart.
-    "lxc.ephemeral",
-    "lxc.start.auto",
-    "lxc.start.delay",
-    "lxc.start.order",
-    "lxc.group",
 )

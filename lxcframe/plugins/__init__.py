@@ -27,6 +27,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sysctl": "lxcframe.plugins.sysctl",
     "procfs": "lxcframe.plugins.procfs",
     "console": "lxcframe.plugins.console",
+    "autostart": "lxcframe.plugins.autostart",
+    "ephemeral": "lxcframe.plugins.ephemeral",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.
