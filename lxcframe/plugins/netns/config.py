@@ -17,8 +17,6 @@ from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 
 TYPES = ("empty", "none", "veth", "macvlan", "ipvlan", "vlan", "phys")
-#: LXC's types that lxcframe does not create (yet); named so the error says so rather than "unknown".
-UNSUPPORTED_TYPES: tuple[str, ...] = ()
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
 IPVLAN_MODES = ("l3", "l3s", "l2")
 IPVLAN_ISOLATIONS = ("bridge", "private", "vepa")
@@ -101,8 +99,6 @@ class NetPart:
 
 
 def _net_type(value: str) -> str:
-    if value in UNSUPPORTED_TYPES:
-        raise ValueError(f"network type {value!r} is LXC's but not supported here (supported: {', '.join(TYPES)})")
     if value not in TYPES:
         raise ValueError(f"expected one of {', '.join(TYPES)}")
     return value

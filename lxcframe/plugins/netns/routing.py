@@ -100,12 +100,12 @@ def l2proxy(ctx: HostContext, rt: Rtnl, device: NetDevice, entry: dict[str, Any]
     """Proxy entries on ``link`` for the device's addresses, each with its undo; recorded in ``entry``."""
     link = device.link or ""
     key = f"lxc.net.{device.index}.l2proxy"
+    index = rt.link(link).ifindex  # first: a missing link is said as such, not as a missing sysctl
     if device.ipv4:
         _require(4, link, "forwarding", key)
     if device.ipv6:
         _require(6, link, "proxy_ndp", key)
         _require(6, link, "forwarding", key)
-    index = rt.link(link).ifindex
     entry.update(l2proxy_link=link, l2proxy_index=index, l2proxy=(), l2proxy_lo=device.type == "ipvlan")
     for address in [item.address for item in device.ipv4] + [item.address for item in device.ipv6]:
         rt.add_proxy(index, address)
