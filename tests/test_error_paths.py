@@ -616,8 +616,8 @@ def test_create_refuses_a_bad_value(lxcpath: str, host) -> None:
     """A value the key refuses: the config written is loaded before create returns, then removed."""
     container = Container("c1", lxcpath)
     with pytest.raises(ConfigErrors) as info:
-        container.create("busybox", config=(("lxc.net.0.type", "vlan"),))
-    assert info.value.path == container.config_file_name and info.value.key == "lxc.net.0.type"
+        container.create("busybox", config=(("lxc.net.0.type", "vlan"), ("lxc.net.0.vlan.id", "5000")))
+    assert info.value.path == container.config_file_name and info.value.key == "lxc.net.0.vlan.id"
     assert info.value.line is not None and info.value.line > 1
     _nothing_made(lxcpath, host)
 
