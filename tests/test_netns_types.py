@@ -22,7 +22,7 @@ import pytest
 
 from lxcframe import syscalls
 from lxcframe.container import Container
-from lxcframe.errors import StageError
+from lxcframe.errors import ContainerError, StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.plugin_manager import Plugins
 
@@ -318,6 +318,36 @@ def test_l2proxy_needs_forwarding_on_the_link_and_leaves_nothing(make_container,
     assert ("lxc.net.0.l2proxy needs sysctl net.ipv4.conf.lxftup1.forwarding=1 "
             "(/proc/sys/net/ipv4/conf/lxftup1/forwarding is not 1)") in message
     assert left == set() and names == {"lo", "lxftup1"}
+
+
+def test_a_dead_monitors_l2proxy_entries_are_cleaned_up_after_it(make_container, lxcpath):
+    import signal
+
+    make_container("nl2dead", config=L2PROXY)
+
+    def body() -> dict[str, Any]:
+        with side("lxftup1") as far:
+            _l2proxy_uplink(far)
+            c = container(lxcpath, "nl2dead")
+            c.start()
+            os.kill(c.current_state().monitor_pid, signal.SIGKILL)
+            assert c.wait("STOPPED", 10)
+            seen: dict[str, Any] = {"left_by_the_dead": proxies()}
+            with pytest.raises(ContainerError, match="not running"):
+                c.stop(kill=True)  # which first cleans after the dead monitor
+            seen["cleaned"] = proxies()
+            c.start()
+            try:
+                seen["ping"] = far.ping("203.0.113.10")
+            finally:
+                c.stop(kill=True)
+            seen["after"] = proxies()
+        return seen
+
+    seen = private_host(body)
+    assert seen["left_by_the_dead"] == {("lxftup1", "203.0.113.10"), ("lxftup1", "2001:db8:4::10")}
+    assert seen["cleaned"] == set()
+    assert seen["ping"] and seen["after"] == set(), "and the container starts again with them"
 
 
 def test_cleanup_after_a_dead_monitor_removes_recorded_l2proxy_entries():
