@@ -13,7 +13,9 @@ import contextlib
 import json
 import os
 import socket
+import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -486,3 +488,72 @@ def test_ipvlan_request_carries_mode_and_isolation_as_the_kernel_numbers_them():
     info = attributes(linkinfo)
     assert info[1] == b"ipvlan\0"  # IFLA_INFO_KIND
     assert attributes(info[2]) == {1: struct.pack("=H", 2), 2: struct.pack("=H", 1)}  # IFLA_INFO_DATA
+
+
+# --- the requests themselves, against iproute2's -------------------------------------------------------------
+
+
+def _newlink_requests(command: list[str]) -> list[bytes]:
+    """The RTM_NEWLINK requests with NLM_F_CREATE that ``command`` sends, run under strace in a network
+    namespace of its own with a veth end ``lxa0`` (ifindex 2) to hang devices on."""
+    done = subprocess.run(["unshare", "--net", "sh", "-c", 'ip link add lxa0 type veth peer name lxb0 && exec strace '
+                           '-qq -f -e trace=sendmsg,sendto -e write=all "$@"', "sh", *command],
+                          capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    buffers: list[bytearray] = []
+    for line in done.stderr.splitlines():
+        if line.startswith(("sendmsg(", "sendto(", "[pid")) or line.startswith(" * "):
+            buffers.append(bytearray())
+        elif line.startswith(" | ") and buffers:
+            buffers[-1] += bytes.fromhex(line[3:].split("  ", 1)[1][:48].replace(" ", ""))
+    requests = []
+    for data in buffers:
+        if len(data) >= 16:
+            length, kind, flags = struct.unpack_from("=IHH", data)
+            if kind == 16 and flags & 0x400:  # RTM_NEWLINK, NLM_F_CREATE
+                requests.append(bytes(data[:length]))
+    assert requests, done.stderr[-2000:]
+    return requests
+
+
+def _attributes(data: bytes) -> dict[int, bytes]:
+    found, offset = {}, 0
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        found[kind & 0x3FFF] = data[offset + 4 : offset + length]
+        offset += (length + 3) & ~3
+    return found
+
+
+def _linkinfo(request: bytes) -> tuple[bytes, bytes, dict[int, bytes]]:
+    """IFLA_LINK, IFLA_INFO_KIND and IFLA_INFO_DATA's attributes of a request."""
+    top = _attributes(request[32:])  # nlmsghdr, ifinfomsg
+    info = _attributes(top[18])  # IFLA_LINKINFO
+    kind, data = info[1].rstrip(b"\0"), _attributes(info[2])  # a NUL ends the kind or not: the kernel takes both
+    if kind == b"ipvlan":
+        # No IFLA_IPVLAN_FLAGS is bridge isolation (0): LXC and lxcframe send the flags only for the others.
+        data.setdefault(2, struct.pack("=H", 0))
+    return top[5], kind, data  # IFLA_LINK; IFLA_INFO_KIND, IFLA_INFO_DATA
+
+
+_OURS = ("import os; from lxcframe.plugins.netns.iproute import Rtnl, NetlinkError\n"
+         "ns = os.open('/proc/self/ns/net', os.O_RDONLY)\n"
+         "with Rtnl() as rt:\n"
+         "    try:\n"
+         "        rt.{call}\n"
+         "    except NetlinkError as err:\n"
+         "        print(err)\n")
+
+
+@pytest.mark.parametrize("ip_args, call", [
+    ("type vlan id 7", "create_vlan('eth0', rt.link('lxa0').ifindex, 7, ns)"),
+    ("type ipvlan mode l3s private", "create_ipvlan('eth0', rt.link('lxa0').ifindex, 'l3s', 'private', ns)"),
+    ("type ipvlan mode l2 vepa", "create_ipvlan('eth0', rt.link('lxa0').ifindex, 'l2', 'vepa', ns)"),
+    ("type ipvlan mode l3", "create_ipvlan('eth0', rt.link('lxa0').ifindex, 'l3', 'bridge', ns)"),
+])
+def test_vlan_and_ipvlan_requests_are_iproute2s(ip_args, call):
+    """What the kernel gets for a vlan or an ipvlan is what ``ip link add`` sends for the same device: the
+    same lower link, kind and IFLA_INFO_DATA (id; mode and isolation flags), whether or not this kernel
+    has such devices."""
+    [theirs] = _newlink_requests(["ip", "link", "add", "link", "lxa0", "name", "eth0", *ip_args.split()])
+    [ours] = _newlink_requests([sys.executable, "-c", _OURS.format(call=call)])
+    assert _linkinfo(ours) == _linkinfo(theirs)
