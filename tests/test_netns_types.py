@@ -356,20 +356,28 @@ def test_cleanup_after_a_dead_monitor_removes_recorded_l2proxy_entries():
     from lxcframe.plugins.netns.host import cleanup
     from lxcframe.plugins.netns.records import DeviceRecord, NetnsRecord
 
-    def body() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    def body() -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]:
         run("ip link add lxftup2 type veth peer name lxftup3 && ip link set lxftup2 up")
         run("ip neigh add proxy 192.0.2.20 dev lxftup2 && ip -6 neigh add proxy 2001:db8::20 dev lxftup2 && "
-            "ip neigh add proxy 192.0.2.21 dev lxftup2")
+            "ip neigh add proxy 192.0.2.21 dev lxftup2 && ip neigh add proxy 192.0.2.22 dev lxftup2")
+        # An l3s ipvlan's l2proxy also routes its address through lo (as the start adds it: proto boot, scope link).
+        run("ip route add 192.0.2.22/32 dev lo proto boot scope link && "
+            "ip route add 192.0.2.23/32 dev lo proto boot scope link")
         before = proxies()
         index = socket.if_nametoindex("lxftup2")
         # One of the recorded entries is gone already (as after a partly finished undo): not an error.
-        cleanup(NetnsRecord(False, None, (DeviceRecord(0, "veth", l2proxy_link="lxftup2", l2proxy_index=index,
-                                                       l2proxy=("192.0.2.20", "2001:db8::20", "192.0.2.99")),)))
-        return before, proxies()
+        cleanup(NetnsRecord(False, None, (
+            DeviceRecord(0, "veth", l2proxy_link="lxftup2", l2proxy_index=index,
+                         l2proxy=("192.0.2.20", "2001:db8::20", "192.0.2.99")),
+            DeviceRecord(1, "ipvlan", l2proxy_link="lxftup2", l2proxy_index=index, l2proxy=("192.0.2.22",),
+                         l2proxy_lo=True))))
+        return before, proxies(), routes_via("lo")
 
-    before, after = private_host(body)
-    assert before == {("lxftup2", "192.0.2.20"), ("lxftup2", "2001:db8::20"), ("lxftup2", "192.0.2.21")}
+    before, after, through_lo = private_host(body)
+    assert before == {("lxftup2", "192.0.2.20"), ("lxftup2", "2001:db8::20"), ("lxftup2", "192.0.2.21"),
+                      ("lxftup2", "192.0.2.22")}
     assert after == {("lxftup2", "192.0.2.21")}, "only the recorded entries go"
+    assert through_lo == {"192.0.2.23"}, "and the recorded route through lo"
 
 
 # --- vlan and ipvlan ---------------------------------------------------------------------------------------
