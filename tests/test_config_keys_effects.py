@@ -377,9 +377,8 @@ def test_ipc_and_uts_sysctls_are_the_containers_own(make_container):
 # --- keys refused before anything starts ----------------------------------------------------------------------
 
 NET_UNSUPPORTED = (
-    "lxc.net.0.vlan.id", "lxc.net.0.ipvlan.mode", "lxc.net.0.ipvlan.isolation", "lxc.net.0.veth.mode",
-    "lxc.net.0.veth.ipv4.route", "lxc.net.0.veth.ipv6.route", "lxc.net.0.veth.vlan.id",
-    "lxc.net.0.veth.vlan.tagged.id", "lxc.net.0.veth.n_rxqueues", "lxc.net.0.veth.n_txqueues", "lxc.net.0.l2proxy",
+    "lxc.net.0.veth.vlan.id", "lxc.net.0.veth.vlan.tagged.id", "lxc.net.0.veth.n_rxqueues",
+    "lxc.net.0.veth.n_txqueues",
 )
 
 
