@@ -386,12 +386,15 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
             process_proof.close(monitor)
 
     def wait(self, state: str, timeout: float = -1) -> bool:
-        """Wait until the container is in ``state``; ``timeout`` < 0 waits forever."""
-        state = state.upper()
-        if state not in st.STATES:
-            raise ContainerError(f"unknown state {state!r} (expected one of {', '.join(st.STATES)})")
+        """Wait until the container is in ``state``, or in any of ``"RUNNING|FROZEN"`` as lxc-wait takes
+        them; ``timeout`` < 0 waits forever."""
+        wanted = {word.strip().upper() for word in state.split("|")}
+        unknown = sorted(wanted - set(st.STATES))
+        if unknown:
+            raise ContainerError(f"unknown state {unknown[0]!r} in {state!r} "
+                                 f"(expected one of {', '.join(st.STATES)}, or several joined by '|')")
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        while self.state != state:
+        while self.state not in wanted:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)

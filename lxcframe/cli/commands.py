@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from lxcframe.cli.table import table
+from lxcframe.cli.table import fit
 from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 
@@ -77,12 +77,13 @@ def cmd_plugins(options: Any) -> int:
     _, plugins = _setup(options)
     records = plugins.records()
     rows = [[r.name, r.distribution, r.version, r.state + (f" ({r.reason})" if r.reason else ""),
-             ",".join(r.extensions) or "-", ",".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
+             ", ".join(r.extensions) or "-", ", ".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
             for r in records]
     data = [{"name": r.name, "distribution": r.distribution, "version": r.version, "state": r.state,
              "reason": r.reason, "extensions": list(r.extensions), "hooks": list(r.hooks), "builtin": r.builtin}
             for r in records]
-    _emit(options, data, table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
+    _emit(options, data, fit(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows, options,
+                             keep=(0, 2)))
     return 0
 
 
@@ -253,10 +254,12 @@ def cmd_ls(options: Any) -> int:
     data = []
     for name in names:
         info = _container(options, plugins, name).info()
-        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or "-",
-                     "ipv4": ",".join(info.get("ipv4", [])) or "-", "ipv6": ",".join(info.get("ipv6", [])) or "-"})
-    rows = [[d["name"], d["state"], str(d["pid"]), d["ipv4"], d["ipv6"]] for d in data]
-    _emit(options, data, table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
+        # JSON says "none" as JSON does (null, []); "-" is for the table alone.
+        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or None,
+                     "ipv4": list(info.get("ipv4", [])), "ipv6": list(info.get("ipv6", []))})
+    rows = [[d["name"], d["state"], str(d["pid"] or "-"), ",".join(d["ipv4"]) or "-", ",".join(d["ipv6"]) or "-"]
+            for d in data]
+    _emit(options, data, fit(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows, options, keep=(0, 1, 2)))
     return 0
 
 

@@ -61,7 +61,13 @@ def parser_for(verb: str | None) -> argparse.ArgumentParser:
     return _WARM[0] if _WARM else build_parser(only=verb)
 
 
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="wrap long cells onto more lines instead of cutting them at the terminal's width")
+
+
 def _check(p: argparse.ArgumentParser) -> None:
+    _verbose(p)
     p.epilog = ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
                 "a plugin disabled with -p no:NAME is not probed")
 
@@ -142,6 +148,7 @@ def _name_only(p: argparse.ArgumentParser) -> None:
 
 
 def _ls(p: argparse.ArgumentParser) -> None:
+    _verbose(p)
     p.add_argument("--fancy", action="store_true", help="a table with state and pid")
 
 
@@ -184,7 +191,7 @@ def _nothing(_p: argparse.ArgumentParser) -> None:
 
 #: Each verb, named like the lxc-* tool it matches: its help and what fills its parser.
 VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
-    ("plugins", "list plugins with their state, hooks and extensions", _nothing),
+    ("plugins", "list plugins with their state, hooks and extensions", _verbose),
     ("extensions", "list the API extensions this host provides", _nothing),
     ("check", "what this host supports, and why not", _check),
     ("config", "validate, read or write container config", _config),
