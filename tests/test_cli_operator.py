@@ -1,0 +1,168 @@
+"""Operator conveniences of the command line, as LXC's tools have them: ``wait`` on several states, ``stop``
+after a dead monitor, ``ls`` JSON without placeholders, listings that fit the terminal.
+
+Commands run as ``python -m lxcframe`` of this working tree on real busybox containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+
+import pytest
+
+from lxcframe import state as st
+from lxcframe.cli.table import fit, fitted_widths
+
+from .test_cgroups import leftovers
+from .test_cli_verbs import cli, one_error_line
+
+pytestmark = pytest.mark.container
+
+
+# --- wait ----------------------------------------------------------------------------------------------------
+
+
+def test_wait_takes_states_joined_by_a_bar(make_container, lxcpath):
+    container = make_container("waitbar")
+    container.start()
+    try:
+        assert cli("-P", lxcpath, "wait", "waitbar", "RUNNING|FROZEN", "-t", "5").returncode == 0
+        assert cli("-P", lxcpath, "wait", "waitbar", "frozen|running", "-t", "5").returncode == 0
+        # Neither state comes: the time runs out.
+        assert cli("-P", lxcpath, "wait", "waitbar", "STOPPED|FROZEN", "-t", "0.3").returncode == 1
+        line = one_error_line(cli("-P", lxcpath, "wait", "waitbar", "RUNNING|SLEEPING", "-t", "1"))
+        assert "'SLEEPING'" in line and "'RUNNING|SLEEPING'" in line
+    finally:
+        container.stop(kill=True)
+    assert cli("-P", lxcpath, "wait", "waitbar", "STOPPED|FROZEN", "-t", "5").returncode == 0
+
+
+# --- stop after a dead monitor -------------------------------------------------------------------------------
+
+
+def _cgroups_of(container) -> list[str]:
+    from lxcframe.plugins.cgroup.placement import CgroupRecord, from_record
+
+    placed = from_record(container.current_state().record(CgroupRecord))
+    return [os.path.join(p.mountpoint, path.lstrip("/")) for p in placed for path in p.created]
+
+
+def _kill_monitor(container) -> None:
+    """SIGKILL to the monitor this process forked; returns once it and (through the pdeath signal) init are gone."""
+    recorded = container.current_state()
+    monitor = os.pidfd_open(recorded.monitor_pid)
+    init = os.pidfd_open(recorded.init_pid)
+    try:
+        os.kill(recorded.monitor_pid, signal.SIGKILL)
+        for fd in (monitor, init):
+            readable, _, _ = select.select([fd], [], [], 10)
+            assert readable, "the monitor or its init did not die"
+    finally:
+        os.close(monitor)
+        os.close(init)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(recorded.monitor_pid, 0)
+
+
+def test_stop_after_a_dead_monitor_releases_its_cgroups(per_container_monitor, make_container, lxcpath):
+    # server=False: this process forks the monitor itself, so the test owns the pid it kills.
+    container = make_container("deadstop", server=False)
+    container.start()
+    cgroups = _cgroups_of(container)
+    assert cgroups and all(os.path.isdir(path) for path in cgroups)
+    _kill_monitor(container)
+    # Nothing has read the state since: the dead monitor's state file and cgroups are all still there.
+    assert st.read_state(lxcpath, "deadstop").state == st.RUNNING
+    assert all(os.path.isdir(path) for path in cgroups)
+    result = cli("-P", lxcpath, "stop", "deadstop")
+    assert result.returncode == 0, result.stderr
+    assert [path for path in cgroups if os.path.exists(path)] == []
+    assert leftovers("deadstop") == []
+    assert st.read_state(lxcpath, "deadstop") is None
+    assert container.state == st.STOPPED
+    # Stopped and clean: a second stop has nothing left to do.
+    assert "not running" in one_error_line(cli("-P", lxcpath, "stop", "deadstop"))
+    container.start()
+    container.stop(kill=True)
+
+
+@pytest.mark.parametrize("verb", ["info", "ls"])
+def test_reading_the_state_after_a_dead_monitor_cleans_up(per_container_monitor, make_container, lxcpath, verb):
+    container = make_container("deadread", server=False)
+    container.start()
+    cgroups = _cgroups_of(container)
+    _kill_monitor(container)
+    args = ["info", "deadread"] if verb == "info" else ["ls", "--fancy"]
+    result = cli("-P", lxcpath, *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data if verb == "info" else data[0])["state"] == st.STOPPED
+    assert [path for path in cgroups if os.path.exists(path)] == []
+    assert st.read_state(lxcpath, "deadread") is None
+
+
+# --- ls ------------------------------------------------------------------------------------------------------
+
+
+def test_ls_json_says_null_and_empty_lists_for_a_stopped_container(make_container, lxcpath):
+    make_container("lsjson")
+    for args in (("ls", "--format", "json"), ("ls", "--fancy", "--format", "json")):
+        result = cli("-P", lxcpath, *args)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == [
+            {"name": "lsjson", "state": "STOPPED", "pid": None, "ipv4": [], "ipv6": []}]
+    text = cli("-P", lxcpath, "ls", "--fancy").stdout.splitlines()
+    assert text[1].split() == ["lsjson", "STOPPED", "-", "-", "-"]
+
+
+def test_ls_json_of_a_running_container_lists_its_addresses(make_container, lxcpath):
+    container = make_container("lsrun", config=(
+        ("lxc.net.0.type", "veth"), ("lxc.net.0.ipv4.address", "198.51.100.31/24"), ("lxc.net.0.flags", "up")))
+    init = container.start()
+    try:
+        [row] = json.loads(cli("-P", lxcpath, "ls", "--format", "json").stdout)
+        assert row == {"name": "lsrun", "state": "RUNNING", "pid": init, "ipv4": ["198.51.100.31"], "ipv6": []}
+    finally:
+        container.stop(kill=True)
+
+
+# --- listings that fit the terminal --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [None, "80", "100"])
+def test_plugins_fit_the_terminal(columns):
+    env = {"COLUMNS": columns} if columns else {}
+    width = int(columns or 80)  # not a terminal: 80
+    if not columns:
+        env["COLUMNS"] = ""
+    cut = cli("plugins", **env)
+    assert cut.returncode == 0, cut.stderr
+    assert max(len(line) for line in cut.stdout.splitlines()) <= width
+    assert "…" in cut.stdout
+    wrapped = cli("plugins", "--verbose", **env)
+    assert max(len(line) for line in wrapped.stdout.splitlines()) <= width
+    # Wrapped, every hook of every plugin is there (HOOKS is the last column); JSON has them whole.
+    lines = wrapped.stdout.splitlines()
+    column = lines[0].index("HOOKS")
+    hooks = "".join(line[column:] for line in lines[1:]).replace(" ", "")
+    names = [line.split()[0] for line in lines[1:] if line[:1] != " "]
+    plugins = json.loads(cli("plugins", "--format", "json", **env).stdout)
+    assert names == [plugin["name"] for plugin in plugins]
+    assert hooks == "".join(",".join(h.removeprefix("lxcframe_") for h in p["hooks"]) or "-" for p in plugins)
+
+
+def test_fit_cuts_the_widest_column_first_and_keeps_the_name():
+    headers = ["NAME", "STATE", "HOOKS"]
+    rows = [["a-long-plugin-name", "enabled", "x" * 100], ["b", "disabled (no such device)", "y"]]
+    widths = fitted_widths(headers, rows, 60)
+    assert widths[0] == len("a-long-plugin-name") and sum(widths) + 4 <= 60
+    lines = fit(headers, rows, width=60).splitlines()
+    assert lines[1].startswith("a-long-plugin-name  enabled") and lines[1].endswith("…")
+    assert all(len(line) <= 60 for line in lines)
+    # Narrower than the names themselves: the lines overflow rather than cut the names.
+    assert fit(headers, rows, width=10).splitlines()[1].startswith("a-long-plugin-name")
+
