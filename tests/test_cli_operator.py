@@ -11,14 +11,16 @@ import json
 import os
 import select
 import signal
+import subprocess
 
 import pytest
 
 from lxcframe import state as st
 from lxcframe.cli.table import fit, fitted_widths
+from lxcframe.container import Container
 
 from .test_cgroups import leftovers
-from .test_cli_verbs import cli, one_error_line
+from .test_cli_verbs import cli, cli_argv, cli_env, one_error_line
 
 pytestmark = pytest.mark.container
 
@@ -166,3 +168,46 @@ def test_fit_cuts_the_widest_column_first_and_keeps_the_name():
     # Narrower than the names themselves: the lines overflow rather than cut the names.
     assert fit(headers, rows, width=10).splitlines()[1].startswith("a-long-plugin-name")
 
+
+
+# --- monitor -------------------------------------------------------------------------------------------------
+
+
+def _line(stream, timeout: float = 30) -> str:
+    readable, _, _ = select.select([stream], [], [], timeout)
+    assert readable, "no line in time"
+    return stream.readline()
+
+
+def test_monitor_prints_each_state_of_a_start_and_a_stop(make_container, lxcpath, tmp_path):
+    # The hooks hold the container in STARTING and STOPPING long enough for a reader every 0.1 s.
+    hook = tmp_path / "slow.sh"
+    hook.write_text("#!/bin/sh\nsleep 0.5\n")
+    hook.chmod(0o755)
+    container = make_container("mon", config=(("lxc.hook.pre-start", str(hook)), ("lxc.hook.post-stop", str(hook))))
+    make_container("other")
+    watcher = subprocess.Popen(cli_argv("-P", lxcpath, "--log-level", "info", "monitor", "m.n"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        while "watching" not in (line := _line(watcher.stderr)):
+            assert line, watcher.stderr.read()
+        container.start()
+        Container("other", lxcpath).start()  # not matched by m.n: never printed
+        container.stop()
+        Container("other", lxcpath).stop(kill=True)
+        expected = [f"'mon' changed state to [{state}]" for state in ("STARTING", "RUNNING", "STOPPING", "STOPPED")]
+        assert [_line(watcher.stdout).rstrip("\n") for _ in expected] == expected
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(30) == 0
+        assert watcher.stdout.read() == ""
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+        watcher.stdout.close()
+        watcher.stderr.close()
+
+
+def test_monitor_refuses_a_pattern_that_is_no_regular_expression(lxcpath):
+    line = one_error_line(cli("-P", lxcpath, "monitor", "c1(", timeout=30))
+    assert "'c1('" in line and "regular expression" in line

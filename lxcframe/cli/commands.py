@@ -268,6 +268,13 @@ def cmd_wait(options: Any) -> int:
     return 0 if _container(options, plugins).wait(options.state, options.timeout) else 1
 
 
+def cmd_monitor(options: Any) -> int:
+    from lxcframe.cli import watch
+
+    _, plugins = _setup(options)
+    return watch.run(options, plugins)
+
+
 def cmd_freeze(options: Any) -> int:
     _, plugins = _setup(options)
     _container(options, plugins).freeze()
@@ -320,5 +327,5 @@ _HANDLERS = {
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
-    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot,
+    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot, "monitor": cmd_monitor,
 }

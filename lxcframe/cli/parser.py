@@ -158,6 +158,10 @@ def _wait(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--timeout", type=float, default=-1)
 
 
+def _monitor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="regular expression a name must match (default: all)")
+
+
 def _mount(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("source")
@@ -204,6 +208,7 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("info", "show a container's state", _name_only),
     ("ls", "list containers", _ls),
     ("wait", "wait for a container state", _wait),
+    ("monitor", "print every state change of containers until interrupted", _monitor),
     ("mount", "mount into a running container", _mount),
     ("umount", "unmount inside a running container", _umount),
     ("console", "connect the terminal to a container's tty", _console),
