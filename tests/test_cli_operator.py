@@ -211,3 +211,82 @@ def test_monitor_prints_each_state_of_a_start_and_a_stop(make_container, lxcpath
 def test_monitor_refuses_a_pattern_that_is_no_regular_expression(lxcpath):
     line = one_error_line(cli("-P", lxcpath, "monitor", "c1(", timeout=30))
     assert "'c1('" in line and "regular expression" in line
+
+
+# --- info: block IO and the links' byte counts ----------------------------------------------------------------
+
+
+def _whole_disk(path: str) -> str:
+    """MAJOR:MINOR of the disk holding ``path`` (a partition's disk: throttle rules name whole disks)."""
+    dev = os.stat(path).st_dev
+    sysfs = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"
+    if os.path.exists(os.path.join(sysfs, "partition")):
+        with open(os.path.join(os.path.realpath(sysfs), "..", "dev")) as handle:
+            return handle.read().strip()
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
+def _net_dev(container, interface: str) -> tuple[int, int]:
+    """(rx, tx) bytes of ``interface`` as the container's own /proc/net/dev says."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    assert container.attach_wait(["/bin/sh", "-c", "cat /proc/net/dev > /.netdev"]) == 0
+    path = os.path.join(rootfs, ".netdev")
+    with open(path) as handle:
+        text = handle.read()
+    os.unlink(path)
+    for line in text.splitlines():
+        name, _, counters = line.partition(":")
+        if name.strip() == interface:
+            fields = counters.split()
+            return int(fields[0]), int(fields[8])
+    raise AssertionError(text)
+
+
+def test_info_shows_block_io_and_link_bytes_as_lxc_info(make_container, lxcpath, tmp_path):
+    from lxcframe.plugins.cgroup.layout import V1
+
+    from .test_cgroups import placed_of
+
+    config = [("lxc.net.0.type", "veth"), ("lxc.net.0.ipv4.address", "198.51.100.41/24"),
+              ("lxc.net.0.flags", "up")]
+    container = make_container("infostat", config=tuple(config))
+    disk = _whole_disk(container.container_dir)
+    if os.path.isdir("/sys/fs/cgroup/blkio"):
+        # v1 counts a device's bytes only while a throttle rule names it: a rule far above any real rate.
+        for key in ("read_bps_device", "write_bps_device"):
+            container.set_config_item(f"lxc.cgroup.blkio.throttle.{key}", f"{disk} 10000000000")
+    container.start()
+    try:
+        before = json.loads(cli("-P", lxcpath, "info", "infostat", "--format", "json").stdout)
+        assert before["blkio_bytes"] >= 0
+        # 4 MiB written and read past the page cache, and packets out of eth0 (ARP for a neighbour no one is).
+        assert container.attach_wait(["/bin/sh", "-c", "dd if=/dev/zero of=/io bs=1M count=4 oflag=direct "
+                                      "2>/dev/null && dd if=/io of=/dev/null bs=1M iflag=direct 2>/dev/null; "
+                                      "rm /io; ping -c 1 -W 1 198.51.100.42 >/dev/null; true"]) == 0
+        low = _net_dev(container, "eth0")
+        after = json.loads(cli("-P", lxcpath, "info", "infostat", "--format", "json").stdout)
+        high = _net_dev(container, "eth0")
+        # cgroup2's io.stat where the io controller reaches the container, else v1's blkio.
+        assert any((p.kind == V1 and "blkio" in p.controllers) or os.path.exists(p.path(p.payload, "io.stat"))
+                   for p in placed_of(container))
+        assert after["blkio_bytes"] - before["blkio_bytes"] >= 8 << 20
+        [link] = after["links"]
+        assert link["name"] == "eth0"
+        assert low[0] <= link["rx_bytes"] <= high[0] and low[1] <= link["tx_bytes"] <= high[1]
+        [before_link] = before["links"]
+        assert link["tx_bytes"] > before_link["tx_bytes"]
+        text = cli("-P", lxcpath, "info", "infostat").stdout.splitlines()
+        at = text.index("Link:         eth0")
+        assert [line.split(":")[0] for line in text[at : at + 4]] == ["Link", " TX bytes", " RX bytes", " Total bytes"]
+        assert any(line.startswith("BlkIO use:    ") and line.endswith(("bytes", "KiB", "MiB", "GiB"))
+                   for line in text)
+    finally:
+        container.stop(kill=True)
+
+
+@pytest.mark.parametrize(("size", "shown"), [(0, "0 bytes"), (1024, "1024 bytes"), (1536, "1.50 KiB"),
+                                             (5 << 20, "5.00 MiB"), (3 << 30, "3.00 GiB")])
+def test_sizes_read_as_lxc_info_prints_them(size, shown):
+    from lxcframe.cli.commands import humanized
+
+    assert humanized(size) == shown

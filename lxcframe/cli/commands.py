@@ -236,9 +236,28 @@ def cmd_info(options: Any) -> int:
             return ", ".join(str(v) for v in value) or "-"
         return str(value)
 
-    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{shown(value)}" for key, value in data.items())
-    _emit(options, data, text)
+    def line(label: str, value: Any) -> str:
+        return f"{label + ':':<14}{value}"
+
+    # Block IO and the links' byte counts read as lxc-info prints them: sizes humanized, one block per link.
+    lines = [line(key.replace("_", " ").title(), shown(value)) for key, value in data.items()
+             if key not in ("blkio_bytes", "links")]
+    if "blkio_bytes" in data:
+        lines.append(line("BlkIO use", humanized(data["blkio_bytes"])))
+    for link in data.get("links", ()):
+        lines += [line("Link", link["name"]), line(" TX bytes", humanized(link["tx_bytes"])),
+                  line(" RX bytes", humanized(link["rx_bytes"])),
+                  line(" Total bytes", humanized(link["tx_bytes"] + link["rx_bytes"]))]
+    _emit(options, data, "\n".join(lines))
     return 0
+
+
+def humanized(size: int) -> str:
+    """A byte count as lxc-info shows it: bytes up to 1 KiB, then KiB, MiB, GiB with two decimals."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size > 1 << shift:
+            return f"{size / (1 << shift):.2f} {unit}"
+    return f"{size} bytes"
 
 
 def cmd_ls(options: Any) -> int:
