@@ -68,8 +68,10 @@ def _verbose(p: argparse.ArgumentParser) -> None:
 
 def _check(p: argparse.ArgumentParser) -> None:
     _verbose(p)
-    p.epilog = ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
-                "a plugin disabled with -p no:NAME is not probed")
+    p.epilog = ("exit status: 0 when every required fact of every enabled plugin is there, 1 when one is "
+                "missing, a plugin failed to load or its check failed; a fact shown 'no (optional)' (a "
+                "fallback, keys ignored as LXC does) does not fail it; a plugin disabled with -p no:NAME "
+                "is not probed")
 
 
 def _config(config: argparse.ArgumentParser) -> None:
