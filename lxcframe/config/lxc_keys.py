@@ -38,10 +38,6 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.time.offset.monotonic",
     "lxc.monitor.unshare",
     # Init, rootfs, devices, scheduling, signals, logging.
-    "lxc.init.groups",
-    "lxc.rootfs.options",
-    "lxc.autodev.tmpfs.size",
-    "lxc.sched.core",
     "lxc.log.syslog",
     # Lifecycle: ephemeral containers and autostart.
     "lxc.ephemeral",
