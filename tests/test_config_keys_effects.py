@@ -414,7 +414,6 @@ LXC_ONLY = (
     ("lxc.time.offset.boot", "1h"),
     ("lxc.time.offset.monotonic", "1h"),
     ("lxc.monitor.unshare", "1"),
-    ("lxc.log.syslog", "daemon"),
     ("lxc.ephemeral", "1"),
     ("lxc.start.auto", "1"),
     ("lxc.start.delay", "5"),

@@ -169,3 +169,42 @@ def _cookie(pid: int) -> int:
     cookie = ctypes.c_ulong()
     syscalls.prctl(62, 0, pid, 1, ctypes.addressof(cookie))
     return cookie.value
+
+
+# --- lxc.log.syslog ------------------------------------------------------------------------------------------
+
+
+def test_log_syslog_sends_the_containers_lines_with_its_facility(make_container, tmp_path, monkeypatch):
+    import socket
+
+    from lxcframe import log
+
+    # The host has its syslog socket at /dev/log; here one of the test's own takes the datagrams, and
+    # the monitor this process forks (server=False) sends to it.
+    path = str(tmp_path / "log")
+    monkeypatch.setattr(log, "SYSLOG_SOCKET", path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        container = make_container("syslogged", server=False, config=(
+            SLEEPING_INIT, ("lxc.log.syslog", "local3"), ("lxc.log.level", "info")))
+        container.start()
+        container.stop(kill=True)
+        server.settimeout(10)
+        received = []
+        while not any("container stopped" in text for text in received):
+            received.append(server.recv(65536).decode())
+    # local3 is facility 19; info is severity 6: <19*8+6>.
+    stopped = next(text for text in received if "container stopped" in text)
+    assert stopped.startswith("<158>lxcframe[") and "syslogged" in stopped
+    assert all(text.startswith("<15") for text in received)  # facility 19: priorities 152…159
+
+
+def test_log_syslog_names_its_facilities(make_container):
+    container = make_container("syslogbad")
+    with open(container.config_file_name, "a") as handle:
+        handle.write("lxc.log.syslog = kern\n")
+    with pytest.raises(ConfigErrors) as info:
+        container.start()
+    line = _line_of(container.config_file_name, "lxc.log.syslog")
+    assert str(info.value.errors[0]).startswith(f"{container.config_file_name}:{line}: lxc.log.syslog")
+    assert "local7" in str(info.value.errors[0])

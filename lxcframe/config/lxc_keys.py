@@ -37,8 +37,6 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.time.offset.boot",
     "lxc.time.offset.monotonic",
     "lxc.monitor.unshare",
-    # Init, rootfs, devices, scheduling, signals, logging.
-    "lxc.log.syslog",
     # Lifecycle: ephemeral containers and autostart.
     "lxc.ephemeral",
     "lxc.start.auto",

@@ -16,7 +16,7 @@ from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ROOTFS_TREE, AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
-from lxcframe.log import parse_level
+from lxcframe.log import SYSLOG_FACILITIES, parse_level
 from lxcframe.validators import environment_entry, rootfs_path, signal_number
 
 if TYPE_CHECKING:
@@ -154,7 +154,9 @@ def lxcframe_config_keys() -> list[KeySpec]:
         KeySpec("lxc.monitor.signal.pdeath", _pdeath,
                 doc="signal to init when the monitor dies (default SIGKILL; 0 keeps it alive)"),
         KeySpec("lxc.log.file", absolute_path, doc="log file of this container"),
-        KeySpec("lxc.log.level", parse_level, doc="log level of lxc.log.file"),
+        KeySpec("lxc.log.level", parse_level, doc="log level of lxc.log.file and lxc.log.syslog"),
+        KeySpec("lxc.log.syslog", choice(*SYSLOG_FACILITIES),
+                doc="also log to syslog with this facility (daemon, local0 … local7)"),
         KeySpec("lxc.arch", choice(*ARCHES),
                 doc="personality of init and attached processes (i686/x86/linux32: 32-bit); only the "
                 "host's own architecture or its 32-bit half"),
