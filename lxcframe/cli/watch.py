@@ -32,7 +32,6 @@ def patterns(names: list[str]) -> list[re.Pattern[str]]:
 
 def run(options: Any, plugins: Any) -> int:
     from lxcframe.container import Container, list_containers
-
     from lxcframe.log import get_logger
 
     wanted = patterns(options.names)
