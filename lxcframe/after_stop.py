@@ -40,7 +40,7 @@ def end_container(request: StartRequest, plugins: Any, status: int | None, kept:
     plan = request.plan
     config = plan.config
     with bound_container(plan.name), HUB.container_sink(
-        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level")
+        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level"), config.get("lxc.log.syslog")
     ):
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)

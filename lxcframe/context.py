@@ -168,6 +168,10 @@ class ChildContext:
         #: Set by a security plugin when init must switch user after the other security steps.
         self.final_uid = plan.uid
         self.final_gid = plan.gid
+        #: Init's supplementary groups, set with its ids (``None``: none at all).
+        self.final_groups: tuple[int, ...] | None = None
+        #: MS_* flags the rootfs mount gets just before the pivot (0: as it was mounted).
+        self.rootfs_flags = 0
         #: What plugins keep between the child's stages, by :class:`~lxcframe.stash.StashKey`.
         self.stash = Stash()
 

@@ -408,11 +408,6 @@ LXC_ONLY = (
     ("lxc.seccomp.notify.cookie", "cookie"),
     ("lxc.seccomp.notify.proxy", "unix:/run/proxy"),
     ("lxc.monitor.unshare", "1"),
-    ("lxc.init.groups", "10 20"),
-    ("lxc.rootfs.options", "idmap=container"),
-    ("lxc.autodev.tmpfs.size", "1000000"),
-    ("lxc.sched.core", "1"),
-    ("lxc.log.syslog", "daemon"),
 )
 NOT_YET = "an LXC key lxcframe does not support yet (see docs/features.md)"
 

@@ -236,6 +236,12 @@ BAD_LINES = [
     Bad(f"{NS}.core:_hostname:ValueError:expected a host name of at most 64 letters, digits, '-', '_' or '.'",
         "lxc.uts.name = web/01", "lxc.uts.name"),
     Bad(f"{NS}.core:_command:ValueError:expected a command", "lxc.init.cmd = ' '", "lxc.init.cmd"),
+    Bad(f"{NS}.core:_groups:ValueError:expected gids separated by ',', not {{}}", "lxc.init.groups = 10,wheel",
+        "lxc.init.groups"),
+    Bad(f"{NS}.core:_rootfs_options:ValueError:{{}}: not supported: lxc.idmap gives the rootfs an idmapped mount",
+        "lxc.rootfs.options = ro,idmap=container", "lxc.rootfs.options"),
+    Bad(f"{NS}.core:_rootfs_options:ValueError:{{}}: not a flag of the rootfs mount (expected some of {{}})",
+        "lxc.rootfs.options = size=1m", "lxc.rootfs.options"),
     # plugins: caps, hooks, console
     Bad(f"{NS}.caps:parse_caps:ValueError:unknown capability {{}}", "lxc.cap.drop = sys_admin sys_bogus",
         "lxc.cap.drop"),

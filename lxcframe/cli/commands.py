@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from lxcframe.cli.table import table
+from lxcframe.cli.table import fit
 from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 
@@ -77,12 +77,13 @@ def cmd_plugins(options: Any) -> int:
     _, plugins = _setup(options)
     records = plugins.records()
     rows = [[r.name, r.distribution, r.version, r.state + (f" ({r.reason})" if r.reason else ""),
-             ",".join(r.extensions) or "-", ",".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
+             ", ".join(r.extensions) or "-", ", ".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
             for r in records]
     data = [{"name": r.name, "distribution": r.distribution, "version": r.version, "state": r.state,
              "reason": r.reason, "extensions": list(r.extensions), "hooks": list(r.hooks), "builtin": r.builtin}
             for r in records]
-    _emit(options, data, table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
+    _emit(options, data, fit(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows, options,
+                             keep=(0, 2)))
     return 0
 
 
@@ -235,9 +236,28 @@ def cmd_info(options: Any) -> int:
             return ", ".join(str(v) for v in value) or "-"
         return str(value)
 
-    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{shown(value)}" for key, value in data.items())
-    _emit(options, data, text)
+    def line(label: str, value: Any) -> str:
+        return f"{label + ':':<14}{value}"
+
+    # Block IO and the links' byte counts read as lxc-info prints them: sizes humanized, one block per link.
+    lines = [line(key.replace("_", " ").title(), shown(value)) for key, value in data.items()
+             if key not in ("blkio_bytes", "links")]
+    if "blkio_bytes" in data:
+        lines.append(line("BlkIO use", humanized(data["blkio_bytes"])))
+    for link in data.get("links", ()):
+        lines += [line("Link", link["name"]), line(" TX bytes", humanized(link["tx_bytes"])),
+                  line(" RX bytes", humanized(link["rx_bytes"])),
+                  line(" Total bytes", humanized(link["tx_bytes"] + link["rx_bytes"]))]
+    _emit(options, data, "\n".join(lines))
     return 0
+
+
+def humanized(size: int) -> str:
+    """A byte count as lxc-info shows it: bytes up to 1 KiB, then KiB, MiB, GiB with two decimals."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size > 1 << shift:
+            return f"{size / (1 << shift):.2f} {unit}"
+    return f"{size} bytes"
 
 
 def cmd_ls(options: Any) -> int:
@@ -253,16 +273,25 @@ def cmd_ls(options: Any) -> int:
     data = []
     for name in names:
         info = _container(options, plugins, name).info()
-        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or "-",
-                     "ipv4": ",".join(info.get("ipv4", [])) or "-", "ipv6": ",".join(info.get("ipv6", [])) or "-"})
-    rows = [[d["name"], d["state"], str(d["pid"]), d["ipv4"], d["ipv6"]] for d in data]
-    _emit(options, data, table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
+        # JSON says "none" as JSON does (null, []); "-" is for the table alone.
+        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or None,
+                     "ipv4": list(info.get("ipv4", [])), "ipv6": list(info.get("ipv6", []))})
+    rows = [[d["name"], d["state"], str(d["pid"] or "-"), ",".join(d["ipv4"]) or "-", ",".join(d["ipv6"]) or "-"]
+            for d in data]
+    _emit(options, data, fit(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows, options, keep=(0, 1, 2)))
     return 0
 
 
 def cmd_wait(options: Any) -> int:
     _, plugins = _setup(options)
     return 0 if _container(options, plugins).wait(options.state, options.timeout) else 1
+
+
+def cmd_monitor(options: Any) -> int:
+    from lxcframe.cli import watch
+
+    _, plugins = _setup(options)
+    return watch.run(options, plugins)
 
 
 def cmd_freeze(options: Any) -> int:
@@ -379,5 +408,5 @@ _HANDLERS = {
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
     "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot, "autostart": cmd_autostart,
-    "copy": cmd_copy,
+    "copy": cmd_copy, "monitor": cmd_monitor,
 }

@@ -61,9 +61,17 @@ def parser_for(verb: str | None) -> argparse.ArgumentParser:
     return _WARM[0] if _WARM else build_parser(only=verb)
 
 
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="wrap long cells onto more lines instead of cutting them at the terminal's width")
+
+
 def _check(p: argparse.ArgumentParser) -> None:
-    p.epilog = ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
-                "a plugin disabled with -p no:NAME is not probed")
+    _verbose(p)
+    p.epilog = ("exit status: 0 when every required fact of every enabled plugin is there, 1 when one is "
+                "missing, a plugin failed to load or its check failed; a fact shown 'no (optional)' (a "
+                "fallback, keys ignored as LXC does) does not fail it; a plugin disabled with -p no:NAME "
+                "is not probed")
 
 
 def _config(config: argparse.ArgumentParser) -> None:
@@ -142,6 +150,7 @@ def _name_only(p: argparse.ArgumentParser) -> None:
 
 
 def _ls(p: argparse.ArgumentParser) -> None:
+    _verbose(p)
     p.add_argument("--fancy", action="store_true", help="a table with state and pid")
 
 
@@ -149,6 +158,10 @@ def _wait(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("state")
     p.add_argument("-t", "--timeout", type=float, default=-1)
+
+
+def _monitor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="regular expression a name must match (default: all)")
 
 
 def _mount(p: argparse.ArgumentParser) -> None:
@@ -229,7 +242,7 @@ def _nothing(_p: argparse.ArgumentParser) -> None:
 
 #: Each verb, named like the lxc-* tool it matches: its help and what fills its parser.
 VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
-    ("plugins", "list plugins with their state, hooks and extensions", _nothing),
+    ("plugins", "list plugins with their state, hooks and extensions", _verbose),
     ("extensions", "list the API extensions this host provides", _nothing),
     ("check", "what this host supports, and why not", _check),
     ("config", "validate, read or write container config", _config),
@@ -242,6 +255,7 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("info", "show a container's state", _name_only),
     ("ls", "list containers", _ls),
     ("wait", "wait for a container state", _wait),
+    ("monitor", "print every state change of containers until interrupted", _monitor),
     ("mount", "mount into a running container", _mount),
     ("umount", "unmount inside a running container", _umount),
     ("console", "connect the terminal to a container's tty", _console),

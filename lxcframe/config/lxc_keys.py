@@ -32,10 +32,4 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.seccomp.notify.proxy",
     # Namespaces.
     "lxc.monitor.unshare",
-    # Init, rootfs, devices, scheduling, signals, logging.
-    "lxc.init.groups",
-    "lxc.rootfs.options",
-    "lxc.autodev.tmpfs.size",
-    "lxc.sched.core",
-    "lxc.log.syslog",
 )

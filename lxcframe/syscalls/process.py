@@ -60,6 +60,27 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _checked("prctl", _libc().prctl(option, arg2, arg3, arg4, arg5))
 
 
+#: prctl(2) core scheduling (Linux 5.14, CONFIG_SCHED_CORE): option, its commands, and the scope of a cookie.
+PR_SCHED_CORE = 62
+PR_SCHED_CORE_GET = 0
+PR_SCHED_CORE_CREATE = 1
+PR_SCHED_CORE_SCOPE_THREAD_GROUP = 1
+
+
+def sched_core_create() -> None:
+    """A new core scheduling cookie for this process's thread group, inherited by every child it forks:
+    no task of another cookie runs on a sibling hyperthread of the same core at the same time."""
+    prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PR_SCHED_CORE_SCOPE_THREAD_GROUP, 0)
+
+
+def sched_core_cookie() -> int:
+    """This thread group's core scheduling cookie (0: none); raises where the kernel has no core
+    scheduling (EINVAL: built without CONFIG_SCHED_CORE; ENODEV: no SMT to schedule)."""
+    cookie = ctypes.c_ulong()
+    prctl(PR_SCHED_CORE, PR_SCHED_CORE_GET, 0, PR_SCHED_CORE_SCOPE_THREAD_GROUP, ctypes.addressof(cookie))
+    return cookie.value
+
+
 def set_process_name(name: str) -> None:
     """Set this thread's name (``comm``, as ps and top show it); the kernel keeps 15 bytes."""
     buffer = ctypes.create_string_buffer(name.encode(errors="replace")[:15])
