@@ -402,11 +402,74 @@ def cmd_copy(options: Any) -> int:
         copy.stop()
 
 
+def cmd_snapshot(options: Any) -> int:
+    """As ``lxc-snapshot``: take one (the default), ``-L`` list, ``-r`` restore, ``-d`` destroy."""
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.showcomments and not options.list:
+        raise LxcframeError("snapshot: -C goes with -L")
+    if options.newname and not options.restore:
+        raise LxcframeError("snapshot: -N goes with -r")
+    if options.comment and (options.list or options.restore or options.destroy):
+        raise LxcframeError("snapshot: -c goes with taking a snapshot")
+    if options.list:
+        snapshots = container.snapshot_list()
+        if options.format == "json":
+            print(json.dumps([{"name": s.name, "lxcpath": s.lxcpath, "timestamp": s.timestamp,
+                               "comment": _comment(s.comment_path)} for s in snapshots], indent=2))
+            return 0
+        if not snapshots:
+            print("No snapshots")
+        for snap in snapshots:
+            print(f"{snap.name} ({snap.lxcpath}) {snap.timestamp}")
+            if options.showcomments and snap.comment_path is not None:
+                print(_comment(snap.comment_path), end="")
+        return 0
+    if options.restore:
+        container.snapshot_restore(options.restore, options.newname)
+    elif options.destroy == "ALL":
+        for snap in container.snapshot_list():
+            container.snapshot_destroy(snap.name)
+    elif options.destroy:
+        container.snapshot_destroy(options.destroy)
+    else:
+        print(container.snapshot(options.comment))
+    return 0
+
+
+def _comment(path: str | None) -> str | None:
+    if path is None:
+        return None
+    with open(path, errors="replace") as handle:
+        return handle.read()
+
+
+def cmd_device(options: Any) -> int:
+    """As ``lxc-device``: a device node is bound in (with its device cgroup rule) or taken out; a network
+    interface is moved in from the host (``add``) or back out to it (``del``)."""
+    import socket
+
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.action == "add":
+        try:
+            socket.if_nametoindex(options.device)
+        except OSError:
+            container.add_device_node(options.device, options.target)
+        else:
+            container.attach_interface(options.device, options.target)
+    elif options.device in container.get_interfaces():
+        container.detach_interface(options.device, options.target)
+    else:
+        container.remove_device_node(options.device, options.target)
+    return 0
+
+
 _HANDLERS = {
     "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
     "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot, "autostart": cmd_autostart,
-    "copy": cmd_copy, "monitor": cmd_monitor,
+    "copy": cmd_copy, "monitor": cmd_monitor, "snapshot": cmd_snapshot, "device": cmd_device,
 }

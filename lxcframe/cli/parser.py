@@ -236,6 +236,25 @@ def _copy(p: argparse.ArgumentParser) -> None:
     _command(p, "*")
 
 
+def _snapshot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("-L", "--list", action="store_true", help="list the snapshots (name, directory, time)")
+    what.add_argument("-r", "--restore", metavar="SNAP", help="make the container of SNAP again (over NAME, or -N)")
+    what.add_argument("-d", "--destroy", metavar="SNAP", help="remove SNAP (ALL: every snapshot)")
+    p.add_argument("-C", "--showcomments", action="store_true", help="with -L: each snapshot's comment too")
+    p.add_argument("-N", "--newname", help="with -r: a new container beside NAME instead")
+    p.add_argument("-c", "--comment", metavar="FILE", help="keep FILE's text as the new snapshot's comment")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("action", choices=("add", "del"))
+    p.add_argument("device", help="a device node (/dev/...) or a network interface: the host's for add, the "
+                                  "container's for del")
+    p.add_argument("target", nargs="?", help="its path or name on the other side (default: the same)")
+
+
 def _nothing(_p: argparse.ArgumentParser) -> None:
     pass
 
@@ -266,4 +285,7 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("autostart", "start, shut down, kill or reboot the containers marked lxc.start.auto, in lxc.start.order",
      _autostart),
     ("copy", "copy a stopped container, or start an ephemeral copy of it (-e)", _copy),
+    ("snapshot", "take, list, restore or remove snapshots of a stopped container", _snapshot),
+    ("device", "add a device node or a host network interface to a running container, or take it out",
+     _device),
 )
