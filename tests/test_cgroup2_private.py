@@ -144,6 +144,7 @@ def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
 # --- real containers ---------------------------------------------------------------------------------
 
 
+@pytest.mark.serial  # cgroup2 controllers: a shard's own cgroup2 cgroup hands none down
 def test_start_limits_info_and_kill_on_pure_cgroup2(per_container_monitor, make_container, lxcpath):
     """Placement in the unified tree alone, limits (core files, and a controller where one is free),
     info from cpu.stat, and ``stop -k`` through cgroup.kill taking processes that forked away."""

@@ -487,6 +487,7 @@ def test_cgroup2_device_rules_hold_next_to_the_v1_devices_controller(make_contai
     assert leftovers("cgtdev2") == []
 
 
+@pytest.mark.serial  # a cgroup2 controller: a shard's own cgroup2 cgroup hands none down
 @needs_v2("hugetlb")
 def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored):
     container = make_container("cgtlim2", config=(
