@@ -35,6 +35,17 @@ REPO = Path(__file__).resolve().parent.parent
 # --- waiting and processes --------------------------------------------------------------------------------
 
 
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has ended (gone, or a zombie its parent has not reaped yet), read from /proc only:
+    no state read of lxcframe's, which would clean up after a dead monitor itself."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return data[data.rindex(b")") + 2:].split()[0] in (b"Z", b"X")
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str = "",
                found: Callable[[], object] | None = None) -> object:
     """``condition()`` once it is true; an AssertionError naming ``what`` (and what ``found()`` says then)

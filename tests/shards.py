@@ -6,8 +6,10 @@ receiver thread, which would send every library call down the multi-threaded cal
 each shard's host check must see only what its own tests made. So a shard process, before its first
 test, moves into a world of its own that every process it starts inherits:
 
-- a network namespace of its own (``lo`` up, and ``/sys/class/net`` showing it): its containers'
-  host-side links and netns ids are the shard's, and no test address ever reaches the host's;
+- a network namespace of its own (``lo`` up): its containers' host-side links and netns ids are the
+  shard's, and no test address ever reaches the host's. ``/sys/class/net`` still shows the host's
+  links (a sysfs shows the namespace that mounted it; one bound over it would make /sys no longer
+  fully visible, and a user namespace could then mount no sysfs of its own): tests ask netlink;
 - a mount namespace of its own, a slave of the host's: the host's mounts still reach it, none of
   its own reach the host or the other shard;
 - a cgroup of its own below its own in every hierarchy (``lxcframe-shard-I``, and in the cgroup2
@@ -24,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 import time
 
 import pytest
@@ -71,7 +72,6 @@ class ShardWorld:
         syscalls.unshare(syscalls.CLONE_NEWNET | syscalls.CLONE_NEWNS)
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE, None)
         loopback_up()
-        _sysfs_net_of_this_namespace()
         # The kernel gives a namespace an id for itself the first time it reports one of its links
         # whose peer is in another namespace (a container's veth seen from here, say), and keeps it:
         # the host's got its id long before any test, a fresh namespace would get it during one.
@@ -118,26 +118,6 @@ class ShardWorld:
                         raise
                     time.sleep(0.05)
         self.cgroups.clear()
-
-
-def _sysfs_net_of_this_namespace() -> None:
-    """``/sys/class/net`` and ``/sys/devices/virtual/net`` showing this network namespace's links.
-
-    A sysfs mount shows the links of the namespace that mounted it: the host's ``/sys`` keeps
-    showing the host's. A fresh sysfs mounted here shows the shard's; its two network directories
-    are bound over the host's (not all of /sys, whose cgroup mounts must stay), and it goes again.
-    """
-    fresh = tempfile.mkdtemp(prefix="lxcframe-shard-sysfs-")
-    try:
-        syscalls.mount("sysfs", fresh, "sysfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC, None)
-        try:
-            for directory in ("class/net", "devices/virtual/net"):
-                syscalls.mount(os.path.join(fresh, directory), os.path.join("/sys", directory), None,
-                               syscalls.MS_BIND, None)
-        finally:
-            syscalls.umount2(fresh, syscalls.MNT_DETACH)
-    finally:
-        os.rmdir(fresh)
 
 
 def _inherit_cpuset(parent: str, leaf: str) -> None:

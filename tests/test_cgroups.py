@@ -41,6 +41,7 @@ from lxcframe.plugins.cgroup.settings import CgroupSettings, read_settings
 from . import hostfacts
 from .cgroup_helpers import SubtreeControlRestored, counter, grows, settled
 from .conftest import run_cli
+from .server_fixtures import process_gone, wait_until
 
 pytestmark = pytest.mark.container
 
@@ -918,9 +919,10 @@ def test_cleanup_after_a_dead_monitor_removes_the_cgroups(per_container_monitor,
     container.start()
     recorded = container.current_state()
     os.kill(recorded.monitor_pid, signal.SIGKILL)
-    assert container.wait("STOPPED", 10)
+    wait_until(lambda: process_gone(recorded.monitor_pid), 10, "the monitor gone")
+    wait_until(lambda: process_gone(recorded.init_pid), 10, "init gone with its monitor")
     assert leftovers("cgtdead")  # the monitor could not remove them
-    container._clean_stale()
+    assert container.state == "STOPPED"  # the first state read cleans up after the dead monitor
     assert leftovers("cgtdead") == []
     # Idempotent: asked again, everything already gone is no error.
     container.plugins.hook.lxcframe_cleanup(state=recorded, ctx=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -197,7 +198,8 @@ def _undo_config(tmp_path: Path) -> tuple[tuple[str, str], ...]:
 
 
 def _veth_exists() -> bool:
-    return os.path.exists(f"/sys/class/net/{VETH}")
+    # Asked of this network namespace (a sysfs shows the namespace that mounted it).
+    return VETH in {name for _, name in socket.if_nameindex()}
 
 
 def _undo_failures(tmp_path: Path) -> str:

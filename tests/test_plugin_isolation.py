@@ -272,7 +272,8 @@ def test_cli_lists_failed_plugins_as_json(rundir: str, misbehaving_site: Path) -
         assert rows[name]["state"] == ENABLED
 
 
-def test_cli_lists_failed_plugins_as_text(rundir: str, misbehaving_site: Path) -> None:
+def test_cli_lists_failed_plugins_as_text(rundir: str, misbehaving_site: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # wide enough that no reason is cut
     result = run_cli_with_site(misbehaving_site, "plugins")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}

@@ -101,10 +101,10 @@ def test_unhandled_keys_warn_is_an_explicit_opt_out(make_container, tmp_path):
 
 def test_lxc_key_no_plugin_handles_fails_validation(tmp_path, rundir):
     config = tmp_path / "c.conf"
-    config.write_text("lxc.uts.name = x\nlxc.time.offset.boot = 1s\n")
+    config.write_text("lxc.uts.name = x\nlxc.monitor.unshare = 1\n")
     result = run_cli("config", "validate", str(config))
     assert result.returncode == 1, result.stdout
-    assert (f"{config}:2: lxc.time.offset.boot: an LXC key lxcframe does not support yet (see docs/features.md): "
+    assert (f"{config}:2: lxc.monitor.unshare: an LXC key lxcframe does not support yet (see docs/features.md): "
             "the container would run without it") in result.stderr
 
 

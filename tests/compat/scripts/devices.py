@@ -3,6 +3,7 @@ and attach_interface/detach_interface with one end of a veth pair the test made 
 container whose device cgroup allows only what busybox needs."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def allowed():
 
 
 def host_links():
-    return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(link))
+    return sorted(n for _, n in socket.if_nameindex() if n.startswith(link))
 
 
 rec.call("add_device_node stopped", c.add_device_node, node)
