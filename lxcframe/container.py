@@ -416,7 +416,12 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
             if config is not None and config.get("lxc.rootfs.managed", True) is False:
                 self._log().info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
                 return
-            shutil.rmtree(self.container_dir)
+            if os.geteuid() == 0:
+                shutil.rmtree(self.container_dir)
+            else:
+                from lxcframe.userns_exec import remove_as_user
+
+                remove_as_user(self.container_dir, config)
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:
