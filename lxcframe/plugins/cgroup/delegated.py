@@ -56,7 +56,7 @@ def user_bases(hierarchies: Sequence[Hierarchy], uid: int | None = None,
         if chosen is None:
             raise PermissionError(errno.EACCES, f"no cgroup delegated to uid {uid} in the {hierarchy.display} "
                                   f"hierarchy: {hierarchy.path(own)} is not writable (an operator delegates one: "
-                                  "docs/architecture.md, 'Non-root users')", hierarchy.path(own))
+                                  "docs/architecture.md, 'Non-root users')")
         bases[hierarchy] = chosen
     return bases
 
