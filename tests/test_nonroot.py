@@ -243,6 +243,8 @@ def test_a_user_creates_starts_attaches_stops_and_destroys_a_busybox_container(c
         assert (info.st_uid, info.st_gid) == (user.first, user.first), f"{path} belongs to the container's root"
     done = user.run("start", "nr1")
     assert (done.returncode, done.stderr) == (0, ""), "a start as the user needs nothing it cannot have"
+    # Its own server (in its own run directory) started and monitors the container.
+    assert os.path.exists(os.path.join(user.home, "run", "lxcframe", "supervisor.sock"))
     init = _init_pid(user, "nr1")
     with open(f"/proc/{init}/uid_map") as handle:
         assert handle.read().split() == ["0", str(user.first), str(COUNT)]
