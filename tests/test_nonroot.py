@@ -54,10 +54,12 @@ class User:
                 f"XDG_RUNTIME_DIR={self.home}/run", f"PYTHONPATH={CHECKOUT}:{sysconfig.get_paths()['purelib']}",
                 f"LXCFRAME_HOST_CONFIG={self.home}/no-host-config.toml", "LXCFRAME_SUPERVISOR_IDLE=0.2"]
 
-    def run(self, *args: str, delegated: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, delegated: bool = True, server: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``lxcframe ARGS`` as this user, from a leaf of its delegated cgroup (as a login of a host
         that delegates would be) unless ``delegated`` is false: then from this test's own cgroups."""
-        command = ["runuser", "-u", self.name, "--", *self.env(), self.python, "-m", "lxcframe", *args]
+        env = self.env() + ([] if server else ["LXCFRAME_SERVER=0", "LXCFRAME_SUPERVISOR=0"])
+        command = ["runuser", "-u", self.name, "--", *env, self.python, "-m", "lxcframe", *args]
         if delegated:
             procs = " ".join(os.path.join(d, "caller", "cgroup.procs") for d in self.delegated)
             command = ["sh", "-c", f'for f in {procs}; do echo $$ > "$f" || exit 90; done; exec "$@"', "sh", *command]
@@ -293,6 +295,9 @@ def test_a_users_refusals_are_one_line_naming_why(clean: User) -> None:
         user.ok("config", "set", "nr2", "lxc.net.0.type", "empty")
         # Without a delegated cgroup: the caller's own is this test's, which the user may not write.
         done = user.run("start", "nr2", delegated=False)
+        assert f"no cgroup delegated to uid {user.uid}" in _error_line(done)
+        # The same from a command that runs in its own process (no server of the user's takes it).
+        done = user.run("start", "nr2", delegated=False, server=False)
         assert f"no cgroup delegated to uid {user.uid} in the" in _error_line(done)
         # A range /etc/subuid does not grant.
         user.ok("config", "set", "nr2", "lxc.idmap", "")

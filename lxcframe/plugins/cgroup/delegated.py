@@ -81,3 +81,13 @@ def delegate_as_user(config: object, targets: list[tuple[str, str]]) -> None:
     uid, _ = idmap.container_root(config)
     maps = userns_exec.with_caller(entries)
     userns_exec.run_as_root(entries, _delegate_all, targets, _ns_id(maps, "u", uid), _ns_id(maps, "g", os.getgid()))
+
+
+def not_delegated(err: PermissionError) -> PermissionError:
+    """A server's worker that may not join a non-root client's cgroup: the client runs in no cgroup
+    delegated to it (root's error passes unchanged)."""
+    if os.geteuid() == 0 or not err.filename:
+        return err
+    return PermissionError(errno.EACCES, f"no cgroup delegated to uid {os.geteuid()}: the caller's cgroup "
+                           f"{os.path.dirname(str(err.filename))} is not writable (an operator delegates one: "
+                           "docs/architecture.md, 'Non-root users')")
