@@ -875,7 +875,8 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         ("test_cgroups.py", "test_a_limit_the_kernel_refuses_names_its_line"),
     f"{CG}.delegated:user_bases:PermissionError:no cgroup delegated to uid {{}} in the {{}} hierarchy":
         ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
-    f"{CG}:lxcframe_act_for:delegated.not_delegated:": ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
+    f"{CG}:lxcframe_act_for:delegated.not_delegated:":
+        ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
     "lxcframe.plugins.idmap:lxcframe_child_created:OSError:the rootfs {} belongs to uid {}, not to the container":
         ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
     f"{CG}.placement:create:FileExistsError:cgroup {{}} exists already (lxc.cgroup.dir.container/monitor name it ex":
