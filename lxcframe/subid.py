@@ -98,3 +98,22 @@ def granted(kind: str, entries: Iterable[IdMapEntry], uid: int | None = None) ->
         if not any(first <= entry.hostid and entry.hostid + entry.count <= first + count for first, count in allowed):
             problems.append(f"{entry.kind} {entry.line()} is not within {FILES[kind]}'s ranges for this user")
     return problems
+
+
+def probe() -> object:
+    """``lxcframe check``'s row: what a non-root caller needs for its user namespaces (root needs none)."""
+    from lxcframe.probe import Probe
+
+    if os.geteuid() == 0:
+        return Probe("idmap:subids", True, "root writes the maps itself")
+    missing = []
+    for kind in ("u", "g"):
+        helper = shutil.which(HELPERS[kind], path=os.environ.get("PATH") or os.defpath)
+        if helper is None or not os.stat(helper).st_mode & 0o4000:
+            missing.append(f"{HELPERS[kind]} (setuid; Debian package uidmap)")
+        if not ranges(kind):
+            missing.append(f"a range in {FILES[kind]}")
+    if missing:
+        return Probe("idmap:subids", False, "a non-root user's containers need " + ", ".join(missing))
+    granted_ranges = ", ".join(f"{k}id {first}+{count}" for k in ("u", "g") for first, count in ranges(k)[:1])
+    return Probe("idmap:subids", True, f"newuidmap and newgidmap write the maps; first ranges: {granted_ranges}")

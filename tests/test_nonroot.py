@@ -10,6 +10,7 @@ processes (the server its commands started) gone before its host check.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -235,6 +236,9 @@ def _cgroups_of(pid: int) -> list[str]:
 
 def test_a_user_creates_starts_attaches_stops_and_destroys_a_busybox_container(clean: User) -> None:
     user = clean
+    rows = json.loads(user.run("check", "--format", "json").stdout)
+    row = next(r for r in rows if r["name"] == "idmap:subids")
+    assert row["supported"] is True and f"uid {user.first}+{COUNT}" in row["detail"], row
     user.ok("create", "nr1", "-t", "busybox")
     config = Path(user.lxcpath, "nr1", "config").read_text()
     assert f"lxc.idmap = u 0 {user.first} {COUNT}" in config, "the user's subuid range maps the container's root"

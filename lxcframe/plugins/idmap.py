@@ -31,6 +31,13 @@ def lxcframe_api_extensions() -> list[str]:
 
 
 @hookimpl
+def lxcframe_check() -> list[object]:
+    from lxcframe import subid
+
+    return [subid.probe()]
+
+
+@hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     entries = im.config_entries(config)
     if not entries:
