@@ -276,6 +276,8 @@ def test_a_user_creates_starts_attaches_stops_and_destroys_a_busybox_container(c
     user.ok("stop", "nr1")
     for top in user.delegated:
         assert not [e for e in os.listdir(top) if e.startswith("lxc.")], f"the container's cgroups are gone from {top}"
+    assert user.ok("execute", "nr1", "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map").split() == [
+        "0", "0", str(user.first), str(COUNT)]
     user.ok("destroy", "nr1")
     assert not os.path.exists(os.path.join(user.lxcpath, "nr1"))
     assert os.stat(os.path.join(user.home, "run", "lxcframe")).st_uid == user.uid, "the run directory is the user's"
