@@ -245,9 +245,11 @@ class Adoptions:
                 adopted.console.drain()
             adopted.console.close()
             adopted.console = None
+        restarting = self.restart is not None and rebooted(adopted.status)
+
         def in_worker() -> int:
             self._close_in_child(keep=adopted)
-            return _end_in_worker(adopted)
+            return _end_in_worker(adopted, restarting)
 
         pid = fork_worker(in_worker)
         # The monitor lock stays held here too until the worker is done: the state names this server as
@@ -355,7 +357,7 @@ class Adoptions:
         self.log.info("adopted a running container again", container=name, init_pid=recorded.init_pid)
 
 
-def _end_in_worker(adopted: Adopted) -> int:
+def _end_in_worker(adopted: Adopted, restarting: bool) -> int:
     from lxcframe import after_stop, entering
 
     request = adopted.request
@@ -370,7 +372,7 @@ def _end_in_worker(adopted: Adopted) -> int:
     if len(adopted.locks) > 1:
         st.adopt_key_lock(adopted.lxcpath, adopted.name, adopted.locks[1])
     sys.stdout.flush()
-    return after_stop.end_container(request, adopted.plugins, adopted.status, dict(adopted.kept))
+    return after_stop.end_container(request, adopted.plugins, adopted.status, dict(adopted.kept), restarting)
 
 
 def rebooted(status: int | None) -> bool:

@@ -32,17 +32,20 @@ from lxcframe.stages import STAGE_BY_HOOK
 from lxcframe.start_request import StartRequest
 
 
-def end_container(request: StartRequest, plugins: Any, status: int | None, kept: dict[str, int]) -> int:
+def end_container(request: StartRequest, plugins: Any, status: int | None, kept: dict[str, int],
+                  restarting: bool = False) -> int:
     """End the container of ``request`` whose init exited with ``status`` (``None``: not our child, its
-    end unknown); returns 0, or 1 when a step failed (logged)."""
+    end unknown); returns 0, or 1 when a step failed (logged). ``restarting``: the server starts it
+    again afterwards (a reboot)."""
     plan = request.plan
     config = plan.config
     with bound_container(plan.name), HUB.container_sink(
-        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level")
+        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level"), config.get("lxc.log.syslog")
     ):
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)
         ctx.kept.update(kept)
+        ctx.restarting = restarting
         failed = False
         try:
             recorded = st.read_state(plan.lxcpath, plan.name)

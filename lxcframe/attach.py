@@ -46,7 +46,7 @@ from lxcframe.state import ContainerState
 _NAMESPACES = (
     ("user", syscalls.CLONE_NEWUSER), ("mnt", syscalls.CLONE_NEWNS), ("pid", syscalls.CLONE_NEWPID),
     ("uts", syscalls.CLONE_NEWUTS), ("ipc", syscalls.CLONE_NEWIPC), ("net", syscalls.CLONE_NEWNET),
-    ("cgroup", syscalls.CLONE_NEWCGROUP),
+    ("cgroup", syscalls.CLONE_NEWCGROUP), ("time", syscalls.CLONE_NEWTIME),
 )
 
 

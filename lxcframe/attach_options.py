@@ -10,8 +10,9 @@ import attrs
 
 from lxcframe.errors import ContainerError
 
-#: Every namespace an attach may join, as ``CLONE_NEW*`` flags (time namespaces are not entered).
-NAMESPACE_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+#: Every namespace an attach may join, as ``CLONE_NEW*`` flags (0x80: the time namespace).
+NAMESPACE_FLAGS = (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+                   | 0x00000080)
 
 
 def _descriptor(value: Any, which: str) -> int:

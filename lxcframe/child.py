@@ -130,6 +130,7 @@ class _InitChild:
 
     def pivot(self) -> None:
         ctx = self.context()
+        _rootfs_flags(ctx)
         _pivot(ctx.root_fd)
         os.close(ctx.root_fd)
 
@@ -187,10 +188,12 @@ def _report(channel: Channel, stage: str, plugin: str | None, message: str, errn
         pass
 
 
-def become(uid: int, gid: int) -> None:
-    """Take ``uid`` and ``gid`` (real, effective and saved) and no supplementary groups."""
+def become(uid: int, gid: int, *, keep_groups: bool = False) -> None:
+    """Take ``uid`` and ``gid`` (real, effective and saved) and no supplementary groups (with
+    ``keep_groups``, those set already: ``lxc.init.groups``)."""
     try:
-        os.setgroups([])  # the host's supplementary groups mean nothing inside
+        if not keep_groups:
+            os.setgroups([])  # the host's supplementary groups mean nothing inside
     except PermissionError:
         pass  # setgroups is denied in a user namespace whose gid map was written without it
     os.setresgid(gid, gid, gid)
@@ -205,10 +208,26 @@ def _pivot(root_fd: int) -> None:
     os.chdir("/")
 
 
+def _rootfs_flags(ctx: ChildContext) -> None:
+    """The rootfs mount's flags (``lxc.rootfs.options``), set last, once every stage made what it mounts
+    on inside (a read-only rootfs takes no new mount point); the mounts on it keep their own."""
+    if not ctx.rootfs_flags:
+        return
+    # A bind remount changes the flags of this one mount, whatever made it (bind, overlay, idmapped tree).
+    syscalls.mount(None, f"/proc/self/fd/{ctx.root_fd}", None,
+                   syscalls.MS_BIND | syscalls.MS_REMOUNT | ctx.rootfs_flags)
+
+
 def _set_final_ids(ctx: ChildContext) -> None:
+    groups = ctx.final_groups
+    if groups is not None:
+        try:
+            os.setgroups(list(groups))
+        except OSError as err:
+            raise StepFailed(f"lxc.init.groups {','.join(map(str, groups))}: setgroups: {err.strerror}") from None
     if (ctx.final_uid, ctx.final_gid) == (os.getuid(), os.getgid()):
         return
-    become(ctx.final_uid, ctx.final_gid)
+    become(ctx.final_uid, ctx.final_gid, keep_groups=groups is not None)
 
 
 def _arm_pdeath(signum: int, monitor_pidfd: int) -> None:

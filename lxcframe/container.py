@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lxcframe import ending
+from lxcframe import ending, removal
 from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig
 from lxcframe.container_config import ConfigMethods
@@ -126,7 +125,24 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
         if init is not None:
             os.close(init)
             return _evolve(recorded, state=st.RUNNING, monitor_pid=None)
+        self._clean_stale_unless_busy()
         return None
+
+    def _clean_stale_unless_busy(self) -> bool:
+        """What a dead monitor left, released by whoever reads the state first (``state``, ``info``,
+        ``ls``): its cgroups and records must not wait for the next start. Only when no command holds
+        the container's lock: one that does (a start, a stop) cleans up itself."""
+        try:
+            lock = st.acquire_command_lock(self.lxcpath, self.name, timeout=0)
+        except ContainerError:
+            return False
+        try:
+            return self._clean_stale()
+        except Exception as err:  # a read must still answer: the next stop or start tries again
+            self._log().warning("cleaning up after a monitor that died failed", error=str(err))
+            return False
+        finally:
+            st.release_command_lock(self.lxcpath, self.name, lock)
 
     def _proven_pidfds(self, recorded: st.ContainerState) -> tuple[int, int | None]:
         """Pidfds of the live monitor and (if it lives) init that ``recorded`` names, both proven.
@@ -187,20 +203,22 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
         current = self.current_state()
         return current.init_pid if current and current.init_pid else -1
 
-    def _clean_stale(self) -> None:
-        """Release what a dead monitor left (its recorded host state) and drop its state file."""
+    def _clean_stale(self) -> bool:
+        """Release what a dead monitor left (its recorded host state) and drop its state file; True
+        when there was such a thing to release."""
         recorded = st.read_state(self.lxcpath, self.name)
         if recorded is None or st.monitor_alive(self.lxcpath, self.name):
-            return
+            return False
         init = _open_pidfd(recorded.init_pid, recorded.init_start, pidns=recorded.init_pidns)
         if init is not None:
             os.close(init)
-            return  # init still runs; stop will kill it first
+            return False  # init still runs; stop will kill it first
         with bound_container(self.name):
             self._log().warning("cleaning up after a monitor that died", monitor_pid=recorded.monitor_pid)
             call_hook(self.plugins, "lxcframe_cleanup", state=recorded, ctx=None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(st.runtime_dir(self.lxcpath, self.name), "state.json"))
+        return True
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -282,6 +300,10 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
     def stop(self, *, kill: bool = False, timeout: float = 60.0) -> None:
         """Ask init to halt (``lxc.signal.halt``), kill everything after ``timeout`` s; ``kill`` at once."""
         with bound_container(self.name):
+            # A monitor that died with its init left the container stopped but not cleaned up: a stop
+            # that releases what it left has done its work, as lxc-stop after a crashed monitor.
+            if self._clean_stale_unless_busy():
+                return
             if self._abort_start(kill, timeout):  # a start holds the command lock until it ends
                 return
             with st.command_lock(self.lxcpath, self.name):
@@ -296,9 +318,10 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
         from lxcframe import process_proof, syscalls
         from lxcframe.context import StopContext
 
+        if self._clean_stale():  # as in stop(), for a monitor that died while this waited for the lock
+            return True
         current = self.current_state()
         if current is None:
-            self._clean_stale()
             raise ContainerError(f"{self.name}: {'not running' if self.defined else 'no such container'}")
         call_hook(self.plugins, "lxcframe_stop_requested",
                   ctx=StopContext(self.name, self.lxcpath, kill, timeout))
@@ -386,12 +409,15 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
             process_proof.close(monitor)
 
     def wait(self, state: str, timeout: float = -1) -> bool:
-        """Wait until the container is in ``state``; ``timeout`` < 0 waits forever."""
-        state = state.upper()
-        if state not in st.STATES:
-            raise ContainerError(f"unknown state {state!r} (expected one of {', '.join(st.STATES)})")
+        """Wait until the container is in ``state``, or in any of ``"RUNNING|FROZEN"`` as lxc-wait takes
+        them; ``timeout`` < 0 waits forever."""
+        wanted = {word.strip().upper() for word in state.split("|")}
+        unknown = sorted(wanted - set(st.STATES))
+        if unknown:
+            raise ContainerError(f"unknown state {unknown[0]!r} in {state!r} "
+                                 f"(expected one of {', '.join(st.STATES)}, or several joined by '|')")
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        while self.state != state:
+        while self.state not in wanted:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
@@ -412,16 +438,7 @@ class Container(ConfigMethods, RunningMethods, LiveCgroupMethods, CopyMethods, R
                 config: ContainerConfig | None = self.load_config()
             except ConfigError:
                 config = None  # a broken config must not make a container impossible to remove
-            call_hook(self.plugins, "lxcframe_destroy", name=self.name, lxcpath=self.lxcpath, config=config)
-            if config is not None and config.get("lxc.rootfs.managed", True) is False:
-                self._log().info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
-                return
-            if os.geteuid() == 0:
-                shutil.rmtree(self.container_dir)
-            else:
-                from lxcframe.userns_exec import remove_as_user
-
-                remove_as_user(self.container_dir, config)
+            removal.remove_container(self.name, self.lxcpath, self.plugins, config, self._log())
 
 
 def _evolve(recorded: st.ContainerState, **changes: Any) -> st.ContainerState:

@@ -48,8 +48,9 @@ class CopyMethods:
         @property
         def config_file_name(self) -> str: ...
         def load_config(self) -> ContainerConfig: ...
+        def append_config_item(self, key: str, value: str) -> None: ...
         def current_state(self) -> st.ContainerState | None: ...
-        def _clean_stale(self) -> None: ...
+        def _clean_stale(self) -> bool: ...
 
     # --- clone and rename ----------------------------------------------------------------------
 
@@ -69,6 +70,26 @@ class CopyMethods:
             _copy(self._request(target.container_dir, rootfs, snapshot=snapshot,
                                 uts_name=None if keep_name else newname, new_macs=not keep_mac))
         return target
+
+    def ephemeral_copy(self, newname: str | None = None, *, lxcpath: str | None = None, keep_data: bool = False,
+                       keep_name: bool = False, keep_mac: bool = False) -> Self:
+        """An overlay snapshot of this stopped container for ``lxc-copy -e`` to start: its config says
+        ``lxc.ephemeral = 1`` (unless ``keep_data``), so it is destroyed when it stops.
+
+        ``newname`` by default is this name, ``_`` and six random letters and digits (LXC's
+        ``NAME_XXXXXX``). The copy is not started; returns its object.
+        """
+        target = lxcpath or self.lxcpath
+        if newname is None:
+            newname = _free_name(self.name, target)
+        source = self
+        if not keep_data:
+            # Written into the copy's config with the copy, not after it: no moment where it exists
+            # without the key. This object's own unsaved edits come along, as in any copy.
+            source = self._sibling(self.name, self.lxcpath)
+            source._edits = self._edits
+            source.append_config_item("lxc.ephemeral", "1")
+        return source.clone(newname, lxcpath=target, snapshot=True, keep_name=keep_name, keep_mac=keep_mac)
 
     def rename(self, newname: str) -> Self:
         """Move this stopped container (its directory, snapshots included) to ``newname``.
@@ -225,6 +246,18 @@ class CopyMethods:
         from lxcframe.config.edits import save_edits
 
         return functools.partial(save_edits, registry=self.plugins.key_registry(), edits=self._edits)
+
+
+def _free_name(name: str, lxcpath: str) -> str:
+    """``NAME_`` and six random letters and digits, no container of ``lxcpath`` has yet."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        candidate = f"{name}_{''.join(secrets.choice(alphabet) for _ in range(6))}"
+        if not os.path.lexists(os.path.join(lxcpath, candidate)):
+            return candidate
 
 
 def _refuse_existing(target: CopyMethods) -> None:

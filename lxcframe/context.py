@@ -143,6 +143,9 @@ class HostContext:
         #: What the server serves for the container's life once its start worker left, by kind: today
         #: ``"console"``, a :class:`lxcframe.console_service.ConsoleServer`.
         self.served: dict[str, Any] = {}
+        #: True in the end of a container its server starts again once the end is done (a reboot):
+        #: what goes only with a container's last end (``lxc.ephemeral``) stays.
+        self.restarting = False
 
     @property
     def name(self) -> str:
@@ -165,6 +168,10 @@ class ChildContext:
         #: Set by a security plugin when init must switch user after the other security steps.
         self.final_uid = plan.uid
         self.final_gid = plan.gid
+        #: Init's supplementary groups, set with its ids (``None``: none at all).
+        self.final_groups: tuple[int, ...] | None = None
+        #: MS_* flags the rootfs mount gets just before the pivot (0: as it was mounted).
+        self.rootfs_flags = 0
         #: What plugins keep between the child's stages, by :class:`~lxcframe.stash.StashKey`.
         self.stash = Stash()
 

@@ -14,6 +14,8 @@ import shutil
 import signal
 from collections.abc import Iterable
 
+from lxcframe import syscalls
+
 _NEVER_CAUGHT = (signal.SIGKILL, signal.SIGSTOP)
 _FD_LIMIT = 0x7FFFFFFF
 
@@ -34,13 +36,19 @@ def close_descriptors(keep: Iterable[int] = ()) -> None:
 
 def default_signals() -> None:
     """Every signal back to its default action and none blocked, as a fresh process expects."""
-    for signum in signal.valid_signals():
+    valid = signal.valid_signals()
+    for signum in range(1, signal.NSIG):
         if signum in _NEVER_CAUGHT:
+            continue
+        if signum not in valid:
+            # The C library's own (32 and 33 with glibc): Python cannot name them, and a process
+            # started by posix_spawn has them ignored, which would survive the exec that follows.
+            syscalls.unignore_signal(signum)
             continue
         try:
             signal.signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
-            continue  # the C library's own real-time signals
+            syscalls.unignore_signal(signum)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 

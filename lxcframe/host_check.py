@@ -30,9 +30,17 @@ class CheckRow:
     name: str
     supported: bool
     detail: str
+    #: Its absence fails the check (see :class:`~lxcframe.probe.Probe`); a plugin that failed to load
+    #: or whose check broke is always required.
+    required: bool = True
+
+    @property
+    def fails(self) -> bool:
+        return self.required and not self.supported
 
     def as_json(self) -> dict[str, Any]:
-        return {"plugin": self.plugin, "name": self.name, "supported": self.supported, "detail": self.detail}
+        return {"plugin": self.plugin, "name": self.name, "supported": self.supported, "required": self.required,
+                "detail": self.detail}
 
 
 def check_host(plugins: Plugins) -> list[CheckRow]:
@@ -53,7 +61,23 @@ def check_host(plugins: Plugins) -> list[CheckRow]:
             continue
         for result in results:
             rows.extend(_rows_of(name, result))
-    return rows
+    return _once(rows)
+
+
+def _once(rows: list[CheckRow]) -> list[CheckRow]:
+    """Each fact (plugin, name) once, where it first came: a plugin whose check hook is registered twice
+    (a module and its object) or that probes the same fact twice lists it once; if the answers differ, the
+    unsupported one stands, with its detail."""
+    first: dict[tuple[str, str], int] = {}
+    kept: list[CheckRow] = []
+    for row in rows:
+        key = (row.plugin, row.name)
+        if key not in first:
+            first[key] = len(kept)
+            kept.append(row)
+        elif kept[first[key]].supported and not row.supported:
+            kept[first[key]] = row
+    return kept
 
 
 def _rows_of(plugin: str, result: object) -> list[CheckRow]:
@@ -62,7 +86,7 @@ def _rows_of(plugin: str, result: object) -> list[CheckRow]:
     rows = []
     for item in result:
         if isinstance(item, Probe) and isinstance(item.supported, bool):
-            rows.append(CheckRow(plugin, item.name, item.supported, item.detail))
+            rows.append(CheckRow(plugin, item.name, item.supported, item.detail, item.required is not False))
         elif isinstance(item, Probe):
             # "no" is a true value: guessing would report a missing feature as supported.
             shown = f"{type(item.supported).__name__} {item.supported!r}"
@@ -73,5 +97,11 @@ def _rows_of(plugin: str, result: object) -> list[CheckRow]:
 
 
 def all_supported(rows: list[CheckRow]) -> bool:
-    """What the exit status of ``check`` tells: every fact of every enabled plugin is supported."""
+    """Every fact of every enabled plugin is supported, the optional ones included."""
     return all(row.supported for row in rows)
+
+
+def passes(rows: list[CheckRow]) -> bool:
+    """What the exit status of ``check`` tells: no required fact is missing (every plugin loaded, every
+    check hook answered, every fact a plugin cannot work without is there)."""
+    return not any(row.fails for row in rows)

@@ -81,6 +81,57 @@ class Sink:
             self.owned = False
 
 
+#: The host's syslog socket (a datagram socket, as syslog(3) writes to it).
+SYSLOG_SOCKET = "/dev/log"
+#: ``lxc.log.syslog``'s facilities (LXC's: daemon and local0…local7) and their numbers.
+SYSLOG_FACILITIES = {"daemon": 3, **{f"local{n}": 16 + n for n in range(8)}}
+#: syslog severities of lxcframe's levels (trace and debug are syslog's debug, fatal its emergency).
+_SYSLOG_SEVERITY = (7, 7, 6, 5, 4, 3, 2, 1, 0)
+
+
+class SyslogSink(Sink):
+    """``lxc.log.syslog``: lines about the container as syslog messages of ``facility``, sent to
+    :data:`SYSLOG_SOCKET` as syslog(3) sends them (``<PRI>lxcframe[PID]: line``). A host without a
+    syslog daemon drops them, as syslog(3) does."""
+
+    def __init__(self, facility: str, level: int) -> None:
+        import socket
+
+        super().__init__(-1, level)
+        self.facility = SYSLOG_FACILITIES[facility]
+        self.sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    def write(self, event: dict[str, Any], level: int) -> None:
+        if level < self.level or self.sock is None:
+            return
+        line = render_console(event, level).rstrip("\n")
+        priority = self.facility * 8 + _SYSLOG_SEVERITY[min(level, len(_SYSLOG_SEVERITY) - 1)]
+        with contextlib.suppress(OSError):  # no daemon, or a full queue: the container goes on
+            self.sock.sendto(f"<{priority}>lxcframe[{os.getpid()}]: {line}".encode("utf-8", "replace"),
+                             SYSLOG_SOCKET)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class TeeSink(Sink):
+    """Several sinks of one container (its log file and syslog), as one."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        super().__init__(-1, min(sink.level for sink in sinks))
+        self.sinks = sinks
+
+    def write(self, event: dict[str, Any], level: int) -> None:
+        for sink in self.sinks:
+            sink.write(event, level)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
 class CallerSink(Sink):
     """The stderr of the process that asked for a start, written by the monitor running it.
 
@@ -196,12 +247,16 @@ class LogHub:
                 sink.level, sink.fmt = new_level, new_fmt
 
     @contextlib.contextmanager
-    def container_sink(self, name: str, path: str | None, level: int | None) -> Iterator[None]:
-        """While the block runs, lines about container ``name`` also go to ``path``."""
-        if not path:
+    def container_sink(self, name: str, path: str | None, level: int | None,
+                       syslog: str | None = None) -> Iterator[None]:
+        """While the block runs, lines about container ``name`` also go to ``path`` and, with a
+        ``syslog`` facility, to syslog (``lxc.log.file``, ``lxc.log.syslog``; both at ``level``)."""
+        threshold = LEVELS["error"] if level is None else level
+        sinks = ([Sink.open(path, threshold)] if path else []) + ([SyslogSink(syslog, threshold)] if syslog else [])
+        if not sinks:
             yield
             return
-        sink = Sink.open(path, LEVELS["error"] if level is None else level)
+        sink = sinks[0] if len(sinks) == 1 else TeeSink(sinks)
         with self._lock:
             previous = self._container_sinks.get(name)
             self._container_sinks[name] = sink

@@ -279,7 +279,7 @@ def run_monitor(plugins: Any, plan: StartPlan, notify: Notify, *, forward_signal
     """
     config = plan.config
     with bound_container(plan.name), HUB.container_sink(
-        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level")
+        plan.name, config.get("lxc.log.file"), config.get("lxc.log.level"), config.get("lxc.log.syslog")
     ):
         log = get_logger("monitor")
         ctx = HostContext(plan, plugins, log)

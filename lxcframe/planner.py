@@ -40,7 +40,8 @@ def build_plan(
 
     # What plugins log while they plan (a seccomp rule skipped, the filter at trace level) goes where
     # the monitor's lines go: the container's lxc.log.file too.
-    with bound_container(name), HUB.container_sink(name, config.get("lxc.log.file"), config.get("lxc.log.level")):
+    with bound_container(name), HUB.container_sink(name, config.get("lxc.log.file"), config.get("lxc.log.level"),
+                                                     config.get("lxc.log.syslog")):
         parts = plan_parts(plugins, config, PlanHost(name, lxcpath, plugins.host))
     flags = 0
     for value in call_hook(plugins, "lxcframe_clone_flags", config=config):

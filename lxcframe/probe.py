@@ -18,11 +18,17 @@ _Args = ParamSpec("_Args")
 
 @attrs.frozen
 class Probe:
-    """One host fact: what was checked, whether it is usable, and why."""
+    """One host fact: what was checked, whether it is usable, and why.
+
+    ``required`` says whether its absence makes ``lxcframe check`` fail: True (the default) when the
+    plugin cannot do what it offers without it; False when lxcframe works on without it (a slower
+    fallback, keys ignored as LXC ignores them on such a host, one option that needs it).
+    """
 
     name: str
     supported: bool
     detail: str
+    required: bool = True
 
 
 def never_raises(name: str) -> Callable[[Callable[_Args, Probe]], Callable[_Args, Probe]]:

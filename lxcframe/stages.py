@@ -200,6 +200,10 @@ PLUGIN_ORDER: dict[str, tuple[Placement, ...]] = {
                                    "plugin made stdio), then the ambient capabilities raised for the hooks "
                                    "are cleared"),
     ),
+    "lxcframe_post_stop": (
+        Placement("ephemeral", "last", "an ephemeral container is removed once lxc.hook.post-stop ran, as "
+                                       "LXC destroys it after its hooks"),
+    ),
     "lxcframe_attach_child": (
         Placement("apparmor", "first", "the LSM label first, as in the security stage"),
         Placement("core", "first", "lxc.arch's personality, before seccomp may deny personality(2)"),

@@ -32,7 +32,7 @@ ENABLE_ENV = "LXCFRAME_SERVER"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH, signal.SIGALRM)
 #: Verbs whose container processes take the caller's terminal when stdin is one (``start`` with -F).
-_TERMINAL_VERBS = frozenset(("attach", "execute", "start"))
+_TERMINAL_VERBS = frozenset(("attach", "execute", "start", "copy"))
 _ANSWER_SIZE = 4096
 
 def served(verb: str | None, args: list[str]) -> bool:
@@ -40,6 +40,8 @@ def served(verb: str | None, args: list[str]) -> bool:
     if os.environ.get(ENABLE_ENV, "") == "0" or verb is None or verb == "console":
         return False
     if verb in _TERMINAL_VERBS and _isatty(0):
+        if verb == "copy":  # an ephemeral copy runs in the foreground (or attaches) unless -d
+            return not {"-e", "--ephemeral"} & set(args) or bool({"-d", "--daemon"} & set(args))
         return verb == "start" and not {"-F", "--foreground"} & set(args)
     return True
 

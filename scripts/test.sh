@@ -12,9 +12,6 @@ export COVERAGE_PROCESS_START="$PWD/pyproject.toml"
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "import os; os.environ.get('COVERAGE_PROCESS_START') and exec(open('$PWD/scripts/coverage_at_pivot.py').read(), {})" \
     > "$site/lxcframe_coverage_at_pivot.pth"
-status=0
-.venv/bin/python -m pytest "$@" || status=$?
-
 # Whether the arguments name test files or directories: then only those run, not contrib's tests.
 names_paths() {
     local arg
@@ -24,6 +21,46 @@ names_paths() {
     done
     return 1
 }
+
+# Whether the arguments select tests themselves (-k, -m, --lf, names): then one pytest runs them.
+selects_tests() {
+    local arg
+    for arg in "$@"; do
+        case $arg in -k|-k*|-m|-m*|--lf|--last-failed|--ff|--failed-first|--sw|--stepwise|--shard*) return 0 ;; esac
+    done
+    names_paths "$@"
+}
+
+# The whole suite runs as one shard per core (LXCFRAME_TEST_SHARDS, at most 4), side by side, each in
+# network and mount namespaces and a cgroup of its own (tests/shards.py); then the tests marked
+# serial, alone. Shard 0 writes here as it goes, the others when they are done.
+status=0
+shards=${LXCFRAME_TEST_SHARDS:-$(nproc)}
+if [ "$shards" -gt 4 ]; then shards=4; fi
+if [ "$shards" -le 1 ] || selects_tests "$@"; then
+    .venv/bin/python -m pytest "$@" || status=$?
+else
+    logs=$(mktemp -d)
+    pids=()
+    for ((i = 1; i < shards; i++)); do
+        .venv/bin/python -m pytest "$@" --shard "$i/$shards" > "$logs/shard-$i.log" 2>&1 &
+        pids+=("$!")
+    done
+    echo "== shard 0/$shards (shards 1 to $((shards - 1)) follow when done)"
+    .venv/bin/python -m pytest "$@" --shard "0/$shards" || status=$?
+    for ((i = 1; i < shards; i++)); do
+        shard_status=0
+        wait "${pids[$((i - 1))]}" || shard_status=$?
+        echo "== shard $i/$shards"
+        cat "$logs/shard-$i.log"
+        if [ "$shard_status" -ne 0 ]; then status=$shard_status; fi
+    done
+    rm -rf "$logs"
+    echo "== serial tests"
+    serial_status=0
+    .venv/bin/python -m pytest "$@" -m serial || serial_status=$?
+    if [ "$serial_status" -ne 0 ] && [ "$serial_status" -ne 5 ]; then status=$serial_status; fi
+fi
 
 # contrib/lxcframe-motd's own tests, run as its author runs them: the distribution installed, pytest
 # started in its directory (its pyproject's settings), lxcframe's fixtures reaching it through the

@@ -19,6 +19,43 @@ from lxcframe.container import Container
 from lxcframe.context import StartPlan
 from lxcframe.plugin_manager import TRACE_ENV, Plugins
 
+from .shards import ShardWorld, parse_shard, select
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shard", metavar="I/N", default=None,
+                     help="run every N-th test not marked serial, from the I-th, in namespaces and a cgroup "
+                          "of its own (tests/shards.py; scripts/test.sh runs the shards side by side)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("shard")
+    if value is None:
+        return
+    index, _ = parse_shard(value)
+    world = ShardWorld(index, _own_cgroup_dirs())
+    world.enter()
+    config.stash[_SHARD_WORLD] = world
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    world = config.stash.get(_SHARD_WORLD, None)
+    if world is not None:
+        world.leave()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    value = config.getoption("shard")
+    if value is None:
+        return
+    kept, dropped = select(items, *parse_shard(value))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+_SHARD_WORLD = pytest.StashKey[ShardWorld]()
+
 
 def _mount_lines() -> set[str]:
     with open("/proc/self/mountinfo") as handle:

@@ -27,6 +27,7 @@ import pytest
 from lxcframe import state as st
 from lxcframe import syscalls
 from lxcframe.container import Container
+from lxcframe.errors import ConfigError
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.cgroup import fs
 from lxcframe.plugins.cgroup.delegate import v2_files
@@ -143,6 +144,7 @@ def test_the_private_mount_is_a_pure_cgroup2_layout(rundir):
 # --- real containers ---------------------------------------------------------------------------------
 
 
+@pytest.mark.serial  # cgroup2 controllers: a shard's own cgroup2 cgroup hands none down
 def test_start_limits_info_and_kill_on_pure_cgroup2(per_container_monitor, make_container, lxcpath):
     """Placement in the unified tree alone, limits (core files, and a controller where one is free),
     info from cpu.stat, and ``stop -k`` through cgroup.kill taking processes that forked away."""
@@ -267,3 +269,70 @@ def test_unprivileged_container_gets_its_cgroup2_delegated(make_container, lxcpa
     assert [(m[1], m[2]) for m in mounts] == [("/sys/fs/cgroup", "cgroup2")] and mounts[0][3].startswith("rw,")
     assert parse_proc_cgroup(lines[-1] + "\n") == [("", "/sub")]  # rooted at its own cgroup, in the sub-cgroup
     assert seen["inner"] and seen["gone"]
+
+
+# --- device rules: a BPF device program, as on a default Debian 12 host -----------------------------------------
+
+COMMON_CONF = "/usr/share/lxc/config/common.conf"
+
+
+def test_stock_common_conf_device_rules_hold_on_pure_cgroup2(make_container, lxcpath):
+    """Debian's common.conf carries both kinds of device rules: here no v1 hierarchy has devices, so its
+    lxc.cgroup2.devices rules govern, compiled into a device program on the payload cgroup; its
+    lxc.cgroup.devices rules are left out rather than refused. Denied opens fail with EPERM, the
+    allowed ones work, mknod is allowed for every device (``c *:* m``, ``b *:* m``); the stop detaches
+    and frees the program."""
+    from lxcframe.plugins.cgroup import device_program
+
+    make_container("p2dev", config=(RELATIVE, ("lxc.include", COMMON_CONF)))
+
+    def body() -> dict[str, Any]:
+        container = fresh("p2dev", lxcpath)
+        container.start()
+        try:
+            unified = unified_of(container)
+            directory = unified.path(unified.payload)
+            programs = device_program.attached(directory)
+            code, out = capture(container, "; ".join([
+                "echo x > /dev/null && echo null:open",
+                "head -c 1 /dev/zero | wc -c | sed 's/^/zero:read /'",
+                "mknod /dev/t-port c 1 4 && echo port:mknod", "head -c 1 /dev/t-port",
+                "mknod /dev/t-disk b 8 0 && echo disk:mknod", "head -c 1 /dev/t-disk", "true"]))
+        finally:
+            container.stop(kill=True)
+        return {"programs": programs, "code": code, "out": out, "gone": not os.path.isdir(directory)}
+
+    seen = in_pure_cgroup2(body)
+    assert len(seen["programs"]) == 1 and seen["code"] == 0, seen
+    assert seen["out"].splitlines() == [
+        "null:open", "zero:read 1", "port:mknod", "head: /dev/t-port: Operation not permitted",
+        "disk:mknod", "head: /dev/t-disk: Operation not permitted"], seen["out"]
+    assert seen["gone"]
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            os.close(syscalls.prog_fd_by_id(seen["programs"][0]))
+        except FileNotFoundError:
+            break
+        assert time.monotonic() < deadline, "the device program is still loaded after the stop"
+        time.sleep(0.05)
+
+
+def test_v1_device_rules_alone_are_still_refused_on_pure_cgroup2(make_container, lxcpath):
+    """Only cgroup2 device rules let the v1 ones be left out: alone, they would go unapplied."""
+    make_container("p2v1dev", config=(RELATIVE, ("lxc.cgroup.devices.deny", "a")))
+
+    def body() -> dict[str, Any]:
+        container = fresh("p2v1dev", lxcpath)
+        try:
+            container.start()
+        except ConfigError as err:
+            return {"error": str(err), "state": container.state}
+        container.stop(kill=True)
+        return {"error": None}
+
+    seen = in_pure_cgroup2(body)
+    assert seen["error"] is not None and seen["error"].endswith(
+        ": lxc.cgroup.devices.deny: no writable cgroup v1 hierarchy is mounted (layout unified), so the cgroup "
+        "plugin's v1 driver cannot apply it"), seen
+    assert seen["state"] == st.STOPPED

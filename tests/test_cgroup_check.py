@@ -37,7 +37,7 @@ def cgroup_rows(plugins: Plugins) -> list[tuple[str, Probe]]:
 def test_check_lists_the_layout_and_each_driver_once_as_the_cgroup_plugins():
     rows = cgroup_rows(Plugins())
     assert [(plugin, probe.name) for plugin, probe in rows] == [
-        ("cgroup", "cgroup"), ("cgroup", "cgroup.v1"), ("cgroup", "cgroup.v2")]
+        ("cgroup", "cgroup"), ("cgroup", "cgroup.v1"), ("cgroup", "cgroup.v2"), ("cgroup", "cgroup.bpf_devices")]
     found = {probe.name: probe for _, probe in rows}
     v1, v2 = found["cgroup.v1"], found["cgroup.v2"]
     assert v1.detail.startswith(f"layout {FACTS.mode}") and v2.detail.startswith(f"layout {FACTS.mode}")

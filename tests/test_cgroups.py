@@ -455,28 +455,39 @@ def test_v1_limits_are_written_devices_in_a_second_pass(make_container):
 
 @needs_v1("devices")
 @needs_v2()
-def test_cgroup2_device_rules_are_left_to_the_v1_devices_controller(make_container):
+def test_cgroup2_device_rules_hold_next_to_the_v1_devices_controller(make_container):
     """A config carrying both kinds of device rules (LXC's common.conf) starts on a host where devices
-    is a v1 controller: the lxc.cgroup.devices.* rules govern, the lxc.cgroup2.devices.* ones are
-    neither refused nor written (cgroup2 has no devices.* file to write them to)."""
+    is a v1 controller: the lxc.cgroup.devices.* rules go to the v1 cgroup, the lxc.cgroup2.devices.*
+    ones become a device program on the unified payload cgroup, and a device must pass both."""
+    from lxcframe.plugins.cgroup import device_program
+
     container = make_container("cgtdev2", config=(
         RELATIVE,
         ("lxc.cgroup.devices.deny", "a"),
+        ("lxc.cgroup.devices.allow", "c 1:3 rwm"),
         ("lxc.cgroup.devices.allow", "c 1:5 rwm"),
         ("lxc.cgroup2.devices.deny", "a"),
+        ("lxc.cgroup2.devices.allow", "c 1:3 rwm"),
         ("lxc.cgroup2.devices.allow", "c 1:9 rwm"),
     ))
     container.start()
     try:
         (devices,) = [p for p in placed_of(container, V1) if "devices" in p.controllers]
-        assert fs.read(devices.path(devices.payload, "devices.list")).splitlines() == ["c 1:5 rwm"]
+        assert sorted(fs.read(devices.path(devices.payload, "devices.list")).splitlines()) == ["c 1:3 rwm", "c 1:5 rwm"]
         (unified,) = placed_of(container, V2)
         assert not [f for f in os.listdir(unified.path(unified.payload)) if f.startswith("devices.")]
+        assert len(device_program.attached(unified.path(unified.payload))) == 1
+        # /dev/null passes both; /dev/zero only v1's rules, /dev/urandom only the program's.
+        code, out = capture(container, "/bin/sh", "-c", "echo x > /dev/null && echo null; head -c 1 /dev/zero; "
+                            "head -c 1 /dev/urandom; true")
+        assert code == 0 and out.splitlines() == [
+            "null", "head: /dev/zero: Operation not permitted", "head: /dev/urandom: Operation not permitted"], out
     finally:
         container.stop(kill=True)
     assert leftovers("cgtdev2") == []
 
 
+@pytest.mark.serial  # a cgroup2 controller: a shard's own cgroup2 cgroup hands none down
 @needs_v2("hugetlb")
 def test_v2_limits_hugetlb_and_core_files(make_container, unified_base_restored):
     container = make_container("cgtlim2", config=(

@@ -20,7 +20,7 @@ import pytest
 
 from lxcframe.cli.check import render_text
 from lxcframe.hooks import hookimpl
-from lxcframe.host_check import CheckRow, all_supported, check_host
+from lxcframe.host_check import CheckRow, all_supported, check_host, passes
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins import core_probes
 from lxcframe.plugins.apparmor.host import HostPaths
@@ -28,7 +28,7 @@ from lxcframe.plugins.apparmor.probe import probes as apparmor_probes
 from lxcframe.probe import Probe
 
 CORE_ROWS = [f"namespace:{ns}" for ns in core_probes.NAMESPACES] + [name for name, _, _ in core_probes.SYSCALLS]
-JSON_KEYS = {"plugin", "name", "supported", "detail"}
+JSON_KEYS = {"plugin", "name", "supported", "required", "detail"}
 
 
 def cli(tmp_path: Path, *args: str, site: Path | None = None, columns: int | None = None
@@ -83,6 +83,7 @@ def test_every_fact_once_with_the_plugin_that_probed_it(tmp_path: Path) -> None:
     for row in rows:
         assert set(row) == JSON_KEYS
         assert isinstance(row["supported"], bool) and row["plugin"] and row["name"] and row["detail"]
+        assert isinstance(row["required"], bool)
     assert len(pairs(rows)) == len(set(pairs(rows))), pairs(rows)
     by_plugin: dict[str, list[str]] = {}
     for plugin, name in pairs(rows):
@@ -92,8 +93,8 @@ def test_every_fact_once_with_the_plugin_that_probed_it(tmp_path: Path) -> None:
     assert by_plugin["seccomp"] == ["seccomp:kernel", "seccomp:stacking"]
     assert by_plugin["keyring"] == ["keyring:session"]
     assert by_plugin["apparmor"] == [probe.name for probe in apparmor_probes(HostPaths())]
-    # The exit status is the conjunction of every row.
-    assert status == (0 if all(row["supported"] for row in rows) else 1)
+    # The exit status: no required fact is missing.
+    assert status == (0 if all(row["supported"] or not row["required"] for row in rows) else 1)
 
 
 @pytest.mark.parametrize("plugin", ["apparmor", "seccomp", "keyring"])
@@ -110,9 +111,10 @@ def test_a_third_party_plugin_has_its_rows_and_decides_the_exit_status(tmp_path:
     status, rows = check_json(tmp_path, site=site)
     widget = [row for row in rows if row["plugin"] == "widget"]
     assert widget == [
-        {"plugin": "widget", "name": "widget:device", "supported": False,
+        {"plugin": "widget", "name": "widget:device", "supported": False, "required": True,
          "detail": "/dev/widget missing: no widget driver loaded"},
-        {"plugin": "widget", "name": "widget:library", "supported": True, "detail": "libwidget 1.2"},
+        {"plugin": "widget", "name": "widget:library", "supported": True, "required": True,
+         "detail": "libwidget 1.2"},
     ]
     assert status == 1
     # Every plugin that makes this host fall short switched off: nothing unsupported is left, exit 0.
@@ -144,8 +146,10 @@ def test_text_shows_no_and_the_detail_of_an_unsupported_fact(tmp_path: Path) -> 
 def test_help_documents_the_exit_status(tmp_path: Path) -> None:
     result = cli(tmp_path, "check", "--help", columns=200)
     assert result.returncode == 0
-    assert ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
-            "a plugin disabled with -p no:NAME is not probed") in result.stdout
+    assert ("exit status: 0 when every required fact of every enabled plugin is there, 1 when one is "
+            "missing, a plugin failed to load or its check failed; a fact shown 'no (optional)' (a "
+            "fallback, keys ignored as LXC does) does not fail it; a plugin disabled with -p no:NAME "
+            "is not probed") in " ".join(result.stdout.split())
 
 
 # --- failures of a plugin's check become its rows --------------------------------------------------------------
@@ -195,7 +199,7 @@ def test_a_plugin_that_failed_to_load_is_a_row(tmp_path: Path) -> None:
     install(site, "brokenwidget", 'raise ImportError("needs libwidget, which is not installed")\n')
     status, rows = check_json(tmp_path, site=site)
     assert [row for row in rows if row["plugin"] == "brokenwidget"] == [
-        {"plugin": "brokenwidget", "name": "plugin", "supported": False,
+        {"plugin": "brokenwidget", "name": "plugin", "supported": False, "required": True,
          "detail": "failed to load: ImportError: needs libwidget, which is not installed"},
     ]
     assert status == 1
@@ -209,11 +213,65 @@ def test_all_supported_is_every_row() -> None:
     assert not all_supported([yes, no]) and not all_supported([no, yes])
 
 
+def test_only_a_missing_required_fact_fails_the_check() -> None:
+    yes, no = CheckRow("p", "a", True, "d"), CheckRow("p", "b", False, "d")
+    optional = CheckRow("p", "c", False, "fallback", required=False)
+    assert passes([yes, optional]) and not all_supported([yes, optional])
+    assert not passes([yes, no]) and not passes([optional, no])
+    assert render_text([optional], 80).splitlines()[1].split()[2:5] == ["no", "(optional)", "fallback"]
+
+
+class TwiceChecked:
+    @hookimpl
+    def lxcframe_check(self) -> list[Probe]:
+        return [Probe("twice:fact", True, "first answer"), Probe("twice:other", True, "x"),
+                Probe("twice:fact", False, "second answer: missing")]
+
+
+def test_a_fact_probed_twice_is_one_row_and_a_no_stands() -> None:
+    rows = check_host(Plugins(environ={}, extra=[("twice", TwiceChecked())]))
+    assert [row for row in rows if row.plugin == "twice"] == [
+        CheckRow("twice", "twice:fact", False, "second answer: missing"), CheckRow("twice", "twice:other", True, "x")]
+
+
+def test_no_supported_row_quotes_an_error(tmp_path: Path) -> None:
+    _, rows = check_json(tmp_path)
+    for row in rows:
+        if row["supported"]:
+            assert not any(word in row["detail"].lower() for word in ("error", "invalid", "refused", "failed")), row
+
+
+OPTIONAL_WIDGET = """
+    from lxcframe.hooks import hookimpl
+    from lxcframe.probe import Probe
+
+    @hookimpl
+    def lxcframe_check():
+        return [Probe("optwidget:fast", False, "slower fallback used", required=False)]
+"""
+
+
+def test_an_optional_fact_missing_exits_0_and_says_optional(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    install(site, "optwidget", OPTIONAL_WIDGET)
+    status, rows = check_json(tmp_path, site=site)
+    required_missing = [row for row in rows if row["required"] and not row["supported"]]
+    assert status == (1 if required_missing else 0)
+    assert {"plugin": "optwidget", "name": "optwidget:fast", "supported": False, "required": False,
+            "detail": "slower fallback used"} in rows
+    disable = [arg for name in sorted({row["plugin"] for row in required_missing}) for arg in ("-p", f"no:{name}")]
+    text = cli(tmp_path, "check", *disable, site=site, columns=120)
+    assert text.returncode == 0, text.stdout
+    [line] = [line for line in text.stdout.splitlines() if "optwidget:fast" in line]
+    assert line.split()[2:4] == ["no", "(optional)"]
+
+
 # --- lines that fit --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("columns", [None, 80, 50])
-def test_no_line_is_wider_than_the_terminal(tmp_path: Path, columns: int | None) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_no_line_is_wider_than_the_terminal(tmp_path: Path, columns: int | None, verbose: bool) -> None:
     site = tmp_path / "site"
     install(site, "verbose", """
         from lxcframe.hooks import hookimpl
@@ -224,25 +282,33 @@ def test_no_line_is_wider_than_the_terminal(tmp_path: Path, columns: int | None)
             return [Probe("verbose:paths", True, "controllers: " + ", ".join(
                 f"/sys/fs/cgroup/controller{i} (this process: /user.slice/session-{i}.scope)" for i in range(12)))]
     """)
-    result = cli(tmp_path, "check", site=site, columns=columns)
+    result = cli(tmp_path, "check", *(["--verbose"] if verbose else []), site=site, columns=columns)
     assert result.stderr == ""
-    limit = 100 if columns is None else columns
+    limit = 80 if columns is None else columns  # not a terminal: 80
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= limit, [line for line in lines if len(line) > limit]
-    # The long detail is all there, spread over following lines.
     detail = json.loads(cli(tmp_path, "check", "--format", "json", site=site).stdout)
-    [verbose] = [row for row in detail if row["plugin"] == "verbose"]
-    assert len(verbose["detail"]) > 600
+    [long_row] = [row for row in detail if row["plugin"] == "verbose"]
+    assert len(long_row["detail"]) > 600
     start = next(i for i, line in enumerate(lines) if "verbose:paths" in line)
-    following = lines[start + 1 : start + 1 + len(verbose["detail"]) // 20]
+    if not verbose:
+        # One line per fact, its detail cut where the terminal ends (below the fact when the columns
+        # leave no room beside it: then two).
+        per_fact = 2 if columns == 50 else 1
+        assert lines[start + per_fact - 1].endswith("…")
+        assert len(lines) == 1 + per_fact * len(detail)
+        return
+    # The long detail is all there, spread over following lines.
+    following = lines[start + 1 : start + 1 + len(long_row["detail"]) // 20]
     shown = " ".join(line.strip() for line in [lines[start], *following])
-    assert verbose["detail"].replace(" ", "") in shown.replace(" ", "")
+    assert long_row["detail"].replace(" ", "") in shown.replace(" ", "")
 
 
 def test_render_text_wraps_details_under_their_column() -> None:
     rows = [CheckRow("core", "openat2", True, "word " * 30 + "/a/very/long/path/" * 10),
             CheckRow("netns", "netns:id", False, "short")]
     text = render_text(rows, 60)
+    assert render_text(rows, 60, verbose=False).splitlines()[1].endswith("…")
     lines = text.splitlines()
     column = lines[0].index("DETAIL")
     assert lines[0] == "PLUGIN  FEATURE   SUPPORTED  DETAIL"

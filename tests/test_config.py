@@ -483,10 +483,10 @@ def test_key_of_disabled_plugin_is_unhandled_not_unknown(tmp_path: Path) -> None
 
 
 def test_lxc_key_no_plugin_handles_is_unhandled(real_registry: KeyRegistry) -> None:
-    config = load_text("lxc.time.offset.boot = 1s\n", real_registry)
+    config = load_text("lxc.selinux.context = system_u:system_r:lxc_t:s0\n", real_registry)
     [item] = config.unhandled
     assert (item.plugin, item.why) == ("", "an LXC key lxcframe does not support yet (see docs/features.md)")
-    assert item.describe() == ("<string>:1: lxc.time.offset.boot: an LXC key lxcframe does not support yet "
+    assert item.describe() == ("<string>:1: lxc.selinux.context: an LXC key lxcframe does not support yet "
                                "(see docs/features.md)")
 
 

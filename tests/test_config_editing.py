@@ -72,8 +72,8 @@ def test_get_and_set_items_lists_and_unknown_keys(make_container):
     with pytest.raises(ConfigError, match=r"^lxc\.utsname: unknown key"):
         container.get_config_values("lxc.utsname")
     # One of LXC's keys no plugin applies is read back as the file holds it.
-    Path(container.config_file_name).write_text(before + "lxc.start.auto = 1\n")
-    assert container.get_config_item("lxc.start.auto") == "1"
+    Path(container.config_file_name).write_text(before + "lxc.sched.core = 1\n")
+    assert container.get_config_item("lxc.sched.core") == "1"
 
 
 # --- in memory until saved -------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_clear_of_a_nic_a_multi_valued_key_and_get_keys(make_container):
     assert container.get_keys("lxc.net.0.ipv4") == ["address", "gateway"]
     top = container.get_keys()
     assert {"lxc.net", "lxc.uts.name", "lxc.environment", "lxc.cgroup2", "lxc.rootfs.path"} <= set(top)
-    assert top == sorted(top) and "lxc.start.auto" not in top and not [k for k in top if "<N>" in k or "*" in k]
+    assert top == sorted(top) and "lxc.sched.core" not in top and not [k for k in top if "<N>" in k or "*" in k]
 
     container.clear_config_item("lxc.net.0.ipv4.address")
     assert container.get_config_values("lxc.net.0.ipv4.address") == []

@@ -377,9 +377,8 @@ def test_ipc_and_uts_sysctls_are_the_containers_own(make_container):
 # --- keys refused before anything starts ----------------------------------------------------------------------
 
 NET_UNSUPPORTED = (
-    "lxc.net.0.vlan.id", "lxc.net.0.ipvlan.mode", "lxc.net.0.ipvlan.isolation", "lxc.net.0.veth.mode",
-    "lxc.net.0.veth.ipv4.route", "lxc.net.0.veth.ipv6.route", "lxc.net.0.veth.vlan.id",
-    "lxc.net.0.veth.vlan.tagged.id", "lxc.net.0.veth.n_rxqueues", "lxc.net.0.veth.n_txqueues", "lxc.net.0.l2proxy",
+    "lxc.net.0.veth.vlan.id", "lxc.net.0.veth.vlan.tagged.id", "lxc.net.0.veth.n_rxqueues",
+    "lxc.net.0.veth.n_txqueues",
 )
 
 
@@ -408,22 +407,7 @@ LXC_ONLY = (
     ("lxc.selinux.context.keyring", "system_u:system_r:lxc_t:s0"),
     ("lxc.seccomp.notify.cookie", "cookie"),
     ("lxc.seccomp.notify.proxy", "unix:/run/proxy"),
-    ("lxc.namespace.clone", "mount pid"),
-    ("lxc.namespace.keep", "user"),
-    ("lxc.namespace.share.net", "other"),
-    ("lxc.time.offset.boot", "1h"),
-    ("lxc.time.offset.monotonic", "1h"),
     ("lxc.monitor.unshare", "1"),
-    ("lxc.init.groups", "10 20"),
-    ("lxc.rootfs.options", "idmap=container"),
-    ("lxc.autodev.tmpfs.size", "1000000"),
-    ("lxc.sched.core", "1"),
-    ("lxc.log.syslog", "daemon"),
-    ("lxc.ephemeral", "1"),
-    ("lxc.start.auto", "1"),
-    ("lxc.start.delay", "5"),
-    ("lxc.start.order", "10"),
-    ("lxc.group", "web"),
 )
 NOT_YET = "an LXC key lxcframe does not support yet (see docs/features.md)"
 

@@ -458,3 +458,44 @@ def test_a_first_snapshot_that_fails_leaves_no_snaps_directory(tmp_path, rundir,
             assert os.listdir(small) == ["tight"]
         finally:
             container.destroy()
+
+
+def test_the_snapshot_verb_takes_lists_restores_and_destroys_as_lxc_snapshot(make_container, lxcpath, tmp_path):
+    from .conftest import run_cli
+
+    container = make_container("snapcli")
+    root = Path(container.get_config_item("lxc.rootfs.path").removeprefix("dir:"))
+    comment = tmp_path / "comment"
+    comment.write_text("before the change\n")
+
+    def cli(*args: str):
+        return run_cli("-P", lxcpath, "snapshot", "snapcli", *args)
+
+    assert cli("-L").stdout == "No snapshots\n"
+    try:
+        _snapshot_verb(cli, root, comment, lxcpath)
+    finally:
+        for snap in container.snapshot_list():
+            container.snapshot_destroy(snap.name)
+
+
+def _snapshot_verb(cli, root: Path, comment: Path, lxcpath: str) -> None:
+    taken = cli("-c", str(comment))
+    assert (taken.returncode, taken.stdout) == (0, "snap0\n"), taken.stderr
+    (root / "etc" / "changed").write_text("after\n")
+    listed = cli("-L", "-C")
+    assert listed.returncode == 0, listed.stderr
+    first, second = listed.stdout.splitlines()
+    assert re.fullmatch(rf"snap0 \({re.escape(lxcpath)}/snapcli/snaps\) \d{{4}}:\d\d:\d\d \d\d:\d\d:\d\d", first)
+    assert second == "before the change"
+    assert cli("-r", "snap0").returncode == 0
+    assert not (root / "etc" / "changed").exists()
+    assert cli("-r", "snap0", "-N", "snapnew").returncode == 0
+    assert Container("snapnew", lxcpath).defined
+    Container("snapnew", lxcpath).destroy()
+    assert cli().stdout == "snap1\n"
+    assert cli("-d", "ALL").returncode == 0
+    assert cli("-L").stdout == "No snapshots\n"
+    refused = cli("-d", "snap9")
+    assert refused.returncode == 1 and "snap9" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert cli("-N", "x").returncode != 0

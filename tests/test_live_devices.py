@@ -145,3 +145,29 @@ def test_the_python3_lxc_spellings_return_bools(make_container, lxcpath, full_de
     finally:
         subprocess.run(["ip", "link", "set", "eth3", "name", dummy_link], capture_output=True, check=False)
         container.stop()
+
+
+def test_the_device_verb_adds_and_removes_nodes_and_interfaces_as_lxc_device(make_container, lxcpath,
+                                                                               full_device, dummy_link):
+    from .conftest import run_cli
+
+    container = make_container("dvcli", config=LOCKED_DEVICES)
+    container.start()
+    try:
+        def device(*args: str) -> None:
+            done = run_cli("-P", lxcpath, "device", "dvcli", *args)
+            assert done.returncode == 0, done.stderr
+
+        device("add", full_device, "/dev/full-given")
+        assert "c 1:7 rwm" in _device_list(container)
+        assert _inside(container, "test -c /dev/full-given && echo node") == (0, "node\n")
+        device("add", dummy_link, "eth5")
+        assert dummy_link not in _host_links() and container.get_interfaces() == ("lo", "eth5")
+        device("del", "eth5", dummy_link)
+        assert dummy_link in _host_links() and container.get_interfaces() == ("lo",)
+        device("del", full_device, "/dev/full-given")
+        assert "c 1:7 rwm" not in _device_list(container)
+        refused = run_cli("-P", lxcpath, "device", "dvcli", "add", "/no/such/node")
+        assert refused.returncode == 1 and "/no/such/node" in refused.stderr
+    finally:
+        container.stop(kill=True)

@@ -629,7 +629,8 @@ def _append(container: Container, lines: list[str]) -> tuple[str, int]:
 
 @pytest.mark.parametrize("line, reason", [
     ("lxc.net.0.type = vxlan", "expected one of"),
-    ("lxc.net.0.type = vlan", "not supported"),
+    ("lxc.net.0.vlan.id = 5000", "between 0 and 4094"),
+    ("lxc.net.0.ipvlan.mode = foo", "expected one of l3, l3s, l2"),
     ("lxc.net.x.type = veth", "not a network key"),
     ("lxc.net.0.tpye = veth", "not a network key"),
     ("lxc.net.0.ipv4.address = 198.51.100.300/24", "not an IPv4 address"),
@@ -640,7 +641,7 @@ def _append(container: Container, lines: list[str]) -> tuple[str, int]:
     ("lxc.net.0.name = a-name-much-too-long", "at most 15"),
     ("lxc.net.0.flags = down", "only flag"),
     ("lxc.net = veth", "only an empty value"),
-    ("lxc.net.0.veth.ipv4.route = 192.0.2.0/24", "not supported"),
+    ("lxc.net.0.veth.vlan.id = 5", "not supported"),
 ])
 def test_bad_lines_are_errors_with_file_and_line(make_container, line, reason):
     container = make_container("nbad")
@@ -700,7 +701,9 @@ def test_api_extensions_declared():
     plugins = Plugins()
     assert plugins.has_api_extension("network_phys_macvlan_mtu")
     assert plugins.has_api_extension("network_gateway_device_route")
-    assert not plugins.has_api_extension("network_veth_router")
+    for name in ("network_veth_router", "network_veth_routes", "network_ipvlan", "network_l2proxy"):
+        assert plugins.has_api_extension(name)
+    assert not plugins.has_api_extension("network_bridge_vlan")
 
 
 def test_raw_socket_sees_our_own_namespace():

@@ -51,7 +51,8 @@ from .server_fixtures import (
     wait_until,
 )
 
-pytestmark = pytest.mark.container
+# Serial: it times the server's answers and counts its memory, which a second shard's load skews.
+pytestmark = [pytest.mark.container, pytest.mark.serial]
 
 #: What every container of these tests is: busybox with no network device, its cgroups below the test's.
 CONFIG = (("lxc.net.0.type", "empty"), ("lxc.cgroup.relative", "1"))

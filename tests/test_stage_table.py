@@ -246,15 +246,15 @@ def test_a_core_step_failure_in_the_child_is_named_after_the_step() -> None:
 
 #: hook -> builtin implementations in the order pluggy calls them (all builtins enabled).
 EXPECTED_BUILTIN_ORDER = {
-    "lxcframe_validate": ["procfs", "sysctl", "netns", "seccomp", "idmap", "cgroup", "apparmor", "caps", "mounts",
-                          "core"],
-    "lxcframe_plan": ["console", "procfs", "sysctl", "prlimit", "netns", "seccomp", "keyring", "hooks", "idmap",
-                      "cgroup", "apparmor", "caps", "devices", "sysfs", "mounts", "core"],
-    "lxcframe_pre_start": ["console", "sysctl", "netns", "hooks", "cgroup", "apparmor"],
+    "lxcframe_validate": ["procfs", "sysctl", "namespaces", "netns", "seccomp", "idmap", "cgroup", "apparmor", "caps",
+                          "mounts", "core"],
+    "lxcframe_plan": ["console", "procfs", "sysctl", "prlimit", "namespaces", "netns", "seccomp", "keyring", "hooks",
+                      "idmap", "cgroup", "apparmor", "caps", "devices", "sysfs", "mounts", "core"],
+    "lxcframe_pre_start": ["console", "sysctl", "namespaces", "netns", "hooks", "cgroup", "apparmor"],
     "lxcframe_child_created": ["idmap"],
     "lxcframe_attach_cgroup": ["cgroup"],
     "lxcframe_setup_network": ["netns", "hooks"],
-    "lxcframe_child_network": ["netns"],
+    "lxcframe_child_network": ["namespaces", "netns"],
     "lxcframe_child_pre_mount": ["hooks", "core"],
     "lxcframe_child_mount_rootfs": ["core"],
     "lxcframe_child_mount_filesystems": ["sysfs", "cgroup", "mounts"],
@@ -263,10 +263,10 @@ EXPECTED_BUILTIN_ORDER = {
                                  "mount-injection", "prlimit"],
     "lxcframe_start_host": ["hooks"],
     "lxcframe_child_security": ["apparmor", "caps", "seccomp"],
-    "lxcframe_child_pre_exec": ["console", "hooks"],
+    "lxcframe_child_pre_exec": ["console", "core", "hooks"],
     "lxcframe_post_start": ["console"],
     "lxcframe_stopped": ["console", "hooks"],
-    "lxcframe_post_stop": ["hooks"],
+    "lxcframe_post_stop": ["hooks", "ephemeral"],
     # Not a stage of the start, but ordered as the security stage is.
     "lxcframe_attach_child": ["apparmor", "core", "caps", "seccomp"],
 }

@@ -190,6 +190,11 @@ def test_terminal_commands_stay_in_the_callers_process(monkeypatch):
         assert not thin_client.served("attach", ["attach", "c1"])
         assert not thin_client.served("start", ["start", "-F", "c1"])
         assert thin_client.served("start", ["start", "c1"])  # a daemon start takes no terminal
+        # An ephemeral copy runs in the foreground (or attaches its command) unless -d.
+        assert not thin_client.served("copy", ["copy", "c1", "-e"])
+        assert not thin_client.served("copy", ["copy", "c1", "-e", "--", "ls"])
+        assert thin_client.served("copy", ["copy", "c1", "-e", "-d"])
+        assert thin_client.served("copy", ["copy", "c1", "-N", "c2"])
         assert thin_client.served("ls", ["ls"])
     finally:
         os.dup2(saved, 0)

@@ -1,18 +1,22 @@
-"""``lxcframe check``: the host's facts as a table that fits the terminal, or as JSON."""
+"""``lxcframe check``: the host's facts as a table that fits the terminal, or as JSON.
+
+A detail longer than its column is cut with ``…`` to keep one line per fact; ``--verbose`` wraps it
+onto following lines instead, and ``--format json`` has it whole. A missing fact that lxcframe works
+on without says ``no (optional)``.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
 import textwrap
 from typing import TYPE_CHECKING, Any
+
+from lxcframe.cli import table
 
 if TYPE_CHECKING:
     from lxcframe.host_check import CheckRow
 
 HEADERS = ("PLUGIN", "FEATURE", "SUPPORTED", "DETAIL")
-#: Width used when stdout is no terminal and COLUMNS is unset.
-DEFAULT_WIDTH = 100
 #: Narrower than this, the detail column would be too thin to read: details go below their row.
 MIN_DETAIL = 24
 #: Indents, when details go below their row: a row's own continuation, and its detail.
@@ -20,16 +24,21 @@ HEAD_INDENT = "  "
 BLOCK_INDENT = "    "
 
 
-def render_text(rows: list[CheckRow], width: int) -> str:
+def supported_cell(row: CheckRow) -> str:
+    return "yes" if row.supported else "no" if row.required else "no (optional)"
+
+
+def render_text(rows: list[CheckRow], width: int, verbose: bool = True) -> str:
     """A table no line of which is longer than ``width``: long details wrap onto following lines,
-    indented to the detail column (or below the row, indented, when the other columns take the room)."""
-    cells = [(row.plugin, row.name, "yes" if row.supported else "no") for row in rows]
+    indented to the detail column (or below the row, indented, when the other columns take the room);
+    not ``verbose``, each detail is cut to its first line instead."""
+    cells = [(row.plugin, row.name, supported_cell(row)) for row in rows]
     widths = [max([len(header), *(len(cell[i]) for cell in cells)]) for i, header in enumerate(HEADERS[:3])]
     indent = sum(widths) + 2 * len(widths)
     if width - indent >= MIN_DETAIL:
         lines = [_join(HEADERS[:3], widths) + "  " + HEADERS[3]]
         for cell, row in zip(cells, rows, strict=True):
-            detail = _wrap(row.detail, width - indent)
+            detail = _wrap(row.detail, width - indent) if verbose else [_cut(row.detail, width - indent)]
             lines.append((_join(cell, widths) + "  " + detail[0]).rstrip())
             lines.extend((" " * indent + line).rstrip() for line in detail[1:])
         return "\n".join(lines)
@@ -37,8 +46,14 @@ def render_text(rows: list[CheckRow], width: int) -> str:
     lines = _wrap("  ".join(HEADERS[:3]), width)
     for cell, row in zip(cells, rows, strict=True):
         lines.extend(_wrap("  ".join(cell), width, HEAD_INDENT))
-        lines.extend(BLOCK_INDENT + line for line in _wrap(row.detail, width - len(BLOCK_INDENT)) if line)
+        room = width - len(BLOCK_INDENT)
+        detail = _wrap(row.detail, room) if verbose else [_cut(row.detail, room)]
+        lines.extend(BLOCK_INDENT + line for line in detail if line)
     return "\n".join(lines)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def _join(cells: tuple[str, ...], widths: list[int]) -> str:
@@ -52,15 +67,15 @@ def _wrap(text: str, width: int, indent: str = "") -> list[str]:
 
 
 def terminal_width() -> int:
-    return max(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, MIN_DETAIL + len(BLOCK_INDENT))
+    return max(table.terminal_width(), MIN_DETAIL + len(BLOCK_INDENT))
 
 
 def run(options: Any, plugins: Any) -> int:
-    from lxcframe.host_check import all_supported, check_host
+    from lxcframe.host_check import check_host, passes
 
     rows = check_host(plugins)
     if options.format == "json":
         print(json.dumps([row.as_json() for row in rows], indent=2))
     else:
-        print(render_text(rows, terminal_width()))
-    return 0 if all_supported(rows) else 1
+        print(render_text(rows, terminal_width(), verbose=options.verbose))
+    return 0 if passes(rows) else 1

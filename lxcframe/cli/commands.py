@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from lxcframe.cli.table import table
+from lxcframe.cli.table import fit
 from lxcframe.errors import ConfigError, LxcframeError, PluginError
 
 
@@ -77,12 +77,13 @@ def cmd_plugins(options: Any) -> int:
     _, plugins = _setup(options)
     records = plugins.records()
     rows = [[r.name, r.distribution, r.version, r.state + (f" ({r.reason})" if r.reason else ""),
-             ",".join(r.extensions) or "-", ",".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
+             ", ".join(r.extensions) or "-", ", ".join(h.removeprefix("lxcframe_") for h in r.hooks) or "-"]
             for r in records]
     data = [{"name": r.name, "distribution": r.distribution, "version": r.version, "state": r.state,
              "reason": r.reason, "extensions": list(r.extensions), "hooks": list(r.hooks), "builtin": r.builtin}
             for r in records]
-    _emit(options, data, table(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows))
+    _emit(options, data, fit(["NAME", "DISTRIBUTION", "VERSION", "STATE", "EXTENSIONS", "HOOKS"], rows, options,
+                             keep=(0, 2)))
     return 0
 
 
@@ -235,9 +236,28 @@ def cmd_info(options: Any) -> int:
             return ", ".join(str(v) for v in value) or "-"
         return str(value)
 
-    text = "\n".join(f"{key.replace('_', ' ').title() + ':':<14}{shown(value)}" for key, value in data.items())
-    _emit(options, data, text)
+    def line(label: str, value: Any) -> str:
+        return f"{label + ':':<14}{value}"
+
+    # Block IO and the links' byte counts read as lxc-info prints them: sizes humanized, one block per link.
+    lines = [line(key.replace("_", " ").title(), shown(value)) for key, value in data.items()
+             if key not in ("blkio_bytes", "links")]
+    if "blkio_bytes" in data:
+        lines.append(line("BlkIO use", humanized(data["blkio_bytes"])))
+    for link in data.get("links", ()):
+        lines += [line("Link", link["name"]), line(" TX bytes", humanized(link["tx_bytes"])),
+                  line(" RX bytes", humanized(link["rx_bytes"])),
+                  line(" Total bytes", humanized(link["tx_bytes"] + link["rx_bytes"]))]
+    _emit(options, data, "\n".join(lines))
     return 0
+
+
+def humanized(size: int) -> str:
+    """A byte count as lxc-info shows it: bytes up to 1 KiB, then KiB, MiB, GiB with two decimals."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size > 1 << shift:
+            return f"{size / (1 << shift):.2f} {unit}"
+    return f"{size} bytes"
 
 
 def cmd_ls(options: Any) -> int:
@@ -253,16 +273,25 @@ def cmd_ls(options: Any) -> int:
     data = []
     for name in names:
         info = _container(options, plugins, name).info()
-        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or "-",
-                     "ipv4": ",".join(info.get("ipv4", [])) or "-", "ipv6": ",".join(info.get("ipv6", [])) or "-"})
-    rows = [[d["name"], d["state"], str(d["pid"]), d["ipv4"], d["ipv6"]] for d in data]
-    _emit(options, data, table(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows))
+        # JSON says "none" as JSON does (null, []); "-" is for the table alone.
+        data.append({"name": name, "state": info["state"], "pid": info.get("pid") or None,
+                     "ipv4": list(info.get("ipv4", [])), "ipv6": list(info.get("ipv6", []))})
+    rows = [[d["name"], d["state"], str(d["pid"] or "-"), ",".join(d["ipv4"]) or "-", ",".join(d["ipv6"]) or "-"]
+            for d in data]
+    _emit(options, data, fit(["NAME", "STATE", "PID", "IPV4", "IPV6"], rows, options, keep=(0, 1, 2)))
     return 0
 
 
 def cmd_wait(options: Any) -> int:
     _, plugins = _setup(options)
     return 0 if _container(options, plugins).wait(options.state, options.timeout) else 1
+
+
+def cmd_monitor(options: Any) -> int:
+    from lxcframe.cli import watch
+
+    _, plugins = _setup(options)
+    return watch.run(options, plugins)
 
 
 def cmd_freeze(options: Any) -> int:
@@ -312,10 +341,135 @@ def cmd_console(options: Any) -> int:
     return int(_container(options, plugins).console(options.ttynum, options.escape))
 
 
+def cmd_autostart(options: Any) -> int:
+    """As ``lxc-autostart``: with ``-L`` each container it would act on, one line each as it is reached
+    (NAME and its ``lxc.start.delay`` for a start or reboot, NAME alone for a shutdown or kill); the
+    exit status 0, 1 when every container of the lxcpath failed, 2 when some did."""
+    from lxcframe import autostart
+
+    _, plugins = _setup(options)
+    with_delay = options.action in (autostart.START, autostart.REBOOT)
+
+    def report(entry: autostart.Entry) -> None:
+        if options.list:
+            print(f"{entry.name} {entry.delay}" if with_delay else entry.name, flush=True)
+
+    outcome = autostart.autostart(
+        options.lxcpath, options.action, groups=autostart.parse_groups(options.groups),
+        all_groups=options.all_groups, ignore_auto=options.ignore_auto, timeout=options.timeout,
+        list_only=options.list, plugins=plugins, report=report)
+    for failure in outcome.failed:
+        print(f"lxcframe: error: {failure.name}: {failure.reason}", file=sys.stderr)
+    return outcome.exit_status
+
+
+def cmd_copy(options: Any) -> int:
+    """As ``lxc-copy``: a copy, a rename, or (``-e``) an ephemeral overlay snapshot started at once, in the
+    foreground unless ``-d``; with a command, it runs attached (environment cleared) and the copy is
+    stopped afterwards, and the exit status is the command's."""
+    _, plugins = _setup(options)
+    source = _container(options, plugins)
+    if not options.ephemeral:
+        if options.keepdata or options.daemon or options.cmd:
+            raise LxcframeError("copy: -D, -d and a command go with -e")
+        if not options.newname:
+            raise LxcframeError("copy needs -N NEWNAME (or -e)")
+        if options.rename:
+            source.rename(options.newname)
+        else:
+            source.clone(options.newname, lxcpath=options.newpath, snapshot=options.snapshot,
+                         keep_name=options.keepname, keep_mac=options.keepmac)
+        return 0
+    if options.rename:
+        raise LxcframeError("copy: -R does not go with -e")
+    copy = source.ephemeral_copy(options.newname, lxcpath=options.newpath, keep_data=options.keepdata,
+                                 keep_name=options.keepname, keep_mac=options.keepmac)
+    print(f"Created {copy.name} as clone of {source.name}", flush=True)
+    try:
+        if options.cmd or options.daemon:
+            copy.start()
+        else:
+            return int(copy.start(foreground=True))
+    except BaseException:
+        if not options.keepdata and copy.defined and not copy.running:
+            copy.destroy()  # it never ran, so its end did not remove it
+        raise
+    if not options.cmd:
+        return 0
+    try:
+        return int(copy.attach_wait(options.cmd, clear_env=True))
+    finally:
+        copy.stop()
+
+
+def cmd_snapshot(options: Any) -> int:
+    """As ``lxc-snapshot``: take one (the default), ``-L`` list, ``-r`` restore, ``-d`` destroy."""
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.showcomments and not options.list:
+        raise LxcframeError("snapshot: -C goes with -L")
+    if options.newname and not options.restore:
+        raise LxcframeError("snapshot: -N goes with -r")
+    if options.comment and (options.list or options.restore or options.destroy):
+        raise LxcframeError("snapshot: -c goes with taking a snapshot")
+    if options.list:
+        snapshots = container.snapshot_list()
+        if options.format == "json":
+            print(json.dumps([{"name": s.name, "lxcpath": s.lxcpath, "timestamp": s.timestamp,
+                               "comment": _comment(s.comment_path)} for s in snapshots], indent=2))
+            return 0
+        if not snapshots:
+            print("No snapshots")
+        for snap in snapshots:
+            print(f"{snap.name} ({snap.lxcpath}) {snap.timestamp}")
+            if options.showcomments and snap.comment_path is not None:
+                print(_comment(snap.comment_path), end="")
+        return 0
+    if options.restore:
+        container.snapshot_restore(options.restore, options.newname)
+    elif options.destroy == "ALL":
+        for snap in container.snapshot_list():
+            container.snapshot_destroy(snap.name)
+    elif options.destroy:
+        container.snapshot_destroy(options.destroy)
+    else:
+        print(container.snapshot(options.comment))
+    return 0
+
+
+def _comment(path: str | None) -> str | None:
+    if path is None:
+        return None
+    with open(path, errors="replace") as handle:
+        return handle.read()
+
+
+def cmd_device(options: Any) -> int:
+    """As ``lxc-device``: a device node is bound in (with its device cgroup rule) or taken out; a network
+    interface is moved in from the host (``add``) or back out to it (``del``)."""
+    import socket
+
+    _, plugins = _setup(options)
+    container = _container(options, plugins)
+    if options.action == "add":
+        try:
+            socket.if_nametoindex(options.device)
+        except OSError:
+            container.add_device_node(options.device, options.target)
+        else:
+            container.attach_interface(options.device, options.target)
+    elif options.device in container.get_interfaces():
+        container.detach_interface(options.device, options.target)
+    else:
+        container.remove_device_node(options.device, options.target)
+    return 0
+
+
 _HANDLERS = {
     "plugins": cmd_plugins, "extensions": cmd_extensions, "check": cmd_check, "config": cmd_config,
     "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "execute": cmd_execute,
     "attach": cmd_attach, "destroy": cmd_destroy, "info": cmd_info, "ls": cmd_ls, "wait": cmd_wait,
     "freeze": cmd_freeze, "unfreeze": cmd_unfreeze, "mount": cmd_mount, "umount": cmd_umount,
-    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot,
+    "console": cmd_console, "cgroup": cmd_cgroup, "reboot": cmd_reboot, "autostart": cmd_autostart,
+    "copy": cmd_copy, "monitor": cmd_monitor, "snapshot": cmd_snapshot, "device": cmd_device,
 }

@@ -61,9 +61,17 @@ def parser_for(verb: str | None) -> argparse.ArgumentParser:
     return _WARM[0] if _WARM else build_parser(only=verb)
 
 
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="wrap long cells onto more lines instead of cutting them at the terminal's width")
+
+
 def _check(p: argparse.ArgumentParser) -> None:
-    p.epilog = ("exit status: 0 when every fact of every enabled plugin is supported, 1 when one is not; "
-                "a plugin disabled with -p no:NAME is not probed")
+    _verbose(p)
+    p.epilog = ("exit status: 0 when every required fact of every enabled plugin is there, 1 when one is "
+                "missing, a plugin failed to load or its check failed; a fact shown 'no (optional)' (a "
+                "fallback, keys ignored as LXC does) does not fail it; a plugin disabled with -p no:NAME "
+                "is not probed")
 
 
 def _config(config: argparse.ArgumentParser) -> None:
@@ -142,6 +150,7 @@ def _name_only(p: argparse.ArgumentParser) -> None:
 
 
 def _ls(p: argparse.ArgumentParser) -> None:
+    _verbose(p)
     p.add_argument("--fancy", action="store_true", help="a table with state and pid")
 
 
@@ -149,6 +158,10 @@ def _wait(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("state")
     p.add_argument("-t", "--timeout", type=float, default=-1)
+
+
+def _monitor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="regular expression a name must match (default: all)")
 
 
 def _mount(p: argparse.ArgumentParser) -> None:
@@ -178,13 +191,77 @@ def _cgroup(p: argparse.ArgumentParser) -> None:
     p.add_argument("value", nargs="?", help="written to the file; without it, the file's text is printed")
 
 
+def _autostart(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", dest="all_groups", action="store_true",
+                   help="every autostart container, whatever its groups")
+    p.add_argument("-A", "--ignore-auto", action="store_true", help="every container, lxc.start.auto or not")
+    p.add_argument("-g", "--groups", action="append", default=[], metavar="GROUP[,GROUP...]",
+                   help="the groups to take, in order (repeatable; an empty name is the NULL group, the "
+                        "default)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("-s", "--shutdown", dest="action", action="store_const", const="shutdown",
+                      help="shut them down (killed after the timeout)")
+    what.add_argument("-k", "--kill", dest="action", action="store_const", const="kill", help="kill them")
+    what.add_argument("-r", "--reboot", dest="action", action="store_const", const="reboot", help="reboot them")
+    p.set_defaults(action="start")
+    p.add_argument("-L", "--list", action="store_true",
+                   help="only list the containers it would act on (with lxc.start.delay for a start or reboot)")
+    p.add_argument("-t", "--timeout", type=_seconds, default=60,
+                   help="a shutdown's seconds before killing (default 60)")
+
+
+def _seconds(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, 0 or more: {value!r}")
+    return number
+
+
+def _copy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("-N", "--newname", help="the copy's name (with -e, default: NAME_ and six random characters)")
+    p.add_argument("--newpath", help="the copy's lxcpath (default: the source's)")
+    p.add_argument("-s", "--snapshot", action="store_true", help="an overlay snapshot instead of a whole copy")
+    p.add_argument("-K", "--keepname", action="store_true", help="keep lxc.uts.name")
+    p.add_argument("-M", "--keepmac", action="store_true", help="keep every lxc.net.N.hwaddr")
+    p.add_argument("-R", "--rename", action="store_true", help="rename the container instead of copying it")
+    p.add_argument("-e", "--ephemeral", action="store_true",
+                   help="an overlay snapshot started at once and destroyed when it stops (lxc.ephemeral = 1)")
+    p.add_argument("-D", "--keepdata", action="store_true", help="with -e: keep the copy when it stops")
+    p.add_argument("-d", "--daemon", action="store_true",
+                   help="with -e: start it in the background (default: in the foreground until it stops)")
+    _command(p, "*")
+
+
+def _snapshot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("-L", "--list", action="store_true", help="list the snapshots (name, directory, time)")
+    what.add_argument("-r", "--restore", metavar="SNAP", help="make the container of SNAP again (over NAME, or -N)")
+    what.add_argument("-d", "--destroy", metavar="SNAP", help="remove SNAP (ALL: every snapshot)")
+    p.add_argument("-C", "--showcomments", action="store_true", help="with -L: each snapshot's comment too")
+    p.add_argument("-N", "--newname", help="with -r: a new container beside NAME instead")
+    p.add_argument("-c", "--comment", metavar="FILE", help="keep FILE's text as the new snapshot's comment")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("action", choices=("add", "del"))
+    p.add_argument("device", help="a device node (/dev/...) or a network interface: the host's for add, the "
+                                  "container's for del")
+    p.add_argument("target", nargs="?", help="its path or name on the other side (default: the same)")
+
+
 def _nothing(_p: argparse.ArgumentParser) -> None:
     pass
 
 
 #: Each verb, named like the lxc-* tool it matches: its help and what fills its parser.
 VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
-    ("plugins", "list plugins with their state, hooks and extensions", _nothing),
+    ("plugins", "list plugins with their state, hooks and extensions", _verbose),
     ("extensions", "list the API extensions this host provides", _nothing),
     ("check", "what this host supports, and why not", _check),
     ("config", "validate, read or write container config", _config),
@@ -197,6 +274,7 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("info", "show a container's state", _name_only),
     ("ls", "list containers", _ls),
     ("wait", "wait for a container state", _wait),
+    ("monitor", "print every state change of containers until interrupted", _monitor),
     ("mount", "mount into a running container", _mount),
     ("umount", "unmount inside a running container", _umount),
     ("console", "connect the terminal to a container's tty", _console),
@@ -204,4 +282,10 @@ VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = 
     ("unfreeze", "unfreeze a container's processes", _name_only),
     ("cgroup", "read or write a cgroup file of a running container", _cgroup),
     ("reboot", "reboot a running container (lxc.signal.reboot) and wait until it runs again", _reboot),
+    ("autostart", "start, shut down, kill or reboot the containers marked lxc.start.auto, in lxc.start.order",
+     _autostart),
+    ("copy", "copy a stopped container, or start an ephemeral copy of it (-e)", _copy),
+    ("snapshot", "take, list, restore or remove snapshots of a stopped container", _snapshot),
+    ("device", "add a device node or a host network interface to a running container, or take it out",
+     _device),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 #: Every verb, named like the lxc-* tool it matches, in the order the help lists them.
 VERB_NAMES = ("plugins", "extensions", "check", "config", "create", "start", "stop", "execute", "attach",
-              "destroy", "info", "ls", "wait", "mount", "umount", "console", "freeze", "unfreeze",
-              "cgroup", "reboot")
+              "destroy", "info", "ls", "wait", "monitor", "mount", "umount", "console", "freeze", "unfreeze",
+              "cgroup", "reboot", "autostart", "copy", "snapshot", "device")
 
 #: The common options that take a value as the next word.
 VALUED = frozenset(("-P", "--lxcpath", "-p", "--format", "--log-level", "--log-file", "--log-format",

@@ -31,22 +31,5 @@ UNSUPPORTED_LXC_KEYS: tuple[str, ...] = (
     "lxc.seccomp.notify.cookie",
     "lxc.seccomp.notify.proxy",
     # Namespaces.
-    "lxc.namespace.clone",
-    "lxc.namespace.keep",
-    "lxc.namespace.share.*",
-    "lxc.time.offset.boot",
-    "lxc.time.offset.monotonic",
     "lxc.monitor.unshare",
-    # Init, rootfs, devices, scheduling, signals, logging.
-    "lxc.init.groups",
-    "lxc.rootfs.options",
-    "lxc.autodev.tmpfs.size",
-    "lxc.sched.core",
-    "lxc.log.syslog",
-    # Lifecycle: ephemeral containers and autostart.
-    "lxc.ephemeral",
-    "lxc.start.auto",
-    "lxc.start.delay",
-    "lxc.start.order",
-    "lxc.group",
 )

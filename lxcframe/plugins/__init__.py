@@ -22,10 +22,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "seccomp": "lxcframe.plugins.seccomp",
     "mount-injection": "lxcframe.plugins.mount_injection",
     "netns": "lxcframe.plugins.netns",
+    "namespaces": "lxcframe.plugins.namespaces",
     "prlimit": "lxcframe.plugins.prlimit",
     "sysctl": "lxcframe.plugins.sysctl",
     "procfs": "lxcframe.plugins.procfs",
     "console": "lxcframe.plugins.console",
+    "autostart": "lxcframe.plugins.autostart",
+    "ephemeral": "lxcframe.plugins.ephemeral",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.

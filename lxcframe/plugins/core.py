@@ -16,7 +16,7 @@ from lxcframe.config.keys import KeySpec, absolute_path, boolean01, choice, uint
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import ROOTFS_TREE, AttachChildContext, ChildContext
 from lxcframe.hooks import hookimpl
-from lxcframe.log import parse_level
+from lxcframe.log import SYSLOG_FACILITIES, parse_level
 from lxcframe.validators import environment_entry, rootfs_path, signal_number
 
 if TYPE_CHECKING:
@@ -43,6 +43,36 @@ def _command(value: str) -> tuple[str, ...]:
 
 def _pdeath(value: str) -> int:
     return signal_number(value)
+
+
+def _groups(value: str) -> tuple[int, ...]:
+    """``lxc.init.groups``: supplementary gids of init, comma-separated (LXC's format)."""
+    groups = []
+    for word in value.split(","):
+        word = word.strip()
+        if not word.isdigit() or int(word) > 0xFFFFFFFE:
+            raise ValueError(f"expected gids separated by ',', not {word!r}")
+        groups.append(int(word))
+    return tuple(groups)
+
+
+#: Options of lxc.rootfs.options that are mount flags of the rootfs itself (what a bind remount changes).
+_ROOTFS_FLAG_OPTIONS = ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime", "atime",
+                        "nodiratime", "diratime", "relatime", "norelatime", "strictatime", "defaults")
+
+
+def _rootfs_options(value: str) -> int:
+    """``lxc.rootfs.options``: the mount flags the rootfs gets (``ro,nosuid``…), as MS_* bits."""
+    from lxcframe.mount_options import parse_options
+
+    options = [o.strip() for o in value.split(",") if o.strip()]
+    for option in options:
+        if option.startswith("idmap="):
+            raise ValueError(f"{option}: not supported: lxc.idmap gives the rootfs an idmapped mount")
+        if option not in _ROOTFS_FLAG_OPTIONS:
+            raise ValueError(f"{option}: not a flag of the rootfs mount (expected some of "
+                             f"{', '.join(_ROOTFS_FLAG_OPTIONS)})")
+    return parse_options(options).flags
 
 
 ARCHES = ("x86_64", "amd64", "i686", "x86", "aarch64", "arm64", "linux64", "linux32")
@@ -85,6 +115,12 @@ class CorePart:
     #: ``lxc.environment`` as init got it (a bare NAME resolved from the caller's environment): what an
     #: attached process gets too, as lxc-attach sets it.
     environment: tuple[str, ...] = ()
+    #: ``lxc.init.groups``: init's supplementary groups (``None``: none, as before).
+    init_groups: tuple[int, ...] | None = None
+    #: ``lxc.rootfs.options``: MS_* flags the rootfs mount gets just before the pivot (0: none).
+    rootfs_flags: int = 0
+    #: ``lxc.sched.core = 1``: init (and so every process of the container) gets a core scheduling cookie.
+    sched_core: bool = False
 
 
 def _apply_arch(part: CorePart | None) -> None:
@@ -104,6 +140,12 @@ def lxcframe_config_keys() -> list[KeySpec]:
         KeySpec("lxc.init.cwd", absolute_path, doc="working directory of init"),
         KeySpec("lxc.init.uid", uint, doc="uid init runs as"),
         KeySpec("lxc.init.gid", uint, doc="gid init runs as"),
+        KeySpec("lxc.init.groups", _groups, multi=True,
+                doc="supplementary gids of init, comma-separated; repeatable, each line adds"),
+        KeySpec("lxc.rootfs.options", _rootfs_options,
+                doc="flags of the rootfs mount, comma-separated: ro, nosuid, nodev, noexec, noatime…"),
+        KeySpec("lxc.sched.core", boolean01,
+                doc="1: a core scheduling cookie of its own for the container (needs CONFIG_SCHED_CORE and SMT)"),
         KeySpec("lxc.execute.cmd", _command, doc="default command of an application container"),
         KeySpec("lxc.environment", environment_entry, multi=True, doc="NAME=value for init"),
         KeySpec("lxc.signal.halt", signal_number, doc="signal asking init to halt (default SIGPWR)"),
@@ -112,7 +154,9 @@ def lxcframe_config_keys() -> list[KeySpec]:
         KeySpec("lxc.monitor.signal.pdeath", _pdeath,
                 doc="signal to init when the monitor dies (default SIGKILL; 0 keeps it alive)"),
         KeySpec("lxc.log.file", absolute_path, doc="log file of this container"),
-        KeySpec("lxc.log.level", parse_level, doc="log level of lxc.log.file"),
+        KeySpec("lxc.log.level", parse_level, doc="log level of lxc.log.file and lxc.log.syslog"),
+        KeySpec("lxc.log.syslog", choice(*SYSLOG_FACILITIES),
+                doc="also log to syslog with this facility (daemon, local0 … local7)"),
         KeySpec("lxc.arch", choice(*ARCHES),
                 doc="personality of init and attached processes (i686/x86/linux32: 32-bit); only the "
                 "host's own architecture or its 32-bit half"),
@@ -127,14 +171,34 @@ def lxcframe_api_extensions() -> list[str]:
 
 @hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
+    problems = []
+    if config.get("lxc.sched.core", False):
+        why = sched_core_unsupported()
+        if why:
+            problems.append(f"{config.where('lxc.sched.core')}lxc.sched.core = 1: {why}")
     arch = config.get("lxc.arch")
     if arch is None:
-        return []
+        return problems
     try:
         arch_personality(arch)
     except ValueError as err:
-        return [f"{config.where('lxc.arch')}lxc.arch = {arch}: {err}"]
-    return []
+        problems.append(f"{config.where('lxc.arch')}lxc.arch = {arch}: {err}")
+    return problems
+
+
+def sched_core_unsupported() -> str | None:
+    """Why this host cannot give a container a core scheduling cookie, or ``None`` when it can."""
+    import errno
+
+    try:
+        syscalls.sched_core_cookie()
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            return "this kernel has no core scheduling (prctl PR_SCHED_CORE refused: built without CONFIG_SCHED_CORE)"
+        if err.errno == errno.ENODEV:
+            return "this host has no SMT (one thread per core): core scheduling has nothing to keep apart"
+        return f"prctl PR_SCHED_CORE: {err.strerror}"
+    return None
 
 
 @hookimpl
@@ -148,8 +212,11 @@ def lxcframe_plan(config: ContainerConfig) -> CorePart:
             environment.append(item)
         elif name in os.environ:
             environment.append(f"{name}={os.environ[name]}")
+    groups = [gid for value in config.get_all("lxc.init.groups") for gid in value]
     return CorePart(personality=None if arch is None else arch_personality(arch),
-                    rootfs_where=config.where("lxc.rootfs.path"), environment=tuple(environment))
+                    rootfs_where=config.where("lxc.rootfs.path"), environment=tuple(environment),
+                    init_groups=tuple(groups) if config.get_all("lxc.init.groups") else None,
+                    rootfs_flags=config.get("lxc.rootfs.options", 0), sched_core=config.get("lxc.sched.core", False))
 
 
 @hookimpl
@@ -166,7 +233,14 @@ def lxcframe_check() -> list[Probe]:
 
 @hookimpl
 def lxcframe_child_pre_mount(ctx: ChildContext) -> None:
-    syscalls.sethostname(ctx.plan.hostname)
+    # A UTS namespace the container does not own (the host's, another container's) keeps its name.
+    if ctx.plan.clone_flags & syscalls.CLONE_NEWUTS:
+        syscalls.sethostname(ctx.plan.hostname)
+    part = ctx.plan.part_or_none(CorePart)
+    if part is not None:
+        # Applied by the core's own steps: the flags just before the pivot, the groups with init's ids.
+        ctx.rootfs_flags = part.rootfs_flags
+        ctx.final_groups = part.init_groups
 
 
 @hookimpl
@@ -174,6 +248,14 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
     # Before the security stage (a seccomp policy may deny personality(2)); init inherits it
     # through exec, as do lxc.hook.start scripts.
     _apply_arch(ctx.plan.part_or_none(CorePart))
+
+
+@hookimpl
+def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
+    part = ctx.plan.part_or_none(CorePart)
+    if part is not None and part.sched_core:
+        # Inherited through fork and exec: init's cookie is every later process's of the container.
+        syscalls.sched_core_create()
 
 
 @hookimpl

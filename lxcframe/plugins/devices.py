@@ -21,12 +21,16 @@ AUTODEV_NODES = (("full", 1, 7), ("null", 1, 3), ("random", 1, 8), ("tty", 5, 0)
 _LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
           ("stderr", "/proc/self/fd/2"))
 DEVPTS_BASE = "newinstance,ptmxmode=0666,mode=0620"
+#: Bytes of the autodev tmpfs unless lxc.autodev.tmpfs.size says otherwise: LXC's default.
+AUTODEV_TMPFS_SIZE = 500000
 
 
 @hookimpl
 def lxcframe_config_keys() -> list[KeySpec]:
     return [
         KeySpec("lxc.autodev", boolean01, doc="populate a fresh tmpfs /dev (default 1)"),
+        KeySpec("lxc.autodev.tmpfs.size", uint,
+                doc=f"size of the autodev /dev tmpfs in bytes (0: the default, {AUTODEV_TMPFS_SIZE})"),
         KeySpec("lxc.pty.max", uint, doc="maximum ptys of the container's devpts (0: no devpts)"),
     ]
 
@@ -39,11 +43,14 @@ class DevicesPart:
     autodev: bool = True
     #: ``lxc.pty.max``: the devpts ``max=``; ``None`` sets no limit, ``0`` mounts no devpts.
     pty_max: int | None = None
+    #: ``lxc.autodev.tmpfs.size``: bytes of the /dev tmpfs.
+    tmpfs_size: int = AUTODEV_TMPFS_SIZE
 
 
 @hookimpl
 def lxcframe_plan(config: ContainerConfig) -> DevicesPart:
-    return DevicesPart(autodev=bool(config.get("lxc.autodev", True)), pty_max=config.get("lxc.pty.max"))
+    return DevicesPart(autodev=bool(config.get("lxc.autodev", True)), pty_max=config.get("lxc.pty.max"),
+                       tmpfs_size=config.get("lxc.autodev.tmpfs.size", 0) or AUTODEV_TMPFS_SIZE)
 
 
 def _bind_host_node(ctx: ChildContext, name: str) -> None:
@@ -132,7 +139,7 @@ def lxcframe_child_devices(ctx: ChildContext) -> None:
         fd = makedirs_in_root(ctx.root_fd, "/dev")
         try:
             syscalls.mount("none", fd_path(fd), "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
-                           "size=500000,mode=755")
+                           f"size={part.tmpfs_size},mode=755")
         finally:
             os.close(fd)
         made = {name: make_node(ctx, name, major, minor) for name, major, minor in AUTODEV_NODES}

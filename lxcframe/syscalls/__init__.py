@@ -11,6 +11,7 @@ with one purpose:
 * :mod:`.mounts` – mount, umount2, pivot_root, the new mount API, openat2;
 * :mod:`.process` – execveat, prctl and what goes through it, personality;
 * :mod:`.capabilities`, :mod:`.keyrings` – capability sets and names; keyctl;
+* :mod:`.bpf` – bpf(2): load an eBPF program, attach it to a cgroup, query and detach it;
 * :mod:`.probes` – whether the kernel has a syscall, which libseccomp loads.
 
 Conventions:
@@ -26,6 +27,19 @@ Conventions:
 
 from __future__ import annotations
 
+from lxcframe.syscalls.bpf import (
+    BPF_CGROUP_DEVICE,
+    BPF_F_ALLOW_MULTI,
+    BPF_PROG_TYPE_CGROUP_DEVICE,
+    bpf_supported,
+    prog_attach,
+    prog_detach,
+    prog_fd_by_id,
+    prog_ids,
+    prog_info,
+    prog_load,
+    prog_query,
+)
 from lxcframe.syscalls.capabilities import (
     CAPABILITIES,
     CapSets,
@@ -186,10 +200,13 @@ from lxcframe.syscalls.process import (
     execveat,
     get_pdeathsig,
     prctl,
+    sched_core_cookie,
+    sched_core_create,
     set_no_new_privs,
     set_pdeathsig,
     set_personality,
     set_process_name,
+    unignore_signal,
 )
 
 __all__ = [
@@ -198,6 +215,9 @@ __all__ = [
     "AT_NO_AUTOMOUNT",
     "AT_RECURSIVE",
     "AT_SYMLINK_NOFOLLOW",
+    "BPF_CGROUP_DEVICE",
+    "BPF_F_ALLOW_MULTI",
+    "BPF_PROG_TYPE_CGROUP_DEVICE",
     "CAPABILITIES",
     "CLONE_FILES",
     "CLONE_FS",
@@ -312,6 +332,7 @@ __all__ = [
     "ambient_is_set",
     "ambient_raise",
     "bounding_has",
+    "bpf_supported",
     "cap_last_cap",
     "cap_number",
     "capget",
@@ -332,6 +353,15 @@ __all__ = [
     "pidfd_send_signal",
     "pivot_root",
     "prctl",
+    "prog_attach",
+    "prog_detach",
+    "prog_fd_by_id",
+    "prog_ids",
+    "prog_info",
+    "prog_load",
+    "prog_query",
+    "sched_core_cookie",
+    "sched_core_create",
     "session_keyring_id",
     "set_no_new_privs",
     "set_pdeathsig",
@@ -341,5 +371,6 @@ __all__ = [
     "setns",
     "syscall_supported",
     "umount2",
+    "unignore_signal",
     "unshare",
 ]

@@ -29,6 +29,8 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "capget": 125,
         "capset": 126,
         "clone3": 435,
+        "rt_sigaction": 13,
+        "bpf": 321,
     },
     "aarch64": {
         "keyctl": 219,
@@ -43,6 +45,8 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "capget": 90,
         "capset": 91,
         "clone3": 435,
+        "rt_sigaction": 134,
+        "bpf": 280,
     },
 }
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}

@@ -1,5 +1,6 @@
 """Process attributes: execveat, prctl and what goes through it (name, parent-death signal,
-no_new_privs, ambient and bounding capabilities), personality."""
+no_new_privs, ambient and bounding capabilities), personality, and the dispositions of the C
+library's own signals."""
 
 from __future__ import annotations
 
@@ -57,6 +58,27 @@ def execveat(
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """prctl(2) with integer arguments; returns the (non-negative) result."""
     return _checked("prctl", _libc().prctl(option, arg2, arg3, arg4, arg5))
+
+
+#: prctl(2) core scheduling (Linux 5.14, CONFIG_SCHED_CORE): option, its commands, and the scope of a cookie.
+PR_SCHED_CORE = 62
+PR_SCHED_CORE_GET = 0
+PR_SCHED_CORE_CREATE = 1
+PR_SCHED_CORE_SCOPE_THREAD_GROUP = 1
+
+
+def sched_core_create() -> None:
+    """A new core scheduling cookie for this process's thread group, inherited by every child it forks:
+    no task of another cookie runs on a sibling hyperthread of the same core at the same time."""
+    prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PR_SCHED_CORE_SCOPE_THREAD_GROUP, 0)
+
+
+def sched_core_cookie() -> int:
+    """This thread group's core scheduling cookie (0: none); raises where the kernel has no core
+    scheduling (EINVAL: built without CONFIG_SCHED_CORE; ENODEV: no SMT to schedule)."""
+    cookie = ctypes.c_ulong()
+    prctl(PR_SCHED_CORE, PR_SCHED_CORE_GET, 0, PR_SCHED_CORE_SCOPE_THREAD_GROUP, ctypes.addressof(cookie))
+    return cookie.value
 
 
 def set_process_name(name: str) -> None:
@@ -125,3 +147,31 @@ def drop_bounding_cap(cap: int | str) -> None:
 def bounding_has(cap: int | str) -> bool:
     """Whether ``cap`` is in the bounding set."""
     return prctl(PR_CAPBSET_READ, cap_number(cap)) == 1
+
+
+# The kernel's struct sigaction: handler, flags, restorer and a 64-bit mask on x86_64 and aarch64
+# alike. Only the handler is read or set here; the rest stays zero (no flags, nothing blocked).
+class _KernelSigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_ulong), ("flags", ctypes.c_ulong),
+                ("restorer", ctypes.c_ulong), ("mask", ctypes.c_ulong)]
+
+
+_SIG_IGN = 1
+_KERNEL_SIGSET_SIZE = 8
+
+
+def unignore_signal(signum: int) -> bool:
+    """Set ``signum`` back to its default action if it is ignored; whether it was.
+
+    For the C library's own real-time signals (32 and 33 with glibc), which its ``sigaction``
+    refuses to touch: ``posix_spawn`` leaves them ignored in the process it starts, and an
+    ignored signal survives every exec after it. A handler the C library installed is left
+    alone (an exec resets it anyway), so this is safe in any process.
+    """
+    old = _KernelSigaction()
+    _checked("rt_sigaction", _raw("rt_sigaction", signum, None, ctypes.byref(old), _KERNEL_SIGSET_SIZE))
+    if old.handler != _SIG_IGN:
+        return False
+    default = _KernelSigaction()
+    _checked("rt_sigaction", _raw("rt_sigaction", signum, ctypes.byref(default), None, _KERNEL_SIGSET_SIZE))
+    return True

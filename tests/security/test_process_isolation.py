@@ -471,6 +471,37 @@ def test_attached_command_gets_default_signals_not_the_callers(make_container, s
     assert _probed(probe) == DEFAULT_SIGNALS
 
 
+#: A library caller with a second thread, which attaches without a server: its attaching process
+#: is spawned (posix_spawn, which leaves the C library's own signals 32 and 33 ignored in what it
+#: starts), not forked.
+THREADED_CALLER = (
+    "import sys, threading\n"
+    "from lxcframe import Container\n"
+    "idle = threading.Event()\n"
+    "thread = threading.Thread(target=idle.wait)\n"
+    "thread.start()\n"
+    "try:\n"
+    "    code = Container(sys.argv[1], sys.argv[2], server=False).attach_wait([sys.argv[3]])\n"
+    "finally:\n"
+    "    idle.set()\n"
+    "    thread.join()\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_command_attached_by_a_threaded_caller_gets_default_signals(make_container, sigprobe, lxcpath):
+    """Even the signals Python cannot name: none is left ignored by the spawn on the way."""
+    container = make_container("sigthr")
+    probe = _install_probe(sigprobe, os.path.join(_rootfs(container), "bin", "thread-probe"))
+    container.start()
+    try:
+        done = _as_caller(sys.executable, "-c", THREADED_CALLER, "sigthr", lxcpath, "/bin/thread-probe")
+    finally:
+        container.stop(kill=True)
+    assert done.returncode == 0, done.stderr
+    assert _probed(probe) == DEFAULT_SIGNALS
+
+
 def _gone(pid: int, start: int | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

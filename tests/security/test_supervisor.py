@@ -266,6 +266,7 @@ def test_descriptors_sent_without_a_request_are_closed(make_container, rundir):
         keeper.stop(kill=True)
 
 
+@pytest.mark.serial  # a time bound, which a second shard's load would skew
 def test_a_silent_client_delays_no_other_start(make_container, rundir):
     keeper, other = make_container("quiet1"), make_container("quiet2")
     keeper.start()

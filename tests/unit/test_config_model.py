@@ -234,9 +234,9 @@ def test_unhandled_describe_and_error() -> None:
     assert (error.path, error.line, error.key, error.value) == ("/c/config", 3, "lxc.seccomp.profile", None)
     assert str(off.as_error(" (set X to start anyway)")).endswith("would run without it (set X to start anyway)")
     # No plugin handles the key: the reason alone, no "plugin ''".
-    lxc_only = Unhandled("lxc.group", "web", "/c/config", 5, "", "an LXC key lxcframe does not support yet")
-    assert lxc_only.describe() == "/c/config:5: lxc.group: an LXC key lxcframe does not support yet"
-    assert str(lxc_only.as_error()) == ("/c/config:5: lxc.group: an LXC key lxcframe does not support yet: "
+    lxc_only = Unhandled("lxc.sched.core", "1", "/c/config", 5, "", "an LXC key lxcframe does not support yet")
+    assert lxc_only.describe() == "/c/config:5: lxc.sched.core: an LXC key lxcframe does not support yet"
+    assert str(lxc_only.as_error()) == ("/c/config:5: lxc.sched.core: an LXC key lxcframe does not support yet: "
                                         "the container would run without it")
 
 

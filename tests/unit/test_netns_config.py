@@ -13,7 +13,8 @@ from lxcframe.plugins.netns import config as net
 from lxcframe.plugins.netns.config import Inet4, Inet6, NetDevice
 
 KNOWN = ("type, link, name, hwaddr, mtu, ipv4.address, ipv4.gateway, ipv6.address, ipv6.gateway, veth.pair, "
-         "macvlan.mode, flags, script.up, script.down")
+         "veth.mode, veth.ipv4.route, veth.ipv6.route, macvlan.mode, ipvlan.mode, ipvlan.isolation, vlan.id, l2proxy, "
+         "flags, script.up, script.down")
 
 
 def registry() -> KeyRegistry:
@@ -41,21 +42,48 @@ def value(key: str, text: str) -> object:
 # --- one key at a time -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["empty", "none", "veth", "macvlan", "phys"])
+@pytest.mark.parametrize("kind", ["empty", "none", "veth", "macvlan", "ipvlan", "vlan", "phys"])
 def test_type_accepts_the_supported_types(kind: str) -> None:
     assert value("lxc.net.0.type", kind) == kind
 
 
-@pytest.mark.parametrize("kind", ["vlan", "ipvlan"])
-def test_type_names_lxc_types_that_are_not_supported(kind: str) -> None:
-    assert refused(f"lxc.net.0.type = {kind}\n") == (
-        f"c.conf:1: lxc.net.0.type = {kind!r}: network type {kind!r} is LXC's but not supported here "
-        "(supported: empty, none, veth, macvlan, phys)")
-
-
 def test_type_refuses_an_unknown_type() -> None:
     assert refused("lxc.net.3.type = Veth\n") == (
-        "c.conf:1: lxc.net.3.type = 'Veth': expected one of empty, none, veth, macvlan, phys")
+        "c.conf:1: lxc.net.3.type = 'Veth': expected one of empty, none, veth, macvlan, ipvlan, vlan, phys")
+
+
+@pytest.mark.parametrize("key, text, expected", [
+    ("vlan.id", "0", 0), ("vlan.id", "4094", 4094), ("l2proxy", "0", False), ("l2proxy", "1", True),
+    ("ipvlan.mode", "l3s", "l3s"), ("ipvlan.isolation", "vepa", "vepa"), ("veth.mode", "router", "router"),
+])
+def test_new_keys_accept(key: str, text: str, expected: object) -> None:
+    assert value(f"lxc.net.0.{key}", text) == expected
+
+
+@pytest.mark.parametrize("line, message", [
+    ("vlan.id = 5000", "expected a VLAN id between 0 and 4094"),
+    ("vlan.id = 4095", "expected a VLAN id between 0 and 4094"),
+    ("vlan.id = -1", "expected a VLAN id between 0 and 4094"),
+    ("ipvlan.mode = foo", "expected one of l3, l3s, l2"),
+    ("ipvlan.isolation = l2", "expected one of bridge, private, vepa"),
+    ("veth.mode = routed", "expected one of bridge, router"),
+    ("l2proxy = yes", "expected 0 or 1"),
+    ("veth.ipv4.route = 192.0.2.0", "expected an IPv4 NETWORK/PREFIX"),
+    ("veth.ipv4.route = 192.0.2.0/33", "'192.0.2.0/33' is not an IPv4 network"),
+    ("veth.ipv6.route = 192.0.2.0/24", "'192.0.2.0/24' is not an IPv6 network"),
+])
+def test_new_keys_refuse_with_file_line_and_key(line: str, message: str) -> None:
+    key, _, text = line.partition(" = ")
+    assert refused(f"lxc.net.0.type = veth\nlxc.net.0.{line}\n").startswith(
+        f"c.conf:2: lxc.net.0.{key} = {text!r}: {message}")
+
+
+def test_veth_routes_repeat_and_keep_the_network() -> None:
+    [device] = net.devices(load("lxc.net.0.type = veth\nlxc.net.0.veth.ipv4.route = 192.0.2.7/24\n"
+                                "lxc.net.0.veth.ipv6.route = 2001:db8:1::5/64\n"
+                                "lxc.net.0.veth.ipv4.route = 198.51.100.0/25\n"))
+    assert device.veth_routes == (Inet4("192.0.2.0", 24, None), Inet4("198.51.100.0", 25, None),
+                                   Inet6("2001:db8:1::", 64))
 
 
 @pytest.mark.parametrize("name", ["eth0", "a", "x" * 15, "br-lan.100", "veth_1-2@x"])
@@ -295,12 +323,14 @@ def test_any_other_network_key_is_refused_with_the_known_ones(key: str) -> None:
         f"{KNOWN})")
 
 
-def test_config_keys_are_documented_and_only_addresses_repeat() -> None:
+def test_config_keys_are_documented_and_only_addresses_and_routes_repeat() -> None:
     specs = net.config_keys()
     assert len({spec.name for spec in specs}) == len(specs)
     assert all(spec.doc for spec in specs)
     assert sorted(spec.name for spec in specs if spec.multi) == ["lxc.net.<N>.ipv4.address",
-                                                                  "lxc.net.<N>.ipv6.address"]
+                                                                  "lxc.net.<N>.ipv6.address",
+                                                                  "lxc.net.<N>.veth.ipv4.route",
+                                                                  "lxc.net.<N>.veth.ipv6.route"]
     names = {spec.name for spec in specs}
     for key in ("type", "link", "flags", "name", "hwaddr", "mtu", "ipv4.gateway", "ipv6.gateway", "veth.pair",
                 "macvlan.mode", "script.up", "script.down"):
@@ -449,7 +479,31 @@ def test_keys_of_another_type() -> None:
     ]
 
 
-@pytest.mark.parametrize("kind", ["macvlan", "phys"])
+def test_new_keys_of_another_type_and_l2proxy_needs() -> None:
+    config = load("lxc.net.0.type = macvlan\nlxc.net.0.link = eno1\nlxc.net.0.vlan.id = 3\n"
+                  "lxc.net.1.type = veth\nlxc.net.1.ipvlan.mode = l2\nlxc.net.1.l2proxy = 1\n"
+                  "lxc.net.2.type = ipvlan\nlxc.net.2.link = eno1\nlxc.net.2.l2proxy = 1\n"
+                  "lxc.net.3.type = phys\nlxc.net.3.link = eno2\nlxc.net.3.l2proxy = 1\nlxc.net.3.veth.mode = router\n")
+    assert net.problems(config) == [
+        "c.conf:3: lxc.net.0.vlan.id: only applies to type vlan, not macvlan",
+        "c.conf:5: lxc.net.1.ipvlan.mode: only applies to type ipvlan, not veth",
+        "c.conf:6: lxc.net.1.l2proxy: the proxy entries go on lxc.net.1.link, which is not set",
+        "c.conf:9: lxc.net.2.l2proxy: an ipvlan needs lxc.net.2.ipvlan.mode = l3s for l2proxy",
+        "c.conf:13: lxc.net.3.veth.mode: only applies to type veth, not phys",
+        "c.conf:12: lxc.net.3.l2proxy: only applies to type veth or macvlan or ipvlan or vlan, not phys",
+    ]
+
+
+def test_a_router_takes_a_gateway_outside_its_networks() -> None:
+    text = ("lxc.net.0.type = veth\nlxc.net.0.flags = up\nlxc.net.0.ipv4.address = 198.51.100.10/32\n"
+            "lxc.net.0.ipv4.gateway = 203.0.113.1\n")
+    assert net.problems(load(text + "lxc.net.0.veth.mode = router\n")) == []
+    assert net.problems(load(text)) == [
+        "c.conf:4: lxc.net.0.ipv4.gateway: 203.0.113.1 is outside the networks of this device's addresses "
+        "(198.51.100.10/32)"]
+
+
+@pytest.mark.parametrize("kind", ["macvlan", "ipvlan", "vlan", "phys"])
 def test_macvlan_and_phys_need_a_link(kind: str) -> None:
     config = load(f"lxc.net.0.type = veth\nlxc.net.1.type = {kind}\nlxc.net.1.name = x\n")
     assert net.problems(config) == [

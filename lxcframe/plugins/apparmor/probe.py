@@ -15,16 +15,19 @@ def probes(paths: HostPaths) -> list[Probe]:
     kernel = detect_kernel(paths)
     parser = detect_parser(paths)
     # Generated profiles are compiled as a config check even where the kernel has no AppArmor.
-    parser_row = Probe("apparmor:parser", parser.available, parser.why)
+    # Without AppArmor in the kernel that check is all it does, and LXC ignores the keys as lxcframe does.
+    parser_row = Probe("apparmor:parser", parser.available, parser.why, required=kernel.enabled.value)
     if not kernel.enabled.value:
         ignored = f"{kernel.enabled.why}; lxc.apparmor.* is ignored, except the mount entries of allow_nesting"
-        return [Probe("apparmor:enabled", False, ignored), parser_row]
+        return [Probe("apparmor:enabled", False, ignored, required=False), parser_row]
     mediation = kernel.mount_mediation.why
     if not kernel.mount_mediation.value:
         mediation += "; confined starts need lxc.apparmor.allow_incomplete = 1"
     return [
         Probe("apparmor:enabled", True, kernel.enabled.why),
-        Probe("apparmor:mount_mediation", kernel.mount_mediation.value, mediation),
+        Probe("apparmor:mount_mediation", kernel.mount_mediation.value, mediation, required=False),
         parser_row,
-        Probe("apparmor:stacking", kernel.can_stack.value, f"{kernel.can_stack.why}; {kernel.stacked.why}"),
+        # Only nesting needs it.
+        Probe("apparmor:stacking", kernel.can_stack.value, f"{kernel.can_stack.why}; {kernel.stacked.why}",
+              required=False),
     ]

@@ -14,6 +14,7 @@ on a started container (freeze, kill) works from the record of what was placed, 
 from __future__ import annotations
 
 import abc
+import errno
 import os
 import signal as signals
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ import attrs
 from lxcframe import idmap
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import HostContext
-from lxcframe.plugins.cgroup import limits, runtime
+from lxcframe.plugins.cgroup import device_program, device_rules, limits, runtime
 from lxcframe.plugins.cgroup.controllers import enable_controllers
 from lxcframe.plugins.cgroup.delegate import v2_files
 from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, Layout
@@ -126,10 +127,15 @@ class V1Driver(Driver):
         return f"usable controllers: {controllers}; " + "; ".join(where)
 
     def problems(self, config: ContainerConfig, running: Mapping[str, Driver]) -> list[str]:
-        return limits.v1_problems(config, self.layout)
+        return limits.v1_problems(config, self.layout, V2Driver.name in running)
 
     def prepare(self, ctx: HostContext, placed: list[Placed], running: Mapping[str, Driver]) -> None:
-        limits.apply_v1(placed, limits.v1_limits(ctx.plan.config))
+        config = ctx.plan.config
+        found = limits.v1_limits(config)
+        if limits.left_to_cgroup2(config, self.layout.v1_controllers, V2Driver.name in running):
+            found = [lim for lim in found if not lim.is_device_rule]
+            ctx.log.info("lxc.cgroup.devices rules left out: no v1 hierarchy has devices, the cgroup2 rules govern")
+        limits.apply_v1(placed, found)
 
     @classmethod
     def freezer(cls, placed: list[Placed]) -> Freezer | None:
@@ -166,24 +172,26 @@ class V2Driver(Driver):
                 f"{_v2_features(unified)}; delegated files: {' '.join(v2_files())}")
 
     def problems(self, config: ContainerConfig, running: Mapping[str, Driver]) -> list[str]:
-        return limits.v2_problems(config, self.hierarchies[0], v1_controllers(running))
+        problems = limits.v2_problems(config, self.hierarchies[0])
+        try:
+            device_rules.fold(device_rules.device_limits(limits.v2_limits(config)))
+        except ValueError as err:
+            problems.append(str(err))
+        return problems
 
     def prepare(self, ctx: HostContext, placed: list[Placed], running: Mapping[str, Driver]) -> None:
-        # The limits stay read here, in the monitor: which of them apply depends on the controllers
-        # the host's v1 hierarchies hold at start time (a devices rule goes to v1 when v1 has it).
+        # The limits stay read here, in the monitor, as the v1 driver's are.
         config = ctx.plan.config
         unified = placed[0]
         found = limits.v2_limits(config)
+        devices = device_rules.device_limits(found)
         wanted = {lim.controller for lim in found if lim.controller in unified.controllers}
         if idmap.config_entries(config):
             wanted |= set(unified.controllers)  # a delegated container manages them itself
         enable_controllers(unified, wanted, os.path.dirname(unified.payload))
-        controllers_v1 = v1_controllers(running)
-        to_write = [lim for lim in found if not limits.v2_left_out(lim, controllers_v1)]
-        if len(to_write) < len(found):
-            ctx.log.info("lxc.cgroup2.devices rules ignored: devices is a v1 controller here",
-                         rules=len(found) - len(to_write))
-        limits.apply_v2(unified, to_write)
+        limits.apply_v2(unified, [lim for lim in found if lim not in devices])
+        if devices:
+            _attach_devices(ctx, unified, devices)
         if ctx.plan.part(CgroupSettings).inner:
             # The inner cgroup (made next, below the payload) needs them handed down once more.
             enable_controllers(unified, wanted, unified.payload)
@@ -222,10 +230,22 @@ class V2Driver(Driver):
 DRIVERS: dict[str, type[Driver]] = {cls.name: cls for cls in (V2Driver, V1Driver)}
 
 
-def v1_controllers(running: Mapping[str, Driver]) -> tuple[str, ...]:
-    """The controllers bound to v1 hierarchies that will be driven (none when ``v1`` does not run)."""
-    v1 = running.get(V1Driver.name)
-    return v1.layout.v1_controllers if v1 is not None else ()
+def _attach_devices(ctx: HostContext, unified: Placed, devices: list[limits.Limit]) -> None:
+    """Attach the device program before init joins the payload cgroup: it holds from init's first exec.
+    Where devices is also a v1 controller (a hybrid host) its lxc.cgroup.devices rules hold as well."""
+    try:
+        policy = device_rules.fold(devices)
+    except ValueError as err:  # a /dev path that went away since the config was checked
+        raise OSError(errno.EINVAL, str(err)) from None
+    directory = unified.path(unified.payload)
+    try:
+        prog_id = device_program.attach(directory, policy)
+    except OSError as err:
+        first = devices[0]
+        raise OSError(err.errno or errno.EIO, f"{first.where}: {first.key}: cannot attach the cgroup2 device "
+                      f"program to {directory}: {err.strerror}") from None
+    ctx.log.info("cgroup2 device program attached", program=prog_id, rules=len(devices),
+                 exceptions=len(policy.exceptions), default="allow" if policy.allow_by_default else "deny")
 
 
 def _own_entries() -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """Limit keys: ``lxc.cgroup.<controller>.<file>`` (v1) and ``lxc.cgroup2.<file>`` (the unified tree).
 
-Every occurrence of a key is written, in config order, as LXC does. ``devices.allow``/``devices.deny``
+Every occurrence of a key is written, in config order, as LXC does. cgroup2 has no device files: its
+``devices.allow``/``devices.deny`` rules become a device program (:mod:`.device_rules`). The v1 ones
 go last (LXC's second pass), and among them the ``a`` entries that change the default first: the
 config keeps each key's values in order but not the order between two keys, and "deny everything,
 then allow a few" is what configs mean. A ``/dev/…`` path is turned into ``c|b MAJOR:MINOR ACCESS``.
@@ -68,15 +69,9 @@ def v1_limits(config: ContainerConfig) -> list[Limit]:
 
 
 def v2_limits(config: ContainerConfig) -> list[Limit]:
-    """Every ``lxc.cgroup2.*`` limit, in config order (:func:`v2_left_out` says which are not written)."""
+    """Every ``lxc.cgroup2.*`` limit, in config order; the device rules among them are compiled into a
+    device program (:mod:`.device_rules`) instead of being written."""
     return sorted(limits_of(config, V2_PREFIX), key=lambda lim: (lim.path, lim.line))
-
-
-def v2_left_out(limit: Limit, v1_controllers: tuple[str, ...]) -> bool:
-    """Whether ``limit`` is not written on this host: a device rule where devices is a v1 controller
-    (a hybrid host). As LXC does, the ``lxc.cgroup.devices.*`` rules govern there, so that stock
-    configs carrying both kinds (common.conf) work on such hosts."""
-    return limit.controller == "devices" and "devices" in v1_controllers
 
 
 def device_rule(value: str) -> str:
@@ -100,10 +95,22 @@ def device_rule(value: str) -> str:
     return f"{kind} {os.major(info.st_rdev)}:{os.minor(info.st_rdev)} {access}"
 
 
-def v1_problems(config: ContainerConfig, layout: Layout) -> list[str]:
+def left_to_cgroup2(config: ContainerConfig, v1_controllers: tuple[str, ...], v2_runs: bool) -> bool:
+    """Whether the ``lxc.cgroup.devices.*`` rules are left out: no v1 hierarchy has devices here, and the
+    cgroup2 device rules the config carries as well govern (LXC's common.conf carries both kinds; LXC
+    ignores v1 limits on a pure cgroup2 host). Without cgroup2 device rules they are refused."""
+    if not v2_runs or "devices" in v1_controllers:
+        return False
+    return any(lim.is_device_rule for lim in limits_of(config, V2_PREFIX))
+
+
+def v1_problems(config: ContainerConfig, layout: Layout, v2_runs: bool = False) -> list[str]:
     problems = []
     controllers = layout.v1_controllers
+    skip_devices = left_to_cgroup2(config, controllers, v2_runs)
     for limit in v1_limits(config):
+        if skip_devices and limit.is_device_rule:
+            continue
         if "." not in limit.file:
             problems.append(f"{limit.where}: {limit.key}: expected {V1_PREFIX}<controller>.<file>")
         elif limit.controller not in controllers:
@@ -117,10 +124,11 @@ def v1_problems(config: ContainerConfig, layout: Layout) -> list[str]:
     return problems
 
 
-def v2_problems(config: ContainerConfig, unified: Hierarchy, v1_controllers: tuple[str, ...] = ()) -> list[str]:
+def v2_problems(config: ContainerConfig, unified: Hierarchy) -> list[str]:
+    """What is wrong with the cgroup2 limits other than device rules (:func:`.device_rules.fold` checks those)."""
     problems = []
     for limit in v2_limits(config):
-        if v2_left_out(limit, v1_controllers):
+        if limit.is_device_rule:
             continue
         if "." not in limit.file:
             problems.append(f"{limit.where}: {limit.key}: expected {V2_PREFIX}<controller>.<file>")
@@ -130,10 +138,8 @@ def v2_problems(config: ContainerConfig, unified: Hierarchy, v1_controllers: tup
         # Files every cgroup has without a controller (cpu.stat, *.pressure) exist at the root too.
         if os.path.exists(os.path.join(unified.mountpoint, limit.file)):
             continue
-        hint = " (cgroup2 device rules need eBPF, which lxcframe does not do)" if limit.controller == "devices" \
-            else ""
         problems.append(f"{limit.where}: {limit.key}: the cgroup2 hierarchy offers no controller "
-                        f"{limit.controller!r} here (it offers: {', '.join(unified.controllers) or 'none'}){hint}")
+                        f"{limit.controller!r} here (it offers: {', '.join(unified.controllers) or 'none'})")
     return problems
 
 

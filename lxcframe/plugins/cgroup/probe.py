@@ -44,5 +44,26 @@ def probe_drivers() -> list[Probe]:
     return sorted(found, key=lambda probe: probe.name)
 
 
+#: The row of cgroup2 device control.
+DEVICES_ROW = "cgroup.bpf_devices"
+
+
+@never_raises(DEVICES_ROW)
+def probe_devices() -> Probe:
+    """Whether lxc.cgroup2.devices rules can be enforced: a cgroup2 mount and a loadable device program."""
+    from lxcframe.plugins.cgroup.device_program import unavailable_reason
+
+    layout = current_layout()
+    if layout.v2 is None:
+        return Probe(DEVICES_ROW, False, f"layout {layout.mode}: no cgroup2 mount to attach a device program to")
+    reason = unavailable_reason()
+    if reason is not None:
+        return Probe(DEVICES_ROW, False, reason)
+    also = "; devices is a v1 controller too: its lxc.cgroup.devices rules hold as well" \
+        if "devices" in layout.v1_controllers else ""
+    return Probe(DEVICES_ROW, True, "lxc.cgroup2.devices rules: a BPF_PROG_TYPE_CGROUP_DEVICE program loads, "
+                 f"attached to the payload cgroup at {layout.v2.mountpoint}{also}")
+
+
 def probes() -> list[Probe]:
-    return [probe_layout(), *probe_drivers()]
+    return [probe_layout(), *probe_drivers(), probe_devices()]

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
-from lxcframe.plugins.cgroup import fs
+from lxcframe.plugins.cgroup import device_program, fs
 from lxcframe.plugins.cgroup.layout import V1, V2
 from lxcframe.plugins.cgroup.placement import Placed, remove
 
@@ -136,7 +136,42 @@ def stats(placed: list[Placed]) -> dict[str, object]:
             usage = fs.keyed(fs.read_or_none(p.path(p.payload, "cpu.stat")) or "").get("usage_usec")
             if usage is not None and usage.isdigit() and "cpu_ns" not in data:
                 data["cpu_ns"] = int(usage) * 1000
+        if "blkio_bytes" not in data:
+            blkio = block_io_bytes(p)
+            if blkio is not None:
+                data["blkio_bytes"] = blkio
     return data
+
+
+def block_io_bytes(p: Placed) -> int | None:
+    """Bytes the container read and wrote on block devices (lxc-info's "BlkIO use"): the sum of
+    ``rbytes``/``wbytes`` of cgroup2's ``io.stat``, or v1's ``blkio.throttle.io_service_bytes`` "Total"
+    (v1 kernels count a device there only while a throttle rule names it, as LXC reads the same file);
+    ``None`` where the hierarchy has no such file."""
+    if p.kind == V2:
+        text = fs.read_or_none(p.path(p.payload, "io.stat"))
+        if text is None:
+            return None
+        total = 0
+        for line in text.splitlines():  # "8:0 rbytes=N wbytes=N rios=N …" per device
+            for field in line.split()[1:]:
+                key, _, value = field.partition("=")
+                if key in ("rbytes", "wbytes") and value.isdigit():
+                    total += int(value)
+        return total
+    if "blkio" not in p.controllers:
+        return None
+    # The recursive file counts the container's own sub-cgroups too (a nested container's, a systemd's).
+    text = fs.read_or_none(p.path(p.payload, "blkio.throttle.io_service_bytes_recursive"))
+    if text is None:
+        text = fs.read_or_none(p.path(p.payload, "blkio.throttle.io_service_bytes"))
+    if text is None:
+        return None
+    for line in reversed(text.splitlines()):
+        words = line.split()
+        if len(words) == 2 and words[0] == "Total" and words[1].isdigit():
+            return int(words[1])
+    return 0  # no device used yet: the file lists nothing but a zero Total on some kernels, nothing on others
 
 
 def _is_leaf_for_processes(directory: str) -> bool:
@@ -165,10 +200,15 @@ def attach_target(p: Placed) -> str:
 
 
 def cleanup(placed: list[Placed]) -> list[str]:
-    """Remove every recorded cgroup; returns the errors (each hierarchy is tried)."""
+    """Remove every recorded cgroup; returns the errors (each hierarchy is tried).
+
+    The device programs on the unified payload cgroup are detached first: the kernel would only
+    release them some time after the removed cgroup is freed."""
     errors = []
     for p in placed:
         try:
+            if p.kind == V2 and p.payload in p.created:
+                device_program.detach_all(p.path(p.payload))
             remove(p)
         except OSError as err:
             errors.append(f"{p.hierarchy.display}: {err}")

@@ -24,7 +24,7 @@ from lxcframe.config.model import ContainerConfig
 from lxcframe.frozen import frozen_mapping
 from lxcframe.hostconfig import UNHANDLED_WARN, HostConfig, unhandled_opt_out
 from lxcframe.plugins.cgroup import limits
-from lxcframe.plugins.cgroup.drivers import DRIVERS, Driver, qualified_name
+from lxcframe.plugins.cgroup.drivers import DRIVERS, Driver, V1Driver, V2Driver, qualified_name
 from lxcframe.plugins.cgroup.layout import Layout
 
 
@@ -90,5 +90,7 @@ def problems(config: ContainerConfig, layout: Layout, plugins: PluginsView) -> l
                    f"without it{unhandled_opt_out(plugins.host)}")
         else:
             why = f"{selection.idle[name]} (layout {layout.mode}), so the cgroup plugin's {name} driver cannot apply it"
-        found += [f"{limit.where}: {limit.key}: {why}" for limit in limits.limits_of(config, driver_class.key_prefix)]
+        skip_devices = name == V1Driver.name and limits.left_to_cgroup2(config, (), V2Driver.name in selection.running)
+        found += [f"{limit.where}: {limit.key}: {why}" for limit in limits.limits_of(config, driver_class.key_prefix)
+                  if not (skip_devices and limit.is_device_rule)]
     return found

@@ -1,8 +1,9 @@
 """Network namespaces: ``lxc.net.<N>.*`` devices, a netns id per container, addresses read from the host.
 
 * Types ``empty`` (own netns, lo up), ``none`` (the host's netns: CLONE_NEWNET is taken out of the
-  plan), ``veth``, ``macvlan`` and ``phys``; devices are created by the monitor and configured by the
-  child (:mod:`.host`, :mod:`.child`), every host change with its undo.
+  plan), ``veth`` (bridged or routed), ``macvlan``, ``ipvlan``, ``vlan`` and ``phys``; devices are created
+  by the monitor and configured by the child (:mod:`.host`, :mod:`.child`), every host change with its
+  undo; host routes and neighbour proxies (veth routes, router mode, l2proxy) in :mod:`.routing`.
 * The container's netns gets an id at start (RTM_NEWNSID, kernel-chosen), recorded in the state file;
   it goes when the namespace dies (Linux has no RTM_DELNSID request), which the end of a stop waits for.
 * Devices, addresses and routes are configured through pyroute2 (:mod:`.iproute`), each process making
@@ -40,8 +41,10 @@ def lxcframe_config_keys() -> list[KeySpec]:
 
 @hookimpl
 def lxcframe_api_extensions() -> list[str]:
-    # LXC 5.0's names for what is here: 'dev' gateways, and lxc.net.<N>.mtu on phys and macvlan.
-    return ["network_gateway_device_route", "network_phys_macvlan_mtu"]
+    # LXC 5.0's names for what is here: 'dev' gateways, lxc.net.<N>.mtu on phys and macvlan, veth routes
+    # and router mode, ipvlan devices, l2proxy.
+    return ["network_gateway_device_route", "network_phys_macvlan_mtu", "network_veth_routes", "network_veth_router",
+            "network_ipvlan", "network_l2proxy"]
 
 
 @hookimpl

@@ -98,7 +98,7 @@ def _configure(rt: Rtnl, device: Inside) -> None:
             try:
                 rt.add_route(family, index, gateway=gateway)
             except NetlinkError as err:
-                if err.errno != errno.ENETUNREACH:
+                if err.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH):  # IPv4's and IPv6's word for it
                     raise
                 # As LXC: a gateway outside the device's networks gets a host route first.
                 rt.add_route(family, index, destination=gateway, dst_len=host_bits)

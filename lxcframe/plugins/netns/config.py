@@ -17,20 +17,26 @@ import attrs
 from lxcframe.config.keys import KeySpec
 from lxcframe.config.model import ContainerConfig
 
-TYPES = ("empty", "none", "veth", "macvlan", "phys")
-#: LXC's types that lxcframe does not create (yet); named so the error says so rather than "unknown".
-UNSUPPORTED_TYPES = ("vlan", "ipvlan")
+TYPES = ("empty", "none", "veth", "macvlan", "ipvlan", "vlan", "phys")
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru")
+IPVLAN_MODES = ("l3", "l3s", "l2")
+IPVLAN_ISOLATIONS = ("bridge", "private", "vepa")
+VETH_MODES = ("bridge", "router")
+#: The highest 802.1Q VLAN id a vlan device takes (4095 is reserved).
+VLAN_ID_MAX = 4094
 #: LXC 5.0 keys of ``lxc.net.<N>`` this plugin does not implement.
-UNSUPPORTED_KEYS = ("vlan.id", "ipvlan.mode", "ipvlan.isolation", "veth.mode", "veth.ipv4.route",
-                    "veth.ipv6.route", "veth.vlan.id", "veth.vlan.tagged.id", "veth.n_rxqueues",
-                    "veth.n_txqueues", "l2proxy")
+UNSUPPORTED_KEYS = ("veth.vlan.id", "veth.vlan.tagged.id", "veth.n_rxqueues", "veth.n_txqueues")
 IFNAMSIZ = 16
+#: Types whose device hangs off a host link that stays on the host (l2proxy entries can go on it).
+LINKED_TYPES = ("veth", "macvlan", "ipvlan", "vlan")
 
 # Keys that only make sense for some types (the rest apply to every type that has a device).
-_ONLY_FOR = {"veth.pair": "veth", "macvlan.mode": "macvlan"}
+_ONLY_FOR = {"veth.pair": ("veth",), "macvlan.mode": ("macvlan",), "ipvlan.mode": ("ipvlan",),
+             "ipvlan.isolation": ("ipvlan",), "vlan.id": ("vlan",), "veth.mode": ("veth",),
+             "veth.ipv4.route": ("veth",), "veth.ipv6.route": ("veth",), "l2proxy": LINKED_TYPES}
 _DEVICE_KEYS = ("link", "name", "hwaddr", "mtu", "ipv4.address", "ipv4.gateway", "ipv6.address",
-                "ipv6.gateway", "veth.pair", "macvlan.mode", "flags")
+                "ipv6.gateway", "veth.pair", "veth.mode", "veth.ipv4.route", "veth.ipv6.route", "macvlan.mode",
+                "ipvlan.mode", "ipvlan.isolation", "vlan.id", "l2proxy", "flags")
 
 
 @attrs.frozen
@@ -71,6 +77,14 @@ class NetDevice:
     ipv6_gateway: str | None = None
     veth_pair: str | None = None
     macvlan_mode: str = "private"  # LXC's default
+    ipvlan_mode: str = "l3"  # LXC's default
+    ipvlan_isolation: str = "bridge"  # LXC's default
+    vlan_id: int = 0  # LXC's default when vlan.id is not set
+    veth_mode: str = "bridge"
+    #: Routes on the host to these networks through a veth's host end (``veth.ipv4.route``/``ipv6.route``).
+    veth_routes: tuple[Inet4 | Inet6, ...] = ()
+    #: Neighbour proxy entries on ``link`` for the device's addresses.
+    l2proxy: bool = False
     script_up: str | None = None
     script_down: str | None = None
 
@@ -86,8 +100,6 @@ class NetPart:
 
 
 def _net_type(value: str) -> str:
-    if value in UNSUPPORTED_TYPES:
-        raise ValueError(f"network type {value!r} is LXC's but not supported here (supported: {', '.join(TYPES)})")
     if value not in TYPES:
         raise ValueError(f"expected one of {', '.join(TYPES)}")
     return value
@@ -197,6 +209,45 @@ def _macvlan_mode(value: str) -> str:
     return value
 
 
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def validate(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return validate
+
+
+def _vlan_id(value: str) -> int:
+    if not value.isdigit() or int(value) > VLAN_ID_MAX:
+        raise ValueError(f"expected a VLAN id between 0 and {VLAN_ID_MAX}")
+    return int(value)
+
+
+def _l2proxy(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return value == "1"
+
+
+def _route(version: int) -> Callable[[str], Inet4 | Inet6]:
+    network = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+
+    def validate(value: str) -> Inet4 | Inet6:
+        # As LXC: the prefix length is required; host bits may be set (the kernel keeps the network).
+        text, slash, prefix = value.strip().partition("/")
+        if not slash or not prefix.isdigit():
+            raise ValueError(f"expected an IPv{version} NETWORK/PREFIX")
+        try:
+            net = network(f"{text}/{prefix}", strict=False)
+        except ValueError as err:
+            raise ValueError(f"{value.strip()!r} is not an IPv{version} network: {err}") from None
+        address = str(net.network_address)
+        return Inet4(address, net.prefixlen, None) if version == 4 else Inet6(address, net.prefixlen)
+
+    return validate
+
+
 def _script(value: str) -> str:
     if not value.split():
         raise ValueError("expected a script")
@@ -222,9 +273,9 @@ def config_keys() -> list[KeySpec]:
         KeySpec("lxc.net", _empty_only, doc="an empty value removes every network entry"),
         KeySpec(n, _empty_only, doc="an empty value removes network entry N"),
         KeySpec(f"{n}.type", _net_type, doc="empty (own netns, only lo), none (the host's netns), veth, "
-                "macvlan or phys"),
-        KeySpec(f"{n}.link", ifname, doc="host device: bridge of a veth, lower device of a macvlan, the phys "
-                "device itself"),
+                "macvlan, ipvlan, vlan or phys"),
+        KeySpec(f"{n}.link", ifname, doc="host device: bridge of a veth, lower device of a macvlan, ipvlan or "
+                "vlan, the phys device itself"),
         KeySpec(f"{n}.flags", _flags, doc="'up' brings the device up"),
         KeySpec(f"{n}.name", ifname, doc="name inside the container (default eth<i>; a phys keeps its name)"),
         KeySpec(f"{n}.hwaddr", hwaddr, doc="MAC address inside the container; 'x' digits are random"),
@@ -234,7 +285,17 @@ def config_keys() -> list[KeySpec]:
         KeySpec(f"{n}.ipv6.address", inet6, multi=True, doc="ADDRESS[/PREFIX]; repeatable"),
         KeySpec(f"{n}.ipv6.gateway", _gateway(6), doc="default route: an address, 'auto' or 'dev'"),
         KeySpec(f"{n}.veth.pair", ifname, doc="name of the veth's host end (default veth + 6 random characters)"),
+        KeySpec(f"{n}.veth.mode", _choice(VETH_MODES), doc="bridge (default: on link, if set) or router (host "
+                "routes and neighbour proxies to the container, no bridge)"),
+        KeySpec(f"{n}.veth.ipv4.route", _route(4), multi=True, doc="NETWORK/PREFIX routed on the host through "
+                "the veth's host end; repeatable"),
+        KeySpec(f"{n}.veth.ipv6.route", _route(6), multi=True, doc="NETWORK/PREFIX routed on the host through "
+                "the veth's host end; repeatable"),
         KeySpec(f"{n}.macvlan.mode", _macvlan_mode, doc="private (default), vepa, bridge or passthru"),
+        KeySpec(f"{n}.ipvlan.mode", _choice(IPVLAN_MODES), doc="l3 (default), l3s or l2"),
+        KeySpec(f"{n}.ipvlan.isolation", _choice(IPVLAN_ISOLATIONS), doc="bridge (default), private or vepa"),
+        KeySpec(f"{n}.vlan.id", _vlan_id, doc=f"802.1Q VLAN id of a vlan device on link (0-{VLAN_ID_MAX})"),
+        KeySpec(f"{n}.l2proxy", _l2proxy, doc="1: neighbour proxy entries on link for the device's addresses"),
         KeySpec(f"{n}.script.up", _script, doc="run on the host once the device exists"),
         KeySpec(f"{n}.script.down", _script, doc="run on the host when the device goes away"),
         KeySpec("lxc.net.*", _unknown, doc="anything else under lxc.net is an error"),
@@ -268,6 +329,12 @@ def devices(config: ContainerConfig) -> tuple[NetDevice, ...]:
             ipv6_gateway=config.get(prefix + "ipv6.gateway"),
             veth_pair=config.get(prefix + "veth.pair"),
             macvlan_mode=config.get(prefix + "macvlan.mode", "private"),
+            ipvlan_mode=config.get(prefix + "ipvlan.mode", "l3"),
+            ipvlan_isolation=config.get(prefix + "ipvlan.isolation", "bridge"),
+            vlan_id=config.get(prefix + "vlan.id", 0),
+            veth_mode=config.get(prefix + "veth.mode", "bridge"),
+            veth_routes=config.get_all(prefix + "veth.ipv4.route") + config.get_all(prefix + "veth.ipv6.route"),
+            l2proxy=bool(config.get(prefix + "l2proxy", False)),
             script_up=config.get(prefix + "script.up"),
             script_down=config.get(prefix + "script.down"),
         ))
@@ -294,7 +361,7 @@ def container_names(devs: tuple[NetDevice, ...]) -> dict[int, str]:
     taken = set(names.values())
     counter = 0
     for device in devs:
-        if device.type in ("veth", "macvlan") and device.index not in names:
+        if device.type in ("veth", "macvlan", "ipvlan", "vlan") and device.index not in names:
             while f"eth{counter}" in taken:
                 counter += 1
             names[device.index] = f"eth{counter}"
@@ -352,10 +419,16 @@ def _device_problems(config: ContainerConfig, device: NetDevice) -> list[str]:
             "privileged helper such as LXC's lxc-user-nic): use empty (a loopback only) or run as root")
         return out
     for key, only in _ONLY_FOR.items():
-        if config.located(prefix + key) is not None and device.type != only:
-            bad(key, f"only applies to type {only}, not {device.type}")
-    if device.type in ("macvlan", "phys") and not device.link:
+        if config.located(prefix + key) is not None and device.type not in only:
+            bad(key, f"only applies to type {' or '.join(only)}, not {device.type}")
+    if device.type in ("macvlan", "ipvlan", "vlan", "phys") and not device.link:
         bad("type", f"a {device.type} network needs {prefix}link (the host device it uses)")
+    if device.l2proxy and not device.link:
+        bad("l2proxy", f"the proxy entries go on {prefix}link, which is not set")
+    if device.l2proxy and device.type == "ipvlan" and device.ipvlan_mode != "l3s":
+        # As LXC: the other modes do not pass the proxied traffic on.
+        bad("l2proxy", f"an ipvlan needs {prefix}ipvlan.mode = l3s for l2proxy")
+    router = device.type == "veth" and device.veth_mode == "router"
     if device.mtu is not None and device.mtu < 1280 and device.ipv6:
         bad("mtu", "IPv6 needs an MTU of at least 1280, and this device has IPv6 addresses")
     for version, gateway, addresses in ((4, device.ipv4_gateway, device.ipv4), (6, device.ipv6_gateway, device.ipv6)):
@@ -373,7 +446,8 @@ def _device_problems(config: ContainerConfig, device: NetDevice) -> list[str]:
             continue  # reachable on the link whatever the addresses are
         if not addresses:
             bad(key, f"a gateway needs an IPv{version} address on the device ({prefix}ipv{version}.address)")
-        elif not any(address in item.network for item in addresses):
+        elif not router and not any(address in item.network for item in addresses):
+            # (A router's host end answers for its gateway wherever it is: the child routes to it first.)
             bad(key, f"{gateway} is outside the networks of this device's addresses "
                 f"({', '.join(str(item.network) for item in addresses)})")
     return out

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from lxcframe.context import HostContext
+from lxcframe.plugins.netns import routing
 from lxcframe.plugins.netns.child import Inside, NetInside
 from lxcframe.plugins.netns.config import NetDevice, NetPart, container_names
 from lxcframe.plugins.netns.iproute import LOOPBACK_INDEX, RT_SCOPE_UNIVERSE, Link, NetlinkError, Rtnl
@@ -103,12 +104,16 @@ def _instantiate(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: 
                  entry: dict[str, Any]) -> Inside:
     entry["name"] = name
     hwaddr = _fill_random(device.hwaddr)
+    gateways: dict[int, str | None] = {family: _gateway(rt, device, family, gateway)
+                for family, gateway in ((socket.AF_INET, device.ipv4_gateway), (socket.AF_INET6, device.ipv6_gateway))}
+    if device.l2proxy:
+        # Before the device, as LXC: the link's entries are undone after it (last pushed, first undone).
+        routing.l2proxy(ctx, rt, device, entry)
     if device.type == "veth":
-        _veth(ctx, rt, pin, device, name, entry)
-    elif device.type == "macvlan":
-        lower = rt.link(device.link or "")
-        rt.create_macvlan(name, lower.ifindex, device.macvlan_mode, pin)
-        # No undo: a macvlan lives in the container's namespace and goes with it.
+        _veth(ctx, rt, pin, device, name, entry, gateways)
+    elif device.type in ("macvlan", "ipvlan", "vlan"):
+        _lower_device(rt, pin, device, name)
+        # No undo: the device lives in the container's namespace and goes with it.
         run_net_script(ctx.plan, device, "up", None, ctx.log)
         _push_script_down(ctx, device, None)
     elif device.type == "phys":
@@ -120,9 +125,31 @@ def _instantiate(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: 
         mtu=device.mtu,
         ipv4=[(item.address, item.prefixlen, item.broadcast) for item in device.ipv4],
         ipv6=[(item.address, item.prefixlen) for item in device.ipv6],
-        ipv4_gateway=_gateway(rt, device, socket.AF_INET, device.ipv4_gateway),
-        ipv6_gateway=_gateway(rt, device, socket.AF_INET6, device.ipv6_gateway),
+        ipv4_gateway=gateways[socket.AF_INET],
+        ipv6_gateway=gateways[socket.AF_INET6],
     )
+
+
+#: The kernel option each device type needs, named when the kernel does not know the type.
+_KERNEL_OPTION = {"macvlan": "CONFIG_MACVLAN", "ipvlan": "CONFIG_IPVLAN", "vlan": "CONFIG_VLAN_8021Q"}
+
+
+def _lower_device(rt: Rtnl, pin: int, device: NetDevice, name: str) -> None:
+    """A macvlan, ipvlan or vlan on ``link``, created directly inside the container's namespace."""
+    lower = rt.link(device.link or "")
+    try:
+        if device.type == "macvlan":
+            rt.create_macvlan(name, lower.ifindex, device.macvlan_mode, pin)
+        elif device.type == "ipvlan":
+            rt.create_ipvlan(name, lower.ifindex, device.ipvlan_mode, device.ipvlan_isolation, pin)
+        else:
+            rt.create_vlan(name, lower.ifindex, device.vlan_id, pin)
+    except NetlinkError as err:
+        if err.errno != errno.EOPNOTSUPP:
+            raise
+        raise NetlinkError(err.errno, f"create {device.type} {name} on {device.link}",
+                           f"{err.reason or 'Unknown device type'}: this kernel has no {device.type} devices, "
+                           f"{_KERNEL_OPTION[device.type]}") from None
 
 
 def _fill_random(hwaddr: str | None) -> str | None:
@@ -150,18 +177,23 @@ def _gateway(rt: Rtnl, device: NetDevice, family: int, gateway: str | None) -> s
 # --- veth ------------------------------------------------------------------------------------------
 
 
-def _veth(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str, entry: dict[str, Any]) -> None:
-    bridge = rt.link(device.link) if device.link else None
-    mtu = device.mtu if device.mtu is not None else (bridge.mtu if bridge is not None else None)
+def _veth(ctx: HostContext, rt: Rtnl, pin: int, device: NetDevice, name: str, entry: dict[str, Any],
+          gateways: dict[int, str | None]) -> None:
+    upper = rt.link(device.link) if device.link else None
+    mtu = device.mtu if device.mtu is not None else (upper.mtu if upper is not None else None)
     host = _create_pair(rt, device.veth_pair, name, pin, mtu)
     link = rt.link(host)
     entry.update(host=host, host_index=link.ifindex)
+    # Its routes, proxy entries and sysctls (router mode, veth routes) go with it.
     ctx.undo.push(f"veth {host}", lambda: _delete_host_end(host, link.ifindex))
-    if bridge is not None:
+    if upper is not None and device.veth_mode == "bridge":
         # As LXC: a MAC starting with fe is never the lowest, so the bridge keeps its own address.
         rt.set_link(link.ifindex, hwaddr="fe" + link.address[2:], what=f"set the MAC of {host}")
-        rt.set_link(link.ifindex, master=bridge.ifindex, what=f"attach {host} to {device.link}")
+        rt.set_link(link.ifindex, master=upper.ifindex, what=f"attach {host} to {device.link}")
     rt.set_link(link.ifindex, up=True, what=f"bring {host} up")
+    routing.veth_routes(rt, device, link.ifindex)
+    if device.veth_mode == "router":
+        routing.router(rt, device, host, link.ifindex, gateways)
     run_net_script(ctx.plan, device, "up", host, ctx.log)
     _push_script_down(ctx, device, host)
 
@@ -280,6 +312,7 @@ def cleanup(record: NetnsRecord, plan: Any = None, log: Any = None, pin: int | N
             os.close(pin)
     for entry in record.devices:
         try:
+            routing.release_l2proxy(entry.l2proxy_index, entry.l2proxy, entry.l2proxy_lo)
             if entry.type == "veth" and entry.host and entry.host_index is not None:
                 _delete_host_end(entry.host, entry.host_index)
             elif entry.type == "phys" and entry.link:

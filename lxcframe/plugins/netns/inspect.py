@@ -160,4 +160,8 @@ def summary(ref: NetnsRef) -> dict[str, Any]:
         "ipv6": [a.address for a in chosen if a.family == socket.AF_INET6],
         "interfaces": [link.name for link in snap.links],
         "netns_id": ref.nsid,
+        # lxc-info's Link / TX / RX lines, read in the container's namespace: its own view of what it
+        # sent and received (lo left out: it never leaves the container).
+        "links": [{"name": link.name, "tx_bytes": link.tx_bytes, "rx_bytes": link.rx_bytes}
+                  for link in snap.links if link.ifindex != rawlink.LOOPBACK_INDEX],
     }

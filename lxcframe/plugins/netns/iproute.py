@@ -40,12 +40,39 @@ __all__ = ["IFF_UP", "LOOPBACK_INDEX", "RT_SCOPE_UNIVERSE", "Address", "Link", "
 
 RT_SCOPE_LINK = 253
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
+#: IFLA_IPVLAN_MODE values and IFLA_IPVLAN_FLAGS bits (linux/if_link.h; bridge isolation is no bit).
+IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
+IPVLAN_ISOLATIONS = {"bridge": 0, "private": 1, "vepa": 2}
+#: ndm_flags of a neighbour proxy entry.
+NTF_PROXY = 0x08
+
+
+def ipvlan_kind() -> None:
+    """Teach pyroute2 IFLA_IPVLAN_FLAGS (the isolation), which its 0.9.7 ``ipvlan`` class lacks.
+
+    Through pyroute2's own extension point for link kinds (``register_link_kind``), with a class that
+    has its predecessor's attributes and the flags after them; registering again changes nothing.
+    """
+    from pyroute2.netlink import nla
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    if "IFLA_IPVLAN_FLAGS" in dict(ifinfmsg.ifinfo.data_map["ipvlan"].nla_map):
+        return
+
+    class ipvlan_data(nla):
+        prefix = "IFLA_"
+        nla_map = (("IFLA_IPVLAN_UNSPEC", "none"), ("IFLA_IPVLAN_MODE", "uint16"),
+                   ("IFLA_IPVLAN_FLAGS", "uint16"))
+
+    ifinfmsg.ifinfo.register_link_kind(module={"ipvlan": ipvlan_data})
 
 
 def warm_up() -> None:
     """Import what :class:`Rtnl` uses, so that a child forked afterwards does not import it again."""
     pyroute2_import.complete()
     import pyroute2.iproute.linux  # noqa: F401
+
+    ipvlan_kind()
 
 
 @contextlib.contextmanager
@@ -122,6 +149,22 @@ class Rtnl:
             self._ipr.link("add", ifname=name, kind="macvlan", link=lower_index,
                            macvlan_mode=MACVLAN_MODES[mode], net_ns_fd=ns_fd)
 
+    def create_ipvlan(self, name: str, lower_index: int, mode: str, isolation: str, ns_fd: int) -> None:
+        """An ipvlan on ``lower_index`` (a link of this namespace), created inside ``ns_fd``."""
+        ipvlan_kind()
+        flags = IPVLAN_ISOLATIONS[isolation]
+        # As LXC: the flags only when not bridge, the kernel's default (older kernels know no flags).
+        extra = {"ipvlan_flags": flags} if flags else {}
+        with _asking(f"create ipvlan {name}"):
+            self._ipr.link("add", ifname=name, kind="ipvlan", link=lower_index, ipvlan_mode=IPVLAN_MODES[mode],
+                           net_ns_fd=ns_fd, **extra)
+
+    def create_vlan(self, name: str, lower_index: int, vlan_id: int, ns_fd: int) -> None:
+        """An 802.1Q vlan device with ``vlan_id`` on ``lower_index`` (a link of this namespace), created
+        inside ``ns_fd``."""
+        with _asking(f"create vlan {name} (id {vlan_id})"):
+            self._ipr.link("add", ifname=name, kind="vlan", link=lower_index, vlan_id=vlan_id, net_ns_fd=ns_fd)
+
     def set_link(self, index: int, *, what: str, name: str | None = None, mtu: int | None = None,
                  hwaddr: str | None = None, up: bool | None = None, master: int | None = None,
                  ns_fd: int | None = None) -> None:
@@ -166,3 +209,25 @@ class Rtnl:
         target = f"via {gateway}" if gateway else f"to {destination}/{dst_len}" if destination else "default dev"
         with _asking(f"add route {target}"):
             self._ipr.route("add", **spec)
+
+    def delete_route(self, family: int, index: int, destination: str, dst_len: int) -> None:
+        """Delete the device route to ``destination``/``dst_len`` through ``index`` (main table)."""
+        with _asking(f"delete route to {destination}/{dst_len}"):
+            self._ipr.route("del", family=family, oif=index, dst=destination, dst_len=dst_len, proto="boot",
+                            scope=RT_SCOPE_LINK)
+
+    def add_proxy(self, index: int, address: str) -> None:
+        """A neighbour proxy entry (ARP or NDP, by the address) for ``address`` on link ``index``."""
+        with _asking(f"add neighbour proxy {address}"):
+            self._ipr.neigh("add", ifindex=index, dst=address, flags=NTF_PROXY)
+
+    def delete_proxy(self, index: int, address: str) -> None:
+        with _asking(f"delete neighbour proxy {address}"):
+            self._ipr.neigh("del", ifindex=index, dst=address, flags=NTF_PROXY)
+
+    def proxies(self, family: int) -> list[tuple[int, str]]:
+        """Every neighbour proxy entry of ``family`` in this namespace, as (ifindex, address)."""
+        with _asking("list neighbour proxies"):
+            # A dump request with exactly NTF_PROXY in ndm_flags lists the proxy table (and only it).
+            return [(m["ifindex"], m.get_attr("NDA_DST"))
+                    for m in self._ipr.neigh("dump", family=family, flags=NTF_PROXY)]

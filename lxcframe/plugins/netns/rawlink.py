@@ -244,6 +244,9 @@ RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_GETNSID = 90
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU = 1, 3, 4
+#: struct rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes, … (u64 each).
+IFLA_STATS64 = 23
+_STATS64_BYTES = struct.Struct("=16xQQ")
 #: IFLA_IF_NETNSID before Linux 4.20; an s32 naming the namespace a dump acts on.
 IFLA_TARGET_NETNSID = 46
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL = 1, 2, 3
@@ -267,6 +270,9 @@ class Link(NamedTuple):
     flags: int
     mtu: int
     address: str
+    #: Bytes received and sent, from the link's IFLA_STATS64 (0 when the answer had none).
+    rx_bytes: int = 0
+    tx_bytes: int = 0
 
     @property
     def up(self) -> bool:
@@ -289,12 +295,12 @@ def _target(kind: int, nsid: int | None) -> bytes:
 def parse_link_echo(message: Message) -> tuple[Link, bool]:
     """A link, and whether the answer echoed IFLA_TARGET_NETNSID (it came from the target namespace).
 
-    Hand-rolled attribute walk: a link carries dozens of attributes (statistics…) and only four matter,
-    so nothing else is sliced or stored.
+    Hand-rolled attribute walk: a link carries dozens of attributes and only five matter (the byte
+    counts of its statistics among them), so nothing else is sliced or stored.
     """
     body = message.body
     _family, _type, index, flags, _change = _IFINFO.unpack_from(body)
-    name, mtu, address, echoed = "", 0, "", False
+    name, mtu, address, echoed, rx, tx = "", 0, "", False, 0, 0
     offset, end = _IFINFO.size, len(body)
     while offset + 4 <= end:
         length, kind = _ATTR.unpack_from(body, offset)
@@ -309,8 +315,10 @@ def parse_link_echo(message: Message) -> tuple[Link, bool]:
             address = ":".join(f"{b:02x}" for b in body[offset + 4 : offset + length])
         elif kind == IFLA_TARGET_NETNSID:
             echoed = True
+        elif kind == IFLA_STATS64 and length >= 4 + _STATS64_BYTES.size:
+            rx, tx = _STATS64_BYTES.unpack_from(body, offset + 4)
         offset += _align(length)
-    return Link(index, name, flags, mtu, address), echoed
+    return Link(index, name, flags, mtu, address, rx, tx), echoed
 
 
 def dump_links_echo(sock: RtnlSocket, nsid: int | None = None) -> tuple[list[Link], bool]:

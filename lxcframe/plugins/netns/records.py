@@ -29,6 +29,12 @@ class DeviceRecord:
     hwaddr: str | None = None
     inside_index: int | None = None
     expect_hwaddr: str | None = None
+    #: l2proxy: the link (name, index) holding neighbour proxy entries for these addresses, and whether
+    #: each also has a route through lo (an ipvlan's).
+    l2proxy_link: str | None = None
+    l2proxy_index: int | None = None
+    l2proxy: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    l2proxy_lo: bool = False
 
 
 @attrs.frozen

@@ -36,7 +36,7 @@ def run_net_script(plan: StartPlan, device: NetDevice, hook: str, host_name: str
     command = "exec " + " ".join(word for word in words if word)
     env = hook_environment(plan.name, config, plan.rootfs_mount)
     env.update({"LXC_HOOK_TYPE": hook, "LXC_HOOK_SECTION": "net", "LXC_NET_TYPE": args[0]})
-    if device.type in ("veth", "macvlan", "phys"):
+    if device.type in ("veth", "macvlan", "ipvlan", "vlan", "phys"):
         env["LXC_NET_PARENT"] = device.link or ""
     if device.type == "veth":
         env["LXC_NET_PEER"] = host_name or ""
