@@ -21,6 +21,17 @@ DEFAULT_HOST_CONFIG = "/etc/lxcframe/lxcframe.toml"
 HOST_CONFIG_ENV = "LXCFRAME_HOST_CONFIG"
 DEFAULT_LXCPATH = "/var/lib/lxcframe"
 
+
+def default_lxcpath() -> str:
+    """Root's ``/var/lib/lxcframe``; another user's, as LXC's ``~/.local/share/lxc``, below
+    ``$XDG_DATA_HOME`` (``~/.local/share`` when unset)."""
+    if os.geteuid() == 0:
+        return DEFAULT_LXCPATH
+    data_home = os.environ.get("XDG_DATA_HOME")
+    if not data_home or not os.path.isabs(data_home):
+        data_home = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "lxcframe")
+
 #: What a start does with config keys no enabled plugin applies: refuse them (LXC's way) or warn.
 UNHANDLED_ERROR, UNHANDLED_WARN = "error", "warn"
 UNHANDLED_POLICIES = (UNHANDLED_ERROR, UNHANDLED_WARN)
@@ -39,7 +50,7 @@ CGROUP_DRIVERS = BUILTIN_DRIVERS["cgroup"]
 class HostConfig:
     path: str | None = None
     disable: tuple[str, ...] = ()
-    lxcpath: str = DEFAULT_LXCPATH
+    lxcpath: str = attrs.field(factory=default_lxcpath)
     #: LXC-format lines every new container's config starts with (LXC's ``default.conf``).
     default_config: str | None = None
     #: ``[plugins] unhandled_keys``: ``"error"`` (default) or ``"warn"``.
@@ -91,7 +102,7 @@ def load_host_config(path: str | None = None, environ: Mapping[str, str] = os.en
     unhandled = plugins.get("unhandled_keys", UNHANDLED_ERROR)
     if unhandled not in UNHANDLED_POLICIES:
         raise error(f"expected one of {', '.join(UNHANDLED_POLICIES)}", "plugins.unhandled_keys")
-    lxcpath = data.get("lxcpath", DEFAULT_LXCPATH)
+    lxcpath = data["lxcpath"] if "lxcpath" in data else default_lxcpath()
     if not isinstance(lxcpath, str) or not lxcpath.startswith("/"):
         raise error("expected an absolute path", "lxcpath")
     default_config = data.get("default_config")

@@ -19,4 +19,10 @@ def remove_container(name: str, lxcpath: str, plugins: Any, config: ContainerCon
     if config is not None and config.get("lxc.rootfs.managed", True) is False:
         log.info("lxc.rootfs.managed = 0: leaving rootfs and config in place")
         return
-    shutil.rmtree(os.path.join(lxcpath, name))
+    if os.geteuid() == 0:
+        shutil.rmtree(os.path.join(lxcpath, name))
+    else:
+        # The rootfs belongs to the container's ids, which only a root of their user namespace may remove.
+        from lxcframe.userns_exec import remove_as_user
+
+        remove_as_user(os.path.join(lxcpath, name), config)

@@ -1,5 +1,9 @@
 """Where lxcframe keeps its runtime state and its server's socket: a module of its own, so that the command
-line's thin client finds the socket without importing the state module (attrs and more)."""
+line's thin client finds the socket without importing the state module (attrs and more).
+
+Root's is ``/run/lxcframe``; another user's, as LXC's ``get_rundir``, is below ``$XDG_RUNTIME_DIR``, else
+below ``~/.cache`` (a user cannot create anything in ``/run``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,20 @@ DEFAULT_RUN_ROOT = "/run/lxcframe"
 SOCKET_NAME = "supervisor.sock"
 
 
+def user_runtime_dir() -> str:
+    """A non-root caller's own runtime directory for lxcframe: ``$XDG_RUNTIME_DIR/lxcframe``, else
+    ``$HOME/.cache/lxcframe/run`` (LXC's fallback is ``~/.cache/lxc/run``)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, "lxcframe")
+    return os.path.join(os.path.expanduser("~"), ".cache", "lxcframe", "run")
+
+
 def run_root() -> str:
-    return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
+    override = os.environ.get(RUN_ROOT_ENV)
+    if override:
+        return override
+    return DEFAULT_RUN_ROOT if os.geteuid() == 0 else user_runtime_dir()
 
 
 def socket_path() -> str:

@@ -29,6 +29,10 @@ RUNTIME_ENV = (
     "LXCFRAME_SUPERVISOR",
     "LXCFRAME_SUPERVISOR_IDLE",
     "LXCFRAME_ADOPT",
+    # A non-root caller's defaults: its run directory and lxcpath (run_root.py, hostconfig.py).
+    "XDG_RUNTIME_DIR",
+    "XDG_DATA_HOME",
+    "HOME",
     # Coverage measurement (the test suite) follows our processes through these; nothing else reads them.
     "COVERAGE_PROCESS_START",
     "COVERAGE_PROCESS_CONFIG",

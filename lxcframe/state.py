@@ -37,7 +37,7 @@ from lxcframe.frozen import frozen_mapping
 from lxcframe.hashing import sha256
 from lxcframe.run_root import DEFAULT_RUN_ROOT as DEFAULT_RUN_ROOT
 from lxcframe.run_root import RUN_ROOT_ENV as RUN_ROOT_ENV
-from lxcframe.run_root import run_root
+from lxcframe.run_root import run_root, user_runtime_dir
 
 T = TypeVar("T")
 
@@ -336,16 +336,10 @@ def key_lock_path(lxcpath: str, name: str) -> str | None:
     """The lock naming (real path of ``lxcpath``, ``name``) in one fixed directory, whatever
     ``LXCFRAME_RUNDIR`` says: the run directory is per caller, the container is not.
 
-    Root's is under ``/run/lxcframe/locks``; another user's under its ``XDG_RUNTIME_DIR`` (it can
-    only start its own containers); ``None`` when such a user has none.
+    Root's is under ``/run/lxcframe/locks``; another user's under its own runtime directory (it can
+    only start its own containers).
     """
-    if os.geteuid() == 0:
-        base = KEY_LOCK_DIR
-    else:
-        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
-        if not os.path.isdir(runtime):
-            return None
-        base = os.path.join(runtime, "lxcframe", "locks")
+    base = KEY_LOCK_DIR if os.geteuid() == 0 else os.path.join(user_runtime_dir(), "locks")
     key = sha256(f"{os.path.realpath(lxcpath)}\0{name}".encode()).hexdigest()[:32]
     return os.path.join(base, key)
 

@@ -753,6 +753,8 @@ ALLOWED: dict[str, str] = {
     f"{CG}.start:_remove_recorded:OSError:": "the undo of a failed start whose cgroups the kernel will not remove, "
         "as lxcframe_cleanup's: a host fault",
     f"{CG}.start:prepare:<re-raise>:": "re-raise after removing cgroups whose record could not be made",
+    f"{CG}.delegated:_ns_id:LookupError:host {{}}id {{}} is not mapped": "the container's root and the caller "
+        "are always mapped (validation refuses an unmapped init id; the caller is added to the map)",
     f"{CG}.controllers:enable_controllers:OSError:cannot hand {{}} down from {{}}: it has processes of its own (cgr":
         "the caller's own cgroup is the base and holds processes while a controller must be handed down "
         "(cgroup2's no-internal-process rule): where the host put the caller, not config input",
@@ -944,6 +946,12 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         ("test_cgroups.py", "test_a_limit_the_kernel_refuses_names_its_line"),
     f"{CG}.fs:write:OSError:writing {{}} to {{}}: {{}}":
         ("test_cgroups.py", "test_a_limit_the_kernel_refuses_names_its_line"),
+    f"{CG}.delegated:user_bases:PermissionError:no cgroup delegated to uid {{}} in the {{}} hierarchy":
+        ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
+    f"{CG}:lxcframe_act_for:delegated.not_delegated:":
+        ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
+    "lxcframe.plugins.idmap:lxcframe_child_created:OSError:the rootfs {} belongs to uid {}, not to the container":
+        ("test_nonroot.py", "test_a_users_refusals_are_one_line_naming_why"),
     f"{CG}.placement:create:FileExistsError:cgroup {{}} exists already (lxc.cgroup.dir.container/monitor name it ex":
         ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),
     f"{CG}.placement:make_cgroup:<re-raise>:": ("test_cgroups.py", "test_fixed_cgroup_names_that_exist_are_refused"),

@@ -9,6 +9,7 @@ filesystem that cannot be idmapped is reported with that reason.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from lxcframe import idmap as im
@@ -30,11 +31,28 @@ def lxcframe_api_extensions() -> list[str]:
 
 
 @hookimpl
+def lxcframe_check() -> list[object]:
+    from lxcframe import subid
+
+    return [subid.probe()]
+
+
+@hookimpl
 def lxcframe_validate(config: ContainerConfig) -> list[str]:
     entries = im.config_entries(config)
     if not entries:
+        if os.geteuid() != 0:
+            # Without a user namespace a non-root caller could mount, pivot or set up nothing.
+            return [f"{config.where('lxc.uts.name')}a non-root user's container needs lxc.idmap lines "
+                    "(e.g. 'u 0 FIRST COUNT' and 'g 0 FIRST COUNT' from /etc/subuid and /etc/subgid)"]
         return []
     where = config.where("lxc.idmap")
+    if os.geteuid() != 0:
+        from lxcframe import subid
+
+        problems_of_user = [*subid.granted("u", entries), *subid.granted("g", entries)]
+        if problems_of_user:
+            return [f"{where}lxc.idmap: {p}" for p in problems_of_user]
     problems = [f"{where}lxc.idmap: {p}" for p in (*im.overlaps(entries), *im.too_many(entries))]
     for kind, name in (("u", "uid"), ("g", "gid")):
         if not any(e.kind == kind for e in entries):
@@ -64,6 +82,12 @@ def lxcframe_clone_flags(config: ContainerConfig) -> int:
 
 
 def _write_map(pid: int, name: str, entries: list[im.IdMapEntry]) -> None:
+    if os.geteuid() != 0:
+        # Only the setuid helpers may write ranges beyond the caller's own id.
+        from lxcframe import subid
+
+        subid.write_with_helper(pid, name[0], entries)
+        return
     text = "".join(e.line() + "\n" for e in entries)
     try:
         with open(f"/proc/{pid}/{name}", "w") as handle:
@@ -99,7 +123,12 @@ def lxcframe_child_created(ctx: HostContext, pid: int) -> None:
     _write_map(pid, "uid_map", [e for e in entries if e.kind == "u"])
     _write_map(pid, "gid_map", [e for e in entries if e.kind == "g"])
     root_uid, _ = im.container_root(config)
-    if os.stat(ctx.plan.rootfs).st_uid != root_uid:
+    owner = os.stat(ctx.plan.rootfs).st_uid
+    if owner != root_uid:
+        if os.geteuid() != 0:
+            raise OSError(errno.EPERM, f"the rootfs {ctx.plan.rootfs} belongs to uid {owner}, not to the container's "
+                          f"root (host uid {root_uid}), and only root may idmap a mount: create the container "
+                          "as this user, whose templates give the rootfs to the container's root")
         tree = _idmapped_tree(ctx.plan.rootfs, f"/proc/{pid}/ns/user")
         ctx.handover.send_fd(ROOTFS_TREE, tree)
         ctx.undo.push("idmapped rootfs tree", lambda: _close_unsent(ctx))

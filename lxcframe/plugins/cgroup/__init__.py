@@ -121,9 +121,12 @@ def lxcframe_preload(plan: Any) -> None:
 def lxcframe_act_for(pid: int) -> None:
     # A server's worker running a client's command: in the client's cgroups, /proc/self/cgroup (the
     # base of lxc.cgroup.relative, and where a foreground monitor and its child start) is the client's.
-    from lxcframe.plugins.cgroup import start
+    from lxcframe.plugins.cgroup import delegated, start
 
-    start.join_cgroups_of(current_layout(), pid)
+    try:
+        start.join_cgroups_of(current_layout(), pid)
+    except PermissionError as err:
+        raise delegated.not_delegated(err) from None
 
 
 @hookimpl

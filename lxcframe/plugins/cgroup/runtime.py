@@ -207,7 +207,8 @@ def cleanup(placed: list[Placed]) -> list[str]:
     errors = []
     for p in placed:
         try:
-            if p.kind == V2 and p.payload in p.created:
+            # A non-root caller attached none, and bpf(2) would refuse it even the query.
+            if p.kind == V2 and p.payload in p.created and os.geteuid() == 0:
                 device_program.detach_all(p.path(p.payload))
             remove(p)
         except OSError as err:

@@ -19,7 +19,7 @@ import attrs
 
 from lxcframe import idmap
 from lxcframe.context import HostContext
-from lxcframe.plugins.cgroup import automount, fs
+from lxcframe.plugins.cgroup import automount, delegated, fs
 from lxcframe.plugins.cgroup.delegate import delegate
 from lxcframe.plugins.cgroup.drivers import Driver
 from lxcframe.plugins.cgroup.layout import Layout
@@ -54,7 +54,7 @@ def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> 
         return
     config = ctx.plan.config  # for the id map, idmap's to decide
     settings = ctx.plan.part(CgroupSettings)
-    bases = base_cgroups(hierarchies, settings.relative)
+    bases = base_cgroups(hierarchies, settings.relative) if os.geteuid() == 0 else delegated.user_bases(hierarchies)
     placed = create(hierarchies, bases, settings, ctx.name, with_monitor=not ctx.monitor_is_caller)
     try:
         _update(ctx, placed)
@@ -70,7 +70,7 @@ def prepare(ctx: HostContext, layout: Layout, running: Mapping[str, Driver]) -> 
         # After the limits: a v1 devices cgroup takes "a" rules only while it has no children.
         placed = [add_inner(p, settings.inner) for p in placed]
         _update(ctx, placed)
-    if idmap.config_entries(config):
+    if idmap.config_entries(config) and os.geteuid() == 0:  # a non-root caller's: at attach_init
         uid, gid = idmap.container_root(config)
         for p in placed:
             delegate(p.kind, p.path(p.init), uid, gid)
@@ -92,8 +92,12 @@ def _move_monitor(ctx: HostContext, placed: list[Placed]) -> list[Placed]:
 
 def attach_init(ctx: HostContext, pid: int) -> None:
     """Move the init child into its cgroup in each hierarchy (it has not unshared its cgroupns yet)."""
-    for p in from_record(ctx.state_records.get(CgroupRecord)):
+    placed = from_record(ctx.state_records.get(CgroupRecord))
+    for p in placed:
         fs.write(p.path(p.init, "cgroup.procs"), str(pid))
+    if os.geteuid() != 0 and idmap.config_entries(ctx.plan.config):
+        # Given away only now: once the container's root owns cgroup.procs, the caller cannot write it.
+        delegated.delegate_as_user(ctx.plan.config, [(p.kind, p.path(p.init)) for p in placed])
 
 
 def join_cgroups_of(layout: Layout, pid: int) -> None:

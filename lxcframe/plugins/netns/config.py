@@ -8,6 +8,7 @@ network) is checked by :func:`problems`, still naming the line at fault.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable
 
@@ -410,6 +411,12 @@ def _device_problems(config: ContainerConfig, device: NetDevice) -> list[str]:
         for key in unused:
             if config.located(prefix + key) is not None:
                 bad(key, f"a network of type {device.type} has no device to apply this to")
+        return out
+    if os.geteuid() != 0:
+        # Creating or moving a host device takes CAP_NET_ADMIN on the host; LXC lends it to users
+        # through its setuid lxc-user-nic, which lxcframe does not have.
+        bad("type", f"a non-root user cannot create a {device.type} device on the host (lxcframe has no "
+            "privileged helper such as LXC's lxc-user-nic): use empty (a loopback only) or run as root")
         return out
     for key, only in _ONLY_FOR.items():
         if config.located(prefix + key) is not None and device.type not in only:

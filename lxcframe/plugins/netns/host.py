@@ -53,8 +53,10 @@ def setup_network(ctx: HostContext, pid: int) -> None:
     inside: list[Inside] = []
     try:
         try:
-            # The id is assigned in the monitor's namespace, the host's: valid for readers there.
-            record["nsid"] = assign_nsid(pin)
+            # The id is assigned in the monitor's namespace, the host's: valid for readers there. A
+            # non-root monitor may not (CAP_NET_ADMIN of the host's): an expected absence, not a warning.
+            if os.geteuid() == 0:
+                record["nsid"] = assign_nsid(pin)
         except OSError as err:
             # As LXC: only a warning. get_ips then reaches the namespace through init instead.
             ctx.log.warning("no netns id for the container", error=str(err))
