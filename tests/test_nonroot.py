@@ -27,7 +27,8 @@ import pytest
 
 from .conftest import _own_cgroup_dirs
 
-pytestmark = pytest.mark.container
+# Serial: it adds a user account and subordinate ids to /etc, which a concurrent shard's host check would see.
+pytestmark = [pytest.mark.container, pytest.mark.serial]
 
 CHECKOUT = str(Path(__file__).resolve().parent.parent)
 COUNT = 65536
