@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -174,9 +175,18 @@ def test_fit_cuts_the_widest_column_first_and_keeps_the_name():
 
 
 def _line(stream, timeout: float = 30) -> str:
-    readable, _, _ = select.select([stream], [], [], timeout)
-    assert readable, "no line in time"
-    return stream.readline()
+    """The next line of an unbuffered pipe, read byte by byte: a buffered reader would take in several
+    lines at once and leave select() nothing to see for the next."""
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        readable, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        assert readable, f"no line in time (so far {line!r})"
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
 
 
 def test_monitor_prints_each_state_of_a_start_and_a_stop(make_container, lxcpath, tmp_path):
@@ -187,10 +197,10 @@ def test_monitor_prints_each_state_of_a_start_and_a_stop(make_container, lxcpath
     container = make_container("mon", config=(("lxc.hook.pre-start", str(hook)), ("lxc.hook.post-stop", str(hook))))
     make_container("other")
     watcher = subprocess.Popen(cli_argv("-P", lxcpath, "--log-level", "info", "monitor", "m.n"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=cli_env())
     try:
         while "watching" not in (line := _line(watcher.stderr)):
-            assert line, watcher.stderr.read()
+            assert line, watcher.stderr.read().decode()
         container.start()
         Container("other", lxcpath).start()  # not matched by m.n: never printed
         container.stop()
@@ -199,7 +209,7 @@ def test_monitor_prints_each_state_of_a_start_and_a_stop(make_container, lxcpath
         assert [_line(watcher.stdout).rstrip("\n") for _ in expected] == expected
         watcher.send_signal(signal.SIGINT)
         assert watcher.wait(30) == 0
-        assert watcher.stdout.read() == ""
+        assert watcher.stdout.read() == b""
     finally:
         if watcher.poll() is None:
             watcher.kill()
