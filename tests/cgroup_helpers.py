@@ -59,3 +59,15 @@ def settled(read: Callable[[], T], tries: int = 50) -> T:
             return current
         last = current
     raise AssertionError(f"never settled: {last!r}")
+
+
+def capture(container: Container, script: str) -> tuple[int, str]:
+    """``script``'s exit status and output, run by ``sh`` attached to the running container (the output
+    goes through a file of its rootfs, so that nothing of the caller's is handed in)."""
+    rootfs = container.load_config().get("lxc.rootfs.path")
+    code = container.attach_wait(["/bin/sh", "-c", f"({script}) > /.capture 2>&1"])
+    path = os.path.join(rootfs, ".capture")
+    with open(path) as handle:
+        text = handle.read()
+    os.unlink(path)
+    return code, text

@@ -30,6 +30,7 @@ from lxcframe.plugins.cgroup.placement import CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import DEVICES_ROW
 
 from . import hostfacts
+from .cgroup_helpers import capture
 
 pytestmark = pytest.mark.container
 
@@ -148,16 +149,6 @@ def unified_of(container) -> Placed:
     return unified
 
 
-def run(container, script: str) -> tuple[int, str]:
-    rootfs = container.load_config().get("lxc.rootfs.path")
-    code = container.attach_wait(["/bin/sh", "-c", f"({script}) > /.capture 2>&1"])
-    path = os.path.join(rootfs, ".capture")
-    with open(path) as handle:
-        text = handle.read()
-    os.unlink(path)
-    return code, text
-
-
 def freed(prog_id: int, timeout: float = 5.0) -> bool:
     """Whether the kernel has let go of program ``prog_id`` (it frees it shortly after the last reference)."""
     deadline = time.monotonic() + timeout
@@ -201,7 +192,7 @@ def test_an_allow_list_denies_every_other_device_and_a_later_rule_takes_one_back
         unified = unified_of(container)
         directory = unified.path(unified.payload)
         (prog_id,) = device_program.attached(directory)
-        code, out = run(container, PROBE_SCRIPT)
+        code, out = capture(container, PROBE_SCRIPT)
     finally:
         container.stop(kill=True)
     assert code == 0, out
@@ -229,7 +220,7 @@ def test_a_deny_list_allows_every_other_device_with_access_bits(make_container):
     container.start()
     try:
         (prog_id,) = device_program.attached(unified_of(container).path(unified_of(container).payload))
-        code, out = run(container, PROBE_SCRIPT)
+        code, out = capture(container, PROBE_SCRIPT)
     finally:
         container.stop(kill=True)
     assert code == 0, out

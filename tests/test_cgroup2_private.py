@@ -37,7 +37,7 @@ from lxcframe.plugins.cgroup.placement import CgroupRecord, Placed, from_record
 from lxcframe.plugins.cgroup.probe import probe_drivers
 
 from . import hostfacts
-from .cgroup_helpers import SubtreeControlRestored, counter, grows
+from .cgroup_helpers import SubtreeControlRestored, capture, counter, grows
 
 pytestmark = pytest.mark.container
 
@@ -99,16 +99,6 @@ def own_v2() -> str:
 def base_restored() -> SubtreeControlRestored:
     """The base's cgroup.subtree_control (a cgroup the test did not make), to restore when the test is done."""
     return SubtreeControlRestored(os.path.join(ROOT, own_v2().lstrip("/")))
-
-
-def capture(container: Container, script: str) -> tuple[int, str]:
-    rootfs = container.load_config().get("lxc.rootfs.path")
-    code = container.attach_wait(["/bin/sh", "-c", f"({script}) > /.capture 2>&1"])
-    path = os.path.join(rootfs, ".capture")
-    with open(path) as handle:
-        text = handle.read()
-    os.unlink(path)
-    return code, text
 
 
 # --- the layout as lxcframe sees it from inside ------------------------------------------------------

@@ -385,6 +385,25 @@ def test_cleanup_after_a_dead_monitor_removes_recorded_l2proxy_entries():
 # --- vlan and ipvlan ---------------------------------------------------------------------------------------
 
 
+def _started_or_refused(c: Container, supported: bool,
+                        inspect: Callable[[Container, int], dict[str, Any]]) -> dict[str, Any]:
+    """What ``inspect(c, pid)`` reads of the running container where the kernel makes the device type,
+    else the start's error (it must refuse); and the links left in the uplink's namespace after it."""
+    seen: dict[str, Any] = {"supported": supported}
+    if supported:
+        pid = c.start()
+        try:
+            seen.update(inspect(c, pid))
+        finally:
+            c.stop(kill=True)
+    else:
+        with pytest.raises(StageError) as info:
+            c.start()
+        seen["error"] = str(info.value)
+    seen["links"] = links()
+    return seen
+
+
 def test_vlan_device_inside_with_its_id(make_container, lxcpath):
     make_container("nvlan", config=(
         ("lxc.net.0.type", "vlan"), ("lxc.net.0.link", "lxftup4"), ("lxc.net.0.vlan.id", "7"),
@@ -393,22 +412,9 @@ def test_vlan_device_inside_with_its_id(make_container, lxcpath):
 
     def body() -> dict[str, Any]:
         with side("lxftup4"):
-            supported = kernel_makes("link lxftup4 type vlan id 9")
-            c = container(lxcpath, "nvlan")
-            seen: dict[str, Any] = {"supported": supported}
-            if supported:
-                pid = c.start()
-                try:
-                    seen["details"] = run(f"nsenter -t {pid} -n ip -d -j link show eth0")
-                    seen["ips"] = c.get_ips()
-                finally:
-                    c.stop(kill=True)
-            else:
-                with pytest.raises(StageError) as info:
-                    c.start()
-                seen["error"] = str(info.value)
-            seen["links"] = links()
-        return seen
+            return _started_or_refused(
+                container(lxcpath, "nvlan"), kernel_makes("link lxftup4 type vlan id 9"),
+                lambda c, pid: {"details": run(f"nsenter -t {pid} -n ip -d -j link show eth0"), "ips": c.get_ips()})
 
     seen = private_host(body)
     if seen["supported"]:
@@ -435,30 +441,20 @@ def test_ipvlan_mode_and_isolation_read_back(make_container, lxcpath, mode, isol
     def body() -> dict[str, Any]:
         from lxcframe.plugins.netns.iproute import Rtnl, ipvlan_kind
 
+        def read_back(_c: Container, pid: int) -> dict[str, Any]:
+            ipvlan_kind()
+            ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                with Rtnl(ns_fd=ns) as inner:
+                    message = inner._ipr.link("get", ifname="eth0")[0]
+            finally:
+                os.close(ns)
+            data = message.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+            return {"data": (data.get("IFLA_IPVLAN_MODE"), data.get("IFLA_IPVLAN_FLAGS"))}
+
         with side("lxftup5"):
-            supported = kernel_makes("link lxftup5 type ipvlan mode l2")
-            c = container(lxcpath, "nipvl")
-            seen: dict[str, Any] = {"supported": supported}
-            if supported:
-                pid = c.start()
-                try:
-                    ipvlan_kind()
-                    ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                    try:
-                        with Rtnl(ns_fd=ns) as inner:
-                            message = inner._ipr.link("get", ifname="eth0")[0]
-                    finally:
-                        os.close(ns)
-                    data = message.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
-                    seen["data"] = (data.get("IFLA_IPVLAN_MODE"), data.get("IFLA_IPVLAN_FLAGS"))
-                finally:
-                    c.stop(kill=True)
-            else:
-                with pytest.raises(StageError) as info:
-                    c.start()
-                seen["error"] = str(info.value)
-            seen["links"] = links()
-        return seen
+            return _started_or_refused(container(lxcpath, "nipvl"), kernel_makes("link lxftup5 type ipvlan mode l2"),
+                                       read_back)
 
     seen = private_host(body)
     if seen["supported"]:

@@ -240,6 +240,9 @@ def test_a_client_killed_during_execute_ends_its_worker_and_leaves_nothing_of_th
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_until((rootfs / "running").exists, 60, "the command runs in the container")
+                # The command may run before its monitor has recorded RUNNING (after the exec handshake).
+                wait_until(lambda: getattr(container.current_state(), "state", None) == "RUNNING", 30,
+                           "the start recorded as RUNNING")
                 running = Started.of(container, server)
                 # The command runs in a worker of the server (the monitor of the execute, or what the
                 # server adopted from it).
