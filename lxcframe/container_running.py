@@ -158,7 +158,8 @@ class RunningMethods(ContainerMixin):
 
     def add_device_node(self, src_path: str, dest_path: str | None = None) -> None:
         """Give the running container the host's device node ``src_path`` at ``dest_path`` (default: the
-        same path), and allow it in the container's device cgroup (cgroup1's ``devices.allow``).
+        same path), and allow it in the container's device cgroup (cgroup1's ``devices.allow``, or on
+        cgroup2 the device program's rules).
 
         The node is bind-mounted by mount injection rather than made with mknod, so that an
         unprivileged container (which may not mknod) gets it too.
@@ -180,8 +181,8 @@ class RunningMethods(ContainerMixin):
             self.set_cgroup_item("devices.deny", rule)  # type: ignore[attr-defined]
 
     def _has_device_cgroup(self) -> bool:
-        """Whether the container's cgroups include cgroup1's devices controller (on cgroup2 a device
-        program decides, which a start installs from the config)."""
+        """Whether the container's devices are controlled: by cgroup1's devices controller, or on cgroup2
+        by the device program, whose rules ``devices.allow``/``devices.deny`` change while it runs."""
         try:
             self.get_cgroup_item("devices.list")  # type: ignore[attr-defined]
         except ContainerError:

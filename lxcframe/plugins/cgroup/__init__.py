@@ -186,11 +186,15 @@ def lxcframe_kill_all(state: ContainerState, signal: int) -> bool | None:
 
 @hookimpl
 def lxcframe_cgroup_item(state: ContainerState, key: str, value: str | None) -> str | None:
-    from lxcframe.plugins.cgroup import items
+    from lxcframe.plugins.cgroup import items, live_devices
 
     placed = _placed(state)
     if not placed:
         return None  # started without this plugin: it holds none of the container's cgroups
+    if key in live_devices.KEYS:
+        answer = live_devices.item(state, placed, key, value)
+        if answer is not None:
+            return answer
     if value is None:
         return items.read(placed, key)
     items.write(placed, key, value)
@@ -206,8 +210,9 @@ def lxcframe_info(state: ContainerState) -> dict[str, object]:
 
 @hookimpl
 def lxcframe_cleanup(state: ContainerState) -> None:
-    from lxcframe.plugins.cgroup import runtime
+    from lxcframe.plugins.cgroup import device_record, runtime
 
     problems = runtime.cleanup(_placed(state))
+    device_record.forget(state.runtime_dir)
     if problems:
         raise OSError("; ".join(problems))

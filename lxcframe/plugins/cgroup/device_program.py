@@ -17,12 +17,14 @@ exception in turn and ends with the default::
 
 It is attached with ``BPF_F_ALLOW_MULTI`` (as LXC does), so a container that manages its own cgroups
 can add programs below and every one of them must allow. The attachment holds the program: its fd is
-closed once attached, and the stop detaches it (:func:`detach_all`) before the cgroup is removed.
+closed once attached, and the stop detaches it (:func:`detach_all`) before the cgroup is removed. A
+change of the rules of a running container attaches a new program, then detaches the old one (:func:`detach`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import sys
@@ -96,16 +98,34 @@ def attach(directory: str, policy: DevicePolicy) -> int:
     """Load the policy's program and attach it to the cgroup ``directory``; returns the program's id."""
     program = syscalls.prog_load(syscalls.BPF_PROG_TYPE_CGROUP_DEVICE, assemble(policy), PROGRAM_NAME)
     try:
+        prog_id = syscalls.prog_info(program)[1]
         cgroup = _open_cgroup(directory)
         try:
-            before = set(syscalls.prog_query(cgroup, syscalls.BPF_CGROUP_DEVICE))
             syscalls.prog_attach(cgroup, program, syscalls.BPF_CGROUP_DEVICE, syscalls.BPF_F_ALLOW_MULTI)
-            added = set(syscalls.prog_query(cgroup, syscalls.BPF_CGROUP_DEVICE)) - before
         finally:
             os.close(cgroup)
     finally:
         os.close(program)  # the attachment keeps it loaded
-    return added.pop() if len(added) == 1 else 0
+    return prog_id
+
+
+def detach(directory: str, prog_id: int) -> bool:
+    """Detach program ``prog_id`` from the cgroup ``directory``; ``False`` if it was not attached there."""
+    try:
+        program = syscalls.prog_fd_by_id(prog_id)
+    except FileNotFoundError:
+        return False  # freed: attached nowhere
+    try:
+        cgroup = _open_cgroup(directory)
+        try:
+            syscalls.prog_detach(cgroup, program, syscalls.BPF_CGROUP_DEVICE)
+        finally:
+            os.close(cgroup)
+    except FileNotFoundError:  # ENOENT: not attached to this cgroup (or the cgroup is gone)
+        return False
+    finally:
+        os.close(program)
+    return True
 
 
 def attached(directory: str) -> list[int]:
@@ -124,6 +144,9 @@ def detach_all(directory: str) -> None:
     except FileNotFoundError:
         return
     try:
+        # Taken as a change of the rules of a running container takes it (.live_devices): one that
+        # waited for it finds the container stopping and attaches nothing after this.
+        fcntl.flock(cgroup, fcntl.LOCK_EX)
         for prog_id in syscalls.prog_query(cgroup, syscalls.BPF_CGROUP_DEVICE):
             try:
                 program = syscalls.prog_fd_by_id(prog_id)

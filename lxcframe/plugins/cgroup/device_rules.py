@@ -119,3 +119,36 @@ def fold(limits: Iterable[Limit]) -> DevicePolicy:
             continue
         rules[rule.device] = rule  # a replaced rule keeps its place, as it does in LXC's list
     return DevicePolicy(allow_by_default, tuple(r for r in rules.values() if r.allow != allow_by_default))
+
+
+def fold_into(policy: DevicePolicy, file: str, rule: DeviceRule | None) -> DevicePolicy:
+    """``policy`` once one more rule of ``file`` is taken, as if it came after every rule folded into it.
+
+    The exceptions are the whole of what the earlier rules left (a rule of the default's kind was
+    dropped, and taking it back changes nothing), and all of them have the same verdict, so their
+    order does not matter: folding the policy's exceptions and the new rule gives what folding every
+    rule in order would have given.
+    """
+    if rule is None:  # the bare 'a': a new default, no exception left
+        return DevicePolicy(file == ALLOW, ())
+    rules = {r.device: r for r in policy.exceptions}
+    rules[rule.device] = rule
+    default = policy.allow_by_default
+    return DevicePolicy(default, tuple(r for r in rules.values() if r.allow != default))
+
+
+def rule_text(rule: DeviceRule) -> str:
+    """The rule as ``TYPE MAJOR:MINOR ACCESS``, as cgroup v1's ``devices.list`` shows one."""
+    def number(value: int | None) -> str:
+        return "*" if value is None else str(value)
+
+    access = "".join(letter for letter in "rwm" if rule.access & ACCESS_BITS[letter])
+    return f"{rule.type} {number(rule.major)}:{number(rule.minor)} {access}"
+
+
+def v1_list(policy: DevicePolicy) -> list[str]:
+    """The lines cgroup v1's ``devices.list`` would show for the policy: ``a *:* rwm`` when every
+    device is allowed but the exceptions (v1 does not list what a deny-list denies), else what it allows."""
+    if policy.allow_by_default:
+        return ["a *:* rwm"]
+    return [rule_text(rule) for rule in policy.exceptions]

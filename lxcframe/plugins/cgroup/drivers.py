@@ -24,9 +24,10 @@ from typing import ClassVar
 import attrs
 
 from lxcframe import idmap
+from lxcframe import state as st
 from lxcframe.config.model import ContainerConfig
 from lxcframe.context import HostContext
-from lxcframe.plugins.cgroup import device_program, device_rules, limits, runtime
+from lxcframe.plugins.cgroup import device_program, device_record, device_rules, limits, runtime
 from lxcframe.plugins.cgroup.controllers import enable_controllers
 from lxcframe.plugins.cgroup.delegate import v2_files
 from lxcframe.plugins.cgroup.layout import V1, V2, Hierarchy, Layout
@@ -244,6 +245,10 @@ def _attach_devices(ctx: HostContext, unified: Placed, devices: list[limits.Limi
         first = devices[0]
         raise OSError(err.errno or errno.EIO, f"{first.where}: {first.key}: cannot attach the cgroup2 device "
                       f"program to {directory}: {err.strerror}") from None
+    # What a change of the rules while it runs folds its rule into, and the program it replaces.
+    runtime_dir = st.runtime_dir(ctx.plan.lxcpath, ctx.plan.name)
+    ctx.undo.push("forget the device rule record", partial(device_record.forget, runtime_dir))
+    device_record.save(runtime_dir, device_record.DeviceRecord(policy, prog_id))
     ctx.log.info("cgroup2 device program attached", program=prog_id, rules=len(devices),
                  exceptions=len(policy.exceptions), default="allow" if policy.allow_by_default else "deny")
 
