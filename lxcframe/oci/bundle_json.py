@@ -110,7 +110,7 @@ class _Reader:
             if self.text[i:i + 1] != '"':
                 raise self.error(i, "expected a property name in double quotes")
             try:
-                name, i = json.decoder.scanstring(self.text, i + 1)
+                name, i = _DECODER.raw_decode(self.text, i)
             except json.JSONDecodeError as err:
                 raise self.error(err.pos, err.msg) from None
             i = self.skip(i)
