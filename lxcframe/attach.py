@@ -115,6 +115,9 @@ class AttachRequest:
     namespaces: int = -1
     #: personality(2) of the attached process (-1: the container's ``lxc.arch``).
     personality: int = -1
+    #: The signal the command gets when the attaching process's parent dies ("": none, the command
+    #: outlives it: an OCI ``exec --detach``).
+    parent_death: str = "SIGTERM"
 
 
 def attach_wait(container: Any, run: Sequence[str] | Callable[[], Any], options: AttachOptions) -> int:
@@ -421,7 +424,7 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     # The attaching process (a command line, a library caller, a worker of the server) may die first,
     # killed with its terminal or its client: the command then gets SIGTERM, as lxc-attach's would
     # with its session, rather than running on unseen until the container stops.
-    os.execve(init_fd, sealed_init.init_argv(argv, parent_death="SIGTERM"), env)
+    os.execve(init_fd, sealed_init.init_argv(argv, parent_death=request.parent_death or None), env)
 
 
 def _foreground_group() -> int | None:
