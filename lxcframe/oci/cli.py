@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("--resources", "-r", required=True, help="LinuxResources JSON file ('-': stdin)")
     update.add_argument("id")
 
+    execute = commands.add_parser("exec", help="run a process in a running container")
+    execute.add_argument("--process", "-p", required=True, help="runtime-spec Process JSON file")
+    execute.add_argument("--detach", "-d", action="store_true")
+    execute.add_argument("--pid-file")
+    execute.add_argument("--tty", "-t", action="store_true")
+    execute.add_argument("--console-socket")
+    execute.add_argument("id")
+
     commands.add_parser("features", help="what this runtime supports, as JSON")
     commands.add_parser("list", help="the containers below --root")
     return parser
@@ -144,6 +152,11 @@ def _run(options: argparse.Namespace) -> int:
         from lxcframe.oci.create import create
 
         create(store, options.id, options.bundle, options.pid_file, options.console_socket)
+    elif command == "exec":
+        from lxcframe.oci.exec_process import exec_process
+
+        return exec_process(store, options.id, options.process, detach=options.detach, pid_file=options.pid_file,
+                            tty=options.tty, console_socket=options.console_socket, plugins=_plugins())
     elif command == "start":
         lifecycle.start(store, options.id)
     elif command == "state":

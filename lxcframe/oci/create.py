@@ -165,7 +165,8 @@ def container_config(bundle_dir: str, container_id: str, state_dir: str, plugins
     registry = plugins.key_registry()
     bundle.config(registry)  # each translated value checked at its JSON field
     defaults = list(read_entries(plugins.host.default_config)) if plugins.host.default_config else []
-    own = [RawEntry(entry.key, entry.value, bundle.config_path, bundle.doc.line(entry.field))
+    doc = bundle.doc
+    own = [RawEntry(entry.key, entry.value, bundle.config_path, doc.line(entry.field) if doc is not None else 1)
            for entry in bundle.entries]
     runtime = [RawEntry(key, value, "<lxcframe-oci>", n) for n, (key, value) in enumerate(RUNTIME_LINES, 1)]
     return bundle, build_config([*defaults, *own, *runtime], registry, bundle.config_path)
@@ -182,27 +183,42 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
     directory = store.make(container_id)
     try:
         fifo_fd = os.open(os.path.join(directory, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
-        plugins = Plugins(extra=[("oci-exec-fifo", ExecFifo(fifo_fd))])
+        extra: list[tuple[str, object]] = [("oci-exec-fifo", ExecFifo(fifo_fd))]
+        console = None
+        if console_socket is not None:
+            from lxcframe.oci.console import ConsoleSocket, connect
+
+            console = connect(console_socket)
+            # Registered later, so called earlier in the stage: the pty is sent before init waits.
+            terminal = ConsoleSocket(console)
+            extra.append(("oci-console", terminal))
+        plugins = Plugins(extra=extra)
         bundle, config = container_config(bundle_dir, container_id, directory, plugins)
+        if console is not None:
+            terminal.size = getattr(bundle, "console_size", None)
         if bundle.terminal and console_socket is None:
             raise OciError("process.terminal is set: --console-socket is required")
         if console_socket is not None and not bundle.terminal:
             raise OciError("--console-socket given but process.terminal is not set")
-        if console_socket is not None:
-            raise OciError("process.terminal: a console socket is not handled yet")
+        if getattr(bundle, "umask", None) is not None:
+            os.umask(bundle.umask)  # process.user.umask: init inherits it through the fork
         plan = build_plan(plugins, container_id, store.root, config, bundle.args, "foreground")
         save_request(directory, StartRequest.for_plan(plan, plugins, detach=False))
-        state = create_container(store, container_id, plugins, plan, bundle.directory, dict(bundle.annotations),
-                                 fifo_fd)
+        try:
+            state = create_container(store, container_id, plugins, plan, bundle.directory,
+                                     dict(bundle.annotations), fifo_fd)
+        finally:
+            if console is not None:
+                console.close()
     except BaseException:
         store.remove(container_id)
         raise
     if pid_file:
-        _write_pid_file(pid_file, state.pid)
+        write_pid_file(pid_file, state.pid)
     return state
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     # As runc: written beside and renamed, so a reader never sees a partial pid.
     temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.new")
     with open(temporary, "w", encoding="ascii") as handle:

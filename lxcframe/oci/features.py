@@ -11,21 +11,18 @@ from typing import Any
 from lxcframe.oci.store import OCI_VERSION
 from lxcframe.version import __version__
 
-#: runtime-spec namespace type names, from the translator's table.
-_SPEC_NAMESPACES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",
-                    "user": "user", "cgroup": "cgroup", "time": "time"}
+#: The runtime-spec namespace types a bundle may ask for (each one lxcframe makes or joins).
+NAMESPACES = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
 
 
 def features() -> dict[str, Any]:
-    from lxcframe.oci.bundle import NAMESPACES
-
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": [],
         "mountOptions": [],
         "linux": {
-            "namespaces": sorted(_SPEC_NAMESPACES[name] for name in NAMESPACES if name in _SPEC_NAMESPACES),
+            "namespaces": list(NAMESPACES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
         },
         "annotations": {"io.github.lxcframe.version": __version__},

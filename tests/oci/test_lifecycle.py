@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,24 +58,29 @@ class Runtime:
         base = [RUNC] if name == "runc" else [sys.executable, "-m", "lxcframe.oci.cli"]
         self.argv = [*base, "--root", str(self.root)]
 
-    def bundle(self, args: list[str], name: str = "b") -> Path:
+    def bundle(self, args: list[str], name: str = "b", terminal: bool = False) -> Path:
         directory = self.tmp / f"{self.name}-{name}"
         directory.mkdir()
+        mounts: list[dict[str, object]] = [{"destination": "/proc", "type": "proc", "source": "proc"}]
+        if terminal:
+            mounts += [{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                        "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                       {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                        "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}]
+        linux: dict[str, object] = {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]}
+        if self.name == "runc":
+            # runc reads a relative path below its own cgroups: this test's. lxcframe's containers are
+            # placed there by lxc.cgroup.relative = 1 (the host config of the fixture below).
+            linux["cgroupsPath"] = f"lxcframe-oci-test-{os.getpid()}-{name}"
         config = {
             "ociVersion": "1.0.2",
-            "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+            "process": {"terminal": terminal, "user": {"uid": 0, "gid": 0}, "args": args,
                         "env": ["PATH=/bin:/usr/bin", "TERM=xterm"], "cwd": "/"},
             "root": {"path": str(self.rootfs), "readonly": False},
             "hostname": "ocitest",
-            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
-            "linux": {
-                # runc reads a relative path below its own cgroups: this test's.
-                "cgroupsPath": f"lxcframe-oci-test-{os.getpid()}-{self.name}-{name}",
-                "namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
-            },
+            "mounts": mounts,
+            "linux": linux,
         }
-        if self.name == "lxcframe":
-            del config["linux"]["cgroupsPath"]  # placed by lxc.cgroup.relative = 1 (host config below)
         (directory / "config.json").write_text(json.dumps(config, indent=1))
         return directory
 
@@ -127,7 +134,7 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: 
     made.cleanup()
 
 
-def _devnull() -> dict[str, object]:
+def _devnull() -> dict[str, Any]:
     return {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
 
@@ -293,3 +300,75 @@ def test_features_and_version() -> None:
     version = subprocess.run([sys.executable, "-m", "lxcframe.oci.cli", "--version"], capture_output=True,
                              text=True, env=env, check=True, timeout=TIMEOUT)
     assert version.stdout.startswith("lxcframe-oci version ")
+
+
+def _cgroup_file(pid: int, controller: str, name: str) -> str:
+    """A cgroup v1 file of ``pid``'s cgroup, found as podman stats and ctr metrics find it."""
+    with open(f"/proc/{pid}/cgroup") as handle:
+        for line in handle:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controller in controllers.split(","):
+                return (Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name).read_text().strip()
+    raise AssertionError(f"{pid} has no {controller} cgroup")
+
+
+def test_exec_and_update(runtime: Runtime) -> None:
+    bundle = runtime.bundle(["sleep", "100"])
+    pid_file = runtime.tmp / "e.pid"
+    assert runtime.create("e", bundle, "--pid-file", str(pid_file), **_devnull()).returncode == 0
+    assert runtime.run("start", "e").returncode == 0
+    init = int(pid_file.read_text())
+    process = runtime.tmp / "process.json"
+    process.write_text(json.dumps({"args": ["sh", "-c", "echo $FOO in $(pwd); exit 5"], "cwd": "/tmp",
+                                   "env": ["FOO=bar", "PATH=/bin"], "user": {"uid": 0, "gid": 0}}))
+    ran = runtime.run("exec", "--process", str(process), "e", stdin=subprocess.DEVNULL)
+    assert (ran.returncode, ran.stdout) == (5, "bar in /tmp\n"), ran.stderr
+    process.write_text(json.dumps({"args": ["sleep", "100"], "cwd": "/", "env": ["PATH=/bin"]}))
+    exec_pid = runtime.tmp / "exec.pid"
+    # Its stdio not a pipe of ours: the detached process keeps what it was given.
+    detached = subprocess.run([*runtime.argv, "exec", "--detach", "--pid-file", str(exec_pid), "--process",
+                               str(process), "e"], env=runtime.env, timeout=TIMEOUT, check=False, **_devnull())
+    assert detached.returncode == 0
+    assert int(exec_pid.read_text()) in json.loads(runtime.run("ps", "--format", "json", "e").stdout)
+    resources = runtime.tmp / "resources.json"
+    resources.write_text(json.dumps({"memory": {"limit": 64 << 20}, "pids": {"limit": 50},
+                                     "cpu": {"shares": 512}}))
+    assert runtime.run("update", "--resources", str(resources), "e").returncode == 0
+    assert _cgroup_file(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert _cgroup_file(init, "pids", "pids.max") == "50"
+    assert _cgroup_file(init, "cpu", "cpu.shares") == "512"
+    assert runtime.run("kill", "--all", "e", "9").returncode == 0
+    assert runtime.wait_status("e", "stopped")["status"] == "stopped"
+    assert runtime.run("delete", "e").returncode == 0
+
+
+def test_console_socket(runtime: Runtime) -> None:
+    """With process.terminal, the pty's master comes over --console-socket; init runs on its slave."""
+    bundle = runtime.bundle(["sh", "-c", "tty; echo hi"], terminal=True)
+    path = str(runtime.tmp / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(TIMEOUT)
+        assert runtime.create("t", bundle, "--console-socket", path, **_devnull()).returncode == 0
+        conn, _ = listener.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    assert len(fds) == 1
+    master = fds[0]
+    try:
+        assert runtime.run("start", "t").returncode == 0
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the last holder of the pty's slave is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(master)
+    assert output.replace(b"\r", b"").decode().split() == ["/dev/pts/0", "hi"]
+    assert runtime.wait_status("t", "stopped")["status"] == "stopped"
+    assert runtime.run("delete", "t").returncode == 0
