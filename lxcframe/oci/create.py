@@ -193,6 +193,10 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
             terminal = ConsoleSocket(console)
             extra.append(("oci-console", terminal))
         plugins = Plugins(extra=extra)
+        for name, _plugin in extra:
+            if not plugins.is_enabled(name):
+                reason = next((r.reason for r in plugins.records() if r.name == name), "")
+                raise OciError(f"the runtime's plugin {name} is not enabled: {reason}")
         bundle, config = container_config(bundle_dir, container_id, directory, plugins)
         if console is not None:
             terminal.size = getattr(bundle, "console_size", None)
