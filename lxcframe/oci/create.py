@@ -150,8 +150,9 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
-#: What this mode needs of every container, after the bundle's lines: init outlives ``create``.
-RUNTIME_LINES = (("lxc.monitor.signal.pdeath", "0"),)
+#: What this mode needs of every container, after the bundle's lines: init outlives ``create``, and
+#: no console of lxcframe's (its server would live in ``create``; the terminal is --console-socket's).
+RUNTIME_LINES = (("lxc.monitor.signal.pdeath", "0"), ("lxc.console.path", "none"))
 
 
 def container_config(bundle_dir: str, container_id: str, state_dir: str, plugins: Any) -> tuple[Any, Any]:

@@ -172,10 +172,10 @@ def test_unknown_and_duplicate(runtime: Runtime) -> None:
     assert runtime.run("delete", "--force", "nope").returncode == 0
     bundle = runtime.bundle(["sleep", "100"])
     assert runtime.create("dup", bundle, **_devnull()).returncode == 0
-    again = runtime.create("dup", bundle, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    # Refused before any container process exists: nothing holds the pipes of the capture.
+    again = runtime.run("create", "--bundle", str(bundle), "dup", stdin=subprocess.DEVNULL)
     assert again.returncode == 1
-    assert again.stderr is not None and "exists" in again.stderr.read()
+    assert "exists" in again.stderr
     assert runtime.state("dup")["status"] == "created"
     # A created container is deleted with --force (its init waiting on the fifo killed).
     assert runtime.run("delete", "--force", "dup").returncode == 0
@@ -231,22 +231,17 @@ def test_stdio_is_creates(runtime: Runtime) -> None:
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    try:
-        created = runtime.create("io", bundle, stdin=stdin_r, stdout=out_w, stderr=err_w)
-        for fd in (stdin_r, out_w, err_w):
-            os.close(fd)
-        assert created.returncode == 0
-        os.write(stdin_w, b"hello\n")
-        os.close(stdin_w)
-        assert runtime.run("start", "io").returncode == 0
-        with os.fdopen(out_r) as out, os.fdopen(err_r) as err:  # EOF once the container exited
-            assert (out.read(), err.read()) == ("got:hello\n", "err:hello\n")
-    finally:
-        for fd in (stdin_r, stdin_w, out_r, out_w, err_r, err_w):
-            try:
+    with os.fdopen(stdin_w, "w") as feed, os.fdopen(out_r) as out, os.fdopen(err_r) as err:
+        try:
+            created = runtime.create("io", bundle, stdin=stdin_r, stdout=out_w, stderr=err_w)
+        finally:
+            for fd in (stdin_r, out_w, err_w):  # the container's ends are its own now
                 os.close(fd)
-            except OSError:
-                pass
+        assert created.returncode == 0
+        feed.write("hello\n")
+        feed.close()
+        assert runtime.run("start", "io").returncode == 0
+        assert (out.read(), err.read()) == ("got:hello\n", "err:hello\n")  # EOF once it exited
     assert runtime.wait_status("io", "stopped")["status"] == "stopped"
     assert runtime.run("delete", "io").returncode == 0
 
@@ -369,6 +364,7 @@ def test_console_socket(runtime: Runtime) -> None:
             output += chunk
     finally:
         os.close(master)
-    assert output.replace(b"\r", b"").decode().split() == ["/dev/pts/0", "hi"]
+    name, said = output.replace(b"\r", b"").decode().split()
+    assert name.startswith("/dev/pts/") and said == "hi"
     assert runtime.wait_status("t", "stopped")["status"] == "stopped"
     assert runtime.run("delete", "t").returncode == 0
