@@ -5,36 +5,39 @@ so each feature plugin applies a bundle unchanged. Each translated key keeps the
 and that field's line: a bad field is reported as ``config.json: FIELD: reason`` by the translation, and
 a plugin's later complaint names ``config.json:LINE:`` as for any config file. A field no plugin applies
 is refused, naming it, rather than dropped.
+
+This module reads the document, ``root`` and ``process``; its siblings translate ``linux``
+(:mod:`.bundle_linux`), ``mounts`` and ``hooks`` (:mod:`.bundle_mounts`), ``linux.resources`` and
+``cgroupsPath`` (:mod:`.bundle_cgroups`) and ``linux.seccomp`` (:mod:`.bundle_seccomp`).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from lxcframe.config.keys import KeyRegistry
 from lxcframe.config.model import ContainerConfig, build_config
-from lxcframe.config.parser import RawEntry, check_entry
+from lxcframe.config.parser import RawEntry
 from lxcframe.errors import ConfigError, ConfigErrors
+from lxcframe.oci.bundle_fields import Entry, StateFile, Translation, field_error
 from lxcframe.oci.bundle_json import JsonDoc, read_json
+from lxcframe.oci.bundle_linux import namespaces as translate_namespaces
+from lxcframe.oci.bundle_linux import translate as translate_linux
+from lxcframe.oci.bundle_mounts import hooks as translate_hooks
+from lxcframe.oci.bundle_mounts import mounts as translate_mounts
 
 CONFIG_NAME = "config.json"
 #: The runtime-spec versions whose config.json this reads (1.0 to 1.2, any patch level or suffix).
 SUPPORTED_MAJOR = 1
 SUPPORTED_MINORS = (0, 1, 2)
+#: Written in the state directory when the bundle has a seccomp policy.
+SECCOMP_FILE = "seccomp.policy"
 
-
-@attrs.frozen
-class Entry:
-    """One translated ``key = value`` and the JSON field it came from."""
-
-    key: str
-    value: str
-    field: str
+__all__ = ["CONFIG_NAME", "Bundle", "Entry", "load_bundle", "read_bundle"]
 
 
 @attrs.frozen
@@ -49,18 +52,27 @@ class Bundle:
     oci_version: str
     #: ``process.args`` exactly (an argument may hold blanks, which ``lxc.init.cmd`` cannot say).
     args: tuple[str, ...]
-    #: ``process.terminal``: the caller allocates a pty (``--console-socket``).
+    #: ``process.terminal``: the process gets a pty (its master goes to ``--console-socket``).
     terminal: bool
+    #: ``process.consoleSize`` (rows, columns) of that pty, if given.
+    console_size: tuple[int, int] | None
+    #: ``process.user.umask``: no key sets it; the runtime sets it before the start forks (init inherits it).
+    umask: int | None
     #: The root filesystem, absolute.
     rootfs: str
     annotations: tuple[tuple[str, str], ...]
     entries: tuple[Entry, ...]
-    doc: JsonDoc = attrs.field(repr=False)
+    #: Files the keys name in the state directory (written there by :func:`read_bundle`).
+    files: tuple[StateFile, ...] = ()
+    doc: JsonDoc | None = attrs.field(default=None, repr=False, eq=False)
 
     def lines(self) -> list[tuple[str, str]]:
         """The translated keys as (key, value) pairs, in order: what a config file of this bundle holds
         (``lxc.init.cmd`` there is split at blanks: start it with :attr:`args` as the command)."""
         return [(entry.key, entry.value) for entry in self.entries]
+
+    def values(self, key: str) -> list[str]:
+        return [entry.value for entry in self.entries if entry.key == key]
 
     def config(self, registry: KeyRegistry) -> ContainerConfig:
         """Validate the translated keys with the plugins' validators.
@@ -78,7 +90,8 @@ class Bundle:
                 except ValueError as err:
                     errors.append(field_error(self.config_path, entry.field, f"{err} (as {entry.key})"))
                     continue
-            raw.append(RawEntry(entry.key, entry.value, self.config_path, self.doc.line(entry.field)))
+            line = self.doc.line(entry.field) if self.doc is not None else 1
+            raw.append(RawEntry(entry.key, entry.value, self.config_path, line))
         if errors:
             raise ConfigErrors(errors)
         config = build_config(raw, registry, self.config_path)
@@ -91,17 +104,13 @@ class Bundle:
         return config
 
 
-def field_error(config_path: str, field: str, why: str) -> ConfigError:
-    """``config.json: FIELD: why``."""
-    return ConfigError(why, path=config_path, key=field)
-
-
 def load_bundle(bundle_dir: str, container_id: str, registry: KeyRegistry | None = None, *,
                 state_dir: str | None = None) -> ContainerConfig:
     """The container config of the OCI bundle at ``bundle_dir``.
 
-    ``registry`` is the enabled plugins' keys (default: the builtin plugins'). ``state_dir`` is the
-    container's own directory (``--root/ID``), where files a translation writes go (a seccomp policy).
+    ``registry`` is the enabled plugins' keys (default: the builtin and installed plugins'). ``state_dir``
+    is the container's own directory (``--root/ID``), where the files a translation needs go (a
+    seccomp policy); a bundle that needs one cannot load without it.
     """
     if registry is None:
         from lxcframe.plugin_manager import Plugins
@@ -111,125 +120,50 @@ def load_bundle(bundle_dir: str, container_id: str, registry: KeyRegistry | None
 
 
 def read_bundle(bundle_dir: str, container_id: str, *, state_dir: str | None = None) -> Bundle:
-    """Read ``bundle_dir/config.json`` and translate it (every problem found is raised together)."""
+    """Read ``bundle_dir/config.json`` and translate it (every problem found is raised together); the
+    files the keys name are written to ``state_dir``."""
     directory = os.path.abspath(bundle_dir)
     config_path = os.path.join(directory, CONFIG_NAME)
     doc = read_json(config_path, config_path)
-    out = _Translation(doc, directory, state_dir)
+    out = Translation(doc, directory, None if state_dir is None else os.path.abspath(state_dir))
     data = out.object_at("", doc.data)
     version = _oci_version(out, data)
-    rootfs = _root(out, data)
-    args, terminal = _process(out, data)
+    _root(out, data)
+    # linux first: the namespaces decide what hostname, sysctl and the mounts may do.
+    linux = out.obj(data, "linux", "")
+    translate_namespaces(out, linux)
+    process = _process(out, data)
     _hostname(out, data)
-    _namespaces(out, data)
+    translate_mounts(out, data)
+    translate_linux(out, linux)
+    translate_hooks(out, data)
     annotations = _annotations(out, data)
     out.refuse_unknown(data, "", KNOWN_TOP)
     out.raise_errors()
-    return Bundle(directory, config_path, container_id, version, args, terminal, rootfs, annotations,
-                  tuple(out.entries), doc)
+    _write_files(out)
+    return Bundle(directory, config_path, container_id, version, *process, out.rootfs, annotations,
+                  tuple(out.entries), tuple(out.files), doc)
 
 
-class _Translation:
-    """The keys translated so far and the problems found, each at its field."""
-
-    def __init__(self, doc: JsonDoc, directory: str, state_dir: str | None) -> None:
-        self.doc = doc
-        self.directory = directory
-        self.state_dir = state_dir
-        self.entries: list[Entry] = []
-        self.errors: list[ConfigError] = []
-
-    def add(self, key: str, value: str, field: str) -> None:
-        try:
-            check_entry(key, value)
-        except ConfigError as err:
-            self.fail(field, err.reason)
-            return
-        self.entries.append(Entry(key, value, field))
-
-    def fail(self, field: str, why: str) -> None:
-        self.errors.append(field_error(self.doc.path, field, why))
-
-    def raise_errors(self) -> None:
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-    # --- typed access: a wrong type is an error at its field, and the caller gets a safe default ---
-
-    def object_at(self, field: str, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(field or "(document)", "expected a JSON object")
-            return {}
-        return value
-
-    def get(self, parent: dict[str, Any], name: str, field: str, kind: type | tuple[type, ...],
-            what: str) -> Any:
-        """``parent[name]`` if it is of ``kind`` (None when absent or wrong, the latter reported)."""
-        if name not in parent or parent[name] is None:
-            return None
-        value = parent[name]
-        # bool is an int to Python, never to JSON's readers.
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-            self.fail(join(field, name), f"expected {what}")
-            return None
-        return value
-
-    def string(self, parent: dict[str, Any], name: str, field: str) -> str | None:
-        return self.get(parent, name, field, str, "a string")
-
-    def boolean(self, parent: dict[str, Any], name: str, field: str) -> bool | None:
-        return self.get(parent, name, field, bool, "true or false")
-
-    def uint(self, parent: dict[str, Any], name: str, field: str, bits: int = 32) -> int | None:
-        value = self.get(parent, name, field, int, "an unsigned integer")
-        if value is not None and not 0 <= value < 2**bits:
-            self.fail(join(field, name), f"expected an unsigned integer below 2^{bits}")
-            return None
-        return value
-
-    def integer(self, parent: dict[str, Any], name: str, field: str) -> int | None:
-        return self.get(parent, name, field, int, "an integer")
-
-    def obj(self, parent: dict[str, Any], name: str, field: str) -> dict[str, Any] | None:
-        return self.get(parent, name, field, dict, "a JSON object")
-
-    def array(self, parent: dict[str, Any], name: str, field: str) -> list[Any]:
-        return self.get(parent, name, field, list, "a JSON array") or []
-
-    def strings(self, parent: dict[str, Any], name: str, field: str) -> list[str]:
-        found = []
-        for index, item in enumerate(self.array(parent, name, field)):
-            if isinstance(item, str):
-                found.append(item)
-            else:
-                self.fail(f"{join(field, name)}[{index}]", "expected a string")
-        return found
-
-    def refuse_unknown(self, parent: dict[str, Any], field: str, known: Iterable[str]) -> None:
-        """A field no translation reads: refused, not dropped (the container would run without it)."""
-        known = set(known)
-        for name in parent:
-            if name not in known:
-                self.fail(join(field, name), "not supported: no lxcframe plugin applies this field")
-
-    def refuse_present(self, parent: dict[str, Any], name: str, field: str, why: str) -> None:
-        if parent.get(name) not in (None, "", [], {}):
-            self.fail(join(field, name), why)
-
-
-def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def join(field: str, name: str) -> str:
-    return f"{field}.{name}" if field else name
+def _write_files(out: Translation) -> None:
+    if not out.files:
+        return
+    if out.state_dir is None:
+        raise ConfigError("the translated config needs files in the container's state directory, and none "
+                          "was given", path=out.doc.path)
+    for item in out.files:
+        path = os.path.join(out.state_dir, item.name)
+        temporary = f"{path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(item.text)
+        os.replace(temporary, path)
 
 
 KNOWN_TOP = ("ociVersion", "root", "process", "hostname", "domainname", "mounts", "hooks", "annotations",
              "linux")
 
 
-def _oci_version(out: _Translation, data: dict[str, Any]) -> str:
+def _oci_version(out: Translation, data: dict[str, Any]) -> str:
     version = out.string(data, "ociVersion", "")
     if version is None:
         if "ociVersion" not in data:
@@ -246,44 +180,43 @@ def _oci_version(out: _Translation, data: dict[str, Any]) -> str:
     return version
 
 
-def _root(out: _Translation, data: dict[str, Any]) -> str:
-    root = out.obj(data, "root", "")
-    if root is None:
+def _root(out: Translation, data: dict[str, Any]) -> None:
+    if "root" not in data:
         out.fail("root", "required")
-        return ""
+        return
+    root = out.obj(data, "root", "")
     path = out.string(root, "path", "root")
     if not path:
         out.fail("root.path", "required")
-        return ""
-    full = os.path.normpath(os.path.join(out.directory, path))
-    out.add("lxc.rootfs.path", full, "root.path")
+        return
+    out.rootfs = os.path.normpath(os.path.join(out.directory, path))
+    out.add("lxc.rootfs.path", out.rootfs, "root.path")
     if out.boolean(root, "readonly", "root"):
         out.add("lxc.rootfs.options", "ro", "root.readonly")
     out.refuse_unknown(root, "root", ("path", "readonly"))
-    return full
 
 
-KNOWN_PROCESS = ("terminal", "consoleSize", "cwd", "env", "args", "commandLine", "user", "capabilities",
-                 "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority",
-                 "scheduler", "execCPUAffinity")
+KNOWN_PROCESS = ("terminal", "consoleSize", "cwd", "env", "args", "user", "capabilities", "rlimits",
+                 "noNewPrivileges", "apparmorProfile", "oomScoreAdj")
 
 
-def _process(out: _Translation, data: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
-    process = out.obj(data, "process", "")
-    if process is None:
-        # A bundle without one can be created but not started (runtime-spec: process is required for start).
+def _process(out: Translation, data: dict[str, Any]) -> tuple[tuple[str, ...], bool, tuple[int, int] | None,
+                                                                int | None]:
+    if "process" not in data:
+        # runtime-spec: required for start; a bundle without one has nothing to run.
         out.fail("process", "required")
-        return (), False
-    args = out.strings(process, "args", "process")
+        return (), False, None, None
+    process = out.obj(data, "process", "")
+    args = [arg for _, arg in out.strings(process, "args", "process")]
     if not args:
         out.fail("process.args", "required: at least the program to run")
     else:
         out.add("lxc.init.cmd", shlex.join(args), "process.args")
-    for index, item in enumerate(out.strings(process, "env", "process")):
+    for at, item in out.strings(process, "env", "process"):
         if "=" not in item or item.startswith("="):
-            out.fail(f"process.env[{index}]", f"{item!r}: expected NAME=value")
-            continue
-        out.add("lxc.environment", item, f"process.env[{index}]")
+            out.fail(at, f"{item!r}: expected NAME=value")
+        else:
+            out.add("lxc.environment", item, at)
     cwd = out.string(process, "cwd", "process")
     if cwd is None:
         out.fail("process.cwd", "required")
@@ -291,28 +224,42 @@ def _process(out: _Translation, data: dict[str, Any]) -> tuple[tuple[str, ...], 
         out.fail("process.cwd", f"{cwd!r}: expected an absolute path")
     else:
         out.add("lxc.init.cwd", cwd, "process.cwd")
-    _user(out, process)
+    umask = _user(out, process)
+    _capabilities(out, process)
+    _rlimits(out, process)
+    if out.boolean(process, "noNewPrivileges", "process"):
+        out.add("lxc.no_new_privs", "1", "process.noNewPrivileges")
+    profile = out.string(process, "apparmorProfile", "process")
+    if profile:
+        out.add("lxc.apparmor.profile", profile, "process.apparmorProfile")
+    score = out.integer(process, "oomScoreAdj", "process", -1000, 1000)
+    if score is not None:
+        out.add("lxc.proc.oom_score_adj", str(score), "process.oomScoreAdj")
     terminal = bool(out.boolean(process, "terminal", "process"))
+    size = out.obj(process, "consoleSize", "process")
+    height = out.uint(size, "height", "process.consoleSize", 16)
+    width = out.uint(size, "width", "process.consoleSize", 16)
+    console_size = (height, width) if height is not None and width is not None else None
     out.refuse_present(process, "commandLine", "process", "Windows only")
-    out.refuse_unknown(process, "process", ("terminal", "cwd", "env", "args", "user", "consoleSize"))
-    return tuple(args), terminal
+    out.refuse_present(process, "selinuxLabel", "process", "not supported: lxcframe has no SELinux support")
+    out.refuse_unknown(process, "process", (*KNOWN_PROCESS, "commandLine", "selinuxLabel"))
+    return tuple(args), terminal, console_size, umask
 
 
-def _user(out: _Translation, process: dict[str, Any]) -> None:
-    user = out.obj(process, "user", "process")
-    if user is None:
+def _user(out: Translation, process: dict[str, Any]) -> int | None:
+    if "user" not in process:
         out.fail("process.user", "required")
-        return
-    uid = out.uint(user, "uid", "process.user")
-    gid = out.uint(user, "gid", "process.user")
-    if uid is None and "uid" not in user:
-        out.fail("process.user.uid", "required")
-    if gid is None and "gid" not in user:
-        out.fail("process.user.gid", "required")
-    if uid is not None:
-        out.add("lxc.init.uid", str(uid), "process.user.uid")
-    if gid is not None:
-        out.add("lxc.init.gid", str(gid), "process.user.gid")
+        return None
+    user = out.obj(process, "user", "process")
+    for name in ("uid", "gid"):
+        number = out.uint(user, name, "process.user")
+        if number is None:
+            if name not in user:
+                out.fail(f"process.user.{name}", "required")
+            continue
+        out.add(f"lxc.init.{name}", str(number), f"process.user.{name}")
+        if name == "uid":
+            out.uid = number
     groups = []
     for index, item in enumerate(out.array(user, "additionalGids", "process.user")):
         if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 2**32 - 1:
@@ -322,73 +269,99 @@ def _user(out: _Translation, process: dict[str, Any]) -> None:
     if groups:
         out.add("lxc.init.groups", ",".join(groups), "process.user.additionalGids")
     out.refuse_present(user, "username", "process.user", "Windows only")
-    out.refuse_unknown(user, "process.user", ("uid", "gid", "additionalGids", "username"))
+    out.refuse_unknown(user, "process.user", ("uid", "gid", "umask", "additionalGids", "username"))
+    return out.uint(user, "umask", "process.user")
 
 
-def _hostname(out: _Translation, data: dict[str, Any]) -> None:
-    hostname = out.string(data, "hostname", "")
-    if hostname:
-        out.add("lxc.uts.name", hostname, "hostname")
+def _capabilities(out: Translation, process: dict[str, Any]) -> None:
+    """``bounding`` is ``lxc.cap.keep``. What the other sets may say follows from how init gets its
+    capabilities: root gets every one the bounding set has, effective and permitted (so ambient or
+    inheritable ones of that set add nothing it lacks); any other uid loses all of them when it takes
+    its ids, and nothing raises ambient or inheritable ones for it."""
+    field = "process.capabilities"
+    if process.get("capabilities") is None:
+        return
+    caps = out.obj(process, "capabilities", "process")
+    sets: dict[str, set[str]] = {}
+    for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        sets[name] = set()
+        for at, cap in out.strings(caps, name, field):
+            if not cap.upper().startswith("CAP_"):
+                out.fail(at, f"{cap!r}: expected a capability name such as CAP_KILL")
+                continue
+            sets[name].add(cap.upper())
+    out.refuse_unknown(caps, field, sets)
+    bounding = sets["bounding"]
+    out.add("lxc.cap.keep", " ".join(sorted(bounding)) if bounding else "none", f"{field}.bounding")
+    root = out.uid == 0
+    for name in ("effective", "permitted"):
+        wanted = bounding if root else set()
+        if name in caps and sets[name] != wanted:
+            who = ("uid 0 gets every capability of the bounding set" if root
+                   else "a uid other than 0 keeps no capability")
+            out.fail(f"{field}.{name}", f"not supported unless it equals {sorted(wanted) or 'nothing'}: {who}")
+    for name in ("inheritable", "ambient"):
+        if root and not sets[name] <= bounding:
+            out.fail(f"{field}.{name}", f"{sorted(sets[name] - bounding)}: not in the bounding set")
+        elif not root and sets[name]:
+            out.fail(f"{field}.{name}", f"not supported: no lxcframe plugin raises {name} capabilities")
 
 
-#: runtime-spec namespace types and LXC's names for them.
-NAMESPACES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
-              "cgroup": "cgroup", "time": "time"}
+def _rlimits(out: Translation, process: dict[str, Any]) -> None:
+    from lxcframe.plugins.prlimit import RESOURCES
 
-
-def _namespaces(out: _Translation, data: dict[str, Any]) -> None:
-    linux = out.obj(data, "linux", "") or {}
-    field = "linux.namespaces"
-    cloned: list[str] = []
     seen: set[str] = set()
-    for index, item in enumerate(out.array(linux, "namespaces", "linux")):
-        at = f"{field}[{index}]"
-        entry = out.object_at(at, item)
-        kind = out.string(entry, "type", at)
+    for at, limit in out.objects(process, "rlimits", "process"):
+        kind = out.string(limit, "type", at)
         if kind is None:
-            if "type" not in entry:
-                out.fail(f"{at}.type", "required")
+            out.fail(f"{at}.type", "required")
             continue
-        name = NAMESPACES.get(kind)
-        if name is None:
-            out.fail(f"{at}.type", f"{kind!r}: expected one of {', '.join(NAMESPACES)}")
+        name = kind.upper().removeprefix("RLIMIT_").lower()
+        if not kind.upper().startswith("RLIMIT_") or name not in RESOURCES:
+            out.fail(f"{at}.type", f"{kind!r}: expected one of {', '.join('RLIMIT_' + r.upper() for r in RESOURCES)}")
             continue
         if name in seen:
-            out.fail(f"{at}.type", f"{kind!r}: listed twice")
+            out.fail(f"{at}.type", f"{kind!r}: set twice")
             continue
         seen.add(name)
-        path = out.string(entry, "path", at)
-        out.refuse_unknown(entry, at, ("type", "path"))
-        if not path:
-            cloned.append(name)
+        soft, hard = out.uint(limit, "soft", at, 64), out.uint(limit, "hard", at, 64)
+        if soft is None or hard is None:
+            for which, value in (("soft", soft), ("hard", hard)):
+                if value is None and which not in limit:
+                    out.fail(f"{at}.{which}", "required")
             continue
-        pid = _proc_ns_pid(path, name)
-        if pid is None:
-            out.fail(f"{at}.path", f"{path!r}: only /proc/PID/ns/{name} can be joined (lxc.namespace.share "
-                     "takes a pid)")
-            continue
-        out.add(f"lxc.namespace.share.{name}", pid, f"{at}.path")
-    for required, why in (("mnt", "the rootfs is mounted in a mount namespace of the container's own"),
-                          ("pid", "the container's process is pid 1 of a pid namespace of its own")):
-        if required not in cloned:
-            out.fail(field, f"a new {'mount' if required == 'mnt' else required} namespace is required: {why}")
-    if cloned:
-        out.add("lxc.namespace.clone", " ".join(cloned), field)
+        out.refuse_unknown(limit, at, ("type", "soft", "hard"))
+        out.add(f"lxc.prlimit.{name}", f"{_rlimit(soft)}:{_rlimit(hard)}", at)
 
 
-def _proc_ns_pid(path: str, name: str) -> str | None:
-    """The pid of a ``/proc/PID/ns/NAME`` path (``None`` for any other path)."""
-    parts = path.split("/")
-    proc_name = {"mnt": "mnt", "net": "net"}.get(name, name)
-    if len(parts) == 5 and parts[:2] == ["", "proc"] and parts[2].isdigit() and parts[3] == "ns" \
-            and parts[4] == proc_name:
-        return parts[2]
-    return None
+def _rlimit(value: int) -> str:
+    # RLIM_INFINITY as the spec writes it (2^64 - 1) is what lxc.prlimit calls unlimited.
+    return "unlimited" if value == 2**64 - 1 else str(value)
 
 
-def _annotations(out: _Translation, data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def _hostname(out: Translation, data: dict[str, Any]) -> None:
+    hostname = out.string(data, "hostname", "")
+    domain = out.string(data, "domainname", "")
+    if "uts" not in out.new_namespaces:
+        for name, value in (("hostname", hostname), ("domainname", domain)):
+            if value:
+                out.fail(name, "needs a new UTS namespace (linux.namespaces has no 'uts' without a path)")
+        return
+    if hostname:
+        out.add("lxc.uts.name", hostname, "hostname")
+    else:
+        import socket
+
+        # runtime-spec: without a hostname the new UTS namespace keeps the one it was made with, the
+        # runtime's; lxcframe would give it the container's name.
+        out.add("lxc.uts.name", socket.gethostname(), "hostname")
+    if domain:
+        out.add("lxc.sysctl.kernel.domainname", domain, "domainname")
+
+
+def _annotations(out: Translation, data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """Kept for ``state``; none changes how the container runs (unknown ones are ignored, as the spec says)."""
-    annotations = out.obj(data, "annotations", "") or {}
+    annotations = out.obj(data, "annotations", "")
     kept = []
     for key, value in annotations.items():
         if isinstance(value, str):
