@@ -3,6 +3,7 @@ paths, personality; ``resources``/``cgroupsPath`` and ``seccomp`` are left to th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from typing import Any
@@ -175,11 +176,14 @@ def _devices(out: Translation, linux: dict[str, Any]) -> None:
 
 
 def _host_node(path: str, kind: str, major: int, minor: int) -> str | None:
-    """The host's node for the device: at ``path`` itself, else any of /dev with that number."""
+    """The host's node for the device: at ``path`` itself, else one of /dev/char, /dev/block or /dev with
+    that number."""
     test = _DEVICE_KINDS[kind]
     candidates = [path]
     if kind != "p":
         candidates.append(f"/dev/char/{major}:{minor}" if kind in "cu" else f"/dev/block/{major}:{minor}")
+        with contextlib.suppress(OSError), os.scandir("/dev") as found:
+            candidates.extend(sorted(entry.path for entry in found))
     for candidate in candidates:
         try:
             info = os.stat(candidate)

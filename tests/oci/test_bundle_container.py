@@ -1,0 +1,127 @@
+"""Real busybox containers started from a bundle's translated config through lxcframe's library: the
+config file holds the bundle's lines, ``Container.start`` runs ``process.args`` in the foreground, and
+what the process saw comes back through a bind mount of the bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lxcframe.container import Container
+from lxcframe.oci.bundle import read_bundle
+
+pytestmark = pytest.mark.usefixtures("host")
+
+
+@pytest.fixture(scope="module")
+def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root (docs of the OCI mode, §1.2): the host's static busybox and its applets as links."""
+    root = tmp_path_factory.mktemp("bundle-root") / "rootfs"
+    for sub in ("bin", "proc", "sys", "dev", "etc", "tmp", "out", "work"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    listed = subprocess.run([str(root / "bin" / "busybox"), "--list"], capture_output=True, text=True, check=True)
+    for applet in listed.stdout.split():
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nuser:x:1000:\n")
+    return root
+
+
+SCRIPT = """
+hostname > /out/hostname
+echo "$GREETING" > /out/env
+pwd > /out/cwd
+id -u > /out/uid
+id -g > /out/gid
+id -G > /out/groups
+cat /proc/self/mountinfo > /out/mountinfo
+cat /proc/self/cgroup > /out/cgroup
+grep -E '^(Cap|NoNewPrivs)' /proc/self/status > /out/status
+ulimit -n > /out/nofile
+mkdir /tmp/denied 2> /out/mkdir || echo refused >> /out/mkdir
+ls /work > /out/work
+"""
+
+
+def bundle_config(rootfs: Path, out: Path, work: Path) -> dict[str, Any]:
+    return {
+        "ociVersion": "1.2.0",
+        "process": {
+            "args": ["/bin/sh", "-c", SCRIPT], "env": ["PATH=/bin", "GREETING=hello from the bundle"],
+            "cwd": "/tmp", "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}],
+        },
+        "root": {"path": str(rootfs)},
+        "hostname": "bundled",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "nodev", "mode=1777"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]},
+            {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind", "rw"]},
+            {"destination": "/work", "type": "bind", "source": "work", "options": ["bind", "ro"]},
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
+            "cgroupsPath": "oci-bundle/c1",
+            "resources": {"pids": {"limit": 64}},
+            "maskedPaths": ["/proc/kcore"],
+            "readonlyPaths": ["/proc/sys"],
+            "seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]},
+        },
+    }
+
+
+def test_a_container_started_from_a_bundles_config(tmp_path: Path, lxcpath: str, busybox_root: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)  # the process runs as uid 1000
+    bundle_dir = tmp_path / "bundle"
+    (bundle_dir / "work").mkdir(parents=True)
+    (bundle_dir / "work" / "from-the-bundle").write_text("x")
+    (bundle_dir / "config.json").write_text(json.dumps(bundle_config(busybox_root, out, bundle_dir / "work"),
+                                                       indent=1))
+    container = Container("c1", lxcpath)
+    state = tmp_path / "state"
+    state.mkdir()
+    bundle = read_bundle(str(bundle_dir), "c1", state_dir=str(state))
+    os.makedirs(os.path.dirname(container.config_file_name))
+    with open(container.config_file_name, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{key} = {value}\n" for key, value in bundle.lines())
+    status = container.start(list(bundle.args), foreground=True)
+    assert status == 0
+    seen = {path.name: path.read_text() for path in out.iterdir()}
+    assert seen["hostname"] == "bundled\n"
+    assert seen["env"] == "hello from the bundle\n"
+    assert seen["cwd"] == "/tmp\n"
+    assert (seen["uid"], seen["gid"], seen["groups"].split()) == ("1000\n", "1000\n", ["1000", "5"])
+    assert seen["nofile"] == "512\n"
+    # The seccomp policy translated from the bundle refused mkdir with EPERM.
+    assert "Operation not permitted" in seen["mkdir"] and "refused" in seen["mkdir"]
+    assert seen["work"] == "from-the-bundle\n"
+    mounts = {line.split(" - ")[0].split()[4]: line for line in seen["mountinfo"].splitlines()}
+    # Mounts below /dev are made once autodev made /dev: they are not covered by its tmpfs.
+    assert " - tmpfs " in mounts["/dev/shm"] and " - mqueue " in mounts["/dev/mqueue"]
+    assert " - devpts " in mounts["/dev/pts"]
+    assert " - tmpfs " in mounts["/tmp"]
+    assert mounts["/work"].split()[5].startswith("ro")
+    assert mounts["/proc/sys"].split()[5].startswith("ro")
+    assert mounts["/proc/kcore"].split()[3] == "/null"
+    assert mounts["/sys"].split()[5].startswith("ro")
+    # cgroupsPath, relative: below the caller's own cgroup in every hierarchy (pids here).
+    pids = next(line for line in seen["cgroup"].splitlines() if ":pids:" in line or line.startswith("0::"))
+    assert pids.endswith("/oci-bundle/c1"), pids
