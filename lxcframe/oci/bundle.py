@@ -13,6 +13,7 @@ This module reads the document, ``root`` and ``process``; its siblings translate
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from typing import Any
@@ -211,7 +212,7 @@ def _process(out: Translation, data: dict[str, Any]) -> tuple[tuple[str, ...], b
     if not args:
         out.fail("process.args", "required: at least the program to run")
     else:
-        out.add("lxc.init.cmd", shlex.join(args), "process.args")
+        out.add("lxc.init.cmd", command_text(args), "process.args")
     for at, item in out.strings(process, "env", "process"):
         if "=" not in item or item.startswith("="):
             out.fail(at, f"{item!r}: expected NAME=value")
@@ -244,6 +245,16 @@ def _process(out: Translation, data: dict[str, Any]) -> tuple[tuple[str, ...], b
     out.refuse_present(process, "selinuxLabel", "process", "not supported: lxcframe has no SELinux support")
     out.refuse_unknown(process, "process", (*KNOWN_PROCESS, "commandLine", "selinuxLabel"))
     return tuple(args), terminal, console_size, umask
+
+
+def command_text(args: list[str]) -> str:
+    """``lxc.init.cmd``'s text for the argument list: shell-quoted, or each argument as a JSON string when
+    one holds a line break (a script), which a config line cannot. Only the text: a start runs
+    :attr:`Bundle.args` as they are."""
+    text = shlex.join(args)
+    if text.splitlines() == [text]:
+        return text
+    return " ".join(json.dumps(arg) for arg in args)
 
 
 def _user(out: Translation, process: dict[str, Any]) -> int | None:

@@ -78,7 +78,8 @@ def bundle_config(rootfs: Path, out: Path, work: Path) -> dict[str, Any]:
             "namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
             "cgroupsPath": "oci-bundle/c1",
             "resources": {"pids": {"limit": 64}},
-            "maskedPaths": ["/proc/kcore"],
+            # /proc/kcore is not on every kernel: a masked path that is not there is skipped, as runc does.
+            "maskedPaths": ["/proc/timer_list", "/proc/acpi", "/proc/kcore"],
             "readonlyPaths": ["/proc/sys"],
             "seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
                         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]},
@@ -120,8 +121,29 @@ def test_a_container_started_from_a_bundles_config(tmp_path: Path, lxcpath: str,
     assert " - tmpfs " in mounts["/tmp"]
     assert mounts["/work"].split()[5].startswith("ro")
     assert mounts["/proc/sys"].split()[5].startswith("ro")
-    assert mounts["/proc/kcore"].split()[3] == "/null"
+    assert mounts["/proc/timer_list"].split()[3] == "/null"
+    assert " - tmpfs " in mounts["/proc/acpi"] and mounts["/proc/acpi"].split()[5].startswith("ro")
+    assert os.path.exists("/proc/kcore") == ("/proc/kcore" in mounts)
     assert mounts["/sys"].split()[5].startswith("ro")
     # cgroupsPath, relative: below the caller's own cgroup in every hierarchy (pids here).
     pids = next(line for line in seen["cgroup"].splitlines() if ":pids:" in line or line.startswith("0::"))
     assert pids.endswith("/oci-bundle/c1"), pids
+
+
+def test_mount_entries_below_dev_with_autodev(tmp_path: Path, make_container: Any) -> None:
+    """An LXC config's entries below /dev land on autodev's tmpfs, as in LXC, rather than under it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    container = make_container("c2", config=(
+        ("lxc.autodev", "1"),
+        ("lxc.mount.entry", "shm dev/shm tmpfs nosuid,nodev,mode=1777,create=dir 0 0"),
+        ("lxc.mount.entry", f"{out} dev/out none bind,create=dir 0 0"),
+    ))
+    status = container.start(["/bin/sh", "-c", "cat /proc/self/mountinfo > /dev/out/mountinfo; ls /dev > /dev/out/dev"],
+                             foreground=True)
+    assert status == 0
+    mounts = {line.split(" - ")[0].split()[4]: line for line in (out / "mountinfo").read_text().splitlines()}
+    assert " - tmpfs " in mounts["/dev/shm"]
+    assert "/dev/out" in mounts
+    # autodev's nodes are there as well: the entries went on top of its /dev, not under it.
+    assert {"null", "zero", "shm", "out"} <= set((out / "dev").read_text().split())
