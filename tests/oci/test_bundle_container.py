@@ -147,3 +147,49 @@ def test_mount_entries_below_dev_with_autodev(tmp_path: Path, make_container: An
     assert "/dev/out" in mounts
     # autodev's nodes are there as well: the entries went on top of its /dev, not under it.
     assert {"null", "zero", "shm", "out"} <= set((out / "dev").read_text().split())
+
+
+@pytest.mark.parametrize(("uid", "bounding"), [
+    # runc spec's default set: no CAP_SETUID/CAP_SETGID for init to take uid 1000 with.
+    (1000, ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+    # podman's default set as root: no CAP_SYS_ADMIN to load the seccomp policy with, no no_new_privs.
+    (0, ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+         "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"]),
+])
+def test_capabilities_seccomp_and_ids_together(tmp_path: Path, lxcpath: str, busybox_root: Path, uid: int,
+                                               bounding: list[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    bundle_dir = tmp_path / "bundle"
+    bundle_dir.mkdir()
+    script = "id -u > /out/uid; grep -E '^Cap(Bnd|Eff)' /proc/self/status > /out/caps; mkdir /tmp/x 2> /out/mkdir; true"
+    config = {
+        "ociVersion": "1.0.2", "root": {"path": str(busybox_root)},
+        "process": {"args": ["/bin/sh", "-c", script], "env": ["PATH=/bin"], "cwd": "/",
+                    "user": {"uid": uid, "gid": uid},
+                    "capabilities": {"bounding": bounding, "effective": bounding if uid == 0 else [],
+                                     "permitted": bounding if uid == 0 else []}},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]},
+                   {"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]}],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
+                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                              "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}},
+    }
+    (bundle_dir / "config.json").write_text(json.dumps(config))
+    (tmp_path / "state").mkdir()
+    bundle = read_bundle(str(bundle_dir), "c1", state_dir=str(tmp_path / "state"))
+    container = Container("c1", lxcpath)
+    os.makedirs(os.path.dirname(container.config_file_name))
+    with open(container.config_file_name, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{key} = {value}\n" for key, value in [*bundle.lines(), ("lxc.cgroup.relative", "1")])
+    assert container.start(list(bundle.args), foreground=True) == 0
+    assert (out / "uid").read_text() == f"{uid}\n"
+    caps = dict(line.split(":\t") for line in (out / "caps").read_text().splitlines())
+    from lxcframe import syscalls
+
+    wanted = sum(1 << syscalls.cap_number(name) for name in bounding)
+    assert int(caps["CapBnd"], 16) == wanted
+    assert int(caps["CapEff"], 16) == (wanted if uid == 0 else 0)
+    assert "Operation not permitted" in (out / "mkdir").read_text()
