@@ -27,12 +27,15 @@ _REFUSED_OPTIONS = {
 _RECURSIVE = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime",
               "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime", "rnosymfollow",
               "rsymfollow"}
+#: Propagation a fresh mount of the container may ask for: nothing mounted inside reaches the host anyway.
+_PROPAGATION = {"private", "rprivate", "slave", "rslave"}
 #: Options of the spec's /sys and /sys/fs/cgroup mounts that the lxc.mount.auto tokens give anyway.
-_AUTO_OPTIONS = {"nosuid", "noexec", "nodev", "relatime", "ro", "rw"}
+_AUTO_OPTIONS = {"nosuid", "noexec", "nodev", "relatime", "ro", "rw", *_PROPAGATION}
 #: Options of the spec's /dev/pts mount that the devices plugin's devpts has.
-_DEVPTS_OPTIONS = {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "mode=620", "gid=5"}
+_DEVPTS_OPTIONS = {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "mode=620", "gid=5",
+                   *_PROPAGATION}
 #: Options of the spec's /dev tmpfs that autodev's has (its size aside).
-_DEV_OPTIONS = {"nosuid", "strictatime", "mode=755", "mode=0755", "noexec"}
+_DEV_OPTIONS = {"nosuid", "strictatime", "mode=755", "mode=0755", "noexec", *_PROPAGATION}
 
 
 def escape(field: str) -> str:

@@ -272,3 +272,99 @@ def test_load_bundle_uses_the_installed_plugins_keys(tmp_path: Path) -> None:
     assert config.get("lxc.init.cmd") == ("sh",)
     assert config.get("lxc.rootfs.path") == str(tmp_path / "rootfs")
     assert config.unhandled == ()
+
+
+RUNC = "/usr/sbin/runc"
+
+
+def test_runc_spec_default_bundle_loads(tmp_path: Path, registry: Any) -> None:
+    """``runc spec``'s config.json as it is: every field translated, every key valid."""
+    import subprocess
+
+    if not os.access(RUNC, os.X_OK):
+        pytest.fail("runc is missing: scripts/setup-host.sh installs it")
+    subprocess.run([RUNC, "spec"], cwd=tmp_path, check=True)
+    (tmp_path / "rootfs").mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    bundle = read_bundle(str(tmp_path), "spec", state_dir=str(state))
+    config = bundle.config(registry)
+    assert bundle.args == ("sh",) and bundle.terminal
+    assert config.get("lxc.uts.name") == "runc"
+    assert config.get_all("lxc.mount.auto")
+    assert config.get("lxc.autodev") is True and config.get("lxc.rootfs.options")
+    assert config.get("lxc.no_new_privs") is True
+    assert config.multi["lxc.mount.entry"]  # proc, shm, mqueue, the masked and read-only paths
+    assert config.unhandled == ()
+
+
+PODMAN_LIKE: dict[str, Any] = {
+    "ociVersion": "1.0.2-dev",
+    "process": {
+        "user": {"uid": 0, "gid": 0, "umask": 18, "additionalGids": [0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27]},
+        "args": ["/bin/sh", "-c", "exit 3"],
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm",
+                "container=podman", "HOME=/root", "HOSTNAME=4f2a"],
+        "cwd": "/",
+        "capabilities": {name: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+                                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
+                                "CAP_SYS_CHROOT"] for name in ("bounding", "effective", "permitted")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000},
+                    {"type": "RLIMIT_NPROC", "hard": 32768, "soft": 32768}],
+        "oomScoreAdj": 0,
+    },
+    "root": {"path": "rootfs"},
+    "hostname": "4f2a",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755",
+                                                                               "size=65536k"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/etc/hostname", "type": "bind", "source": "userdata/hostname",
+         "options": ["bind", "rprivate"]},
+        {"destination": "/run/.containerenv", "type": "bind", "source": "userdata/.containerenv",
+         "options": ["bind", "rprivate"]},
+        {"destination": "/dev/shm", "type": "bind", "source": "userdata/shm",
+         "options": ["bind", "rprivate", "nosuid", "noexec", "nodev"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "annotations": {"io.container.manager": "libpod", "org.opencontainers.image.stopSignal": "15"},
+    "linux": {
+        "sysctl": {"net.ipv4.ping_group_range": "0 0"},
+        "resources": {"devices": [{"allow": False, "access": "rwm"}], "pids": {"limit": 2048}},
+        "cgroupsPath": "/libpod_parent/libpod-4f2a",
+        "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+        "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                    "syscalls": [{"names": ["bdflush", "io_pgetevents", "kexec_file_load"], "action": "SCMP_ACT_ERRNO",
+                                  "errnoRet": 1},
+                                 {"names": ["read", "write", "exit_group", "execve"], "action": "SCMP_ACT_ALLOW"}]},
+        "maskedPaths": ["/proc/acpi", "/proc/kcore", "/sys/firmware", "/sys/fs/selinux", "/sys/dev/block"],
+        "readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+}
+
+
+def test_a_podman_like_bundle_loads(tmp_path: Path, registry: Any) -> None:
+    """What podman 4.3 writes (oci.md: cgroupfs path, rlimits, umask, binds from its userdata, seccomp)."""
+    (tmp_path / "userdata" / "shm").mkdir(parents=True)
+    (tmp_path / "userdata" / "hostname").write_text("4f2a\n")
+    (tmp_path / "userdata" / ".containerenv").write_text("")
+    write(tmp_path, PODMAN_LIKE)
+    state = tmp_path / "state"
+    state.mkdir()
+    bundle = read_bundle(str(tmp_path), "4f2a", state_dir=str(state))
+    config = bundle.config(registry)
+    assert bundle.umask == 18 and bundle.args == ("/bin/sh", "-c", "exit 3")
+    assert dict(bundle.annotations)["io.container.manager"] == "libpod"
+    assert (config.get("lxc.cgroup.dir.container"), config.get("lxc.cgroup.relative")) == (
+        "libpod_parent/libpod-4f2a", False)
+    assert config.get("lxc.prlimit.nproc") == (32768, 32768)
+    assert f"{tmp_path}/userdata/shm dev/shm none bind,rprivate,nosuid,noexec,nodev,create=dir 0 0" in \
+        bundle.values("lxc.mount.entry")
+    assert (state / "seccomp.policy").read_text().startswith("2\nallowlist errno 38\nbdflush errno 1\n")
+    assert config.unhandled == ()
