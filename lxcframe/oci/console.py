@@ -41,7 +41,8 @@ class ConsoleSocket:
         #: ``process.consoleSize`` as (rows, columns).
         self.size = size
 
-    @hookimpl(trylast=True)
+    # Not last in the stage: before ExecFifo's wait (last), so the caller has the pty during create.
+    @hookimpl
     def lxcframe_child_pre_exec(self, ctx: ChildContext) -> None:
         master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         try:

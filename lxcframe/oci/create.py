@@ -190,7 +190,6 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
             from lxcframe.oci.console import ConsoleSocket, connect
 
             console = connect(console_socket)
-            # Registered later, so called earlier in the stage: the pty is sent before init waits.
             terminal = ConsoleSocket(console)
             extra.append(("oci-console", terminal))
         plugins = Plugins(extra=extra)

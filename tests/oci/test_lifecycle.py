@@ -247,7 +247,7 @@ def test_stdio_is_creates(runtime: Runtime) -> None:
 
 
 def test_pause_resume_ps(runtime: Runtime) -> None:
-    bundle = runtime.bundle(["sh", "-c", "sleep 100 & sleep 100"])
+    bundle = runtime.bundle(["sh", "-c", "sleep 100 & sleep 100; true"])
     pid_file = runtime.tmp / "p.pid"
     assert runtime.create("p", bundle, "--pid-file", str(pid_file), **_devnull()).returncode == 0
     assert runtime.run("start", "p").returncode == 0
