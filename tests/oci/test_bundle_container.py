@@ -193,3 +193,37 @@ def test_capabilities_seccomp_and_ids_together(tmp_path: Path, lxcpath: str, bus
     assert int(caps["CapBnd"], 16) == wanted
     assert int(caps["CapEff"], 16) == (wanted if uid == 0 else 0)
     assert "Operation not permitted" in (out / "mkdir").read_text()
+
+
+def test_runc_spec_default_bundle_runs(tmp_path: Path, lxcpath: str, busybox_root: Path) -> None:
+    """``runc spec``'s config.json, with a command and a way out added: read-only rootfs, the spec's mounts,
+    masked and read-only paths, three capabilities, no_new_privs, a device cgroup denying all but the defaults."""
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle_dir = tmp_path / "bundle"
+    bundle_dir.mkdir()
+    subprocess.run(["/usr/sbin/runc", "spec"], cwd=bundle_dir, check=True)
+    config = json.loads((bundle_dir / "config.json").read_text())
+    script = ("grep -E '^(CapEff|NoNewPrivs)' /proc/self/status > /out/status; cat /proc/self/mountinfo > /out/mounts;"
+              " echo x > /dev/null && echo null-ok > /out/null; touch /file 2> /out/rootfs; true")
+    config["process"].update(terminal=False, args=["/bin/sh", "-c", script])
+    config["root"]["path"] = str(busybox_root)
+    config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]})
+    config["linux"]["cgroupsPath"] = "oci-spec/c1"
+    (bundle_dir / "config.json").write_text(json.dumps(config))
+    (tmp_path / "state").mkdir()
+    bundle = read_bundle(str(bundle_dir), "c1", state_dir=str(tmp_path / "state"))
+    container = Container("c1", lxcpath)
+    os.makedirs(os.path.dirname(container.config_file_name))
+    with open(container.config_file_name, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{key} = {value}\n" for key, value in bundle.lines())
+    assert container.start(list(bundle.args), foreground=True) == 0
+    status = dict(line.split(":\t") for line in (out / "status").read_text().splitlines())
+    from lxcframe import syscalls
+
+    caps = sum(1 << syscalls.cap_number(name) for name in ("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"))
+    assert (int(status["CapEff"], 16), status["NoNewPrivs"]) == (caps, "1")
+    assert (out / "null").read_text() == "null-ok\n"
+    assert "Read-only file system" in (out / "rootfs").read_text()
+    mounts = {line.split(" - ")[0].split()[4] for line in (out / "mounts").read_text().splitlines()}
+    assert {"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/proc/sys"} <= mounts
