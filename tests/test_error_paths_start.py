@@ -124,16 +124,18 @@ def test_seccomp_rule_libseccomp_refuses(make: Make, tmp_path: Path) -> None:
 
 
 def test_seccomp_without_cap_sys_admin_or_no_new_privs(make: Make, tmp_path: Path) -> None:
-    """An attached process loses the dropped capabilities before the policy (it may run Python, not
-    execute): without CAP_SYS_ADMIN it needs no_new_privs. Init keeps them until it executes."""
+    """An attached Python callable loses the dropped capabilities before the policy (nothing executes to
+    recompute them): without CAP_SYS_ADMIN it needs no_new_privs. Init and an attached command keep them
+    until they execute."""
     policy = tmp_path / "deny.seccomp"
     policy.write_text("2\nblacklist\nmkdir errno 1\n")
     container = make("scp")
     append(container, f"lxc.seccomp.profile = {policy}\nlxc.cap.drop = sys_admin\n")
     container.start(["/bin/sleep", "60"])
     try:
+        assert container.attach_wait(["/bin/sh", "-c", "mkdir /made 2>/dev/null; test $? = 1"]) == 0
         with pytest.raises(ContainerError) as info:
-            container.attach_wait(["/bin/true"])
+            container.attach_wait(lambda: 0)
     finally:
         container.stop(kill=True)
     message = str(info.value).split("(plugin 'seccomp'): ", 1)[1]

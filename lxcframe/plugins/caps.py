@@ -101,4 +101,5 @@ def lxcframe_child_security(ctx: ChildContext) -> None:
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
     part = ctx.part_or_none(CapsPart)
     if part is not None:
-        drop_caps(part)
+        # A command keeps them until it executes, as init does; a callable runs without them at once.
+        drop_caps(part, until_exec=ctx.executes)
