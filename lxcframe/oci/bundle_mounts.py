@@ -7,7 +7,9 @@ plugin's devpts, ``/sys`` a ``sys`` token and ``/sys/fs/cgroup`` a ``cgroup`` to
 target as runc does.
 
 Hooks run where an ``lxc.hook.*`` point matches the spec's, as ``PATH ARGS…`` (``lxc.hook.version = 1``:
-no arguments added). Unlike the spec's hooks they get no state on stdin.
+no arguments added). Unlike the spec's hooks they get no state on stdin, and ``createRuntime`` (LXC's
+``start-host``, in the runtime's namespaces once the container's exist) runs after ``createContainer``
+(``mount``, in the container's mount namespace before the pivot), as LXC orders its two points.
 """
 
 from __future__ import annotations
