@@ -21,6 +21,7 @@ from lxcframe.hooks import hookimpl
 #: linux/tty.h ioctls Python's termios does not name.
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
 
 
 def connect(path: str) -> socket.socket:
@@ -63,3 +64,22 @@ class ConsoleSocket:
             os.close(master)
             self.sock.close()
         ctx.log.debug("console sent", pty=name)
+
+
+def container_pty(init_pid: int) -> tuple[int, int, str]:
+    """A pty of the running container's devpts, opened from the host through init's root (``exec
+    --tty``): ``(master, slave, name inside)``; the slave comes from the master (TIOCGPTPEER), no path."""
+    master = os.open(f"/proc/{init_pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, struct.pack("i", 0)))[0]
+        slave: int = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(master)
+        raise
+    return master, slave, f"/dev/pts/{number}"
+
+
+def send_master(path: str, name: str, master: int) -> None:
+    with connect(path) as sock:
+        socket.send_fds(sock, [name.encode()], [master])

@@ -81,17 +81,34 @@ def exec_process(store: Store, container_id: str, process_path: str, *, detach: 
     if current not in (RUNNING, CREATED):
         raise OciError(f"cannot exec in a container that is {current}")
     spec = read_process(process_path)
-    if tty or spec.terminal or console_socket:
-        raise OciError("exec with a terminal is not handled yet")
-    options = attach_options(clear_env=True, env=spec.env, uid=spec.uid, gid=spec.gid, cwd=spec.cwd)
-    target = _Target(container_id, store.root, plugins)
-    request = attach.prepare(target, lxc_state(store, state), spec.args, options)
-    request = attrs.evolve(request, parent_death="" if detach else "SIGTERM")
+    slave = -1
+    if tty or spec.terminal:
+        if console_socket is None:
+            raise OciError("exec with a terminal needs --console-socket")
+        from lxcframe.oci.console import container_pty, send_master
+
+        master, slave, name = container_pty(state.pid)
+        try:
+            send_master(console_socket, name, master)
+        except OSError:
+            os.close(slave)
+            raise
+        finally:
+            os.close(master)
     try:
+        terminal = slave if slave >= 0 else None
+        options = attach_options(clear_env=True, env=spec.env, uid=spec.uid, gid=spec.gid, cwd=spec.cwd,
+                                 stdin=terminal, stdout=terminal, stderr=terminal)
+        target = _Target(container_id, store.root, plugins)
+        request = attach.prepare(target, lxc_state(store, state), spec.args, options)
+        request = attrs.evolve(request, parent_death="" if detach else "SIGTERM")
         pid = attach._fork_command(plugins, request)
     except Exception as err:
         text = str(err)
         raise OciError(f"exec failed: {text.split(': attach failed: ', 1)[-1]}") from None
+    finally:
+        if slave >= 0:
+            os.close(slave)  # the process has its own copies
     if pid_file:
         from lxcframe.oci.create import write_pid_file
 

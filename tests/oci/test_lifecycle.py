@@ -58,11 +58,11 @@ class Runtime:
         base = [RUNC] if name == "runc" else [sys.executable, "-m", "lxcframe.oci.cli"]
         self.argv = [*base, "--root", str(self.root)]
 
-    def bundle(self, args: list[str], name: str = "b", terminal: bool = False) -> Path:
+    def bundle(self, args: list[str], name: str = "b", terminal: bool = False, devpts: bool = False) -> Path:
         directory = self.tmp / f"{self.name}-{name}"
         directory.mkdir()
         mounts: list[dict[str, object]] = [{"destination": "/proc", "type": "proc", "source": "proc"}]
-        if terminal:
+        if terminal or devpts:
             mounts += [{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
                        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
@@ -368,3 +368,49 @@ def test_console_socket(runtime: Runtime) -> None:
     assert name.startswith("/dev/pts/") and said == "hi"
     assert runtime.wait_status("t", "stopped")["status"] == "stopped"
     assert runtime.run("delete", "t").returncode == 0
+
+
+def _read_until_hangup(master: int) -> str:
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the last holder of the pty's slave is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output.replace(b"\r", b"").decode()
+
+
+def test_exec_tty(runtime: Runtime) -> None:
+    """exec --tty --detach (as podman and the containerd shim call it): the process runs on a pty of the
+    container whose master comes over --console-socket; its pid is in the pid file."""
+    bundle = runtime.bundle(["sleep", "100"], devpts=True)  # runc's exec opens the pty of /dev/pts
+    assert runtime.create("x", bundle, **_devnull()).returncode == 0
+    assert runtime.run("start", "x").returncode == 0
+    process = runtime.tmp / "tty-process.json"
+    process.write_text(json.dumps({"terminal": True, "args": ["sh", "-c", "tty; echo in-tty"], "cwd": "/",
+                                   "env": ["PATH=/bin", "TERM=xterm"]}))
+    path = str(runtime.tmp / "exec-console.sock")
+    pid_file = runtime.tmp / "exec-tty.pid"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(TIMEOUT)
+        execed = runtime.run("exec", "--tty", "--detach", "--console-socket", path, "--pid-file", str(pid_file),
+                             "--process", str(process), "x", stdin=subprocess.DEVNULL)
+        assert execed.returncode == 0, execed.stderr
+        conn, _ = listener.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    assert len(fds) == 1 and int(pid_file.read_text()) > 0
+    try:
+        output = _read_until_hangup(fds[0])
+    finally:
+        os.close(fds[0])
+    name, said = output.split()
+    assert name.startswith("/dev/pts/") and said == "in-tty"
+    assert runtime.run("kill", "x", "KILL").returncode == 0
+    assert runtime.wait_status("x", "stopped")["status"] == "stopped"
+    assert runtime.run("delete", "x").returncode == 0
