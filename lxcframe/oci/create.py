@@ -52,7 +52,11 @@ class ExecFifo:
         # lxc.monitor.signal.pdeath again, 0 in a bundle's config).
         syscalls.set_pdeathsig(0)
         ctx.log.info(READY)
-        fd = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            fd = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise OSError(2, "/proc/self/fd: no such file or directory (the bundle mounts no /proc, "
+                             "through which init reopens the exec fifo)") from None
         try:
             os.write(fd, b"0")
         finally:

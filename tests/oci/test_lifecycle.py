@@ -119,9 +119,8 @@ class Runtime:
 @pytest.fixture(params=RUNTIMES)
 def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:
     defaults = tmp_path / "oci-default.conf"
-    # This test's containers stay below its own cgroups; /proc as the bundle's mount says (the
-    # translator of "mounts" is not in every checkout yet, and init reopens its exec fifo there).
-    defaults.write_text("lxc.cgroup.relative = 1\nlxc.mount.auto = proc:mixed\n")
+    # This test's containers stay below its own cgroups.
+    defaults.write_text("lxc.cgroup.relative = 1\n")
     host_config = tmp_path / "oci-host.toml"
     host_config.write_text(f'default_config = "{defaults}"\n')
     env = dict(os.environ)
