@@ -4,8 +4,8 @@ Each scenario runs on ``runc`` and on ``lxcframe-oci`` (``python -m lxcframe.oci
 with the same busybox bundle: create -> state -> start -> state -> kill -> state -> delete with their
 exit statuses and state fields, init reparented to the caller's subreaper once ``create`` returned, the
 container's stdio being create's, pause/resume, ps, and runc's exit codes for unknown and repeated
-commands. Every container is below this test's own cgroups (a relative ``linux.cgroupsPath`` for runc,
-``lxc.cgroup.relative = 1`` for lxcframe) and deleted with ``delete --force`` at teardown.
+commands. Every container is below this test's own cgroups (a relative ``linux.cgroupsPath``, which both
+runtimes read below their own cgroup) and deleted with ``delete --force`` at teardown.
 """
 
 from __future__ import annotations
@@ -67,11 +67,9 @@ class Runtime:
                         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
                        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
                         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}]
-        linux: dict[str, object] = {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]}
-        if self.name == "runc":
-            # runc reads a relative path below its own cgroups: this test's. lxcframe's containers are
-            # placed there by lxc.cgroup.relative = 1 (the host config of the fixture below).
-            linux["cgroupsPath"] = f"lxcframe-oci-test-{os.getpid()}-{name}"
+        # A relative path is read below the runtime's own cgroups: this test's.
+        linux: dict[str, object] = {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
+                                    "cgroupsPath": self.cgroups_path(name)}
         config = {
             "ociVersion": "1.0.2",
             "process": {"terminal": terminal, "user": {"uid": 0, "gid": 0}, "args": args,
@@ -83,6 +81,9 @@ class Runtime:
         }
         (directory / "config.json").write_text(json.dumps(config, indent=1))
         return directory
+
+    def cgroups_path(self, name: str) -> str:
+        return f"lxcframe-oci-test-{os.getpid()}-{self.name}-{name}"
 
     def run(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.argv, *args], capture_output=True, text=True, env=self.env,
@@ -119,7 +120,7 @@ class Runtime:
 @pytest.fixture(params=RUNTIMES)
 def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:
     defaults = tmp_path / "oci-default.conf"
-    # This test's containers stay below its own cgroups.
+    # This test's containers stay below its own cgroups (the bundles say so too).
     defaults.write_text("lxc.cgroup.relative = 1\n")
     host_config = tmp_path / "oci-host.toml"
     host_config.write_text(f'default_config = "{defaults}"\n')
@@ -296,14 +297,18 @@ def test_features_and_version() -> None:
     assert version.stdout.startswith("lxcframe-oci version ")
 
 
-def _cgroup_file(pid: int, controller: str, name: str) -> str:
-    """A cgroup v1 file of ``pid``'s cgroup, found as podman stats and ctr metrics find it."""
+def _cgroup_of(pid: int, controller: str) -> str:
     with open(f"/proc/{pid}/cgroup") as handle:
         for line in handle:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             if controller in controllers.split(","):
-                return (Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name).read_text().strip()
+                return path
     raise AssertionError(f"{pid} has no {controller} cgroup")
+
+
+def _cgroup_file(pid: int, controller: str, name: str) -> str:
+    """A cgroup v1 file of ``pid``'s cgroup, found as podman stats and ctr metrics find it."""
+    return (Path("/sys/fs/cgroup") / controller / _cgroup_of(pid, controller).lstrip("/") / name).read_text().strip()
 
 
 def test_exec_and_update(runtime: Runtime) -> None:
@@ -312,6 +317,8 @@ def test_exec_and_update(runtime: Runtime) -> None:
     assert runtime.create("e", bundle, "--pid-file", str(pid_file), **_devnull()).returncode == 0
     assert runtime.run("start", "e").returncode == 0
     init = int(pid_file.read_text())
+    for controller in ("memory", "pids", "cpu", "freezer"):  # linux.cgroupsPath, literally
+        assert _cgroup_of(init, controller).endswith("/" + runtime.cgroups_path("b")), controller
     process = runtime.tmp / "process.json"
     process.write_text(json.dumps({"args": ["sh", "-c", "echo $FOO in $(pwd); exit 5"], "cwd": "/tmp",
                                    "env": ["FOO=bar", "PATH=/bin"], "user": {"uid": 0, "gid": 0}}))
