@@ -115,6 +115,9 @@ class AttachRequest:
     namespaces: int = -1
     #: personality(2) of the attached process (-1: the container's ``lxc.arch``).
     personality: int = -1
+    #: The signal the command gets when the attaching process's parent dies ("": none, the command
+    #: outlives it: an OCI ``exec --detach``).
+    parent_death: str = "SIGTERM"
 
 
 def attach_wait(container: Any, run: Sequence[str] | Callable[[], Any], options: AttachOptions) -> int:
@@ -331,7 +334,7 @@ def _run_callable(plugins: Any, request: AttachRequest, run: Callable[[], Any], 
         # container's to forge.
         proc_self = os.open("self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=host_proc)
         os.close(host_proc)
-        _take_context(plugins, request, proc_self)
+        _take_context(plugins, request, proc_self, executes=False)
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)  # a change of ids resets it
         # A fresh process's dispositions, not the caller's (Python's ignored SIGPIPE and SIGXFSZ would
         # reach whatever the callable executes); SIGINT still raises KeyboardInterrupt.
@@ -377,15 +380,16 @@ def _join(request: AttachRequest) -> None:
     os.close(pidfd)
 
 
-def _take_context(plugins: Any, request: AttachRequest, proc_self: int) -> None:
-    """The container's security context (the plugins' attach hooks), working directory and ids."""
+def _take_context(plugins: Any, request: AttachRequest, proc_self: int, *, executes: bool) -> None:
+    """The container's security context (the plugins' attach hooks), working directory and ids;
+    ``executes``: a command is executed next (not a callable run)."""
     from lxcframe.child import become
 
     if request.personality != -1:
         syscalls.set_personality(request.personality)
     call_hook(plugins, "lxcframe_attach_child", ctx=AttachChildContext(
         request.state, request.parts, request.messages, proc_self,
-        personality=None if request.personality == -1 else request.personality))
+        personality=None if request.personality == -1 else request.personality, executes=executes))
     os.close(proc_self)
     entering.enter_cwd(request.cwd)
     if request.gid != os.getgid() or request.uid != os.getuid():
@@ -408,7 +412,7 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     """
     proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     _join(request)
-    _take_context(plugins, request, proc_self)
+    _take_context(plugins, request, proc_self, executes=True)
     argv, env = list(request.argv), dict(request.env)
     if entering.resolve_command(argv[0], env) is None:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")
@@ -421,7 +425,7 @@ def _enter_and_exec(plugins: Any, request: AttachRequest, errors_w: int, init_fd
     # The attaching process (a command line, a library caller, a worker of the server) may die first,
     # killed with its terminal or its client: the command then gets SIGTERM, as lxc-attach's would
     # with its session, rather than running on unseen until the container stops.
-    os.execve(init_fd, sealed_init.init_argv(argv, parent_death="SIGTERM"), env)
+    os.execve(init_fd, sealed_init.init_argv(argv, parent_death=request.parent_death or None), env)
 
 
 def _foreground_group() -> int | None:

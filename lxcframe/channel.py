@@ -33,9 +33,12 @@ class Channel:
         """Send one record; ``fds`` (name -> descriptor) travel alongside as SCM_RIGHTS."""
         if fds:
             record = {**record, "_fd_names": list(fds)}
-            socket.send_fds(self.sock, [json.dumps(record, default=str).encode()], list(fds.values()))
+            socket.send_fds(self.sock, [json.dumps(record, default=str).encode()], list(fds.values()),
+                            socket.MSG_NOSIGNAL)
         else:
-            self.sock.send(json.dumps(record, default=str).encode())
+            # A peer gone is an EPIPE error, not a SIGPIPE: the child runs with default dispositions,
+            # and one whose monitor left on purpose (lxc.monitor.signal.pdeath = 0) must live on.
+            self.sock.send(json.dumps(record, default=str).encode(), socket.MSG_NOSIGNAL)
 
     def recv(self, timeout: float | None = None, max_fds: int = 8) -> dict[str, Any] | None:
         """The next record, or ``None`` at EOF (the peer exec'd or died).

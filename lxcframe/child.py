@@ -6,6 +6,7 @@ or reports an error over the channel and leaves with ``os._exit``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -250,8 +251,10 @@ def _exec_payload(plan: StartPlan, channel: Channel, init_fd: int) -> NoReturn:
     if init_fd >= 0 and entering.resolve_command(command, env) is None:
         # tini would only say so on stderr with status 127: report it as a failed start.
         raise StepFailed(f"cannot execute {command}: No such file or directory", errno.ENOENT)
-    # From here a closed channel means the exec succeeded (the socket is close-on-exec).
-    channel.send({"t": "exec"})
+    # From here a closed channel means the exec succeeded (the socket is close-on-exec). A monitor
+    # already gone (one that left init behind on purpose, lxc.monitor.signal.pdeath = 0) waits for nothing.
+    with contextlib.suppress(OSError):
+        channel.send({"t": "exec"})
     try:
         if init_fd >= 0:
             os.execve(init_fd, sealed_init.init_argv(plan.argv), env)

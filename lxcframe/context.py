@@ -217,8 +217,11 @@ class AttachContext:
 
 class AttachChildContext:
     def __init__(self, state: Any, parts: tuple[Any, ...], messages: tuple[Any, ...], proc_self: int = -1,
-                 personality: int | None = None) -> None:
+                 personality: int | None = None, executes: bool = False) -> None:
         self.state = state
+        #: The attached process executes a command next (False: it runs a Python callable as it is), so
+        #: what execve recomputes (the effective and permitted capabilities) may wait for it.
+        self.executes = executes
         #: The personality the attach asked for, which replaces the container's ``lxc.arch``.
         self.personality = personality
         self.parts = parts

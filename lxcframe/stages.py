@@ -182,6 +182,8 @@ PLUGIN_ORDER: dict[str, tuple[Placement, ...]] = {
                                       "before lxc.hook.mount and lxc.hook.autodev, which then have it"),
         Placement("apparmor", "first", "the nesting helpers go below /dev (made by the devices stage) before "
                                        "lxc.hook.mount, as LXC has its mount entries done by then"),
+        Placement("mounts", "first", "lxc.mount.entry lines below /dev, once the devices stage made /dev "
+                                     "(autodev), before lxc.hook.mount and lxc.hook.autodev, as LXC orders them"),
         Placement("core", "last", "lxc.arch's personality, after the hook scripts and before the security "
                                   "stage (a seccomp policy may deny personality(2)); init inherits it"),
         Placement("mount-injection", "last", "the shmounts tree, after lxc.hook.autodev: its default target "

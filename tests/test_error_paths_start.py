@@ -124,14 +124,24 @@ def test_seccomp_rule_libseccomp_refuses(make: Make, tmp_path: Path) -> None:
 
 
 def test_seccomp_without_cap_sys_admin_or_no_new_privs(make: Make, tmp_path: Path) -> None:
+    """An attached Python callable loses the dropped capabilities before the policy (nothing executes to
+    recompute them): without CAP_SYS_ADMIN it needs no_new_privs. Init and an attached command keep them
+    until they execute."""
     policy = tmp_path / "deny.seccomp"
     policy.write_text("2\nblacklist\nmkdir errno 1\n")
     container = make("scp")
     append(container, f"lxc.seccomp.profile = {policy}\nlxc.cap.drop = sys_admin\n")
-    error = start_fails(container, "security", "seccomp")
-    assert error.message == "loading the seccomp policy needs CAP_SYS_ADMIN or lxc.no_new_privs = 1"
+    container.start(["/bin/sleep", "60"])
+    try:
+        assert container.attach_wait(["/bin/sh", "-c", "mkdir /made 2>/dev/null; test $? = 1"]) == 0
+        with pytest.raises(ContainerError) as info:
+            container.attach_wait(lambda: 0)
+    finally:
+        container.stop(kill=True)
+    message = str(info.value).split("(plugin 'seccomp'): ", 1)[1]
+    assert message == "loading the seccomp policy needs CAP_SYS_ADMIN or lxc.no_new_privs = 1"
     assert_message_of(f"{S}.seccomp:_install:PermissionError:loading the seccomp policy needs CAP_SYS_ADMIN or "
-                      "lxc.no_new_privs = 1", error.message)
+                      "lxc.no_new_privs = 1", message)
 
 
 def test_idmapped_rootfs_on_a_filesystem_without_idmaps(make: Make) -> None:

@@ -259,7 +259,7 @@ EXPECTED_BUILTIN_ORDER = {
     "lxcframe_child_mount_rootfs": ["core"],
     "lxcframe_child_mount_filesystems": ["sysfs", "cgroup", "mounts"],
     "lxcframe_child_devices": ["devices", "console"],
-    "lxcframe_child_pre_pivot": ["keyring", "apparmor", "procfs", "sysctl", "seccomp", "hooks", "core",
+    "lxcframe_child_pre_pivot": ["keyring", "apparmor", "mounts", "procfs", "sysctl", "seccomp", "hooks", "core",
                                  "mount-injection", "prlimit"],
     "lxcframe_start_host": ["hooks"],
     "lxcframe_child_security": ["apparmor", "caps", "seccomp"],

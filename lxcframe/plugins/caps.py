@@ -61,14 +61,25 @@ def caps_to_drop(config: ContainerConfig) -> list[int]:
     return sorted({cap for caps in config.get_all("lxc.cap.drop") for cap in caps if cap <= last})
 
 
-def drop_caps(part: CapsPart) -> None:
+def drop_caps(part: CapsPart, *, until_exec: bool = False) -> None:
+    """Drop ``part.drop`` from the bounding and inheritable sets (so from the ambient one too), and with
+    ``until_exec`` False from the effective and permitted sets as well.
+
+    Init keeps its effective and permitted capabilities until it executes (``until_exec``), which makes
+    them what the bounding set allows (root) or nothing (another uid): meanwhile the seccomp policy is
+    loaded (CAP_SYS_ADMIN without no_new_privs, as runc and LXC load it) and init takes its ids
+    (CAP_SETUID, CAP_SETGID) even when the container keeps neither.
+    """
     dropped = part.drop
     for cap in dropped:
         syscalls.drop_bounding_cap(cap)
     if dropped:
         current = syscalls.capget()
         mask = ~sum(1 << cap for cap in dropped)
-        syscalls.capset(current.effective & mask, current.permitted & mask, current.inheritable & mask)
+        if until_exec:
+            syscalls.capset(current.effective, current.permitted, current.inheritable & mask)
+        else:
+            syscalls.capset(current.effective & mask, current.permitted & mask, current.inheritable & mask)
     if part.no_new_privs:
         syscalls.set_no_new_privs()
 
@@ -83,11 +94,12 @@ def lxcframe_plan(config: ContainerConfig) -> CapsPart | None:
 def lxcframe_child_security(ctx: ChildContext) -> None:
     part = ctx.plan.part_or_none(CapsPart)
     if part is not None:
-        drop_caps(part)
+        drop_caps(part, until_exec=True)
 
 
 @hookimpl
 def lxcframe_attach_child(ctx: AttachChildContext) -> None:
     part = ctx.part_or_none(CapsPart)
     if part is not None:
-        drop_caps(part)
+        # A command keeps them until it executes, as init does; a callable runs without them at once.
+        drop_caps(part, until_exec=ctx.executes)

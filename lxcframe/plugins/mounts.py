@@ -95,6 +95,9 @@ class MountsPart:
     auto: tuple[AutoToken, ...] = ()
     #: The fstab file's entries first, then every ``lxc.mount.entry``, in config order.
     entries: tuple[PlannedMount, ...] = ()
+    #: Those of them that target /dev or below while ``lxc.autodev`` makes a fresh /dev: mounted once the
+    #: devices stage made it (LXC mounts them on its autodev tmpfs), else the tmpfs would cover them.
+    after_dev: tuple[PlannedMount, ...] = ()
 
     def token(self, group: str) -> str | None:
         """The value of ``group``'s token (``proc``, ``sys``, ``cgroup``, ``shmounts``), or ``None``."""
@@ -116,7 +119,16 @@ def lxcframe_plan(config: ContainerConfig) -> MountsPart:
         entries.extend(PlannedMount(entry, where) for entry in read)
     entries.extend(PlannedMount(item.value, f"{item.path}:{item.line}: lxc.mount.entry: ")
                    for item in config.multi.get("lxc.mount.entry", ()))
-    return MountsPart(auto, tuple(entries))
+    if not config.get("lxc.autodev", True):
+        return MountsPart(auto, tuple(entries))
+    return MountsPart(auto, tuple(planned for planned in entries if not below_dev(planned.entry.target)),
+                      tuple(planned for planned in entries if below_dev(planned.entry.target)))
+
+
+def below_dev(target: str) -> bool:
+    """Whether a mount entry's target (taken inside the rootfs) is /dev or below it."""
+    parts = [part for part in target.split("/") if part not in ("", ".")]
+    return bool(parts) and parts[0] == "dev"
 
 
 @hookimpl
@@ -242,4 +254,12 @@ def lxcframe_child_mount_filesystems(ctx: ChildContext) -> None:
     if proc is not None:
         _mount_proc(ctx, proc)
     for planned in part.entries:
+        mount_entry_in_rootfs(ctx, planned.entry, planned.where)
+
+
+@hookimpl
+def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
+    # First in the stage (lxcframe.stages.PLUGIN_ORDER): the devices stage has made /dev, and
+    # lxc.hook.mount and lxc.hook.autodev see these mounts, as they see the others.
+    for planned in ctx.plan.part(MountsPart).after_dev:
         mount_entry_in_rootfs(ctx, planned.entry, planned.where)

@@ -1,0 +1,1 @@
+"""OCI runtime mode: bundles, container state and the runc-style command line."""

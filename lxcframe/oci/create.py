@@ -1,0 +1,234 @@
+"""``create``: the container set up to its last step, its init waiting on the exec fifo, this process gone.
+
+This process is the monitor of the start (:mod:`lxcframe.monitor`'s core walks the start table): it
+runs the host stages and forks init. Init walks its side up to the end of the ``exec`` stage, where
+the :class:`ExecFifo` plugin (last in that stage) stops it: it opens ``<dir>/exec.fifo`` for writing,
+which blocks until ``start`` opens it for reading, as runc's init does. Before it blocks it says so on
+the start channel; then the walk ends here (the exec barrier is not waited for), the state is written
+and this process exits without undoing anything: what the start made on the host is in lxcframe's
+state records, which ``delete`` releases (:mod:`lxcframe.oci.ending`).
+
+Init outlives this process: the fifo plugin clears the parent-death signal before it blocks and the
+bundle's config says ``lxc.monitor.signal.pdeath = 0``, so init is reparented to the caller's
+subreaper (conmon, the containerd shim), which reaps its exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+from lxcframe import driver, syscalls
+from lxcframe import state as st
+from lxcframe.context import ChildContext, HostContext, StartPlan
+from lxcframe.errors import StageError
+from lxcframe.hooks import hookimpl
+from lxcframe.log import bound_container, get_logger
+from lxcframe.monitor import _log_child_record, _MonitorCore, _record_state, status_text
+from lxcframe.oci.store import OciError, OciState, Store
+from lxcframe.stages import Barrier
+
+#: The event init logs just before it blocks on the exec fifo.
+READY = "waiting on the exec fifo"
+
+
+class ExecFifo:
+    """An in-process plugin of ``create``: init waits on the exec fifo, last in the ``exec`` stage.
+
+    ``fifo_fd`` is an ``O_PATH`` descriptor of the fifo opened by ``create`` before the fork: after the
+    pivot the host's path is out of reach, and ``/proc/self/fd/N`` opens the fifo itself again.
+    """
+
+    def __init__(self, fifo_fd: int) -> None:
+        self.fifo_fd = fifo_fd
+
+    @hookimpl(trylast=True)
+    def lxcframe_child_pre_exec(self, ctx: ChildContext) -> None:
+        _check_command(ctx.plan)
+        # create exits while we wait: nothing may kill us with it (final-ids arms the config's
+        # lxc.monitor.signal.pdeath again, 0 in a bundle's config).
+        syscalls.set_pdeathsig(0)
+        ctx.log.info(READY)
+        try:
+            fd = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise OSError(2, "/proc/self/fd: no such file or directory (the bundle mounts no /proc, "
+                             "through which init reopens the exec fifo)") from None
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+            os.close(self.fifo_fd)
+
+
+def _check_command(plan: StartPlan) -> None:
+    """The payload's command, looked up now rather than after ``start``: podman maps these words to its
+    exit codes 127 and 126."""
+    from lxcframe.entering import resolve_command
+
+    env = dict(item.partition("=")[::2] for item in plan.env)
+    command = plan.argv[0]
+    if resolve_command(command, env) is not None:
+        return
+    if "/" not in command:
+        raise OSError(2, f"exec: {command!r}: executable file not found in $PATH")
+    if os.path.exists(command):
+        raise OSError(13, f"exec: {command!r}: permission denied")
+    raise OSError(2, f"exec: {command!r}: no such file or directory")
+
+
+class _CreateCore(_MonitorCore):
+    """The monitor's core, except that the start ends when init waits on the fifo, not at its exec."""
+
+    def wait_for(self, barrier: Barrier) -> None:
+        if barrier.child_waits:
+            super().wait_for(barrier)
+            return
+        ctx = self.ctx
+        while True:
+            record = self.host_end.recv()
+            if record is None:
+                status = self.reap_child()
+                ctx.init_pid = None
+                raise StageError(barrier.name, None, f"init died during start ({status_text(status)})")
+            kind = record.get("t")
+            if kind == "log" and record.get("event") == READY:
+                return
+            if kind == "init":
+                ctx.init_pid = int(record["pid"])
+            elif kind == "log":
+                _log_child_record(ctx, record)
+            elif kind == "error":
+                raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
+
+
+def create_container(store: Store, container_id: str, plugins: Any, plan: StartPlan, bundle: str,
+                     annotations: dict[str, str], fifo_fd: int) -> OciState:
+    """Run the start up to init waiting on the fifo; the state written. A failure unwinds the start and
+    raises :class:`OciError`."""
+    with bound_container(plan.name):
+        log = get_logger("monitor")
+        ctx = HostContext(plan, plugins, log)
+        ctx.monitor_is_caller = True  # the cgroup plugin leaves this process where it is
+        monitor_lock = st.hold_monitor_lock(plan.lxcpath, plan.name)
+        core = _CreateCore(ctx, lambda _record: None, forward_signals=False)
+        try:
+            driver.walk_host_start(core)
+        except BaseException as err:
+            _unwind(core, ctx)
+            os.close(monitor_lock)
+            st.remove_runtime(plan.lxcpath, plan.name)
+            message = err.message if isinstance(err, StageError) else str(err)
+            raise OciError(f"container create failed: {message}") from err
+        finally:
+            core.host_end.close()
+            os.close(fifo_fd)
+        pid = ctx.init_pid or core.pid
+        _record_state(ctx, st.RUNNING)
+        start = st.process_start_time(pid)
+        state = OciState(id=container_id, pid=pid, pid_start=start or 0, bundle=bundle, rootfs=plan.rootfs,
+                         created=_now(), annotations=annotations)
+        store.write(state)
+        # The lock goes with this process; delete takes the container from here.
+        os.close(monitor_lock)
+        return state
+
+
+def _unwind(core: _MonitorCore, ctx: HostContext) -> None:
+    core.child_end.close()
+    if ctx.init_pid and ctx.init_pid != ctx.child_pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(ctx.init_pid, signal.SIGKILL)
+    if ctx.child_pid:
+        core.kill_child()
+    ctx.init_pid = ctx.child_pid = None
+    with contextlib.suppress(Exception):
+        ctx.undo.unwind()
+
+
+def _now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+#: What this mode needs of every container, after the bundle's lines: init outlives ``create``, and
+#: no console of lxcframe's (its server would live in ``create``; the terminal is --console-socket's).
+RUNTIME_LINES = (("lxc.monitor.signal.pdeath", "0"), ("lxc.console.path", "none"))
+
+
+def container_config(bundle_dir: str, container_id: str, state_dir: str, plugins: Any) -> tuple[Any, Any]:
+    """The bundle read and its config: the host's ``default_config`` lines first (as every new
+    container's config starts with them), then the bundle's, then :data:`RUNTIME_LINES`."""
+    from lxcframe.config.model import build_config
+    from lxcframe.config.parser import RawEntry, read_entries
+    from lxcframe.oci.bundle import read_bundle
+
+    bundle = read_bundle(bundle_dir, container_id, state_dir=state_dir)
+    registry = plugins.key_registry()
+    bundle.config(registry)  # each translated value checked at its JSON field
+    defaults = list(read_entries(plugins.host.default_config)) if plugins.host.default_config else []
+    doc = bundle.doc
+    own = [RawEntry(entry.key, entry.value, bundle.config_path, doc.line(entry.field) if doc is not None else 1)
+           for entry in bundle.entries]
+    runtime = [RawEntry(key, value, "<lxcframe-oci>", n) for n, (key, value) in enumerate(RUNTIME_LINES, 1)]
+    return bundle, build_config([*defaults, *own, *runtime], registry, bundle.config_path)
+
+
+def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | None,
+           console_socket: str | None) -> OciState:
+    """``create``: make the container's directory, run the start to the fifo, write the pid file."""
+    from lxcframe.oci.ending import save_request
+    from lxcframe.planner import build_plan
+    from lxcframe.plugin_manager import Plugins
+    from lxcframe.start_request import StartRequest
+
+    directory = store.make(container_id)
+    try:
+        fifo_fd = os.open(os.path.join(directory, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
+        extra: list[tuple[str, object]] = [("oci-exec-fifo", ExecFifo(fifo_fd))]
+        console = None
+        if console_socket is not None:
+            from lxcframe.oci.console import ConsoleSocket, connect
+
+            console = connect(console_socket)
+            terminal = ConsoleSocket(console)
+            extra.append(("oci-console", terminal))
+        plugins = Plugins(extra=extra)
+        for name, _plugin in extra:
+            if not plugins.is_enabled(name):
+                reason = next((r.reason for r in plugins.records() if r.name == name), "")
+                raise OciError(f"the runtime's plugin {name} is not enabled: {reason}")
+        bundle, config = container_config(bundle_dir, container_id, directory, plugins)
+        if console is not None:
+            terminal.size = getattr(bundle, "console_size", None)
+        if bundle.terminal and console_socket is None:
+            raise OciError("process.terminal is set: --console-socket is required")
+        if console_socket is not None and not bundle.terminal:
+            raise OciError("--console-socket given but process.terminal is not set")
+        if getattr(bundle, "umask", None) is not None:
+            os.umask(bundle.umask)  # process.user.umask: init inherits it through the fork
+        plan = build_plan(plugins, container_id, store.root, config, bundle.args, "foreground")
+        save_request(directory, StartRequest.for_plan(plan, plugins, detach=False))
+        try:
+            state = create_container(store, container_id, plugins, plan, bundle.directory,
+                                     dict(bundle.annotations), fifo_fd)
+        finally:
+            if console is not None:
+                console.close()
+    except BaseException:
+        store.remove(container_id)
+        raise
+    if pid_file:
+        write_pid_file(pid_file, state.pid)
+    return state
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    # As runc: written beside and renamed, so a reader never sees a partial pid.
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.new")
+    with open(temporary, "w", encoding="ascii") as handle:
+        handle.write(str(pid))
+    os.replace(temporary, path)

@@ -1,0 +1,33 @@
+"""``features`` and ``--version``: what this runtime takes, in runc's shape (runtime-spec features.md).
+
+Only what the bundle translator (:mod:`lxcframe.oci.bundle`) reads is listed: a caller that probes
+``features`` must not be told of hooks or mount options that would be refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxcframe.oci.store import OCI_VERSION
+from lxcframe.version import __version__
+
+#: The runtime-spec namespace types a bundle may ask for (each one lxcframe makes or joins).
+NAMESPACES = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
+
+
+def features() -> dict[str, Any]:
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": [],
+        "linux": {
+            "namespaces": list(NAMESPACES),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+        },
+        "annotations": {"io.github.lxcframe.version": __version__},
+    }
+
+
+def version_text() -> str:
+    return f"lxcframe-oci version {__version__}\nspec: {OCI_VERSION}"
