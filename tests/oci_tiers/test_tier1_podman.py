@@ -1,0 +1,116 @@
+"""Tier 1: podman and conmon end to end on an OCI runtime given by path (``podman --runtime PATH``).
+
+Each test has a private podman (tests/oci_tiers/podman.py) with a busybox image imported from a
+tarball; runc runs every case as the control, the runtime under test the same ones. Serial: podman
+writes cgroups at the top of every hierarchy (below a parent named for the test, removed after).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .podman import IMAGE, Podman
+from .runtimes import resolve, runtime_params
+
+pytestmark = [pytest.mark.serial, pytest.mark.container]
+
+
+@pytest.fixture(scope="session")
+def busybox_tarball(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("oci-image") / "busybox-rootfs.tar"
+    with tarfile.open(path, "w") as tar:
+        tar.add(busybox_rootfs, arcname=".")
+    return path
+
+
+@pytest.fixture(params=runtime_params())
+def podman(request: pytest.FixtureRequest, tmp_path: Path, busybox_tarball: Path) -> Iterator[Podman]:
+    engine = Podman(tmp_path / "podman", resolve(request.param))
+    try:
+        engine.import_image(busybox_tarball)
+        yield engine
+    finally:
+        problems = engine.teardown()
+    assert not problems, "; ".join(problems)
+
+
+def _ok(done: subprocess.CompletedProcess[str], rc: int = 0) -> subprocess.CompletedProcess[str]:
+    assert done.returncode == rc, f"{shlex.join(done.args)} exited {done.returncode}, not {rc}:\n{done.stderr}"
+    return done
+
+
+def test_run_true(podman: Podman) -> None:
+    _ok(podman(*podman.run_args("--rm", IMAGE, "/bin/true")))
+
+
+def test_exit_status_and_stdout(podman: Podman) -> None:
+    _ok(podman(*podman.run_args("--rm", IMAGE, "sh", "-c", "exit 3")), 3)
+    done = _ok(podman(*podman.run_args("--rm", IMAGE, "sh", "-c", "echo hello from $(hostname)")))
+    assert done.stdout.startswith("hello from "), done.stdout
+
+
+def test_stdin(podman: Podman) -> None:
+    done = _ok(podman(*podman.run_args("--rm", "-i", IMAGE, "sh", "-c", 'read line; echo "got $line"'), stdin="abc\n"))
+    assert done.stdout == "got abc\n"
+
+
+def test_tty(podman: Podman) -> None:
+    """``-t``: the runtime hands conmon a pty (``--console-socket``); run under script(1) for a terminal."""
+    command = ["sh", "-c", "test -t 0 && tty && echo tty=yes"]
+    inner = shlex.join(podman.argv(*podman.run_args("--rm", "-t", IMAGE, *command)))
+    done = subprocess.run(["script", "-qec", inner, "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=podman.env, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "/dev/pts/0" in done.stdout and "tty=yes" in done.stdout, done.stdout
+
+
+def test_detached_exec_pause_stop_rm(podman: Podman) -> None:
+    _ok(podman(*podman.run_args("-d", "--name", "t1d", IMAGE, "sh", "-c", "while :; do sleep 0.1; done")))
+    _ok(podman("exec", "t1d", "sh", "-c", "exit 5"), 5)
+    assert _ok(podman("exec", "t1d", "echo", "inside")).stdout == "inside\n"
+    _ok(podman("pause", "t1d"))
+    assert _ok(podman("inspect", "--format", "{{.State.Status}}", "t1d")).stdout.strip() == "paused"
+    _ok(podman("unpause", "t1d"))
+    assert _ok(podman("inspect", "--format", "{{.State.Status}}", "t1d")).stdout.strip() == "running"
+    _ok(podman("stop", "-t", "1", "t1d"))
+    assert _ok(podman("inspect", "--format", "{{.State.Status}}", "t1d")).stdout.strip() == "exited"
+    _ok(podman("rm", "t1d"))
+    assert _ok(podman("ps", "-aq")).stdout == ""
+
+
+def test_create_then_start_attached(podman: Podman) -> None:
+    _ok(podman("create", "--network", "none", f"--cgroup-parent=/{podman.cgroup_parent}", "--name", "t1c", IMAGE,
+               "sh", "-c", "echo attached; exit 4"))
+    done = _ok(podman("start", "-a", "t1c"), 4)
+    assert done.stdout == "attached\n"
+    _ok(podman("rm", "t1c"))
+
+
+@pytest.mark.parametrize(("command", "rc"), [("/nonexistent", 127), ("/etc/passwd", 126)],
+                         ids=["not-found", "not-executable"])
+def test_exec_errors_map(podman: Podman, command: str, rc: int) -> None:
+    """podman turns the runtime's message into 127 (no such file) or 126 (permission denied)."""
+    _ok(podman(*podman.run_args("--rm", IMAGE, command)), rc)
+
+
+def test_stats_and_top_read_the_cgroups(podman: Podman) -> None:
+    _ok(podman(*podman.run_args("-d", "--name", "t1s", IMAGE, "sh", "-c", "while :; do sleep 0.1; done")))
+    inspect = json.loads(_ok(podman("inspect", "t1s")).stdout)[0]
+    cid = inspect["Id"]
+    cgroup = f"/{podman.cgroup_parent}/libpod-{cid}"
+    pid = inspect["State"]["Pid"]
+    with open(f"/proc/{pid}/cgroup") as handle:
+        memory = [line.split(":", 2)[2].strip() for line in handle if line.split(":")[1] == "memory"]
+    assert memory == [cgroup], "the runtime must honour linux.cgroupsPath literally"
+    stats = json.loads(_ok(podman("stats", "--no-stream", "--format", "json", "t1s")).stdout)
+    assert stats and stats[0]["id"].startswith(cid[:12]) and stats[0]["pids"] not in ("0", "", 0), stats
+    top = _ok(podman("top", "t1s", "pid", "comm")).stdout
+    assert "sh" in top and "sleep" in top, top
+    _ok(podman("rm", "-f", "-t", "0", "t1s"))
