@@ -143,7 +143,7 @@ def main() -> int:
         errors: dict[tuple[str, str], str] = {}
         for name, path in found:
             if not args.no_podman:
-                engines[name] = Podman(work / f"podman-{name}", path)
+                engines[name] = Podman(path)
                 engines[name].import_image(work / "rootfs.tar")
         number = 0
         for round_number in range(args.warmup + args.runs):

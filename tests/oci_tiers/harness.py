@@ -84,10 +84,15 @@ class Launched:
             return "running"
         return f"exit {entry['status']}" if entry["status"] is not None else f"signal {entry['signal']}"
 
-    def send(self, text: str) -> None:
+    def send(self, text: str) -> bool:
+        """Write ``text`` to the container's stdin; False if nothing reads it any more."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return False
+        return True
 
     def output(self) -> str:
         return self.stdout.read_text(errors="replace")

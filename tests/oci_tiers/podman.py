@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -51,10 +53,12 @@ def remove_cgroup_tree(name: str, timeout: float = 10.0) -> list[str]:
 
 
 class Podman:
-    """podman with private configuration below ``work``, running containers on ``runtime`` (a path)."""
+    """podman with private configuration in a directory of its own, running containers on ``runtime`` (a path)."""
 
-    def __init__(self, work: Path, runtime: str) -> None:
-        self.work = work
+    def __init__(self, runtime: str) -> None:
+        # Short: with a long tmp_dir, conmon's sockets and exit files get paths podman never sees
+        # answered in time, and every run waits out conmon's 20 s timeout.
+        work = self.work = Path(tempfile.mkdtemp(prefix="lxf-pm-", dir="/tmp"))
         self.runtime = runtime
         self.cgroup_parent = f"lxcframe-oci-tier1-{uuid.uuid4().hex[:12]}"
         for sub in ("storage", "runroot", "tmp", "libpod", "cni", "vartmp"):
@@ -90,7 +94,8 @@ runroot = "{work / 'runroot'}"
         (work / "registries.conf").write_text('unqualified-search-registries = []\n')
 
     def argv(self, *args: str) -> list[str]:
-        return ["podman", "--runtime", self.runtime, *args]
+        # The runtime's own state goes below ``work`` too (runc's default --root is /run/runc).
+        return ["podman", "--runtime", self.runtime, f"--runtime-flag=root={self.work / 'runtime-root'}", *args]
 
     def __call__(self, *args: str, stdin: str | None = None,
                  timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -119,4 +124,5 @@ runroot = "{work / 'runroot'}"
         left = remove_cgroup_tree(self.cgroup_parent)
         if left:
             problems.append(f"cgroups left: {left}")
+        shutil.rmtree(self.work, ignore_errors=True)
         return problems

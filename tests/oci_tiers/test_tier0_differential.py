@@ -76,7 +76,7 @@ def lifecycle(oci: Oci, rootfs: Path) -> Transcript:
     exec_pid = read_pid(exec_pid_file)
     t.add("exec pid file", exec_pid > 0 and exec_pid != init)
     t.add("exec status", execed.exit_of(exec_pid, timeout=10))
-    launched.send("go\n")
+    t.add("stdin written", launched.send("go\n"))
     t.add("init status", launched.exit_of(init))
     t.add("stdout", repr(launched.output()))
     t.add("state stopped", state())
@@ -102,6 +102,7 @@ LIFECYCLE = [
     ("exec", "0"),
     ("exec pid file", "True"),
     ("exec status", "exit 5"),
+    ("stdin written", "True"),
     ("init status", "exit 3"),
     ("stdout", repr("ready\ngot go\n")),
     ("state stopped", "rc=0 status=stopped pid=0 wrong=-"),

@@ -31,8 +31,8 @@ def busybox_tarball(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(params=runtime_params())
-def podman(request: pytest.FixtureRequest, tmp_path: Path, busybox_tarball: Path) -> Iterator[Podman]:
-    engine = Podman(tmp_path / "podman", resolve(request.param))
+def podman(request: pytest.FixtureRequest, busybox_tarball: Path) -> Iterator[Podman]:
+    engine = Podman(resolve(request.param))
     try:
         engine.import_image(busybox_tarball)
         yield engine
