@@ -90,7 +90,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     def run_argv(self, *args: str) -> list[str]:
         """``ctr run`` with the runtime binary, private runc root and FIFO dir; then ``args``."""
         return ["run", "--runc-binary", self.runtime, "--runc-root", str(self.work / "runc"),
-                "--fifo-dir", str(self.work / "fifo"), *args]
+                "--fifo-dir", str(self.work / "fifo"), "--env", "PATH=/bin", *args]
 
     def task_status(self, cid: str) -> str:
         for line in self.ctr("task", "ls").stdout.splitlines()[1:]:
