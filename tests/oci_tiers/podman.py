@@ -20,6 +20,12 @@ from pathlib import Path
 IMAGE = "localhost/lxcframe-bb:test"
 SUPPORTS_JSON = ["crun", "runc", "kata", "runsc", "youki", "krun", "lxcframe-oci"]
 CALL_TIMEOUT = 60.0
+#: Where each runtime keeps its containers' state when podman calls it (no ``--root``).
+DEFAULT_ROOTS = {"runc": "/run/runc", "crun": "/run/crun", "lxcframe-oci": "/run/lxcframe-oci"}
+
+
+def default_root(runtime: str) -> Path:
+    return Path(DEFAULT_ROOTS.get(os.path.basename(runtime), "/run/runc"))
 
 
 def cgroup_hierarchies() -> list[Path]:
@@ -94,8 +100,9 @@ runroot = "{work / 'runroot'}"
         (work / "registries.conf").write_text('unqualified-search-registries = []\n')
 
     def argv(self, *args: str) -> list[str]:
-        # The runtime's own state goes below ``work`` too (runc's default --root is /run/runc).
-        return ["podman", "--runtime", self.runtime, f"--runtime-flag=root={self.work / 'runtime-root'}", *args]
+        # No --runtime-flag=root=…: podman's cleanup process (conmon's exit command) calls ``delete
+        # --force`` without it, so the runtime keeps its state in its default root, as in real use.
+        return ["podman", "--runtime", self.runtime, *args]
 
     def __call__(self, *args: str, stdin: str | None = None,
                  timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:

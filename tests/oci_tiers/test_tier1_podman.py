@@ -8,6 +8,7 @@ writes cgroups at the top of every hierarchy (below a parent named for the test,
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import tarfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .podman import IMAGE, Podman
+from .podman import DEFAULT_ROOTS, IMAGE, Podman, default_root
 from .runtimes import resolve, runtime_params
 
 pytestmark = [pytest.mark.serial, pytest.mark.container]
@@ -30,15 +31,26 @@ def busybox_tarball(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFacto
     return path
 
 
+@pytest.fixture(scope="session")
+def runtime_roots() -> None:
+    """The runtimes' default state roots (podman passes no ``--root``), made before the first test's
+    host snapshot: the runtime makes its root on first use and keeps it, as runc does /run/runc."""
+    for name in ("runc", "lxcframe-oci"):
+        os.makedirs(DEFAULT_ROOTS[name], mode=0o700, exist_ok=True)
+
+
 @pytest.fixture(params=runtime_params())
-def podman(request: pytest.FixtureRequest, busybox_tarball: Path) -> Iterator[Podman]:
+def podman(request: pytest.FixtureRequest, busybox_tarball: Path, runtime_roots: None) -> Iterator[Podman]:
     engine = Podman(resolve(request.param))
+    root = default_root(engine.runtime)
+    before = set(os.listdir(root))
     try:
         engine.import_image(busybox_tarball)
         yield engine
     finally:
         problems = engine.teardown()
-    assert not problems, "; ".join(problems)
+    left = set(os.listdir(root)) - before
+    assert not problems and not left, "; ".join(problems) + f" runtime state left in {root}: {sorted(left)}"
 
 
 def _ok(done: subprocess.CompletedProcess[str], rc: int = 0) -> subprocess.CompletedProcess[str]:
