@@ -18,6 +18,7 @@ rounds; a runtime that fails a step shows its first error instead (crun fails on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -31,7 +32,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from lxcframe.syscalls import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
-from tests.oci_tiers.podman import IMAGE, Podman  # noqa: E402
+from tests.oci_tiers.podman import DEFAULT_ROOTS, IMAGE, Podman  # noqa: E402
 from tests.oci_tiers.runtimes import lxcframe_oci_path, make_bundle, make_busybox_rootfs  # noqa: E402
 
 TIMEOUT = 60.0
@@ -129,6 +130,8 @@ def main() -> int:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     found = runtimes()
     work = Path(tempfile.mkdtemp(prefix="lxcframe-oci-bench-"))
+    # podman's cleanup calls the runtime with no --root: a default root it makes is removed at the end.
+    roots_before = {path for path in DEFAULT_ROOTS.values() if os.path.exists(path)}
     engines: dict[str, Podman] = {}
     try:
         rootfs = make_busybox_rootfs(work / "rootfs")
@@ -176,6 +179,9 @@ def main() -> int:
             for problem in engine.teardown():
                 print(f"cleanup: {problem}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
+        for path in set(DEFAULT_ROOTS.values()) - roots_before:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when empty: what a runtime still keeps there is reported by its cleanup
 
 
 if __name__ == "__main__":
