@@ -24,10 +24,6 @@ CALL_TIMEOUT = 60.0
 DEFAULT_ROOTS = {"runc": "/run/runc", "crun": "/run/crun", "lxcframe-oci": "/run/lxcframe-oci"}
 
 
-def default_root(runtime: str) -> Path:
-    return Path(DEFAULT_ROOTS.get(os.path.basename(runtime), "/run/runc"))
-
-
 def cgroup_hierarchies() -> list[Path]:
     """The mount point of every cgroup hierarchy (v1 controllers, named ones and the v2 one)."""
     found = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .podman import DEFAULT_ROOTS, IMAGE, Podman, default_root
+from .podman import DEFAULT_ROOTS, IMAGE, Podman
 from .runtimes import resolve, runtime_params
 
 pytestmark = [pytest.mark.serial, pytest.mark.container]
@@ -41,9 +41,9 @@ def runtime_roots() -> None:
 
 @pytest.fixture(params=runtime_params())
 def podman(request: pytest.FixtureRequest, busybox_tarball: Path, runtime_roots: None) -> Iterator[Podman]:
-    engine = Podman(resolve(request.param))
-    root = default_root(engine.runtime)
+    root = Path(DEFAULT_ROOTS[request.param])
     before = set(os.listdir(root))
+    engine = Podman(resolve(request.param))
     try:
         engine.import_image(busybox_tarball)
         yield engine
