@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import re
+import select
+import socket
 import subprocess
 import sys
 import time
@@ -123,6 +125,58 @@ class Launched:
             self.proc.wait(timeout=10)
 
 
+class ConsoleSocket:
+    """A ``--console-socket``: the runtime connects and sends the pty master (SCM_RIGHTS), as to conmon."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(1)
+        self.master: int | None = None
+
+    def receive(self, timeout: float = STEP_TIMEOUT) -> bool:
+        """Accept the runtime's connection and take the fd it sent; whether it was a terminal."""
+        self.sock.settimeout(timeout)
+        try:
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            return False
+        with conn:
+            conn.settimeout(timeout)
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 4)
+        for extra in fds[1:]:
+            os.close(extra)
+        if not fds:
+            return False
+        self.master = fds[0]
+        return os.isatty(self.master)
+
+    def read_until(self, text: str, timeout: float = STEP_TIMEOUT) -> str:
+        """What the container wrote to its terminal, until ``text`` appeared, the terminal closed or ``timeout``."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while self.master is not None and text.encode() not in got and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: the last slave side closed
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got.decode(errors="replace")
+
+    def close(self) -> None:
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+
 class Oci:
     """One runtime binary with a private ``--root`` below ``work``; remembers the ids it created."""
 
@@ -133,6 +187,7 @@ class Oci:
         self.work.mkdir(parents=True, exist_ok=True)
         self.ids: list[str] = []
         self.launched: list[Launched] = []
+        self.consoles: list[ConsoleSocket] = []
         self._calls = 0
 
     def _next(self, what: str) -> Path:
@@ -164,18 +219,27 @@ class Oci:
         self.launched.append(launched)
         return launched
 
-    def create(self, cid: str, bundle: Path) -> tuple[Launched, Path]:
-        """``create --bundle B --pid-file F ID`` under the reaper; returns it and the pid file's path."""
+    def create(self, cid: str, bundle: Path, console: ConsoleSocket | None = None) -> tuple[Launched, Path]:
+        """``create --bundle B --pid-file F [--console-socket S] ID`` under the reaper; returns it and the pid file."""
         pid_file = self._next("init.pid")
         self.ids.append(cid)
-        return self._launch("create", ["create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid]), pid_file
+        extra = ["--console-socket", str(console.path)] if console else []
+        return self._launch("create", ["create", "--bundle", str(bundle), "--pid-file", str(pid_file), *extra,
+                                       cid]), pid_file
 
-    def exec(self, cid: str, process: dict[str, Any]) -> tuple[Launched, Path]:
-        """``exec --process P --detach --pid-file F ID`` under the reaper, as podman calls it."""
+    def exec(self, cid: str, process: dict[str, Any], console: ConsoleSocket | None = None) -> tuple[Launched, Path]:
+        """``exec --process P --detach --pid-file F [--tty --console-socket S] ID`` under the reaper, as podman
+        calls it."""
         process_file, pid_file = self._next("process.json"), self._next("exec.pid")
         process_file.write_text(json.dumps(process))
+        extra = ["--tty", "--console-socket", str(console.path)] if console else []
         return self._launch("exec", ["exec", "--process", str(process_file), "--detach", "--pid-file",
-                                     str(pid_file), cid]), pid_file
+                                     str(pid_file), *extra, cid]), pid_file
+
+    def console_socket(self) -> ConsoleSocket:
+        console = ConsoleSocket(self._next("c.sock"))
+        self.consoles.append(console)
+        return console
 
     def state(self, cid: str) -> tuple[Answer, dict[str, Any] | None]:
         answer = self.call("state", cid)
@@ -190,6 +254,8 @@ class Oci:
             self.call("delete", "--force", cid)
         for launched in self.launched:
             launched.finish()
+        for console in self.consoles:
+            console.close()
 
 
 def read_pid(path: Path) -> int:

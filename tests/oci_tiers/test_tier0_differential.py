@@ -10,6 +10,7 @@ the control); the runtime under test must give runc's record, entry by entry.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,51 @@ LIFECYCLE = [
 @pytest.mark.parametrize("runtime", runtime_params())
 def test_lifecycle(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path) -> None:
     _differential(runtime, oci, busybox_rootfs, lifecycle, LIFECYCLE)
+
+
+# --- a terminal: the pty master sent over --console-socket, for the init and for an exec ------------
+
+
+def terminal(oci: Oci, rootfs: Path) -> Transcript:
+    t, cid = Transcript(), "tier0-tty"
+    bundle = make_bundle(oci.work / f"bundle-{cid}", rootfs, ["sh", "-c", "tty; read line; echo got-$line; exit 4"],
+                         terminal=True)
+    console = oci.console_socket()
+    launched, pid_file = oci.create(cid, bundle, console)
+    created = launched.answer()
+    t.note(f"create: {created.stderr} {created.log}")
+    t.add("create", created.rc)
+    init = read_pid(pid_file)
+    t.add("pty master received", console.receive(timeout=10))
+    t.add("start", oci.call("start", cid).rc)
+    t.add("init's tty", console.read_until("/dev/pts/0", timeout=10).strip())
+    exec_console = oci.console_socket()
+    execed, exec_pid_file = oci.exec(cid, {**_process(["sh", "-c", "tty; exit 6"]), "terminal": True}, exec_console)
+    t.add("exec", execed.command_rc())
+    t.add("exec pty master received", exec_console.receive(timeout=10))
+    t.add("exec's tty", console_line(exec_console.read_until("/dev/pts/1", timeout=10)))
+    t.add("exec status", execed.exit_of(read_pid(exec_pid_file), timeout=10))
+    assert console.master is not None
+    os.write(console.master, b"go\n")
+    t.add("init echo and answer", console_line(console.read_until("got-go", timeout=10), last=True))
+    t.add("init status", launched.exit_of(init, timeout=10))
+    t.add("delete", oci.call("delete", cid).rc)
+    return t
+
+
+def console_line(text: str, last: bool = False) -> str:
+    """The first (or last) line a terminal showed, without its carriage return."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if last else lines[0]) if lines else ""
+
+
+@pytest.mark.parametrize("runtime", runtime_params())
+def test_terminal(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path) -> None:
+    want = [("create", "0"), ("pty master received", "True"), ("start", "0"), ("init's tty", "/dev/pts/0"),
+            ("exec", "0"), ("exec pty master received", "True"), ("exec's tty", "/dev/pts/1"),
+            ("exec status", "exit 6"), ("init echo and answer", "got-go"), ("init status", "exit 4"),
+            ("delete", "0")]
+    _differential(runtime, oci, busybox_rootfs, terminal, want)
 
 
 # --- ids that do not exist, and a duplicate id (oci.md §4.5) ------------------------------------------
