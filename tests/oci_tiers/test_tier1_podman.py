@@ -126,3 +126,33 @@ def test_stats_and_top_read_the_cgroups(podman: Podman) -> None:
     top = _ok(podman("top", "t1s", "pid", "comm")).stdout
     assert "sh" in top and "sleep" in top, top
     _ok(podman("rm", "-f", "-t", "0", "t1s"))
+
+
+def test_kill_signal_wait_restart(podman: Podman) -> None:
+    """``podman kill -s USR1`` reaches the runtime as ``kill ID 10``; ``wait`` gives the exit; ``restart`` reruns."""
+    trap = "trap 'exit 7' USR1; echo up; while :; do sleep 0.1; done"
+    _ok(podman(*podman.run_args("-d", "--name", "t1k", IMAGE, "sh", "-c", trap)))
+    _ok(podman("kill", "-s", "USR1", "t1k"))
+    assert _ok(podman("wait", "t1k")).stdout.strip() == "7"
+    _ok(podman("restart", "-t", "1", "t1k"))
+    assert _ok(podman("inspect", "--format", "{{.State.Status}}", "t1k")).stdout.strip() == "running"
+    _ok(podman("kill", "-s", "SIGUSR1", "t1k"))
+    assert _ok(podman("wait", "t1k")).stdout.strip() == "7"
+    assert _ok(podman("logs", "t1k")).stdout == "up\nup\n"
+    _ok(podman("rm", "t1k"))
+
+
+def test_update_cpu_shares(podman: Podman) -> None:
+    """``podman update`` hands the runtime a LinuxResources file; the cgroup podman reads shows it."""
+    _ok(podman(*podman.run_args("-d", "--name", "t1u", IMAGE, "sh", "-c", "while :; do sleep 0.1; done")))
+    cid = _ok(podman("inspect", "--format", "{{.Id}}", "t1u")).stdout.strip()
+    _ok(podman("update", "--cpu-shares", "512", "t1u"))
+    shares = Path(f"/sys/fs/cgroup/cpu/{podman.cgroup_parent}/libpod-{cid}/cpu.shares")
+    assert shares.read_text().strip() == "512"
+    _ok(podman("rm", "-f", "-t", "0", "t1u"))
+
+
+def test_init_process(podman: Podman) -> None:
+    """``--init``: catatonit is bind-mounted in as /run/podman-init, the container's init, the command below it."""
+    done = _ok(podman(*podman.run_args("--rm", "--init", IMAGE, "sh", "-c", "cat /proc/1/comm; exit 2")), 2)
+    assert done.stdout.strip() == "podman-init"
