@@ -86,3 +86,22 @@ def test_detached_task_exec_pause_ps_kill_delete(containerd: Containerd, busybox
     _ok(ctr("task", "delete", "t2d"))
     _ok(ctr("container", "delete", "t2d"))
     assert ctr("task", "ls", "-q").stdout.split() == []
+
+
+def test_exec_tty_and_kill_all(containerd: Containerd, busybox_rootfs: Path) -> None:
+    """``task exec -t`` (``exec --tty --console-socket``) and ``task kill --all`` (``kill --all ID 9``)."""
+    ctr = containerd.ctr
+    _ok(ctr(*containerd.run_argv("-d", "--rootfs", str(busybox_rootfs), "t2a", "sh", "-c",
+                                 "sleep 1000 & sleep 1000 & wait")))
+    assert containerd.wait_status("t2a", "RUNNING") == "RUNNING"
+    inner = shlex.join(["ctr", "task", "exec", "-t", "--exec-id", "tty", "--fifo-dir", str(containerd.work / "fifo"),
+                        "t2a", "sh", "-c", "tty; exit 3"])
+    done = subprocess.run(["script", "-qec", inner, "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=containerd.env, timeout=60, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "/dev/pts/" in done.stdout, done.stdout
+    assert len(_ok(ctr("task", "ps", "t2a")).stdout.split("\n")[1:-1]) == 3
+    _ok(ctr("task", "kill", "--all", "-s", "SIGKILL", "t2a"))
+    assert containerd.wait_status("t2a", "STOPPED") == "STOPPED"
+    _ok(ctr("task", "delete", "t2a"))
+    _ok(ctr("container", "delete", "t2a"))
