@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from .podman import DEFAULT_ROOTS, IMAGE, Podman
-from .runtimes import resolve, runtime_params
+from .runtimes import lxcframe_oci_path, resolve, runtime_params
 
 pytestmark = [pytest.mark.serial, pytest.mark.container]
 
@@ -35,15 +35,16 @@ def busybox_tarball(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFacto
 def runtime_roots() -> None:
     """The runtimes' default state roots (podman passes no ``--root``), made before the first test's
     host snapshot: the runtime makes its root on first use and keeps it, as runc does /run/runc."""
-    for name in ("runc", "lxcframe-oci"):
+    for name in ("runc", "lxcframe-oci") if lxcframe_oci_path() else ("runc",):
         os.makedirs(DEFAULT_ROOTS[name], mode=0o700, exist_ok=True)
 
 
 @pytest.fixture(params=runtime_params())
 def podman(request: pytest.FixtureRequest, busybox_tarball: Path, runtime_roots: None) -> Iterator[Podman]:
+    runtime = resolve(request.param)
     root = Path(DEFAULT_ROOTS[request.param])
     before = set(os.listdir(root))
-    engine = Podman(resolve(request.param))
+    engine = Podman(runtime)
     try:
         engine.import_image(busybox_tarball)
         yield engine
