@@ -37,7 +37,7 @@ class Answer:
 
     def says(self, text: str) -> bool:
         """Whether the error ``text`` reached the caller: on stderr or in an error line of the log."""
-        return text in self.stderr.lower() or any(text in line.get("msg", "").lower() for line in self.errors())
+        return text in self.stderr.lower() or any(text in str(line.get("msg", "")).lower() for line in self.errors())
 
     def errors(self) -> list[dict[str, Any]]:
         found = []
