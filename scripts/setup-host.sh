@@ -10,7 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(lxc python3-lxc rsync busybox-static tini zstd apparmor libseccomp2 iproute2 keyutils gcc libc6-dev strace uidmap runc)
+packages=(lxc python3-lxc rsync busybox-static tini zstd apparmor libseccomp2 iproute2 keyutils gcc libc6-dev strace uidmap
+          runc podman conmon catatonit containerd crun)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""How long OCI runtimes take for a whole container lifecycle, bare and under podman.
+
+For runc, crun and lxcframe-oci (when built: ``LXCFRAME_OCI_RUNTIME``, ``PATH``, or this checkout's
+``.venv/bin``), interleaved (one of each per round, so that a noisy neighbour slows all alike):
+
+- ``create+start+delete``: a busybox bundle running ``/bin/true``, as a caller of the runtime sees
+  it: ``create`` (this process is the subreaper the init reparents to, as conmon is), ``start``,
+  the init's exit (waitpid), ``delete``;
+- ``podman run --rm /bin/true``: a private podman (vfs storage, no network) with ``--runtime PATH``.
+
+Prints a markdown table of the median (min–max) in ms of ``--runs`` rounds, after ``--warmup``
+rounds; a runtime that fails a step shows its first error instead (crun fails on hybrid cgroups).
+
+    sudo .venv/bin/python bench/oci_bench.py [--runs 10] [--warmup 1] [--no-podman]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from lxcframe.syscalls import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
+from tests.oci_tiers.podman import DEFAULT_ROOTS, IMAGE, Podman  # noqa: E402
+from tests.oci_tiers.runtimes import lxcframe_oci_path, make_bundle, make_busybox_rootfs  # noqa: E402
+
+TIMEOUT = 60.0
+
+
+class Failed(Exception):
+    """A step of a measured lifecycle failed: the message is what the runtime said."""
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None, output: Path | None = None) -> None:
+    """Run ``argv``; its output goes to the file ``output`` if given (a ``create``, whose init keeps the
+    stdio it inherits: a pipe would not reach its end before the container's does)."""
+    try:
+        if output is None:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                                  timeout=TIMEOUT, check=False)
+            said = (done.stderr or done.stdout).strip()
+        else:
+            with open(output, "w+") as out:
+                done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True, env=env,
+                                      timeout=TIMEOUT, check=False)
+                out.seek(0)
+                said = out.read().strip()
+    except subprocess.TimeoutExpired as err:
+        raise Failed(f"{argv[0]} {argv[1:3]} timed out after {TIMEOUT}s") from err
+    if done.returncode != 0:
+        raise Failed(f"{' '.join(argv[:4])}… exited {done.returncode}: {said[-300:]}")
+
+
+def runtimes() -> list[tuple[str, str]]:
+    found = []
+    for name in ("runc", "crun"):
+        path = shutil.which(name)
+        if path:
+            found.append((name, path))
+    under_test = lxcframe_oci_path()
+    if under_test:
+        found.append(("lxcframe-oci", under_test))
+    return found
+
+
+def version(path: str) -> str:
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    except OSError:
+        return "?"
+    first = done.stdout.strip().splitlines()[:1]
+    return first[0].split()[-1] if first else "?"
+
+
+def lifecycle(path: str, root: Path, bundle: Path, number: int) -> float:
+    """create, start, wait for the init, delete; wall ms."""
+    cid = f"bench-{number}"
+    pid_file = root.parent / f"{cid}.pid"
+    start = time.perf_counter()
+    try:
+        _run([path, "--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid],
+             output=root.parent / f"{cid}.out")
+        init = int(pid_file.read_text().strip())
+        _run([path, "--root", str(root), "start", cid])
+        os.waitpid(init, 0)  # reparented here: this process is a subreaper
+        _run([path, "--root", str(root), "delete", cid])
+        return (time.perf_counter() - start) * 1000.0
+    except Failed:
+        subprocess.run([path, "--root", str(root), "delete", "--force", cid], capture_output=True, timeout=TIMEOUT,
+                       check=False)
+        raise
+    finally:
+        pid_file.unlink(missing_ok=True)
+        (root.parent / f"{cid}.out").unlink(missing_ok=True)
+
+
+def podman_run(engine: Podman) -> float:
+    start = time.perf_counter()
+    _run(engine.argv(*engine.run_args("--rm", IMAGE, "/bin/true")), env=engine.env)
+    return (time.perf_counter() - start) * 1000.0
+
+
+def cell(values: list[float], error: str | None) -> str:
+    if error is not None:
+        return f"failed: {error}".replace("|", "/").replace("\n", " ")
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="timed rounds (default 10)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument("--no-podman", action="store_true", help="time the bare runtimes only")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if os.geteuid() != 0:
+        parser.error("needs root (containers)")
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    found = runtimes()
+    work = Path(tempfile.mkdtemp(prefix="lxcframe-oci-bench-"))
+    # podman's cleanup calls the runtime with no --root: a default root it makes is removed at the end.
+    roots_before = {path for path in DEFAULT_ROOTS.values() if os.path.exists(path)}
+    engines: dict[str, Podman] = {}
+    try:
+        rootfs = make_busybox_rootfs(work / "rootfs")
+        bundle = make_bundle(work / "bundle", rootfs, ["/bin/true"])
+        if not args.no_podman:
+            import tarfile
+
+            with tarfile.open(work / "rootfs.tar", "w") as tar:
+                tar.add(rootfs, arcname=".")
+        rows = ["create+start+delete"] + ([] if args.no_podman else ["podman run --rm /bin/true"])
+        samples: dict[tuple[str, str], list[float]] = {(name, row): [] for name, _ in found for row in rows}
+        errors: dict[tuple[str, str], str] = {}
+        for name, path in found:
+            if not args.no_podman:
+                engines[name] = Podman(path)
+                engines[name].import_image(work / "rootfs.tar")
+        number = 0
+        for round_number in range(args.warmup + args.runs):
+            for name, path in found:
+                for row in rows:
+                    if (name, row) in errors:
+                        continue
+                    number += 1
+                    try:
+                        if row == "create+start+delete":
+                            elapsed = lifecycle(path, work / f"root-{name}", bundle, number)
+                        else:
+                            elapsed = podman_run(engines[name])
+                    except Failed as err:
+                        errors[(name, row)] = str(err)
+                        continue
+                    if round_number >= args.warmup:
+                        samples[(name, row)].append(elapsed)
+        print(f"OCI runtimes, median (min–max) ms of {args.runs} runs, after {args.warmup} warm-up round(s)\n")
+        print("| runtime | version | " + " | ".join(rows) + " |")
+        print("|---|---|" + "---|" * len(rows))
+        for name, path in found:
+            cells = [cell(samples[(name, row)], errors.get((name, row))) for row in rows]
+            print(f"| {name} | {version(path)} | " + " | ".join(cells) + " |")
+        if not lxcframe_oci_path():
+            print("\nlxcframe-oci: not built (no LXCFRAME_OCI_RUNTIME, none on PATH or in .venv/bin)")
+        return 0
+    finally:
+        for engine in engines.values():
+            for problem in engine.teardown():
+                print(f"cleanup: {problem}", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+        for path in set(DEFAULT_ROOTS.values()) - roots_before:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when empty: what a runtime still keeps there is reported by its cleanup
+
+
+if __name__ == "__main__":
+    sys.exit(main())
