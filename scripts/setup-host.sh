@@ -27,6 +27,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 fi
 
+# podman reads this drop-in: error messages of lxcframe-oci as JSON (it passes --log only to runtimes it
+# lists), and, on a host that cannot raise a hard limit (no CAP_SYS_RESOURCE, as in a container VM),
+# default limits within the current ones instead of podman's 1048576 open files, which no runtime can
+# set there (runc fails the same way).
+mkdir -p /etc/containers/containers.conf.d
+{
+    capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+    if (( (16#$capbnd >> 24) & 1 )); then
+        echo "[containers]"
+    else
+        nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
+        echo "[containers]"
+        echo "default_ulimits = [\"nofile=$(ulimit -Hn):$(ulimit -Hn)\", \"nproc=$nproc:$nproc\"]"
+    fi
+    echo "[engine]"
+    echo 'runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "lxcframe-oci"]'
+} > /etc/containers/containers.conf.d/lxcframe.conf
+
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
