@@ -122,6 +122,18 @@ class _MonitorCore:
         select.select([self.child_pidfd], [], [])
         return self.adoption.exit_status(self.pid)
 
+    def kill_started(self) -> None:
+        """A start that failed: its init (when it is not the child itself) and its child killed, the
+        channel to the child closed; the pids forgotten, so that the undo finds nothing of them."""
+        ctx = self.ctx
+        self.child_end.close()
+        if ctx.init_pid and ctx.init_pid != ctx.child_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(ctx.init_pid, signal.SIGKILL)
+        if ctx.child_pid:
+            self.kill_child()
+        ctx.init_pid = ctx.child_pid = None
+
     def kill_child(self) -> None:
         if self.adoption is None:
             _kill_and_reap(self.pid)
@@ -320,13 +332,7 @@ def _supervise(core: _MonitorCore, finish: Callable[[], None]) -> int:
         start_abort.done()
     except BaseException as err:
         start_abort.done()
-        core.child_end.close()
-        if ctx.init_pid and ctx.init_pid != ctx.child_pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(ctx.init_pid, signal.SIGKILL)
-        if ctx.child_pid:
-            core.kill_child()
-        ctx.init_pid = ctx.child_pid = None
+        core.kill_started()
         error = error_record(err)
         try:
             ctx.undo.unwind()

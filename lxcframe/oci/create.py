@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from typing import Any
 
@@ -138,13 +137,7 @@ def create_container(store: Store, container_id: str, plugins: Any, plan: StartP
 
 
 def _unwind(core: _MonitorCore, ctx: HostContext) -> None:
-    core.child_end.close()
-    if ctx.init_pid and ctx.init_pid != ctx.child_pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(ctx.init_pid, signal.SIGKILL)
-    if ctx.child_pid:
-        core.kill_child()
-    ctx.init_pid = ctx.child_pid = None
+    core.kill_started()
     with contextlib.suppress(Exception):
         ctx.undo.unwind()
 
