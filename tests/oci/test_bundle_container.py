@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,18 @@ import pytest
 from lxcframe.container import Container
 from lxcframe.oci.bundle import read_bundle
 
+from ..oci_tiers.runtimes import make_busybox_rootfs
+
 pytestmark = pytest.mark.usefixtures("host")
 
 
 @pytest.fixture(scope="module")
 def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A busybox root (docs of the OCI mode, §1.2): the host's static busybox and its applets as links."""
-    root = tmp_path_factory.mktemp("bundle-root") / "rootfs"
-    for sub in ("bin", "proc", "sys", "dev", "etc", "tmp", "out", "work"):
-        (root / sub).mkdir(parents=True)
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
-    listed = subprocess.run([str(root / "bin" / "busybox"), "--list"], capture_output=True, text=True, check=True)
-    for applet in listed.stdout.split():
-        if applet != "busybox":
-            (root / "bin" / applet).symlink_to("busybox")
+    """A busybox root (docs of the OCI mode, §1.2): the host's static busybox and its applets as links,
+    a second user and directories the scripts write to."""
+    root = make_busybox_rootfs(tmp_path_factory.mktemp("bundle-root") / "rootfs")
+    for sub in ("out", "work"):
+        (root / sub).mkdir()
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n")
     (root / "etc" / "group").write_text("root:x:0:\nuser:x:1000:\n")
     return root

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from ..oci_tiers.runtimes import make_busybox_rootfs
+
 CHECKOUT = Path(__file__).resolve().parent.parent.parent
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 RUNTIMES = ("runc", "lxcframe")
@@ -32,17 +34,7 @@ TIMEOUT = 60
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A busybox root (oci.md §1.2): the host's static busybox and its applets as links."""
-    root = tmp_path_factory.mktemp("bundle-root") / "rootfs"
-    for sub in ("bin", "proc", "sys", "dev", "etc", "tmp"):
-        (root / sub).mkdir(parents=True)
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
-    listed = subprocess.run([str(root / "bin" / "busybox"), "--list"], capture_output=True, text=True, check=True)
-    for applet in listed.stdout.split():
-        if applet != "busybox":
-            (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "etc" / "group").write_text("root:x:0:\n")
-    return root
+    return make_busybox_rootfs(tmp_path_factory.mktemp("bundle-root") / "rootfs")
 
 
 class Runtime:
