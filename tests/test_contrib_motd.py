@@ -20,6 +20,10 @@ from .conftest import run_cli
 from .server_fixtures import ended_processes_of
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Serial: the module installs the plugin into the shared virtualenv and removes it afterwards, which a
+# second shard running this module's other tests at the same time would see come and go.
+pytestmark = pytest.mark.serial
 SOURCE = REPO / "contrib" / "lxcframe-motd"
 DIST = "lxcframe-motd"
 #: What an in-tree setuptools build leaves beside the sources.
