@@ -122,6 +122,20 @@ class _MonitorCore:
         select.select([self.child_pidfd], [], [])
         return self.adoption.exit_status(self.pid)
 
+    def take_record(self, record: dict[str, Any]) -> object:
+        """What every record of the child means on the way to a barrier: init's pid, a log line, a
+        failure (raised as the stage's error). None once taken, else its kind, for the caller."""
+        kind = record.get("t")
+        if kind == "init":
+            self.ctx.init_pid = int(record["pid"])
+        elif kind == "log":
+            _log_child_record(self.ctx, record)
+        elif kind == "error":
+            raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
+        else:
+            return kind
+        return None
+
     def kill_started(self) -> None:
         """A start that failed: its init (when it is not the child itself) and its child killed, the
         channel to the child closed; the pids forgotten, so that the undo finds nothing of them."""
@@ -206,14 +220,10 @@ class _MonitorCore:
                 status = self.reap_child()
                 ctx.init_pid = None
                 raise StageError(barrier.name, None, f"init died during start ({status_text(status)})")
-            kind = record.get("t")
-            if kind == "init":
-                ctx.init_pid = int(record["pid"])
-            elif kind == "log":
-                _log_child_record(ctx, record)
-            elif kind == "error":
-                raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
-            elif not barrier.child_waits and kind == "exec":
+            kind = self.take_record(record)
+            if kind is None:
+                continue
+            if not barrier.child_waits and kind == "exec":
                 exec_announced = True
             elif barrier.child_waits and kind == "barrier" and record["name"] == barrier.name:
                 return

@@ -26,7 +26,7 @@ from lxcframe.context import ChildContext, HostContext, StartPlan
 from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.log import bound_container, get_logger
-from lxcframe.monitor import _log_child_record, _MonitorCore, _record_state, status_text
+from lxcframe.monitor import _MonitorCore, _record_state, status_text
 from lxcframe.oci.store import OciError, OciState, Store
 from lxcframe.stages import Barrier
 
@@ -93,15 +93,9 @@ class _CreateCore(_MonitorCore):
                 status = self.reap_child()
                 ctx.init_pid = None
                 raise StageError(barrier.name, None, f"init died during start ({status_text(status)})")
-            kind = record.get("t")
-            if kind == "log" and record.get("event") == READY:
+            if record.get("t") == "log" and record.get("event") == READY:
                 return
-            if kind == "init":
-                ctx.init_pid = int(record["pid"])
-            elif kind == "log":
-                _log_child_record(ctx, record)
-            elif kind == "error":
-                raise StageError(record["stage"], record.get("plugin"), record["message"], record.get("errno"))
+            self.take_record(record)
 
 
 def create_container(store: Store, container_id: str, plugins: Any, plan: StartPlan, bundle: str,
