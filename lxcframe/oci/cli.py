@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-DEFAULT_ROOT = "/run/lxcframe-oci"
+from lxcframe.oci.entry import DEFAULT_ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,7 +121,8 @@ def _text(err: BaseException) -> str:
 
 def _setup(options: argparse.Namespace) -> Any:
     from lxcframe.log import HUB
-    from lxcframe.oci.store import RUN_DIR, Store
+    from lxcframe.oci.entry import RUN_DIR
+    from lxcframe.oci.store import Store
     from lxcframe.run_root import RUN_ROOT_ENV
 
     store = Store(options.root)
@@ -133,14 +134,14 @@ def _setup(options: argparse.Namespace) -> Any:
 
 
 def _plugins() -> Any:
-    from lxcframe.plugin_manager import Plugins
+    """The default plugins: a worker of the warm server has them registered already."""
+    from lxcframe.hostconfig import load_host_config
+    from lxcframe.plugin_manager import for_command
 
-    return Plugins()
+    return for_command((), host=load_host_config(), disable_origin="disable", trace=None)
 
 
 def _run(options: argparse.Namespace) -> int:
-    from lxcframe.oci import lifecycle
-
     command = options.command
     if command == "features":
         from lxcframe.oci.features import features
@@ -152,7 +153,10 @@ def _run(options: argparse.Namespace) -> int:
         from lxcframe.oci.create import create
 
         create(store, options.id, options.bundle, options.pid_file, options.console_socket)
-    elif command == "exec":
+        return 0
+    from lxcframe.oci import lifecycle
+
+    if command == "exec":
         from lxcframe.oci.exec_process import exec_process
 
         return exec_process(store, options.id, options.process, detach=options.detach, pid_file=options.pid_file,

@@ -24,7 +24,6 @@ from lxcframe.names import why_invalid
 OCI_VERSION = "1.0.2"
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
-RUN_DIR = ".run"
 CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
 
 

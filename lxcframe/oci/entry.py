@@ -1,0 +1,83 @@
+"""Entry point of ``lxcframe-oci`` (and of ``lxcframe oci``): which process runs the command.
+
+A cold interpreter pays ~0.1-0.2 s of imports and plugin registration before a command does anything,
+and an orchestrator calls the runtime several times per container (podman: ``create``, ``start``,
+``state``, ``delete``). The commands that only act on a created container (:data:`SERVED`) go to the
+warm server of the ``--root`` (its run directory is ``<root>/.run``), as the ``lxcframe`` command
+line's do (:mod:`lxcframe.thin_client`): a worker forked from the server runs them with the caller's
+stdio, working directory, environment and umask, and the caller ends with its exit status.
+
+``create`` and ``exec`` stay in the caller's process: the container's init, and an executed process,
+must be this process's children, so that they are reparented to the caller's subreaper (conmon, the
+containerd shim), which reaps them. ``create`` starts the server (without waiting for it) so that the
+commands after it find it warm. ``LXCFRAME_SERVER=0`` runs every command in its own process.
+
+This module imports only the standard library's ``os`` and ``sys`` until it knows where the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: Where containers' state lives without ``--root`` (runc's is /run/runc).
+DEFAULT_ROOT = "/run/lxcframe-oci"
+#: The directory below ``--root`` that is lxcframe's run directory (the server's socket, state records).
+RUN_DIR = ".run"
+#: Commands a worker of the server runs.
+SERVED = frozenset(("start", "state", "kill", "delete", "pause", "resume", "ps", "update", "list"))
+#: Global options that take a value as the next word.
+_VALUED = frozenset(("--root", "--log", "--log-format"))
+
+
+def main() -> int:
+    return run(sys.argv[1:])
+
+
+def run(argv: list[str], *, here: bool = False) -> int:
+    """Run the OCI command ``argv``; in a worker of the server unless ``here`` or it must run here."""
+    command, root = command_and_root(argv)
+    # lxcframe's own state of these containers, and their server, stay below --root.
+    os.environ["LXCFRAME_RUNDIR"] = os.path.join(os.path.abspath(root), RUN_DIR)
+    if not here and os.environ.get("LXCFRAME_SERVER", "") != "0":
+        if command in SERVED:
+            from lxcframe import thin_client
+
+            code = thin_client.run(["oci", *argv])
+            if code is not None:
+                return code
+        elif command == "create" and os.geteuid() == 0:
+            _start_server()
+    from lxcframe.oci.cli import main as oci_main
+
+    return oci_main(argv)
+
+
+def command_and_root(argv: list[str]) -> tuple[str | None, str]:
+    """The command word and the ``--root`` of ``argv`` (runc's global options come before the command)."""
+    root = DEFAULT_ROOT
+    words = iter(argv)
+    for word in words:
+        name, equals, value = word.partition("=")
+        if name in _VALUED:
+            if not equals:
+                value = next(words, "")
+            if name == "--root" and value:
+                root = value
+        elif not word.startswith("-"):
+            return word, root
+    return None, root
+
+
+def _start_server() -> None:
+    """Start the server of this run directory for the commands after ``create``, unless one listens."""
+    from lxcframe.run_root import connect
+
+    conn = connect()
+    if conn is not None:
+        conn.close()
+        return
+    os.makedirs(os.environ["LXCFRAME_RUNDIR"], mode=0o711, exist_ok=True)
+    from lxcframe.spawning import start_server
+
+    start_server(wait=False)
