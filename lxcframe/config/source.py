@@ -50,7 +50,8 @@ def read_source(plugins: Any, path: str, name: str, state_dir: str | None, *, wh
     """The config at ``path`` as the first enabled plugin that recognises it reads it.
 
     ``what`` names the path in errors ("the bundle"); ``reader`` is the plugin expected to read it
-    (``oci`` for a bundle), named when no enabled plugin did, with why it is not enabled.
+    (``oci`` for a bundle), named when no enabled plugin did, with why it did not (disabled, failed,
+    unavailable, or it does not recognise the path).
     """
     if not os.path.lexists(path):
         raise ConfigError("no such file or directory", path=path)
@@ -64,7 +65,7 @@ def read_source(plugins: Any, path: str, name: str, state_dir: str | None, *, wh
 
 
 def _why_unread(plugins: Any, reader: str | None) -> str:
-    from lxcframe.plugin_manager import DISABLED, ENABLED
+    from lxcframe.plugin_manager import DISABLED, ENABLED, FAILED
 
     if reader is None:
         return "no plugin recognises it"
@@ -75,4 +76,6 @@ def _why_unread(plugins: Any, reader: str | None) -> str:
         return f"plugin {reader} does not recognise it"
     if record.state == DISABLED:
         return f"plugin {reader} is disabled"
+    if record.state == FAILED:
+        return f"plugin {reader} failed ({record.reason})"
     return f"plugin {reader} is {record.state} ({record.reason})"

@@ -195,3 +195,15 @@ def test_registering_the_plugin_imports_nothing_of_the_translation() -> None:
                             cwd=str(CHECKOUT), check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_reader_that_failed_to_load_is_named_with_its_reason(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from lxcframe.plugins import BUILTIN_PLUGINS
+
+    monkeypatch.setitem(BUILTIN_PLUGINS, "oci", "lxcframe.plugins.no_such_oci")
+    directory, state = bundle(tmp_path)
+    with pytest.raises(PluginError) as info:
+        read_source(plugins(), str(directory), "c1", str(state), what="the bundle", reader="oci")
+    assert str(info.value) == (f"no enabled plugin reads the bundle {directory}: plugin oci failed "
+                               "(ModuleNotFoundError: No module named 'lxcframe.plugins.no_such_oci')")
