@@ -28,7 +28,7 @@ import pytest
 from lxcframe.cli.main import main
 from lxcframe.config.keys import KeySpec, integer
 from lxcframe.container import Container
-from lxcframe.errors import ConfigError, ConfigErrors, ContainerError, LxcframeError
+from lxcframe.errors import ConfigError, ConfigErrors, ContainerError, LxcframeError, PluginError
 from lxcframe.hooks import hookimpl
 from lxcframe.input_limits import MAX_FILE_BYTES, MAX_FILE_LINES, MAX_FILES_PER_LOAD, MAX_INCLUDE_DEPTH
 from lxcframe.plugin_manager import Plugins
@@ -690,6 +690,41 @@ def test_console_escape_refused(lxcpath: str, capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().err == "lxcframe: error: -e ctrl-a: expected ^LETTER or a single character\n"
 
 
+# --- config sources other than LXC files (an OCI bundle, read by plugin oci) --------------------------------------
+
+SRC = "lxcframe.config.source:read_source"
+
+
+class _NotASource:
+    @hookimpl
+    def lxcframe_config_source(self, path: str) -> object:
+        return {"lxc.uts.name": "x"} if path.endswith(".wrong") else None
+
+
+def test_a_config_source_no_enabled_plugin_reads(tmp_path: Path) -> None:
+    """What ``lxcframe-oci create --bundle`` (``read_source``) says when its bundle cannot be read at all."""
+    from lxcframe.config.source import read_source
+    from lxcframe.hostconfig import HostConfig
+
+    (tmp_path / "config.json").write_text("{}")
+    disabled = Plugins(["oci"], environ={}, host=HostConfig())
+    with pytest.raises(PluginError) as info:
+        read_source(disabled, str(tmp_path), "c1", None, what="the bundle", reader="oci")
+    assert str(info.value) == f"no enabled plugin reads the bundle {tmp_path}: plugin oci is disabled"
+    assert_message_of(f"{SRC}:PluginError:no enabled plugin reads", str(info.value))
+    with pytest.raises(ConfigError) as missing:
+        read_source(disabled, str(tmp_path / "nope"), "c1", None, what="the bundle", reader="oci")
+    assert str(missing.value) == f"{tmp_path}/nope: no such file or directory"
+    assert_message_of(f"{SRC}:ConfigError:no such file or directory", str(missing.value))
+    wrong = tmp_path / "c1.wrong"
+    wrong.write_text("")
+    answering = Plugins(environ={}, host=HostConfig(), extra=[("wrong", _NotASource())])
+    with pytest.raises(PluginError) as info:
+        read_source(answering, str(wrong), "c1", None)
+    assert str(info.value) == f"lxcframe_config_source gave dict for {wrong}, not a ConfigSource"
+    assert_message_of(f"{SRC}:PluginError:lxcframe_config_source gave", str(info.value))
+
+
 # --- the table: every raise has a test, or a reason ----------------------------------------------------------------
 
 #: Covered by a test function of this module or the start module that is not one of the tables above.
@@ -711,6 +746,9 @@ COVERED_HERE = {
     "lxcframe.config.writer:set_item:ConfigError:not UTF-8 text": "test_config_set_on_a_file_that_is_no_utf8",
     "lxcframe.plugins.console.terminal:parse_escape:LxcframeError:-e {}: expected ^LETTER or a single character":
         "test_console_escape_refused",
+    **{f"{SRC}:{site}": "test_a_config_source_no_enabled_plugin_reads" for site in (
+        "ConfigError:no such file or directory", "PluginError:no enabled plugin reads",
+        "PluginError:lxcframe_config_source gave")},
 }
 
 #: Raises no user input reaches as such, each with why. A re-raise passes on an error made (and tested) elsewhere.

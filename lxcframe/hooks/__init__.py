@@ -1,6 +1,7 @@
 """Hook specifications of lxcframe, one module per side of the fork.
 
-* :mod:`lxcframe.hooks.setup` – registration: config keys, API extensions, templates, host checks.
+* :mod:`lxcframe.hooks.setup` – registration: config keys, API extensions, templates, host checks;
+  config sources other than LXC files (an OCI bundle).
 * :mod:`lxcframe.hooks.host` – hooks that run on the host: in the CLI, the library caller or the monitor.
 * :mod:`lxcframe.hooks.child` – hooks that run in the container's init child, after it left the host's
   namespaces and before it executes the payload.

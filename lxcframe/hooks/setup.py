@@ -2,7 +2,8 @@
 
 They run in whichever process builds a plugin manager (CLI, library caller, monitor) and must not
 touch the host: no mounts, no sockets, no subprocesses. Keep them cheap; they run on every command
-that needs the plugins.
+that needs the plugins. ``lxcframe_config_source`` reads a config that is not an LXC file (an OCI
+bundle) before a container is made; it writes only into that container's own directory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 from lxcframe.hooks import hookspec
 
 if TYPE_CHECKING:
-    from lxcframe.config.keys import KeySpec
+    from lxcframe.config.keys import KeyRegistry, KeySpec
+    from lxcframe.config.source import ConfigSource
     from lxcframe.context import StartPlan
     from lxcframe.probe import Probe
     from lxcframe.templates import Template
@@ -68,6 +70,22 @@ def lxcframe_unavailable_reason() -> str | None:
     Called on each plugin alone (not as a chain) right after it is loaded; a plugin that answers
     with a reason is unregistered and shown as *unavailable* with that reason, and the config keys
     it declared are reported as handled by an unavailable plugin.
+    """
+
+
+@hookspec(firstresult=True)
+def lxcframe_config_source(path: str, name: str, state_dir: str | None, registry: KeyRegistry) -> ConfigSource | None:
+    """Read a container's config from ``path`` when it is in a format this plugin reads (not an LXC config).
+
+    Called by :func:`lxcframe.config.source.read_source`, in the process that creates the container,
+    before its config is built: ``lxcframe-oci create`` with its ``--bundle`` directory. Return a
+    :class:`~lxcframe.config.source.ConfigSource` (the ``lxc.*`` lines, each with the file and line it
+    came from, and the extras a start needs beyond them), or ``None`` when ``path`` is nothing this
+    plugin reads; the first answer wins (a third-party plugin is asked before the builtins). ``name``
+    is the container's; files the lines name (a seccomp policy) go to ``state_dir``, the container's
+    own directory (``None``: there is none yet). ``registry`` holds the enabled plugins' keys, to check
+    each value where the source can say more than a line (its JSON field). A source recognised but
+    wrong raises :class:`~lxcframe.errors.ConfigError`.
     """
 
 

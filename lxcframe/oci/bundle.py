@@ -23,6 +23,7 @@ import attrs
 from lxcframe.config.keys import KeyRegistry
 from lxcframe.config.model import ContainerConfig, build_config
 from lxcframe.config.parser import RawEntry
+from lxcframe.config.source import ConfigSource
 from lxcframe.errors import ConfigError, ConfigErrors
 from lxcframe.oci.bundle_fields import Entry, StateFile, Translation, field_error
 from lxcframe.oci.bundle_json import JsonDoc, read_json
@@ -81,6 +82,18 @@ class Bundle:
         A value its key refuses is reported at its JSON field; a key no enabled plugin handles is kept
         as unhandled (a start refuses it, naming ``config.json:LINE``), as for an LXC config.
         """
+        config = build_config(self.checked_entries(registry), registry, self.config_path)
+        cmd = config.single.get("lxc.init.cmd")
+        if cmd is not None:
+            # The validator split the joined text at blanks; the command is the argument list as given.
+            single = dict(config.single)
+            single["lxc.init.cmd"] = attrs.evolve(cmd, value=self.args)
+            config = attrs.evolve(config, single=single)
+        return config
+
+    def checked_entries(self, registry: KeyRegistry) -> list[RawEntry]:
+        """The translated keys as config lines at their field's line in config.json, each value checked
+        by its key's validator first: a refused one is reported at its JSON field (all of them at once)."""
         errors: list[ConfigError] = []
         raw: list[RawEntry] = []
         for entry in self.entries:
@@ -95,14 +108,14 @@ class Bundle:
             raw.append(RawEntry(entry.key, entry.value, self.config_path, line))
         if errors:
             raise ConfigErrors(errors)
-        config = build_config(raw, registry, self.config_path)
-        cmd = config.single.get("lxc.init.cmd")
-        if cmd is not None:
-            # The validator split the joined text at blanks; the command is the argument list as given.
-            single = dict(config.single)
-            single["lxc.init.cmd"] = attrs.evolve(cmd, value=self.args)
-            config = attrs.evolve(config, single=single)
-        return config
+        return raw
+
+    def source(self, registry: KeyRegistry) -> ConfigSource:
+        """The bundle as a config source (what plugin ``oci`` answers): its checked lines, and what the
+        runtime does itself (the exact arguments, the terminal, the umask, the annotations)."""
+        return ConfigSource(self.config_path, tuple(self.checked_entries(registry)), directory=self.directory,
+                            args=self.args, terminal=self.terminal, console_size=self.console_size,
+                            umask=self.umask, annotations=self.annotations)
 
 
 def load_bundle(bundle_dir: str, container_id: str, registry: KeyRegistry | None = None, *,

@@ -147,21 +147,17 @@ RUNTIME_LINES = (("lxc.monitor.signal.pdeath", "0"), ("lxc.console.path", "none"
 
 
 def container_config(bundle_dir: str, container_id: str, state_dir: str, plugins: Any) -> tuple[Any, Any]:
-    """The bundle read and its config: the host's ``default_config`` lines first (as every new
-    container's config starts with them), then the bundle's, then :data:`RUNTIME_LINES`."""
+    """The bundle as the enabled plugins read it (hook ``lxcframe_config_source``: plugin ``oci``, unless
+    another plugin reads this path first), and its config: the host's ``default_config`` lines first (as
+    every new container's config starts with them), then the source's, then :data:`RUNTIME_LINES`."""
     from lxcframe.config.model import build_config
     from lxcframe.config.parser import RawEntry, read_entries
-    from lxcframe.oci.bundle import read_bundle
+    from lxcframe.config.source import read_source
 
-    bundle = read_bundle(bundle_dir, container_id, state_dir=state_dir)
-    registry = plugins.key_registry()
-    bundle.config(registry)  # each translated value checked at its JSON field
+    source = read_source(plugins, bundle_dir, container_id, state_dir, what="the bundle", reader="oci")
     defaults = list(read_entries(plugins.host.default_config)) if plugins.host.default_config else []
-    doc = bundle.doc
-    own = [RawEntry(entry.key, entry.value, bundle.config_path, doc.line(entry.field) if doc is not None else 1)
-           for entry in bundle.entries]
     runtime = [RawEntry(key, value, "<lxcframe-oci>", n) for n, (key, value) in enumerate(RUNTIME_LINES, 1)]
-    return bundle, build_config([*defaults, *own, *runtime], registry, bundle.config_path)
+    return source, build_config([*defaults, *source.entries, *runtime], plugins.key_registry(), source.path)
 
 
 def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | None,

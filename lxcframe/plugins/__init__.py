@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "console": "lxcframe.plugins.console",
     "autostart": "lxcframe.plugins.autostart",
     "ephemeral": "lxcframe.plugins.ephemeral",
+    "oci": "lxcframe.plugins.oci",
 }
 
 #: Plugins without which no container can run; they refuse to be disabled.
