@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 
 from lxcframe.installation import installation
@@ -77,7 +78,30 @@ def _connect() -> socket.socket | None:
         from lxcframe.spawning import start_server
 
         start_server(wait=False)
+        return None
+    if not same_namespaces(conn):
+        conn.close()
+        return None
     return conn
+
+
+#: The namespaces a command's worker must share with its client: it acts on the client's mounts, network,
+#: processes and cgroups as the client itself would.
+_SHARED_NAMESPACES = ("mnt", "net", "pid", "cgroup", "user", "ipc", "uts")
+
+
+def same_namespaces(conn: socket.socket) -> bool:
+    """Whether the server at the other end of ``conn`` is in this process's namespaces. A server started
+    from another mount or network namespace (a run directory seen from both) would run the command in
+    its own: it is not used."""
+    pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+    if pid <= 0:  # not in this process's pid namespace
+        return False
+    try:
+        return all(os.readlink(f"/proc/{pid}/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}")
+                   for kind in _SHARED_NAMESPACES)
+    except OSError:
+        return False
 
 
 def _submit(conn: socket.socket, args: list[str]) -> int | None:

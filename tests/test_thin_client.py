@@ -177,6 +177,24 @@ def test_the_client_imports_no_command_and_another_installation_runs_it_itself(m
     assert (done.returncode, done.stdout, done.stderr) == (0, "tcinst\n", "False\n")
 
 
+def test_a_client_in_other_namespaces_than_the_server_runs_its_command_itself(make_container, lxcpath,
+                                                                             served_env):
+    make_container("tcns")
+    server = _server_pid()
+    probe = ("import sys; from lxcframe.cli.main import main; "
+             f"code = main(['-P', {lxcpath!r}, 'ls']); "
+             "print('lxcframe.cli.commands' in sys.modules, file=sys.stderr); sys.exit(code)")
+    # In a network namespace of its own, the server's worker would act on the wrong network: the client
+    # runs the command itself (and leaves the server as it was).
+    done = subprocess.run(["unshare", "--net", sys.executable, "-c", probe], env=served_env, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "tcns\n", "True\n")
+    assert _server_pid() == server
+    # The same client in the server's namespaces is served.
+    done = subprocess.run([sys.executable, "-c", probe], env=served_env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "tcns\n", "False\n")
+
+
 def test_terminal_commands_stay_in_the_callers_process(monkeypatch):
     monkeypatch.setenv(thin_client.ENABLE_ENV, "1")
     assert thin_client.served("ls", ["ls"])

@@ -55,9 +55,9 @@ def _main(argv: list[str] | None, here: bool) -> int:
         print(f"lxcframe {__version__}")
         return 0
     if args[:1] == ["oci"]:  # the OCI runtime's command line, as lxcframe-oci's (own options, own verbs)
-        from lxcframe.oci.entry import run
+        from lxcframe.oci.entry import run as run_oci
 
-        return run(args[1:], here=here)
+        return run_oci(args[1:], here=here)
     from lxcframe.cli.words import verb_of
 
     verb = verb_of(args)

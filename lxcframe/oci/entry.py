@@ -81,3 +81,7 @@ def _start_server() -> None:
     from lxcframe.spawning import start_server
 
     start_server(wait=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

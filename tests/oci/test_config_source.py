@@ -204,6 +204,8 @@ def test_a_reader_that_failed_to_load_is_named_with_its_reason(tmp_path: Path,
     monkeypatch.setitem(BUILTIN_PLUGINS, "oci", "lxcframe.plugins.no_such_oci")
     directory, state = bundle(tmp_path)
     with pytest.raises(PluginError) as info:
-        read_source(plugins(), str(directory), "c1", str(state), what="the bundle", reader="oci")
+        # Builtins only: the installed entry point of the real module would clash with the broken one.
+        broken = Plugins(environ={"LXCFRAME_DISABLE_PLUGIN_AUTOLOAD": "1"}, host=HostConfig())
+        read_source(broken, str(directory), "c1", str(state), what="the bundle", reader="oci")
     assert str(info.value) == (f"no enabled plugin reads the bundle {directory}: plugin oci failed "
                                "(ModuleNotFoundError: No module named 'lxcframe.plugins.no_such_oci')")

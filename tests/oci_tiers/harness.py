@@ -22,6 +22,9 @@ from typing import Any
 
 import attrs
 
+from lxcframe.oci.entry import RUN_DIR
+from lxcframe.testing import wait_for_supervisor_exit
+
 from .runtimes import REPOSITORY
 
 STEP_TIMEOUT = 30.0
@@ -186,6 +189,8 @@ class Oci:
         self.root = work / "root"
         self.work.mkdir(parents=True, exist_ok=True)
         self.ids: list[str] = []
+        #: lxcframe-oci's server of this root (create starts it) leaves a second after the last command.
+        self.env = {**os.environ, "LXCFRAME_SUPERVISOR_IDLE": "1"}
         self.launched: list[Launched] = []
         self.consoles: list[ConsoleSocket] = []
         self._calls = 0
@@ -201,7 +206,7 @@ class Oci:
         log = self._next("log.json")
         try:
             done = subprocess.run(self.argv(log, *args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+                                  env=self.env, timeout=timeout, check=False)
             rc, stdout, stderr = done.returncode, done.stdout, done.stderr
         except subprocess.TimeoutExpired as err:
             rc, stdout, stderr = -1, str(err.stdout or ""), f"timed out after {timeout}s"
@@ -209,8 +214,7 @@ class Oci:
 
     def _launch(self, what: str, args: list[str]) -> Launched:
         base = self._next(what)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPOSITORY)
+        env = {**self.env, "PYTHONPATH": str(REPOSITORY)}
         with open(f"{base}.stdout", "wb") as out, open(f"{base}.stderr", "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "tests.oci_tiers.reaper", f"{base}.report", "--",
                                      *self.argv(Path(f"{base}.log.json"), *args)],
@@ -256,6 +260,7 @@ class Oci:
             launched.finish()
         for console in self.consoles:
             console.close()
+        wait_for_supervisor_exit(self.root / RUN_DIR)
 
 
 def read_pid(path: Path) -> int:

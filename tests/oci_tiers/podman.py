@@ -17,6 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
+from lxcframe.oci.entry import RUN_DIR
+from lxcframe.testing import wait_for_supervisor_exit
+
 IMAGE = "localhost/lxcframe-bb:test"
 SUPPORTS_JSON = ["crun", "runc", "kata", "runsc", "youki", "krun", "lxcframe-oci"]
 CALL_TIMEOUT = 60.0
@@ -92,6 +95,8 @@ runroot = "{work / 'runroot'}"
             "CONTAINERS_STORAGE_CONF": str(work / "storage.conf"),
             "CONTAINERS_REGISTRIES_CONF": str(work / "registries.conf"),
             "TMPDIR": str(work / "tmp"),
+            # lxcframe-oci's server (of its default root) leaves a second after the last command.
+            "LXCFRAME_SUPERVISOR_IDLE": "1",
         }
         (work / "registries.conf").write_text('unqualified-search-registries = []\n')
 
@@ -124,6 +129,10 @@ runroot = "{work / 'runroot'}"
             done = self(*args)
             if done.returncode != 0:
                 problems.append(f"podman {' '.join(args)}: {done.stderr.strip()}")
+        try:
+            wait_for_supervisor_exit(Path(DEFAULT_ROOTS["lxcframe-oci"]) / RUN_DIR)
+        except TimeoutError as err:
+            problems.append(str(err))
         left = remove_cgroup_tree(self.cgroup_parent)
         if left:
             problems.append(f"cgroups left: {left}")
