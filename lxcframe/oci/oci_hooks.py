@@ -147,7 +147,8 @@ def run_hook(name: str, index: int, hook: Hook, state: dict[str, Any], *, cwd: s
         status = (f"killed by {signal.Signals(-process.returncode).name}" if process.returncode < 0
                   else f"exit status {process.returncode}")
         output = (stderr or stdout).decode(errors="replace").strip()
-        raise HookFailed(f"{what}: {status}" + (f": {output.splitlines()[-1]}" if output else ""))
+        last = f": {output.splitlines()[-1]}" if output else ""
+        raise HookFailed(f"{what}: {status}{last}")
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -221,7 +222,7 @@ class OciHooks:
         try:
             run_all(self.hooks, ("prestart", "createRuntime"), self.state("creating", pid))
         except HookFailed as err:
-            raise StageError("pre-pivot", "oci-hooks", str(err)) from None
+            raise StageError("pre-pivot", "oci-hooks", f"{err}") from None
         os.write(self.answer_w, GO)
         return True
 
