@@ -136,6 +136,8 @@ def run_hook(name: str, index: int, hook: Hook, state: dict[str, Any], *, cwd: s
     except OSError as err:
         raise HookFailed(f"{what}: {err.strerror}") from None
     try:
+        # A hook that closes its stdin unread is an EPIPE here, which communicate takes: the runtime
+        # ignores SIGPIPE (as Python does), and init, its pid namespace's pid 1, gets no default one.
         stdout, stderr = process.communicate(json.dumps(state).encode(), timeout=hook.timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
@@ -144,11 +146,18 @@ def run_hook(name: str, index: int, hook: Hook, state: dict[str, Any], *, cwd: s
         _kill_group(process)
         raise
     if process.returncode != 0:
-        status = (f"killed by {signal.Signals(-process.returncode).name}" if process.returncode < 0
+        status = (f"killed by {_signal_name(-process.returncode)}" if process.returncode < 0
                   else f"exit status {process.returncode}")
         output = (stderr or stdout).decode(errors="replace").strip()
         last = f": {output.splitlines()[-1]}" if output else ""
         raise HookFailed(f"{what}: {status}{last}")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal
+        return f"signal {number}"
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -230,6 +239,7 @@ class OciHooks:
 
     @hookimpl
     def lxcframe_child_pre_pivot(self, ctx: ChildContext) -> None:
+        os.close(self.answer_w)  # create's alone: its end closed (create gone) is an EOF here
         if self.hooks.of("prestart") or self.hooks.of("createRuntime"):
             ctx.log.info(RUNTIME_HOOKS)
             # create kills init when they fail: no answer but GO comes.

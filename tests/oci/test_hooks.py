@@ -340,3 +340,27 @@ def test_init_and_exec_get_no_ignored_or_blocked_signal_of_the_caller(runtime: R
                               text=True)
     assert executed.returncode == 0, executed.stderr
     assert _masks(executed.stdout) == default, "exec"
+
+
+def test_a_hook_that_reads_no_state_is_no_failure(runtime: Runtime) -> None:
+    """The state (a large annotation: more than a pipe holds) written to hooks that close their stdin
+    unread: the write fails with EPIPE, which fails neither init nor the runtime, and the hooks count
+    as having run."""
+    out = runtime.tmp / "out"
+    out.mkdir()
+    unread = {"path": "/bin/sh", "args": ["sh", "-c", 'exec 0<&-; echo "$0" >> "$1"', "", "ran"]}
+    hooks = {point: [{**unread, "args": [*unread["args"][:3], point, str(out / "order") if point != "startContainer"
+                                         else "/out/order"]}]
+             for point in ("createRuntime", "createContainer", "startContainer", "poststop")}
+    bundle = hooked_bundle(runtime, out, hooks, args=["sh", "-c", "echo ran > /out/process"], name="u")
+    config = json.loads((bundle / "config.json").read_text())
+    config["annotations"]["org.example.large"] = "x" * (256 << 10)
+    (bundle / "config.json").write_text(json.dumps(config))
+    status, error = create(runtime, "u", bundle)
+    assert status == 0, error
+    started = runtime.run("start", "u")
+    assert started.returncode == 0, started.stderr
+    runtime.wait_status("u", "stopped")
+    assert (out / "process").read_text() == "ran\n"
+    assert runtime.run("delete", "u").returncode == 0
+    assert (out / "order").read_text().split() == ["createRuntime", "createContainer", "startContainer", "poststop"]
