@@ -8,6 +8,11 @@ the start channel; then the walk ends here (the exec barrier is not waited for),
 and this process exits without undoing anything: what the start made on the host is in lxcframe's
 state records, which ``delete`` releases (:mod:`lxcframe.oci.ending`).
 
+The bundle's hooks go with the start through a third in-process plugin (:class:`OciHooks`): init asks
+this process for ``prestart`` and ``createRuntime`` from its ``pre-pivot`` stage (the request is one
+of init's records, taken on the way to the next barrier), runs ``createContainer`` itself, and
+``startContainer`` once ``start`` opened the fifo.
+
 Init outlives this process: the fifo plugin clears the parent-death signal before it blocks and the
 bundle's config says ``lxc.monitor.signal.pdeath = 0``, so init is reparented to the caller's
 subreaper (conmon, the containerd shim), which reaps its exit status.
