@@ -130,6 +130,8 @@ def raise_sites() -> dict[str, Site]:
     files += sorted([*LXCFRAME.glob("copying*.py"), LXCFRAME / "container_copy.py", LXCFRAME / "rootfs_overlay.py"])
     # An attach's options, checked in the caller: what an integrator is told.
     files.append(LXCFRAME / "attach_options.py")
+    # lxcframe-oci's runs of a bundle's hooks: what the bundle's author (and the engine) is told.
+    files.append(LXCFRAME / "oci" / "oci_hooks.py")
     return {site.id: site for path in files for site in _sites_of(path)}
 
 
@@ -200,6 +202,7 @@ class Bad:
 K, P, M, NET, NS = ("lxcframe.config.keys", "lxcframe.config.parser", "lxcframe.plugins.mounts",
                     "lxcframe.plugins.netns.config", "lxcframe.plugins")
 CG = "lxcframe.plugins.cgroup"
+OH = "lxcframe.oci.oci_hooks"
 BAD_LINES = [
     # config.keys validators
     Bad(f"{K}:boolean01:ValueError:expected 0 or 1", "lxc.rootfs.managed = yes", "lxc.rootfs.managed"),
@@ -749,10 +752,66 @@ COVERED_HERE = {
     **{f"{SRC}:{site}": "test_a_config_source_no_enabled_plugin_reads" for site in (
         "ConfigError:no such file or directory", "PluginError:no enabled plugin reads",
         "PluginError:lxcframe_config_source gave")},
+    f"{OH}:run_hook:HookFailed:{{}}: {{}}": "test_oci_hook_that_fails",
+    f"{OH}:run_hook:HookFailed:{{}}: ran past its timeout of {{}} s": "test_oci_hook_that_fails",
+    f"{OH}:run_hook:HookFailed:{{}}: {{}}{{}}": "test_oci_hook_that_fails",
+    f"{OH}:await_init:OciError:container {{}}: init did not take the exec fifo": "test_oci_start_told_by_init",
+    f"{OH}:await_init:OciError:container start failed: {{}}": "test_oci_start_told_by_init",
+    f"{OH}:await_init:OciError:cannot start a container that has stopped": "test_oci_start_told_by_init",
 }
+
+#: A hook that cannot be executed, exits non-zero or runs past its timeout: the hook, its point and index named.
+OCI_HOOKS = [
+    ("{}: {}", {"path": "/nonexistent/hook"}, "createRuntime hook #0 (/nonexistent/hook): No such file or directory"),
+    ("{}: {}{}", {"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/null; echo broken >&2; exit 4"]},
+     "createRuntime hook #0 (/bin/sh): exit status 4: broken"),
+    ("{}: ran past its timeout of {} s", {"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1},
+     "createRuntime hook #0 (/bin/sh): ran past its timeout of 1 s"),
+]
+
+
+@pytest.mark.parametrize(("template", "hook", "message"), OCI_HOOKS)
+def test_oci_hook_that_fails(template: str, hook: dict[str, object], message: str) -> None:
+    from lxcframe.oci.oci_hooks import BundleHooks, HookFailed, run_hook
+
+    (parsed,) = BundleHooks.decode({"createRuntime": [hook]}).of("createRuntime")
+    with pytest.raises(HookFailed) as caught:
+        run_hook("createRuntime", 0, parsed, {"ociVersion": "1.0.2", "id": "c1", "status": "creating"})
+    assert str(caught.value) == message
+    assert_message_of(f"{OH}:run_hook:HookFailed:{template}", message)
+
+
+def test_oci_start_told_by_init() -> None:
+    """``start`` reads init's answer on the exec fifo (a pipe here): none in time, a failed startContainer
+    hook, an init that is gone."""
+    from lxcframe.oci.oci_hooks import FAILED, HOOKS_RUNNING, await_init
+    from lxcframe.oci.store import OciError
+
+    def answer(written: bytes, alive: bool, timeout: float = 5) -> str:
+        read_end, write_end = os.pipe2(os.O_NONBLOCK)
+        try:
+            if written:
+                os.write(write_end, written)
+            with pytest.raises(OciError) as caught:
+                await_init(read_end, "c1", lambda: alive, timeout)
+            return str(caught.value)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+
+    silent = answer(b"", True, timeout=0.2)
+    assert_message_of(f"{OH}:await_init:OciError:container {{}}: init did not take the exec fifo", silent)
+    failed = answer(HOOKS_RUNNING + FAILED + b"startContainer hook #0 (/bin/false): exit status 1", False)
+    assert failed == "container start failed: startContainer hook #0 (/bin/false): exit status 1"
+    assert_message_of(f"{OH}:await_init:OciError:container start failed: {{}}", failed)
+    gone = answer(b"", False)
+    assert_message_of(f"{OH}:await_init:OciError:cannot start a container that has stopped", gone)
 
 #: Raises no user input reaches as such, each with why. A re-raise passes on an error made (and tested) elsewhere.
 ALLOWED: dict[str, str] = {
+    f"{OH}:run_hook:<re-raise>:": "re-raise after killing the hook's process group",
+    f"{OH}:OciHooks.lxcframe_child_pre_pivot:RuntimeError:the runtime did not answer": "a guard: create writes "
+        "nothing but GO on the pipe, and kills init when the runtime's hooks failed",
     f"{CG}.live_devices:_change:ContainerError:{{}}: not running (its cgroup {{}} is gone)": "a stop that removed "
         "the cgroup between the caller's state check and the open; the state is checked again under the lock",
     f"{CG}.live_devices:_change:ContainerError:{{}}: {{}}": "a stop that began while the change waited for the lock",
@@ -909,6 +968,12 @@ ALLOWED: dict[str, str] = {
 
 #: Covered by a test elsewhere in the suite (it needs a host bridge that test sets up): file, test.
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    f"{OH}:OciHooks.take_request:StageError:{{}}": (
+        "oci/test_hooks.py", "test_a_hook_past_its_timeout_fails_create_and_leaves_nothing"),
+    f"{OH}:OciHooks.lxcframe_child_pre_pivot:RuntimeError:": (
+        "oci/test_hooks.py", "test_a_failing_create_container_hook_fails_create_naming_it"),
+    f"{OH}:OciHooks.start_container:RuntimeError:": (
+        "oci/test_hooks.py", "test_a_failing_start_container_hook_fails_start"),
     **{f"lxcframe.plugins.namespaces_target:{site}": (
         "test_namespaces.py", "test_a_share_target_that_is_not_running_stops_the_start") for site in (
         "_target_pidfd:_refuse:no process {} is running", "_target_pidfd:_refuse:a container cannot share",

@@ -31,6 +31,7 @@ from lxcframe.oci.bundle_linux import namespaces as translate_namespaces
 from lxcframe.oci.bundle_linux import translate as translate_linux
 from lxcframe.oci.bundle_mounts import hooks as translate_hooks
 from lxcframe.oci.bundle_mounts import mounts as translate_mounts
+from lxcframe.oci.oci_hooks import BundleHooks
 
 CONFIG_NAME = "config.json"
 #: The runtime-spec versions whose config.json this reads (1.0 to 1.2, any patch level or suffix).
@@ -66,6 +67,8 @@ class Bundle:
     entries: tuple[Entry, ...]
     #: Files the keys name in the state directory (written there by :func:`read_bundle`).
     files: tuple[StateFile, ...] = ()
+    #: ``hooks``, run by lxcframe-oci (:mod:`lxcframe.oci.oci_hooks`), not by a key.
+    hooks: BundleHooks = attrs.field(factory=BundleHooks)
     doc: JsonDoc | None = attrs.field(default=None, repr=False, eq=False)
 
     def lines(self) -> list[tuple[str, str]]:
@@ -124,13 +127,18 @@ def load_bundle(bundle_dir: str, container_id: str, registry: KeyRegistry | None
 
     ``registry`` is the enabled plugins' keys (default: the builtin and installed plugins'). ``state_dir``
     is the container's own directory (``--root/ID``), where the files a translation needs go (a
-    seccomp policy); a bundle that needs one cannot load without it.
+    seccomp policy); a bundle that needs one cannot load without it. A bundle with ``hooks`` is refused:
+    no key runs them (lxcframe-oci does, at the points of its lifecycle).
     """
     if registry is None:
         from lxcframe.plugin_manager import Plugins
 
         registry = Plugins().key_registry()
-    return read_bundle(bundle_dir, container_id, state_dir=state_dir).config(registry)
+    bundle = read_bundle(bundle_dir, container_id, state_dir=state_dir)
+    if bundle.hooks:
+        raise field_error(bundle.config_path, "hooks", "not supported outside lxcframe-oci, which runs them at the "
+                          "points of its lifecycle")
+    return bundle.config(registry)
 
 
 def read_bundle(bundle_dir: str, container_id: str, *, state_dir: str | None = None) -> Bundle:
@@ -150,13 +158,13 @@ def read_bundle(bundle_dir: str, container_id: str, *, state_dir: str | None = N
     _hostname(out, data)
     translate_mounts(out, data)
     translate_linux(out, linux)
-    translate_hooks(out, data)
+    hooks = translate_hooks(out, data)
     annotations = _annotations(out, data)
     out.refuse_unknown(data, "", KNOWN_TOP)
     out.raise_errors()
     _write_files(out)
     return Bundle(directory, config_path, container_id, version, *process, out.rootfs, annotations,
-                  tuple(out.entries), tuple(out.files), doc)
+                  tuple(out.entries), tuple(out.files), hooks, doc)
 
 
 def _write_files(out: Translation) -> None:

@@ -6,19 +6,17 @@ plugin's devpts, ``/sys`` a ``sys`` token and ``/sys/fs/cgroup`` a ``cgroup`` to
 ``lxc.mount.auto``. Every other mount is an ``lxc.mount.entry``, in order, with ``create=`` making its
 target as runc does.
 
-Hooks run where an ``lxc.hook.*`` point matches the spec's, as ``PATH ARGS…`` (``lxc.hook.version = 1``:
-no arguments added). Unlike the spec's hooks they get no state on stdin, and ``createRuntime`` (LXC's
-``start-host``, in the runtime's namespaces once the container's exist) runs after ``createContainer``
-(``mount``, in the container's mount namespace before the pivot), as LXC orders its two points.
+Hooks become no keys: they are checked here and run by lxcframe-oci at the spec's points, with the
+state on stdin (:mod:`lxcframe.oci.oci_hooks`).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Any
 
 from lxcframe.oci.bundle_fields import Translation, join
+from lxcframe.oci.oci_hooks import HOOK_NAMES, BundleHooks, Hook
 
 KNOWN_MOUNT = ("destination", "type", "source", "options")
 #: Options the spec (1.1) defines and no plugin applies.
@@ -160,43 +158,40 @@ def _is_flag(option: str) -> bool:
         return False
 
 
-#: runtime-spec hook -> the lxc.hook point that runs at the same moment in the same namespaces.
-HOOK_POINTS = {
-    "prestart": "start-host",  # deprecated name of createRuntime
-    "createRuntime": "start-host",  # the runtime's namespaces, the container set up, before its process
-    "createContainer": "mount",  # the container's mount namespace, before pivot_root
-    "startContainer": "start",  # inside the container, just before its process
-    "poststop": "post-stop",  # the runtime's namespaces, the container gone
-}
-#: Hooks no lxc.hook point matches, and why.
-UNMATCHED_HOOKS = {
-    "poststart": "no lxc.hook point runs after the container's process has started",
-}
-
-
-def hooks(out: Translation, data: dict[str, Any]) -> None:
+def hooks(out: Translation, data: dict[str, Any]) -> BundleHooks:
+    """``hooks``: checked here, run by lxcframe-oci at the spec's points (:mod:`lxcframe.oci.oci_hooks`)."""
     table = out.obj(data, "hooks", "")
+    found: list[tuple[str, tuple[Hook, ...]]] = []
     for name, value in table.items():
-        field = f"hooks.{name}"
-        if name in UNMATCHED_HOOKS:
+        if name not in HOOK_NAMES:
             if value:
-                out.fail(field, f"not supported: {UNMATCHED_HOOKS[name]}")
+                out.fail(f"hooks.{name}", f"unknown hook (expected {', '.join(HOOK_NAMES)})")
             continue
-        point = HOOK_POINTS.get(name)
-        if point is None:
-            if value:
-                out.fail(field, f"unknown hook (expected {', '.join([*HOOK_POINTS, *UNMATCHED_HOOKS])})")
-            continue
-        for at, hook in out.objects(table, name, "hooks"):
-            path = out.string(hook, "path", at)
-            if not path or not path.startswith("/"):
-                out.fail(join(at, "path"), "required: an absolute path")
-                continue
-            args = [arg for _, arg in out.strings(hook, "args", at)]
-            out.refuse_present(hook, "env", at, "not supported: lxc.hook scripts run with LXC's environment")
-            out.refuse_present(hook, "timeout", at, "not supported: lxc.hook scripts run without a time limit")
-            out.refuse_unknown(hook, at, ("path", "args", "env", "timeout"))
-            # args[0] is the hook's argv[0]; the shell running the hook gives it its path instead.
-            out.add(f"lxc.hook.{point}", shlex.join([path, *args[1:]]), at)
-    if any(entry.key.startswith("lxc.hook.") for entry in out.entries):
-        out.add("lxc.hook.version", "1", "hooks")
+        each = [hook for at, item in out.objects(table, name, "hooks") if (hook := _hook(out, at, item)) is not None]
+        if each:
+            found.append((name, tuple(each)))
+    found.sort(key=lambda item: HOOK_NAMES.index(item[0]))
+    return BundleHooks(tuple(found))
+
+
+def _hook(out: Translation, at: str, item: dict[str, Any]) -> Hook | None:
+    out.refuse_unknown(item, at, ("path", "args", "env", "timeout"))
+    path = out.string(item, "path", at)
+    if not path or not path.startswith("/"):
+        out.fail(join(at, "path"), "required: an absolute path")
+        return None
+    args = tuple(arg for _, arg in out.strings(item, "args", at))
+    env = None
+    if item.get("env") is not None:
+        env = []
+        for where, variable in out.strings(item, "env", at):
+            if "=" not in variable or variable.startswith("="):
+                out.fail(where, f"{variable!r}: expected NAME=value")
+            else:
+                env.append(variable)
+    timeout = out.integer(item, "timeout", at)
+    if timeout is not None and timeout <= 0:
+        # runtime-spec: "timeout ... MUST be greater than zero".
+        out.fail(join(at, "timeout"), f"{timeout}: expected seconds greater than zero")
+        return None
+    return Hook(path, args, None if env is None else tuple(env), timeout)

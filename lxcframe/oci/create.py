@@ -8,6 +8,11 @@ the start channel; then the walk ends here (the exec barrier is not waited for),
 and this process exits without undoing anything: what the start made on the host is in lxcframe's
 state records, which ``delete`` releases (:mod:`lxcframe.oci.ending`).
 
+The bundle's hooks go with the start through a third in-process plugin (:class:`OciHooks`): init asks
+this process for ``prestart`` and ``createRuntime`` from its ``pre-pivot`` stage (the request is one
+of init's records, taken on the way to the next barrier), runs ``createContainer`` itself, and
+``startContainer`` once ``start`` opened the fifo.
+
 Init outlives this process: the fifo plugin clears the parent-death signal before it blocks and the
 bundle's config says ``lxc.monitor.signal.pdeath = 0``, so init is reparented to the caller's
 subreaper (conmon, the containerd shim), which reaps its exit status.
@@ -27,6 +32,8 @@ from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.log import bound_container, get_logger
 from lxcframe.monitor import _MonitorCore, _record_state, status_text
+from lxcframe.oci.oci_hooks import OciHooks
+from lxcframe.oci.oci_hooks import save as save_hooks
 from lxcframe.oci.store import OciError, OciState, Store
 from lxcframe.stages import Barrier
 
@@ -41,8 +48,10 @@ class ExecFifo:
     pivot the host's path is out of reach, and ``/proc/self/fd/N`` opens the fifo itself again.
     """
 
-    def __init__(self, fifo_fd: int) -> None:
+    def __init__(self, fifo_fd: int, hooks: OciHooks) -> None:
         self.fifo_fd = fifo_fd
+        #: Runs startContainer once ``start`` opened the fifo, and says on it how they went.
+        self.hooks = hooks
 
     @hookimpl(trylast=True)
     def lxcframe_child_pre_exec(self, ctx: ChildContext) -> None:
@@ -57,7 +66,7 @@ class ExecFifo:
             raise OSError(2, "/proc/self/fd: no such file or directory (the bundle mounts no /proc, "
                              "through which init reopens the exec fifo)") from None
         try:
-            os.write(fd, b"0")
+            self.hooks.start_container(ctx, fd)
         finally:
             os.close(fd)
             os.close(self.fifo_fd)
@@ -80,7 +89,17 @@ def _check_command(plan: StartPlan) -> None:
 
 
 class _CreateCore(_MonitorCore):
-    """The monitor's core, except that the start ends when init waits on the fifo, not at its exec."""
+    """The monitor's core, except that the start ends when init waits on the fifo, not at its exec, and
+    that init's request for the runtime's hooks is served on the way."""
+
+    def __init__(self, ctx: HostContext, hooks: OciHooks) -> None:
+        super().__init__(ctx, lambda _record: None, forward_signals=False)
+        self.hooks = hooks
+
+    def take_record(self, record: dict[str, Any]) -> object:
+        if self.hooks.take_request(self.ctx, record):
+            return None
+        return super().take_record(record)
 
     def wait_for(self, barrier: Barrier) -> None:
         if barrier.child_waits:
@@ -99,7 +118,7 @@ class _CreateCore(_MonitorCore):
 
 
 def create_container(store: Store, container_id: str, plugins: Any, plan: StartPlan, bundle: str,
-                     annotations: dict[str, str], fifo_fd: int) -> OciState:
+                     annotations: dict[str, str], fifo_fd: int, hooks: OciHooks) -> OciState:
     """Run the start up to init waiting on the fifo; the state written. A failure unwinds the start and
     raises :class:`OciError`."""
     with bound_container(plan.name):
@@ -107,7 +126,7 @@ def create_container(store: Store, container_id: str, plugins: Any, plan: StartP
         ctx = HostContext(plan, plugins, log)
         ctx.monitor_is_caller = True  # the cgroup plugin leaves this process where it is
         monitor_lock = st.hold_monitor_lock(plan.lxcpath, plan.name)
-        core = _CreateCore(ctx, lambda _record: None, forward_signals=False)
+        core = _CreateCore(ctx, hooks)
         try:
             driver.walk_host_start(core)
         except BaseException as err:
@@ -119,6 +138,7 @@ def create_container(store: Store, container_id: str, plugins: Any, plan: StartP
         finally:
             core.host_end.close()
             os.close(fifo_fd)
+            hooks.close()
         pid = ctx.init_pid or core.pid
         _record_state(ctx, st.RUNNING)
         start = st.process_start_time(pid)
@@ -171,7 +191,8 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
     directory = store.make(container_id)
     try:
         fifo_fd = os.open(os.path.join(directory, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
-        extra: list[tuple[str, object]] = [("oci-exec-fifo", ExecFifo(fifo_fd))]
+        hooks = OciHooks(container_id)
+        extra: list[tuple[str, object]] = [("oci-exec-fifo", ExecFifo(fifo_fd, hooks)), ("oci-hooks", hooks)]
         console = None
         if console_socket is not None:
             from lxcframe.oci.console import ConsoleSocket, connect
@@ -195,9 +216,11 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
             os.umask(bundle.umask)  # process.user.umask: init inherits it through the fork
         plan = build_plan(plugins, container_id, store.root, config, bundle.args, "foreground")
         save_request(directory, StartRequest.for_plan(plan, plugins, detach=False))
+        hooks.configure(bundle.hooks, bundle.directory, dict(bundle.annotations))
+        save_hooks(directory, bundle.hooks)
         try:
             state = create_container(store, container_id, plugins, plan, bundle.directory,
-                                     dict(bundle.annotations), fifo_fd)
+                                     dict(bundle.annotations), fifo_fd, hooks)
         finally:
             if console is not None:
                 console.close()

@@ -1,7 +1,7 @@
 """``features`` and ``--version``: what this runtime takes, in runc's shape (runtime-spec features.md).
 
 Only what the bundle translator (:mod:`lxcframe.oci.bundle`) reads is listed: a caller that probes
-``features`` must not be told of hooks or mount options that would be refused.
+``features`` must not be told of mount options that would be refused.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ NAMESPACES = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
 
 
 def features() -> dict[str, Any]:
+    from lxcframe.oci.oci_hooks import HOOK_NAMES
+
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": list(HOOK_NAMES),  # run by lxcframe.oci.oci_hooks, each at the spec's point
         "mountOptions": [],
         "linux": {
             "namespaces": list(NAMESPACES),

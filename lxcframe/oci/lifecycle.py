@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
-import time
 from typing import Any
 
 from lxcframe import state as st
@@ -53,7 +51,9 @@ def state_document(store: Store, container_id: str, plugins: Any) -> dict[str, A
 
 
 def start(store: Store, container_id: str) -> None:
-    """Let init past the exec fifo: open it for reading and take the byte init writes."""
+    """Let init past the exec fifo: open it for reading and take init's answer; then poststart."""
+    from lxcframe.oci import oci_hooks
+
     state = store.read(container_id)
     fifo = store.fifo(container_id)
     if not os.path.exists(fifo):
@@ -65,25 +65,12 @@ def start(store: Store, container_id: str) -> None:
     # Non-blocking: the open does not wait for a writer; init, blocked in its open for writing, goes on.
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise OciError(f"container {container_id}: init did not take the exec fifo within "
-                               f"{START_TIMEOUT:g} s")
-            ready, _, _ = select.select([fd], [], [], min(remaining, 0.1))
-            if ready:
-                try:
-                    data = os.read(fd, 1)
-                except BlockingIOError:
-                    data = None
-                if data:
-                    break
-            if not init_alive(state):
-                raise OciError("cannot start a container that has stopped")
+        # Init answers once its startContainer hooks ran.
+        oci_hooks.await_init(fd, container_id, lambda: init_alive(state), START_TIMEOUT)
     finally:
         os.close(fd)
     os.unlink(fifo)
+    oci_hooks.after_start(store.directory(container_id), state)
 
 
 def parse_signal(text: str) -> int:
@@ -112,6 +99,7 @@ def kill(store: Store, container_id: str, signum: int, all_processes: bool, plug
 
 
 def delete(store: Store, container_id: str, force: bool, plugins: Any) -> None:
+    from lxcframe.oci import oci_hooks
     from lxcframe.oci.ending import end_container, kill_and_wait
 
     if not store.exists(container_id):
@@ -132,7 +120,9 @@ def delete(store: Store, container_id: str, force: bool, plugins: Any) -> None:
         if current == PAUSED:
             call_hook(plugins, "lxcframe_freeze", firstresult=True, state=lxc_state(store, state), frozen=False)
         kill_and_wait(state.pid, state.pid_start)
+    hooks = oci_hooks.load(store.directory(container_id))
     end_container(store, state)
+    oci_hooks.after_delete(hooks, state)
 
 
 def pause(store: Store, container_id: str, plugins: Any, frozen: bool) -> None:

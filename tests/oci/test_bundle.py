@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from lxcframe.errors import ConfigError
 from lxcframe.oci.bundle import Bundle, load_bundle, read_bundle
+from lxcframe.oci.oci_hooks import BundleHooks, Hook
 from lxcframe.plugin_manager import Plugins
 from lxcframe.plugins.cgroup.layout import current_layout
 from lxcframe.plugins.seccomp.policy import ALLOW, CMP_EQ, CMP_MASKED_EQ, KILL, ArgCmp, errno_action, read_policy
@@ -145,15 +147,27 @@ def test_mounts_of_the_spec_defaults_and_binds(tmp_path: Path, registry: Any) ->
     assert (entries[2].source, entries[2].target) == (f"{tmp_path}/shared dir", "mnt/a b")
 
 
-def test_hooks_where_a_point_matches(tmp_path: Path, registry: Any) -> None:
+def test_hooks_are_kept_for_the_runtime_not_translated(tmp_path: Path, registry: Any) -> None:
     bundle = translated(tmp_path, hooks={
-        "createRuntime": [{"path": "/bin/echo", "args": ["echo", "one two"]}],
-        "createContainer": [{"path": "/bin/true"}], "startContainer": [{"path": "/bin/true"}],
-        "poststop": [{"path": "/bin/true", "args": ["true", "x"]}]})
-    assert [(e.key, e.value) for e in bundle.entries if e.key.startswith("lxc.hook.")] == [
-        ("lxc.hook.start-host", "/bin/echo 'one two'"), ("lxc.hook.mount", "/bin/true"),
-        ("lxc.hook.start", "/bin/true"), ("lxc.hook.post-stop", "/bin/true x"), ("lxc.hook.version", "1")]
-    assert bundle.config(registry).get("lxc.hook.version") == "1"
+        "poststop": [{"path": "/bin/true", "args": ["true", "x"]}],
+        "createRuntime": [{"path": "/bin/echo", "args": ["echo", "one two"], "env": ["A=b c"], "timeout": 5}],
+        "createContainer": [{"path": "/bin/true"}], "startContainer": [], "poststart": [{"path": "/bin/true"}]})
+    assert not [e for e in bundle.entries if e.key.startswith("lxc.hook.")]
+    # In the order they run, whatever the document's.
+    assert [name for name, _ in bundle.hooks.by_name] == ["createRuntime", "createContainer", "poststart", "poststop"]
+    assert bundle.hooks.of("createRuntime") == (Hook("/bin/echo", ("echo", "one two"), ("A=b c",), 5),)
+    assert bundle.hooks.of("createContainer") == (Hook("/bin/true"),)
+    assert BundleHooks.decode(json.loads(json.dumps(bundle.hooks.encode()))) == bundle.hooks
+    bundle.config(registry)
+
+
+def test_load_bundle_refuses_hooks_it_cannot_run(tmp_path: Path) -> None:
+    """Only lxcframe-oci runs a bundle's hooks: a config loaded from it for the library would lose them."""
+    config = base_config()
+    config["hooks"] = {"poststop": [{"path": "/bin/true"}]}
+    write(tmp_path, config)
+    with pytest.raises(ConfigError, match=r"config.json: hooks: not supported outside lxcframe-oci"):
+        load_bundle(str(tmp_path), "c1")
 
 
 def test_devices_bind_the_hosts_node(tmp_path: Path, registry: Any) -> None:

@@ -71,10 +71,6 @@ def bundle_config(rootfs: Path, out: Path, work: Path) -> dict[str, Any]:
             {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind", "rw"]},
             {"destination": "/work", "type": "bind", "source": "work", "options": ["bind", "ro"]},
         ],
-        # startContainer runs inside the container, after the pivot: the file is /out/hooks there.
-        "hooks": {point: [{"path": "/bin/sh", "args": ["sh", "-c", f"echo {point} $LXC_HOOK_TYPE >> {where}/hooks"]}]
-                  for point, where in (("createRuntime", out), ("createContainer", out), ("startContainer", "/out"),
-                                       ("poststop", out))},
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
             "cgroupsPath": "oci-bundle/c1",
@@ -115,9 +111,6 @@ def test_a_container_started_from_a_bundles_config(tmp_path: Path, lxcpath: str,
     # The seccomp policy translated from the bundle refused mkdir with EPERM.
     assert "Operation not permitted" in seen["mkdir"] and "refused" in seen["mkdir"]
     assert seen["work"] == "from-the-bundle\n"
-    # Each hook at its lxc.hook point, in the order of a start.
-    assert seen["hooks"].splitlines() == ["createContainer mount", "createRuntime start-host",
-                                          "startContainer start", "poststop post-stop"]
     mounts = {line.split(" - ")[0].split()[4]: line for line in seen["mountinfo"].splitlines()}
     # Mounts below /dev are made once autodev made /dev: they are not covered by its tmpfs.
     assert " - tmpfs " in mounts["/dev/shm"] and " - mqueue " in mounts["/dev/mqueue"]

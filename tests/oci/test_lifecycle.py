@@ -284,6 +284,8 @@ def test_features_and_version() -> None:
     document = json.loads(result.stdout)
     assert document["ociVersionMin"] == "1.0.0"
     assert "pid" in document["linux"]["namespaces"]
+    assert document["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                                 "poststop"]  # as runc's
     version = subprocess.run([sys.executable, "-m", "lxcframe.oci.cli", "--version"], capture_output=True,
                              text=True, env=env, check=True, timeout=TIMEOUT)
     assert version.stdout.startswith("lxcframe-oci version ")

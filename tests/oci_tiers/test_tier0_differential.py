@@ -119,6 +119,63 @@ def test_lifecycle(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path
     _differential(runtime, oci, busybox_rootfs, lifecycle, LIFECYCLE)
 
 
+# --- hooks: each point, in order, with the state on its stdin --------------------------------------
+
+#: A hook's record: its point, the status and pid of the state it read (``sh -c HOOK sh POINT LOG``);
+#: runs on the host and, for startContainer, in the container (busybox).
+HOOK = ('state=$(cat); status=$(echo "$state" | sed -n \'s/.*"status": *"\\([a-z]*\\)".*/\\1/p\'); '
+        'pid=$(echo "$state" | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); echo "$1 $status ${pid:-none}" >> "$2"')
+
+
+def hooks(oci: Oci, rootfs: Path) -> Transcript:
+    t, cid = Transcript(), "tier0-hooks"
+    log = oci.work / "hooks.log"
+    bundle = _bundle(oci, rootfs, cid, ["sh", "-c", "exit 2"], ANNOTATIONS)
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/log", "type": "bind", "source": str(oci.work), "options": ["rbind"]})
+    # poststart is left out: runc 1.1 runs it within create.
+    config["hooks"] = {point: [{"path": "/bin/sh", "args": ["sh", "-c", HOOK, "sh", point, where]}]
+                       for point, where in (("prestart", str(log)), ("createRuntime", str(log)),
+                                            ("createContainer", str(log)), ("startContainer", "/log/hooks.log"),
+                                            ("poststop", str(log)))}
+    (bundle / "config.json").write_text(json.dumps(config, indent=2))
+    launched, pid_file = oci.create(cid, bundle)
+    created = launched.answer()
+    t.note(f"create stderr: {created.stderr} log: {created.log}")
+    t.add("create", created.rc)
+    init = read_pid(pid_file)
+
+    def records() -> str:
+        text = log.read_text() if log.exists() else ""
+        return " | ".join(line.replace(f" {init}", " init") for line in text.splitlines())
+
+    t.add("hooks after create", records())
+    t.add("start", oci.call("start", cid).rc)
+    t.add("init status", launched.exit_of(init))
+    t.add("hooks after start", records())
+    t.add("delete", oci.call("delete", cid).rc)
+    t.add("hooks after delete", records())
+    return t
+
+
+HOOKS = [
+    ("create", "0"),
+    ("hooks after create", "prestart creating init | createRuntime creating init | createContainer creating 1"),
+    ("start", "0"),
+    ("init status", "exit 2"),
+    ("hooks after start", "prestart creating init | createRuntime creating init | createContainer creating 1 | "
+                          "startContainer created 1"),
+    ("delete", "0"),
+    ("hooks after delete", "prestart creating init | createRuntime creating init | createContainer creating 1 | "
+                           "startContainer created 1 | poststop stopped none"),
+]
+
+
+@pytest.mark.parametrize("runtime", runtime_params())
+def test_hooks(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path) -> None:
+    _differential(runtime, oci, busybox_rootfs, hooks, HOOKS)
+
+
 # --- a terminal: the pty master sent over --console-socket, for the init and for an exec ------------
 
 
