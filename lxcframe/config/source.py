@@ -39,6 +39,9 @@ class ConfigSource:
     umask: int | None = None
     #: Kept for the caller (an OCI state's ``annotations``); none changes how the container runs.
     annotations: tuple[tuple[str, str], ...] = ()
+    #: The source's own lifecycle hooks, which the runtime reading it runs at its points (an OCI
+    #: bundle's ``hooks``: :class:`lxcframe.oci.oci_hooks.BundleHooks`); ``None`` when it has none.
+    hooks: Any = None
 
     def lines(self) -> list[tuple[str, str]]:
         """The lines as (key, value) pairs, in order."""

@@ -118,7 +118,7 @@ class Bundle:
         runtime does itself (the exact arguments, the terminal, the umask, the annotations)."""
         return ConfigSource(self.config_path, tuple(self.checked_entries(registry)), directory=self.directory,
                             args=self.args, terminal=self.terminal, console_size=self.console_size,
-                            umask=self.umask, annotations=self.annotations)
+                            umask=self.umask, annotations=self.annotations, hooks=self.hooks)
 
 
 def load_bundle(bundle_dir: str, container_id: str, registry: KeyRegistry | None = None, *,

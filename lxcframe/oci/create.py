@@ -32,7 +32,7 @@ from lxcframe.errors import StageError
 from lxcframe.hooks import hookimpl
 from lxcframe.log import bound_container, get_logger
 from lxcframe.monitor import _MonitorCore, _record_state, status_text
-from lxcframe.oci.oci_hooks import OciHooks
+from lxcframe.oci.oci_hooks import BundleHooks, OciHooks
 from lxcframe.oci.oci_hooks import save as save_hooks
 from lxcframe.oci.store import OciError, OciState, Store
 from lxcframe.stages import Barrier
@@ -216,8 +216,9 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
             os.umask(bundle.umask)  # process.user.umask: init inherits it through the fork
         plan = build_plan(plugins, container_id, store.root, config, bundle.args, "foreground")
         save_request(directory, StartRequest.for_plan(plan, plugins, detach=False))
-        hooks.configure(bundle.hooks, bundle.directory, dict(bundle.annotations))
-        save_hooks(directory, bundle.hooks)
+        bundle_hooks = bundle.hooks if bundle.hooks is not None else BundleHooks()
+        hooks.configure(bundle_hooks, bundle.directory, dict(bundle.annotations))
+        save_hooks(directory, bundle_hooks)
         try:
             state = create_container(store, container_id, plugins, plan, bundle.directory,
                                      dict(bundle.annotations), fifo_fd, hooks)

@@ -14,9 +14,10 @@ import contextlib
 import os
 import select
 import signal
+from typing import Any
 
 from lxcframe import syscalls, transfer
-from lxcframe.oci.store import OciError, OciState, Store
+from lxcframe.oci.store import OciError, Store
 
 START_FILE = "start.json"
 
@@ -27,23 +28,47 @@ def save_request(directory: str, request: object) -> None:
         handle.write(transfer.dumps(request))
 
 
-def end_container(store: Store, state: OciState) -> None:
+def end_container(store: Store, container_id: str, plugins: Any = None) -> None:
     """Release what the container's start made; its directory removed even when a step failed
-    (logged), as runc's delete removes its state whatever its cgroup removal said."""
+    (logged), as runc's delete removes its state whatever its cgroup removal said. ``plugins``, the
+    command's, end it when the start was made with the same selection (not loaded a second time)."""
     from lxcframe import after_stop, start_request
 
-    directory = store.directory(state.id)
+    directory = store.directory(container_id)
     try:
         with open(os.path.join(directory, START_FILE), "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
         data = None
+
+    def load(selection: Any, environ: dict[str, str]) -> Any:
+        if plugins is not None and selection == start_request.PluginSelection.of(plugins):
+            return plugins
+        return selection.load(environ)
+
     try:
         if data is not None:
-            request, plugins = start_request.decode(transfer.parse_json(data))
-            after_stop.end_container(request, plugins, None, {})
+            request, loaded = start_request.decode(transfer.parse_json(data), load)
+            after_stop.end_container(request, loaded, None, {})
     finally:
-        store.remove(state.id)
+        store.remove(container_id)
+
+
+def end_unfinished(store: Store, container_id: str, plugins: Any = None) -> None:
+    """``delete --force`` of a container whose ``create`` did not finish (killed, or still running): the
+    ``create`` process and the init lxcframe's record names are killed, then what the start made so far
+    (on record from its first step) is released as for any container."""
+    from lxcframe import state as st
+
+    try:
+        recorded = st.read_state(store.root, container_id)
+    except Exception:  # a record gone bad is not acted on: the directory still goes
+        recorded = None
+    if recorded is not None:
+        for pid, start in ((recorded.monitor_pid, recorded.monitor_start), (recorded.init_pid, recorded.init_start)):
+            if pid and start and pid != os.getpid():
+                kill_and_wait(pid, start)
+    end_container(store, container_id, plugins)
 
 
 def kill_and_wait(pid: int, pid_start: int, timeout: float = 10.0) -> None:

@@ -100,7 +100,7 @@ def kill(store: Store, container_id: str, signum: int, all_processes: bool, plug
 
 def delete(store: Store, container_id: str, force: bool, plugins: Any) -> None:
     from lxcframe.oci import oci_hooks
-    from lxcframe.oci.ending import end_container, kill_and_wait
+    from lxcframe.oci.ending import end_container, end_unfinished, kill_and_wait
 
     if not store.exists(container_id):
         if force:
@@ -111,7 +111,7 @@ def delete(store: Store, container_id: str, force: bool, plugins: Any) -> None:
     except OciError:
         if not force:
             raise
-        store.remove(container_id)  # a create that never finished
+        end_unfinished(store, container_id, plugins)  # a create that never finished
         return
     current = status(store, state, plugins)
     if current != STOPPED:
@@ -121,7 +121,7 @@ def delete(store: Store, container_id: str, force: bool, plugins: Any) -> None:
             call_hook(plugins, "lxcframe_freeze", firstresult=True, state=lxc_state(store, state), frozen=False)
         kill_and_wait(state.pid, state.pid_start)
     hooks = oci_hooks.load(store.directory(container_id))
-    end_container(store, state)
+    end_container(store, container_id, plugins)
     oci_hooks.after_delete(hooks, state)
 
 

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from ..oci_tiers.runtimes import make_busybox_rootfs
-from .test_lifecycle import CHECKOUT, RUNC, RUNTIMES, Runtime
+from .test_lifecycle import CHECKOUT, RUNC, RUNTIMES, TIMEOUT, Runtime
 
 #: A file only the container's root has: a hook that sees it at / runs inside the container.
 MARKER = "oci-hooks-rootfs"
@@ -364,3 +365,56 @@ def test_a_hook_that_reads_no_state_is_no_failure(runtime: Runtime) -> None:
     assert (out / "process").read_text() == "ran\n"
     assert runtime.run("delete", "u").returncode == 0
     assert (out / "order").read_text().split() == ["createRuntime", "createContainer", "startContainer", "poststop"]
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+            found.update(int(word) for word in handle.read().split())
+    return found
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("runtime", ["lxcframe"], indirect=True)
+def test_delete_force_of_a_create_killed_halfway_leaves_nothing(runtime: Runtime) -> None:
+    out = runtime.tmp / "out"
+    out.mkdir()
+    marker = out / "hook.pid"
+    # createRuntime holds create in the middle of the start: cgroups made, init forked and waiting.
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {marker}; exec sleep {SLEEP}"]}
+    bundle = hooked_bundle(runtime, out, {"createRuntime": [hook]}, name="k")
+    runtime.ids.append("k")
+    creating = subprocess.Popen([*runtime.argv, "create", "--bundle", str(bundle), "k"], env=runtime.env,
+                                **_devnull())
+    hook_pid = None
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert creating.poll() is None and time.monotonic() < deadline, "create did not reach the hook"
+            time.sleep(0.02)
+        hook_pid = int(marker.read_text())
+        [init] = _children(creating.pid) - {hook_pid}
+        assert _leftovers(runtime, "k", "k") != []  # its directory and cgroups are there
+        creating.kill()
+        creating.wait(TIMEOUT)
+    finally:
+        if hook_pid is not None:
+            os.kill(hook_pid, signal.SIGKILL)
+        if creating.poll() is None:
+            creating.kill()
+            creating.wait(TIMEOUT)
+    assert runtime.run("state", "k").returncode == 1  # no state.json: not a container yet
+    done = runtime.run("delete", "--force", "k")
+    assert done.returncode == 0, done.stderr
+    assert _wait_gone(init)
+    assert _leftovers(runtime, "k", "k") == []
+    assert not any((runtime.root / ".run").glob("**/k"))  # lxcframe's own records of it
