@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--no-new-keyring", action="store_true", help="accepted and ignored")
     create.add_argument("id")
 
+    run = commands.add_parser("run", help="create and start a container; wait for it unless --detach")
+    run.add_argument("--bundle", "-b", default=".")
+    run.add_argument("--pid-file")
+    run.add_argument("--console-socket")
+    run.add_argument("--detach", "-d", action="store_true")
+    run.add_argument("--keep", action="store_true", help="do not delete the container once it stopped")
+    run.add_argument("--no-pivot", action="store_true", help="accepted and ignored")
+    run.add_argument("--no-new-keyring", action="store_true", help="accepted and ignored")
+    run.add_argument("id")
+
     for name, text in (("start", "start a created container"), ("pause", "freeze every process"),
                        ("resume", "thaw a paused container")):
         commands.add_parser(name, help=text).add_argument("id")
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(version_text())
         return 0
     if options.command is None:
-        report("no command given (create, start, state, kill, delete, exec, pause, resume, ps, update, features)")
+        report("no command given (create, run, start, state, kill, delete, exec, pause, resume, ps, update, features)")
         return 1
     try:
         return _run(options)
@@ -154,6 +164,11 @@ def _run(options: argparse.Namespace) -> int:
 
         create(store, options.id, options.bundle, options.pid_file, options.console_socket)
         return 0
+    if command == "run":
+        from lxcframe.oci.run_command import run
+
+        return run(store, options.id, options.bundle, options.pid_file, options.console_socket,
+                   detach=options.detach, keep=options.keep, plugins=_plugins)
     from lxcframe.oci import lifecycle
 
     if command == "exec":

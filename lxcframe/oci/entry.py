@@ -7,10 +7,10 @@ warm server of the ``--root`` (its run directory is ``<root>/.run``), as the ``l
 line's do (:mod:`lxcframe.thin_client`): a worker forked from the server runs them with the caller's
 stdio, working directory, environment and umask, and the caller ends with its exit status.
 
-``create`` and ``exec`` stay in the caller's process: the container's init, and an executed process,
-must be this process's children, so that they are reparented to the caller's subreaper (conmon, the
-containerd shim), which reaps them. ``create`` starts the server (without waiting for it) so that the
-commands after it find it warm. ``LXCFRAME_SERVER=0`` runs every command in its own process.
+``create``, ``run`` and ``exec`` stay in the caller's process: the container's init, and an executed
+process, must be this process's children, so that they are reparented to the caller's subreaper
+(conmon, the containerd shim), which reaps them. ``create`` (and ``run``) starts the server, without
+waiting for it, so that the commands after it find it warm. ``LXCFRAME_SERVER=0`` runs every command in its own process.
 
 This module imports only the standard library's ``os`` and ``sys`` until it knows where the command runs.
 """
@@ -46,7 +46,7 @@ def run(argv: list[str], *, here: bool = False) -> int:
             code = thin_client.run(["oci", *argv])
             if code is not None:
                 return code
-        elif command == "create" and os.geteuid() == 0:
+        elif command in ("create", "run") and os.geteuid() == 0:
             _start_server()
     from lxcframe.oci.cli import main as oci_main
 

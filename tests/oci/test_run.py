@@ -1,0 +1,68 @@
+"""``run``: create and start in one command that waits for the container, passes signals on to it,
+deletes it and exits with its status; ``--detach`` leaves it running; on runc and lxcframe-oci alike."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_lifecycle import TIMEOUT, Runtime, rootfs, runtime  # noqa: F401 (fixtures)
+
+
+def test_run_waits_and_exits_with_the_containers_status(runtime: Runtime) -> None:  # noqa: F811
+    bundle = runtime.bundle(["sh", "-c", "echo from-the-container; exit 3"])
+    done = runtime.run("run", "--bundle", str(bundle), "r1", stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stdout) == (3, "from-the-container\n"), done.stderr
+    assert runtime.run("state", "r1").returncode == 1  # deleted once it stopped
+
+
+def test_run_keep_leaves_the_stopped_container(runtime: Runtime) -> None:  # noqa: F811
+    bundle = runtime.bundle(["true"])
+    runtime.ids.append("r2")
+    done = runtime.run("run", "--keep", "--bundle", str(bundle), "r2", stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert runtime.state("r2")["status"] == "stopped"
+    assert runtime.run("delete", "r2").returncode == 0
+
+
+def test_run_detach_leaves_it_running(runtime: Runtime) -> None:  # noqa: F811
+    bundle = runtime.bundle(["sleep", "100"])
+    runtime.ids.append("r3")
+    # The container keeps run's stdio: not pipes this test would wait on.
+    done = subprocess.run([*runtime.argv, "run", "--detach", "--bundle", str(bundle), "r3"], env=runtime.env,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=TIMEOUT, check=False)
+    assert done.returncode == 0
+    assert runtime.state("r3")["status"] == "running"
+    assert runtime.run("kill", "r3", "KILL").returncode == 0
+    assert runtime.wait_status("r3", "stopped")["status"] == "stopped"
+    assert runtime.run("delete", "r3").returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_run_passes_its_signals_on_to_the_container(runtime: Runtime, tmp_path: Path,  # noqa: F811
+                                                    signum: signal.Signals) -> None:
+    name = signum.name
+    script = f"trap 'echo got-{name}; exit 7' {name[3:]}; echo ready; while :; do sleep 0.05; done"
+    bundle = runtime.bundle(["sh", "-c", script])
+    running = subprocess.Popen([*runtime.argv, "run", "--bundle", str(bundle), "r4"], env=runtime.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert running.stdout is not None
+        assert running.stdout.readline() == "ready\n"
+        running.send_signal(signum)
+        out, err = running.communicate(timeout=TIMEOUT)
+    finally:
+        if running.poll() is None:
+            runtime.run("delete", "--force", "r4")
+            running.kill()
+            running.wait(TIMEOUT)
+    assert (running.returncode, out) == (7, f"got-{name}\n"), err
+    deadline = time.monotonic() + 10
+    while runtime.run("state", "r4").returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runtime.run("state", "r4").returncode == 1
