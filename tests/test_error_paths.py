@@ -420,7 +420,7 @@ PROBLEMS = [
     _seccomp(f"{SC}:_parse_action:PolicyError:'errno {{}}': expected 0..{{}}", "2\nblacklist\nmkdir errno 5000\n", 3),
     _seccomp(f"{SC}:_parse_action:PolicyError:action 'notify' is not supported (seccomp notify is not implement",
              "2\nblacklist\nmkdir notify\n", 3),
-    _seccomp(f"{SC}:_parse_action:PolicyError:unknown action {{}} (expected kill, errno N, allow or trap)",
+    _seccomp(f"{SC}:_parse_action:PolicyError:unknown action {{}} (expected {{}})",
              "2\nblacklist\nmkdir deny\n", 3),
     _seccomp(f"{SC}:_parse_action:PolicyError:unexpected {{}} after action {{}}", "2\nblacklist\nmkdir kill now\n", 3),
     _seccomp(f"{SC}:_parse_args:PolicyError:unexpected {{}} (arguments are written [index,value,op] or [in",

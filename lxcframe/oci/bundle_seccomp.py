@@ -20,12 +20,11 @@ FIELD = "linux.seccomp"
 POLICY_FILE = "seccomp.policy"
 #: The spec's actions and LXC's words for them (errno's number follows).
 ACTIONS = {"SCMP_ACT_KILL": "kill", "SCMP_ACT_KILL_THREAD": "kill", "SCMP_ACT_TRAP": "trap",
-           "SCMP_ACT_ERRNO": "errno", "SCMP_ACT_ALLOW": "allow"}
-#: Actions LXC's policies have no word for.
+           "SCMP_ACT_ERRNO": "errno", "SCMP_ACT_ALLOW": "allow", "SCMP_ACT_LOG": "log",
+           "SCMP_ACT_KILL_PROCESS": "kill_process"}
+#: Actions the seccomp plugin has no word for.
 REFUSED_ACTIONS = {
-    "SCMP_ACT_KILL_PROCESS": "LXC's policies kill the calling thread only (SCMP_ACT_KILL)",
     "SCMP_ACT_TRACE": "no tracer is attached to a container",
-    "SCMP_ACT_LOG": "LXC's policies have no log action",
     "SCMP_ACT_NOTIFY": "seccomp notification is not implemented",
 }
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",

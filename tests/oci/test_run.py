@@ -3,6 +3,8 @@ deletes it and exits with its status; ``--detach`` leaves it running; on runc an
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import subprocess
 import time
@@ -66,3 +68,20 @@ def test_run_passes_its_signals_on_to_the_container(runtime: Runtime, tmp_path: 
     while runtime.run("state", "r4").returncode == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert runtime.run("state", "r4").returncode == 1
+
+
+@pytest.mark.parametrize(("action", "status"), [("SCMP_ACT_KILL_PROCESS", 128 + signal.SIGSYS),
+                                                ("SCMP_ACT_LOG", 0)])
+def test_seccomp_kill_process_and_log_actions(runtime: Runtime, action: str, status: int) -> None:  # noqa: F811
+    made = f"made-by-{runtime.name}-{action}"  # the root is shared: each run its own directory
+    bundle = runtime.bundle(["mkdir", f"/{made}"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                  "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    try:
+        done = runtime.run("run", "--bundle", str(bundle), "r5", stdin=subprocess.DEVNULL)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (runtime.rootfs / made).rmdir()
+    assert done.returncode == status, done.stderr

@@ -294,3 +294,11 @@ def test_exports_write_into_named_memfds_and_close_them_when_the_export_fails():
     # A listing that is not UTF-8 is still a listing.
     assert builder.export_pfc(builder.Built(ListingFilter(b"# \xff\n"), ("x86_64",), ())) == "# \ufffd\n"
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_log_and_kill_process_reach_libseccomp_as_their_own_actions():
+    built = builder.build(policy_for("2\ndenylist\nmkdir log\nrmdir kill_process\n"), stack=False)
+    assert sorted(decisions(built)) == sorted([
+        ("x86_64", "mkdir", 83, (), "LOG"), ("x86_64", "rmdir", 84, (), "KILL_PROCESS"),
+        ("x86_64", "*", -1, (), "ALLOW"), ("*", "*", -1, (), "KILL"),
+    ])

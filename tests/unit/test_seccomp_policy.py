@@ -66,8 +66,8 @@ def test_errno_action_keeps_the_low_16_bits_over_the_errno_base():
 
 @pytest.mark.parametrize(("action", "name"), [
     (KILL, "kill"), (TRAP, "trap"), (ALLOW, "allow"), (errno_action(0), "errno 0"), (errno_action(13), "errno 13"),
-    (errno_action(4095), "errno 4095"), (0x7FFC0000, "0x7ffc0000"), (0x7FF00005, "0x7ff00005"),
-    (0x00040001, "0x40001"), (0x80000000, "0x80000000"),
+    (errno_action(4095), "errno 4095"), (0x7FFC0000, "log"), (0x7FF00005, "0x7ff00005"),
+    (0x00040001, "0x40001"), (0x80000000, "kill_process"),
 ])
 def test_action_names(action, name):
     assert action_name(action) == name
@@ -93,7 +93,7 @@ def test_action_names(action, name):
     ("1\ndenylist\n", 2, "a version 1 policy must be a whitelist (allowlist)"),
     ("2\ngreylist\n", 2, "unknown policy type 'greylist' (expected blacklist, whitelist, denylist or allowlist)"),
     ("2\nBlacklist\n", 2, "unknown policy type 'Blacklist' (expected blacklist, whitelist, denylist or allowlist)"),
-    ("2\nblacklist bogus\n", 2, "unknown action 'bogus' (expected kill, errno N, allow or trap)"),
+    ("2\nblacklist bogus\n", 2, "unknown action 'bogus' (expected kill, kill_process, errno N, allow, trap or log)"),
     ("2\nblacklist notify\n", 2, "action 'notify' is not supported (seccomp notify is not implemented)"),
     ("2\nwhitelist errno\n", 2, "'errno' needs one number (e.g. 'errno 1')"),
 ])
@@ -169,9 +169,9 @@ def test_rule_actions(line, action):
 @pytest.mark.parametrize(("line", "message"), [
     ("mkdir notify", "action 'notify' is not supported (seccomp notify is not implemented)"),
     ("mkdir notify 3", "action 'notify' is not supported (seccomp notify is not implemented)"),
-    ("mkdir explode", "unknown action 'explode' (expected kill, errno N, allow or trap)"),
-    ("mkdir explode now", "unknown action 'explode now' (expected kill, errno N, allow or trap)"),
-    ("mkdir KILL", "unknown action 'KILL' (expected kill, errno N, allow or trap)"),
+    ("mkdir explode", "unknown action 'explode' (expected kill, kill_process, errno N, allow, trap or log)"),
+    ("mkdir explode now", "unknown action 'explode now' (expected kill, kill_process, errno N, allow, trap or log)"),
+    ("mkdir KILL", "unknown action 'KILL' (expected kill, kill_process, errno N, allow, trap or log)"),
     ("mkdir errno", "'errno' needs one number (e.g. 'errno 1')"),
     ("mkdir errno 1 2", "'errno' needs one number (e.g. 'errno 1')"),
     ("mkdir errno x", "'errno x': not a number"),
@@ -384,7 +384,8 @@ def test_sections_choose_rules_by_host_arch(machine, arch, applying):
     if applying is None:  # [arm] applies there, and its line is not a rule
         err = refusal(SECTIONED, machine)
         assert (err.line, err.message) == (
-            13, "unknown action '!!! not even parsed where it does not apply' (expected kill, errno N, allow or trap)")
+            13, "unknown action '!!! not even parsed where it does not apply' "
+                "(expected kill, kill_process, errno N, allow, trap or log)")
         return
     policy = parse(SECTIONED, machine)
     assert policy.arch == arch
@@ -475,7 +476,8 @@ def test_read_policy_errors_name_the_file(tmp_path: Path):
     bad.write_text("2\nblacklist\nmkdir frobnicate\n")
     with pytest.raises(PolicyError) as info:
         read_policy(str(bad))
-    assert str(info.value) == f"{bad}:3: unknown action 'frobnicate' (expected kill, errno N, allow or trap)"
+    assert str(info.value) == (f"{bad}:3: unknown action 'frobnicate' "
+                               "(expected kill, kill_process, errno N, allow, trap or log)")
 
 
 def test_actions_and_operators_are_the_kernels_and_libseccomps_numbers():

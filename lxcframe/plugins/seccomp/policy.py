@@ -31,6 +31,10 @@ KILL = 0x00000000
 TRAP = 0x00030000
 ERRNO_BASE = 0x00050000
 ALLOW = 0x7FFF0000
+#: Beyond LXC's words (an OCI bundle's SCMP_ACT_LOG and SCMP_ACT_KILL_PROCESS): the syscall runs and
+#: the kernel logs it; the whole process is killed, not only the calling thread.
+LOG = 0x7FFC0000
+KILL_PROCESS = 0x80000000
 
 # Argument comparisons (libseccomp's enum scmp_compare).
 CMP_NE, CMP_LT, CMP_LE, CMP_EQ, CMP_GE, CMP_GT, CMP_MASKED_EQ = range(1, 8)
@@ -94,6 +98,10 @@ def action_name(action: int) -> str:
         return "trap"
     if action == ALLOW:
         return "allow"
+    if action == LOG:
+        return "log"
+    if action == KILL_PROCESS:
+        return "kill_process"
     if action & 0xFFFF0000 == ERRNO_BASE:
         return f"errno {action & 0xFFFF}"
     return hex(action)
@@ -274,6 +282,9 @@ def _parse_rule(path: str, number: int, text: str, default: int) -> Rule:
     return Rule(name, action, args, number)
 
 
+_ACTION_WORDS = "kill, kill_process, errno N, allow, trap or log"
+
+
 def _parse_action(path: str, number: int, words: list[str]) -> int:
     word = words[0]
     if word == "errno":
@@ -287,11 +298,11 @@ def _parse_action(path: str, number: int, words: list[str]) -> int:
         if len(digits) > 4 or not 0 <= int(sign + digits) <= MAX_ERRNO:
             raise PolicyError(path, number, f"'errno {words[1]}': expected 0..{MAX_ERRNO}")
         return errno_action(int(digits))
-    simple = {"kill": KILL, "allow": ALLOW, "trap": TRAP}
+    simple = {"kill": KILL, "allow": ALLOW, "trap": TRAP, "log": LOG, "kill_process": KILL_PROCESS}
     if word == "notify":
         raise PolicyError(path, number, "action 'notify' is not supported (seccomp notify is not implemented)")
     if word not in simple:
-        raise PolicyError(path, number, f"unknown action {' '.join(words)!r} (expected kill, errno N, allow or trap)")
+        raise PolicyError(path, number, f"unknown action {' '.join(words)!r} (expected {_ACTION_WORDS})")
     if len(words) > 1:
         raise PolicyError(path, number, f"unexpected {' '.join(words[1:])!r} after action {word!r}")
     return simple[word]
