@@ -83,19 +83,29 @@ def version(path: str) -> str:
     return first[0].split()[-1] if first else "?"
 
 
-def lifecycle(path: str, root: Path, bundle: Path, number: int) -> float:
-    """create, start, wait for the init, delete; wall ms."""
+#: The commands of a lifecycle, each timed on its own too.
+STEPS = ("create", "start", "delete")
+
+
+def lifecycle(path: str, root: Path, bundle: Path, number: int) -> tuple[float, dict[str, float]]:
+    """create, start, wait for the init, delete; wall ms in all, and of each command."""
     cid = f"bench-{number}"
     pid_file = root.parent / f"{cid}.pid"
+    steps: dict[str, float] = {}
     start = time.perf_counter()
     try:
         _run([path, "--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid],
              output=root.parent / f"{cid}.out")
+        steps["create"] = (time.perf_counter() - start) * 1000.0
         init = int(pid_file.read_text().strip())
+        began = time.perf_counter()
         _run([path, "--root", str(root), "start", cid])
+        steps["start"] = (time.perf_counter() - began) * 1000.0
         os.waitpid(init, 0)  # reparented here: this process is a subreaper
+        began = time.perf_counter()
         _run([path, "--root", str(root), "delete", cid])
-        return (time.perf_counter() - start) * 1000.0
+        steps["delete"] = (time.perf_counter() - began) * 1000.0
+        return (time.perf_counter() - start) * 1000.0, steps
     except Failed:
         subprocess.run([path, "--root", str(root), "delete", "--force", cid], capture_output=True, timeout=TIMEOUT,
                        check=False)
@@ -143,6 +153,7 @@ def main() -> int:
                 tar.add(rootfs, arcname=".")
         rows = ["create+start+delete"] + ([] if args.no_podman else ["podman run --rm /bin/true"])
         samples: dict[tuple[str, str], list[float]] = {(name, row): [] for name, _ in found for row in rows}
+        step_samples: dict[tuple[str, str], list[float]] = {(name, step): [] for name, _ in found for step in STEPS}
         errors: dict[tuple[str, str], str] = {}
         for name, path in found:
             if not args.no_podman:
@@ -157,7 +168,10 @@ def main() -> int:
                     number += 1
                     try:
                         if row == "create+start+delete":
-                            elapsed = lifecycle(path, work / f"root-{name}", bundle, number)
+                            elapsed, steps = lifecycle(path, work / f"root-{name}", bundle, number)
+                            if round_number >= args.warmup:
+                                for step, value in steps.items():
+                                    step_samples[(name, step)].append(value)
                         else:
                             elapsed = podman_run(engines[name])
                     except Failed as err:
@@ -171,6 +185,13 @@ def main() -> int:
         for name, path in found:
             cells = [cell(samples[(name, row)], errors.get((name, row))) for row in rows]
             print(f"| {name} | {version(path)} | " + " | ".join(cells) + " |")
+        print("\nEach command of the lifecycle, median (min–max) ms\n")
+        print("| runtime | " + " | ".join(STEPS) + " |")
+        print("|---|" + "---|" * len(STEPS))
+        for name, _path in found:
+            error = errors.get((name, "create+start+delete"))
+            cells = [cell(step_samples[(name, step)], "see above" if error else None) for step in STEPS]
+            print(f"| {name} | " + " | ".join(cells) + " |")
         if not lxcframe_oci_path():
             print("\nlxcframe-oci: not built (no LXCFRAME_OCI_RUNTIME, none on PATH or in .venv/bin)")
         return 0

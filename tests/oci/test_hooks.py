@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from ..oci_tiers.runtimes import make_busybox_rootfs
-from .test_lifecycle import CHECKOUT, RUNC, RUNTIMES, TIMEOUT, Runtime
+from ..security.test_process_isolation import CALLER, CALLER_BLOCKS  # a caller ignoring and blocking signals
+from .test_lifecycle import RUNTIMES, TIMEOUT, Runtime, runtime_env
 
 #: A file only the container's root has: a hook that sees it at / runs inside the container.
 MARKER = "oci-hooks-rootfs"
@@ -54,16 +55,8 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=RUNTIMES)
 def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:
-    defaults = tmp_path / "oci-default.conf"
-    defaults.write_text("lxc.cgroup.relative = 1\n")
-    host_config = tmp_path / "oci-host.toml"
-    host_config.write_text(f'default_config = "{defaults}"\n')
-    env = dict(os.environ)
-    env["LXCFRAME_HOST_CONFIG"] = str(host_config)
-    env["PYTHONPATH"] = str(CHECKOUT)
+    env = runtime_env(tmp_path, request.param)
     env["RUNTIME_ENV_MARK"] = "from-the-runtime"
-    if request.param == "runc" and not os.access(RUNC, os.X_OK):
-        pytest.fail("runc is missing: scripts/setup-host.sh installs it")
     made = Runtime(request.param, tmp_path, rootfs, env)
     yield made
     made.cleanup()
@@ -285,17 +278,6 @@ def test_a_failing_poststart_hook_only_warns(runtime: Runtime) -> None:
 
 
 # --- signals: nothing of the caller's dispositions reaches into the container -----------------------------------
-
-CALLER_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ)
-CALLER_BLOCKS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH)
-#: A caller as a shell's background job is: signals ignored and blocked, then it executes the runtime.
-CALLER = (
-    "import os, signal, sys\n"
-    f"for signum in {tuple(int(s) for s in CALLER_IGNORES)}: signal.signal(signum, signal.SIG_IGN)\n"
-    f"signal.pthread_sigmask(signal.SIG_BLOCK, {tuple(int(s) for s in CALLER_BLOCKS)})\n"
-    "os.execvp(sys.argv[1], sys.argv[1:])\n"
-)
-
 
 def _mask(signals: tuple[signal.Signals, ...]) -> int:
     return sum(1 << (signum - 1) for signum in signals)

@@ -109,19 +109,21 @@ class Runtime:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(params=RUNTIMES)
-def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:
+def runtime_env(tmp_path: Path, name: str) -> dict[str, str]:
+    """The environment a runtime runs with: this checkout's lxcframe, and a host config whose default
+    lines keep every container below this test's own cgroups (the bundles say so too)."""
+    if name == "runc" and not os.access(RUNC, os.X_OK):
+        pytest.fail("runc is missing: scripts/setup-host.sh installs it")
     defaults = tmp_path / "oci-default.conf"
-    # This test's containers stay below its own cgroups (the bundles say so too).
     defaults.write_text("lxc.cgroup.relative = 1\n")
     host_config = tmp_path / "oci-host.toml"
     host_config.write_text(f'default_config = "{defaults}"\n')
-    env = dict(os.environ)
-    env["LXCFRAME_HOST_CONFIG"] = str(host_config)
-    env["PYTHONPATH"] = str(CHECKOUT)
-    if request.param == "runc" and not os.access(RUNC, os.X_OK):
-        pytest.fail("runc is missing: scripts/setup-host.sh installs it")
-    made = Runtime(request.param, tmp_path, rootfs, env)
+    return {**os.environ, "LXCFRAME_HOST_CONFIG": str(host_config), "PYTHONPATH": str(CHECKOUT)}
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:
+    made = Runtime(request.param, tmp_path, rootfs, runtime_env(tmp_path, request.param))
     yield made
     made.cleanup()
 

@@ -18,7 +18,7 @@ import pytest
 
 from lxcframe.testing import wait_for_supervisor_exit
 
-from .test_lifecycle import CHECKOUT, TIMEOUT, Runtime, _devnull, rootfs  # noqa: F401 (rootfs: a fixture)
+from .test_lifecycle import TIMEOUT, Runtime, _devnull, rootfs, runtime_env  # noqa: F401 (rootfs: a fixture)
 
 #: A module the command's own process imports only when it runs the command itself.
 COMMAND_MODULE = "lxcframe.oci.lifecycle"
@@ -26,12 +26,8 @@ COMMAND_MODULE = "lxcframe.oci.lifecycle"
 
 @pytest.fixture
 def served(tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:  # noqa: F811
-    defaults = tmp_path / "oci-default.conf"
-    defaults.write_text("lxc.cgroup.relative = 1\n")
-    host_config = tmp_path / "oci-host.toml"
-    host_config.write_text(f'default_config = "{defaults}"\n')
-    env = dict(os.environ)
-    env.update(LXCFRAME_HOST_CONFIG=str(host_config), PYTHONPATH=str(CHECKOUT), LXCFRAME_SUPERVISOR_IDLE="5")
+    env = runtime_env(tmp_path, "lxcframe")
+    env["LXCFRAME_SUPERVISOR_IDLE"] = "5"
     env.pop("LXCFRAME_SERVER", None)
     made = Runtime("lxcframe", tmp_path, rootfs, env)
     made.argv = [sys.executable, "-m", "lxcframe.oci.entry", "--root", str(made.root)]
