@@ -214,6 +214,7 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
             raise OciError("--console-socket given but process.terminal is not set")
         if getattr(bundle, "umask", None) is not None:
             os.umask(bundle.umask)  # process.user.umask: init inherits it through the fork
+        _give_fifo_to_container_root(directory, config)
         plan = build_plan(plugins, container_id, store.root, config, bundle.args, "foreground")
         save_request(directory, StartRequest.for_plan(plan, plugins, detach=False))
         bundle_hooks = bundle.hooks if bundle.hooks is not None else BundleHooks()
@@ -231,6 +232,16 @@ def create(store: Store, container_id: str, bundle_dir: str, pid_file: str | Non
     if pid_file:
         write_pid_file(pid_file, state.pid)
     return state
+
+
+def _give_fifo_to_container_root(directory: str, config: Any) -> None:
+    """In a user namespace init opens the exec fifo as the container's root, a host id of the map: the
+    fifo is that id's (still 0600: nobody else's), as runc gives it."""
+    from lxcframe.idmap import container_root
+
+    uid, gid = container_root(config)
+    if (uid, gid) != (0, 0):
+        os.chown(os.path.join(directory, "exec.fifo"), uid, gid)
 
 
 def write_pid_file(path: str, pid: int) -> None:

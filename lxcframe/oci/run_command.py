@@ -31,11 +31,14 @@ def run(store: Store, container_id: str, bundle_dir: str, pid_file: str | None, 
     from lxcframe.oci.create import create
 
     state = create(store, container_id, bundle_dir, pid_file, console_socket)
-    pidfd = syscalls.pidfd_open(state.pid)
+    try:
+        pidfd = syscalls.pidfd_open(state.pid)
+    except OSError:  # init is gone already: its status is reaped below, what it left released
+        pidfd = -1
     previous = {}
 
     def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(OSError):
             syscalls.pidfd_send_signal(pidfd, signum)
 
     try:
@@ -54,7 +57,8 @@ def run(store: Store, container_id: str, bundle_dir: str, pid_file: str | None, 
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        os.close(pidfd)
+        if pidfd >= 0:
+            os.close(pidfd)
     if not keep:
         lifecycle.delete(store, container_id, True, plugins())
     return code

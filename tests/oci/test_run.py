@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ..oci_tiers.runtimes import make_busybox_rootfs
 from .test_lifecycle import TIMEOUT, Runtime, rootfs, runtime  # noqa: F401 (fixtures)
 
 
@@ -85,3 +89,42 @@ def test_seccomp_kill_process_and_log_actions(runtime: Runtime, action: str, sta
         with contextlib.suppress(FileNotFoundError):
             (runtime.rootfs / made).rmdir()
     assert done.returncode == status, done.stderr
+
+
+@pytest.fixture(scope="module")
+def open_rootfs() -> Iterator[Path]:
+    """A busybox root whose every parent directory others may search: the root of a user namespace is
+    nobody on the host (pytest's temporary directories are 0700)."""
+    parent = Path(tempfile.mkdtemp(prefix="lxcframe-oci-userns-", dir="/tmp"))
+    parent.chmod(0o755)
+    try:
+        yield make_busybox_rootfs(parent / "rootfs")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_user_namespace_from_the_bundles_id_maps(runtime: Runtime, open_rootfs: Path) -> None:  # noqa: F811
+    runtime.rootfs = open_rootfs
+    bundle = runtime.bundle(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; "
+                                         "stat -c '%u %g' /bin/busybox; head -1 /sys/fs/cgroup/pids/cgroup.procs"],
+                            devpts=True)  # a /dev of its own
+    config = json.loads((bundle / "config.json").read_text())
+    # No cgroup namespace: cgroupfs cannot be mounted in the user namespace, the container's own cgroup
+    # is bound in its place (its init is pid 1 there).
+    config["mounts"] += [{"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                          "options": ["nosuid", "noexec", "nodev", "ro"]},
+                         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}]
+    config["linux"]["namespaces"].append({"type": "user"})
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = runtime.run("run", "--bundle", str(bundle), "r6", stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    # Root inside is 200000 outside, with the cgroups of a bundle that has no cgroup namespace.
+    assert words[:8] == ["0", "0", "0", "200000", "65536", "0", "200000", "65536"], done.stdout
+    # The root's files, the host's root's: runc shows them as nobody's; lxcframe mounts the root
+    # idmapped (the map applied to its owners), so they are the container's root's.
+    assert words[8:10] == (["65534", "65534"] if runtime.name == "runc" else ["0", "0"]), done.stdout
+    assert words[10:] == ["1"], done.stdout

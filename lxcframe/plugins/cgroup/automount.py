@@ -70,6 +70,8 @@ class CgroupMount:
     data: str | None
     #: A pure cgroup2 host: the unified tree itself goes on /sys/fs/cgroup.
     at_root: bool
+    #: The container's own cgroup in the host's hierarchy: bound instead where cgroupfs cannot be mounted.
+    host_dir: str = ""
 
 
 @attrs.frozen
@@ -83,11 +85,12 @@ def mounts_for_child(placed: list[Placed]) -> CgroupMounts:
     """What the child needs to mount these hierarchies (handed over at the first barrier)."""
     return CgroupMounts(tuple(
         CgroupMount(p.hierarchy.mount_dir, "cgroup2" if p.kind == V2 else "cgroup", p.hierarchy.mount_data,
-                    p.mountpoint.rstrip("/") == CGROUP_ROOT)
+                    p.mountpoint.rstrip("/") == CGROUP_ROOT, p.path(p.init))
         for p in placed))
 
 
-def _mount(ctx: ChildContext, source: str, target: str, fstype: str, flags: int, data: str | None) -> None:
+def _mount(ctx: ChildContext, source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None) -> None:
     fd = open_in_root(ctx.root_fd, target)
     try:
         syscalls.mount(source, fd_path(fd), fstype, flags, data)
@@ -117,4 +120,20 @@ def mount_cgroups(ctx: ChildContext) -> None:
     flags = _FLAGS | (syscalls.MS_RDONLY if spec.mode == "ro" else 0)
     for m in mounts:
         target = CGROUP_ROOT if m.at_root else f"{CGROUP_ROOT}/{m.dir}"
-        _mount(ctx, m.fstype, target, m.fstype, flags, m.data)
+        try:
+            _mount(ctx, m.fstype, target, m.fstype, flags, m.data)
+        except PermissionError:
+            if not m.host_dir:
+                raise
+            # In a user namespace whose cgroup namespace is the host's (an OCI bundle without one), the
+            # kernel refuses cgroupfs: the container's own cgroup is bound from the host's hierarchy
+            # instead, as runc does, which is what a fresh mount in a cgroup namespace would show.
+            _bind(ctx, m.host_dir, target, read_only=spec.mode == "ro")
+
+
+def _bind(ctx: ChildContext, source: str, target: str, *, read_only: bool) -> None:
+    _mount(ctx, source, target, None, syscalls.MS_BIND, None)
+    if read_only:
+        # Opened again: the bound tree's root, not the directory under it. The host mount's nosuid,
+        # nodev and noexec are locked in a user namespace: kept.
+        _mount(ctx, None, target, None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY | _FLAGS, None)
