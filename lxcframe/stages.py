@@ -198,6 +198,9 @@ PLUGIN_ORDER: dict[str, tuple[Placement, ...]] = {
         Placement("seccomp", "last", "the filter last: it may deny what the other steps do"),
     ),
     "lxcframe_child_pre_exec": (
+        Placement("core", "first", "init stops being dumpable before anything of the container's runs beside it "
+                                   "(lxc.hook.start, an OCI startContainer hook): its descriptors, environment "
+                                   "and mappings are the host's"),
         Placement("hooks", "last", "lxc.hook.start is the last thing before init (on the console the console "
                                    "plugin made stdio), then the ambient capabilities raised for the hooks "
                                    "are cleared"),

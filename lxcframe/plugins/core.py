@@ -252,6 +252,13 @@ def lxcframe_child_pre_pivot(ctx: ChildContext) -> None:
 
 @hookimpl
 def lxcframe_child_pre_exec(ctx: ChildContext) -> None:
+    # Until it executes the payload init is a process of ours in the container's pid namespace, holding
+    # host descriptors and mapping host files, with the runtime's command line and environment: what the
+    # container may run beside it from here on (a start hook of its own) must not reach them through
+    # /proc/1. Not dumpable, its descriptors and mappings need CAP_SYS_PTRACE; its environ and cmdline
+    # are readable still, so they are blanked. The payload is dumpable again once executed.
+    syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+    syscalls.blank_initial_arguments_and_environment()
     part = ctx.plan.part_or_none(CorePart)
     if part is not None and part.sched_core:
         # Inherited through fork and exec: init's cookie is every later process's of the container.

@@ -87,6 +87,25 @@ def set_process_name(name: str) -> None:
     prctl(PR_SET_NAME, ctypes.addressof(buffer))
 
 
+def blank_initial_arguments_and_environment() -> None:
+    """Overwrite with NULs the argument and environment strings the kernel gave this process at its
+    exec, which ``/proc/PID/cmdline`` and ``/proc/PID/environ`` show (Python's ``sys.argv`` and
+    ``os.environ`` are copies of them and stay as they were, and so does what a child inherits)."""
+    with open("/proc/self/stat", "rb") as handle:
+        # After the command name in parentheses, which may hold anything: fields 48 to 51 are
+        # arg_start, arg_end, env_start and env_end (proc(5)).
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    arg_start, arg_end, env_start, env_end = (int(value) for value in fields[45:49])
+    for start, end in ((arg_start, arg_end), (env_start, env_end)):
+        if 0 < start < end:
+            ctypes.memset(start, 0, end - start)
+    # The C library's environment pointed into those strings: it is built again from os.environ, in
+    # memory of its own, for what this process still executes without an environment of its own.
+    _libc().clearenv()
+    for key, value in os.environ.items():
+        os.putenv(key, value)
+
+
 def set_pdeathsig(sig: int) -> None:
     """Ask for ``sig`` when the parent thread dies."""
     prctl(PR_SET_PDEATHSIG, sig)

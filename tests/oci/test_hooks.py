@@ -400,3 +400,42 @@ def test_delete_force_of_a_create_killed_halfway_leaves_nothing(runtime: Runtime
     assert _wait_gone(init)
     assert _leftovers(runtime, "k", "k") == []
     assert not any((runtime.root / ".run").glob("**/k"))  # lxcframe's own records of it
+
+
+#: Run by a startContainer hook, a binary of the container's own: what of its init (the runtime's process,
+#: pid 1 until it executes the payload) it can reach.
+PROBE_INIT = """
+readlink /proc/1/fd/2 > /out/fd 2>&1; echo "rc=$?" >> /out/fd
+head -c 0 /proc/1/fd/2 > /out/open 2>&1; echo "rc=$?" >> /out/open
+cat /proc/1/environ > /out/environ 2>&1; echo "rc=$?" >> /out/environ
+readlink /proc/1/exe > /out/exe 2>&1; echo "rc=$?" >> /out/exe
+ls /proc/1/map_files > /out/maps 2>&1; echo "rc=$?" >> /out/maps
+"""
+
+
+#: runc spec's capabilities: no CAP_SYS_PTRACE, which would let the container trace what is not dumpable.
+DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+# runc 1.1 runs startContainer hooks from its init with all its capabilities: they read its descriptors.
+@pytest.mark.parametrize("runtime", ["lxcframe"], indirect=True)
+def test_a_start_container_hook_of_the_image_cannot_reach_the_runtimes_init(runtime: Runtime) -> None:
+    out = runtime.tmp / "out"
+    out.mkdir()
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", PROBE_INIT]}
+    bundle = hooked_bundle(runtime, out, {"startContainer": [hook]}, args=["true"], name="p")
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["capabilities"] = {kind: DEFAULT_CAPS for kind in ("bounding", "effective", "permitted")}
+    (bundle / "config.json").write_text(json.dumps(config))
+    status, error = create(runtime, "p", bundle)
+    assert status == 0, error
+    assert runtime.run("start", "p").returncode == 0
+    seen = {name: (out / name).read_text() for name in ("fd", "open", "environ", "exe", "maps")}
+    # Neither its descriptors (create's stderr: a host file), nor its environment (the runtime's, the
+    # host's), nor its executable and mappings (host files): init is not dumpable while anything of the
+    # container runs beside it.
+    for name in ("fd", "open", "exe"):
+        assert seen[name].endswith("rc=1\n"), f"{name}: {seen[name]}"
+    assert "=" not in seen["environ"].replace("rc=", ""), seen["environ"]  # unreadable, or blanked
+    assert seen["maps"] == "rc=0\n", seen["maps"]  # the directory lists no mapping
+    assert "from-the-runtime" not in "".join(seen.values())

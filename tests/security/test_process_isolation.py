@@ -449,6 +449,34 @@ def test_start_hook_and_init_get_default_signals_not_the_callers(make_container,
         assert _probed(pre_start) == DEFAULT_SIGNALS, "lxc.hook.pre-start of the monitor"
 
 
+#: An lxc.hook.start script of the container's own: what of init (pid 1, ours until it executes the
+#: payload) it reaches through /proc/1.
+START_HOOK_PROBE = """#!/bin/sh
+{ readlink /proc/1/fd/2; echo "fd=$?"; head -c 0 /proc/1/fd/2; echo "open=$?"; cat /proc/1/environ; echo "environ=$?"
+  readlink /proc/1/exe; echo "exe=$?"; } > /probe.out 2>/dev/null
+"""
+
+
+def test_a_start_hook_of_the_container_cannot_reach_init(make_container):
+    """The hook is the container's code running beside init: init is not dumpable by then, so without
+    CAP_SYS_PTRACE its host descriptors, the runtime's environment and its executable are out of reach."""
+    container = make_container("hookreach", config=(("lxc.hook.start", "/probe.sh"), ("lxc.cap.drop", "sys_ptrace"),
+                                                    ("lxc.init.cmd", "/bin/true")))
+    rootfs = _rootfs(container)
+    script = os.path.join(rootfs, "probe.sh")
+    with open(script, "w", encoding="ascii") as handle:
+        handle.write(START_HOOK_PROBE)
+    os.chmod(script, 0o755)
+    assert container.start(foreground=True) == 0
+    with open(os.path.join(rootfs, "probe.out"), encoding="utf-8", errors="replace") as handle:
+        seen = handle.read()
+    assert [line for line in seen.splitlines() if line.split("=")[0] in ("fd", "open", "exe")] == [
+        "fd=1", "open=1", "exe=1"], seen
+    # /proc/PID/environ stays readable to the same user without CAP_SYS_PTRACE: init blanked it.
+    assert [line for line in seen.replace("\0", "").splitlines() if "=" in line and not line.startswith(
+        ("fd=", "open=", "environ=", "exe="))] == [], seen
+
+
 def test_execute_command_gets_default_signals_not_the_callers(make_container, sigprobe, lxcpath):
     """The command of ``execute`` is tini's child; tini restores the mask it got from the init child."""
     container = make_container("sigexe")
