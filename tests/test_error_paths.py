@@ -819,6 +819,8 @@ ALLOWED: dict[str, str] = {
         "the kernel loaded and attached a program of the same type at the start (or the first change probed it); "
         "a refusal now (out of memory) cannot be brought about from a test"),
     f"{CG}.live_devices:_change:<re-raise>:": "the record could not be written: the new program is detached again",
+    f"{CG}.automount:mount_cgroups:<re-raise>:": "the kernel's refusal of cgroupfs where no host cgroup can be bound "
+        "instead (the bind itself is what tests/oci/test_run.py's user namespace case runs)",
     "lxcframe.plugins.netns.host:_lower_device:<re-raise>:": "re-raise of a device creation error other than the "
         "kernel not knowing the type",
     "lxcframe.plugins.netns.routing:_read_sysctl:RuntimeError:cannot read {}: {}": "the link was found just before: "

@@ -263,7 +263,7 @@ EXPECTED_BUILTIN_ORDER = {
                                  "mount-injection", "prlimit"],
     "lxcframe_start_host": ["hooks"],
     "lxcframe_child_security": ["apparmor", "caps", "seccomp"],
-    "lxcframe_child_pre_exec": ["console", "core", "hooks"],
+    "lxcframe_child_pre_exec": ["core", "console", "hooks"],
     "lxcframe_post_start": ["console"],
     "lxcframe_stopped": ["console", "hooks"],
     "lxcframe_post_stop": ["hooks", "ephemeral"],

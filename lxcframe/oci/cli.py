@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from lxcframe.oci.entry import DEFAULT_ROOT
+from lxcframe.oci.layout import DEFAULT_ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,7 +131,7 @@ def _text(err: BaseException) -> str:
 
 def _setup(options: argparse.Namespace) -> Any:
     from lxcframe.log import HUB
-    from lxcframe.oci.entry import RUN_DIR
+    from lxcframe.oci.layout import RUN_DIR
     from lxcframe.oci.store import Store
     from lxcframe.run_root import RUN_ROOT_ENV
 

@@ -12,7 +12,8 @@ process, must be this process's children, so that they are reparented to the cal
 (conmon, the containerd shim), which reaps them. ``create`` (and ``run``) starts the server, without
 waiting for it, so that the commands after it find it warm. ``LXCFRAME_SERVER=0`` runs every command in its own process.
 
-This module imports only the standard library's ``os`` and ``sys`` until it knows where the command runs.
+This module imports only the standard library's ``os`` and ``sys`` (and the names of ``--root``'s layout)
+until it knows where the command runs.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
-#: Where containers' state lives without ``--root`` (runc's is /run/runc).
-DEFAULT_ROOT = "/run/lxcframe-oci"
-#: The directory below ``--root`` that is lxcframe's run directory (the server's socket, state records).
-RUN_DIR = ".run"
+from lxcframe.oci.layout import DEFAULT_ROOT, RUN_DIR
+
 #: Commands a worker of the server runs.
 SERVED = frozenset(("start", "state", "kill", "delete", "pause", "resume", "ps", "update", "list"))
 #: Global options that take a value as the next word.

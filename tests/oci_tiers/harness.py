@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from lxcframe.oci.entry import RUN_DIR
+from lxcframe.oci.layout import RUN_DIR
 from lxcframe.testing import wait_for_supervisor_exit
 
 from .runtimes import REPOSITORY

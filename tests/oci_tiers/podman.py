@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from lxcframe.oci.entry import RUN_DIR
+from lxcframe.oci.layout import RUN_DIR
 from lxcframe.testing import wait_for_supervisor_exit
 
 IMAGE = "localhost/lxcframe-bb:test"

@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,7 +115,8 @@ def test_exec_errors_map(podman: Podman, command: str, rc: int) -> None:
 
 
 def test_stats_and_top_read_the_cgroups(podman: Podman) -> None:
-    _ok(podman(*podman.run_args("-d", "--name", "t1s", IMAGE, "sh", "-c", "while :; do sleep 0.1; done")))
+    # One long sleep: a short one in a loop leaves moments with no sleep process for top to see.
+    _ok(podman(*podman.run_args("-d", "--name", "t1s", IMAGE, "sh", "-c", "while :; do sleep 3600; done")))
     inspect = json.loads(_ok(podman("inspect", "t1s")).stdout)[0]
     cid = inspect["Id"]
     cgroup = f"/{podman.cgroup_parent}/libpod-{cid}"
@@ -124,7 +126,12 @@ def test_stats_and_top_read_the_cgroups(podman: Podman) -> None:
     assert memory == [cgroup], "the runtime must honour linux.cgroupsPath literally"
     stats = json.loads(_ok(podman("stats", "--no-stream", "--format", "json", "t1s")).stdout)
     assert stats and stats[0]["id"].startswith(cid[:12]) and stats[0]["pids"] not in ("0", "", 0), stats
-    top = _ok(podman("top", "t1s", "pid", "comm")).stdout
+    deadline = time.monotonic() + 10
+    while True:  # the shell may not have started its sleep yet
+        top = _ok(podman("top", "t1s", "pid", "comm")).stdout
+        if "sleep" in top or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert "sh" in top and "sleep" in top, top
     _ok(podman("rm", "-f", "-t", "0", "t1s"))
 
