@@ -12,12 +12,13 @@ process, must be this process's children, so that they are reparented to the cal
 (conmon, the containerd shim), which reaps them. ``create`` (and ``run``) starts the server, without
 waiting for it, so that the commands after it find it warm. ``LXCFRAME_SERVER=0`` runs every command in its own process.
 
-This module imports only the standard library's ``os`` and ``sys`` (and the names of ``--root``'s layout)
-until it knows where the command runs.
+This module imports only the standard library's ``gc``, ``os`` and ``sys`` (and the names of
+``--root``'s layout) until it knows where the command runs.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -47,6 +48,10 @@ def run(argv: list[str], *, here: bool = False) -> int:
                 return code
         elif command in ("create", "run") and os.geteuid() == 0:
             _start_server()
+    # As the lxcframe command's: no cyclic collection while the command imports and registers the
+    # plugins (none of it is garbage); a create is over before it would matter, and a run that waits
+    # for its container turns it on again (lxcframe.oci.run_command).
+    gc.disable()
     from lxcframe.oci.cli import main as oci_main
 
     return oci_main(argv)

@@ -10,6 +10,7 @@ started and init is reparented to the caller's subreaper, as after ``create``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -53,6 +54,8 @@ def run(store: Store, container_id: str, bundle_dir: str, pid_file: str | None, 
             raise
         if detach:
             return 0
+        gc.freeze()  # what is loaded lives as long as this process: out of the collector's way
+        gc.enable()
         code = _reap(state.pid)
     finally:
         for signum, handler in previous.items():
