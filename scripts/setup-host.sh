@@ -53,3 +53,6 @@ fi
 # Not editable: an editable install's import hook costs every command ~15 ms; tests import the
 # working tree (they run from the repository root) and reinstalling is part of every run.
 .venv/bin/python -m pip install -q --force-reinstall --no-deps . && .venv/bin/python -m pip install -q '.[test]'
+# podman, containerd and Kubernetes call a runtime by its path: lxcframe-oci is found on PATH (the
+# README's podman line asks `command -v lxcframe-oci`), pointing at this checkout's virtualenv.
+ln -sfn "$PWD/.venv/bin/lxcframe-oci" /usr/local/bin/lxcframe-oci
