@@ -16,6 +16,7 @@ NAMESPACES = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
 
 
 def features() -> dict[str, Any]:
+    from lxcframe.oci.bundle_seccomp import ACTIONS, OPERATORS
     from lxcframe.oci.oci_hooks import HOOK_NAMES
 
     return {
@@ -26,6 +27,9 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": list(NAMESPACES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            # The actions and operators the translator takes; no flag (linux.seccomp.flags is refused).
+            "seccomp": {"enabled": True, "actions": sorted(ACTIONS), "operators": list(OPERATORS),
+                        "knownFlags": [], "supportedFlags": []},
         },
         "annotations": {"io.github.lxcframe.version": __version__},
     }

@@ -288,6 +288,9 @@ def test_features_and_version() -> None:
     assert "pid" in document["linux"]["namespaces"]
     assert document["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                                  "poststop"]  # as runc's
+    seccomp = document["linux"]["seccomp"]
+    assert seccomp["enabled"] and {"SCMP_ACT_ERRNO", "SCMP_ACT_LOG", "SCMP_ACT_KILL_PROCESS"} <= set(seccomp["actions"])
+    assert "SCMP_ACT_NOTIFY" not in seccomp["actions"] and seccomp["supportedFlags"] == []
     version = subprocess.run([sys.executable, "-m", "lxcframe.oci.cli", "--version"], capture_output=True,
                              text=True, env=env, check=True, timeout=TIMEOUT)
     assert version.stdout.startswith("lxcframe-oci version ")
