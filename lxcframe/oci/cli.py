@@ -17,6 +17,9 @@ from typing import Any
 
 from lxcframe.oci.layout import DEFAULT_ROOT
 
+#: The status of a command whose reader went away, as a shell reports a death by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lxcframe-oci", description="OCI runtime on lxcframe")
@@ -117,7 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         report("no command given (create, run, start, state, kill, delete, exec, pause, resume, ps, update, features)")
         return 1
     try:
-        return _run(options)
+        code = _run(options)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # A reader gone (``features | head``): quiet, with the status of a death by SIGPIPE, and stdout
+        # /dev/null so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except Exception as err:  # every failure is one line, as runc's
         report(_text(err))
         return 1

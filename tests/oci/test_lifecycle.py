@@ -296,6 +296,18 @@ def test_features_and_version() -> None:
     assert version.stdout.startswith("lxcframe-oci version ")
 
 
+def test_a_reader_gone_ends_a_command_quietly() -> None:
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    reading, writing = os.pipe()
+    os.close(reading)  # gone before the command writes
+    try:
+        done = subprocess.run([sys.executable, "-m", "lxcframe.oci.cli", "features"], stdout=writing,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=TIMEOUT, check=False)
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def _cgroup_of(pid: int, controller: str) -> str:
     with open(f"/proc/{pid}/cgroup") as handle:
         for line in handle:
