@@ -40,7 +40,8 @@ def run(argv: list[str], *, here: bool = False) -> int:
     # lxcframe's own state of these containers, and their server, stay below --root.
     os.environ["LXCFRAME_RUNDIR"] = os.path.join(os.path.abspath(root), RUN_DIR)
     if not here and os.environ.get("LXCFRAME_SERVER", "") != "0":
-        if command in SERVED:
+        # A root that holds no container has nothing to serve: no server is started for it.
+        if command in SERVED and _holds_containers(root):
             from lxcframe import thin_client
 
             code = thin_client.run(["oci", *argv])
@@ -71,6 +72,13 @@ def command_and_root(argv: list[str]) -> tuple[str | None, str]:
         elif not word.startswith("-"):
             return word, root
     return None, root
+
+
+def _holds_containers(root: str) -> bool:
+    try:
+        return any(name != RUN_DIR for name in os.listdir(root))
+    except OSError:
+        return False
 
 
 def _start_server() -> None:

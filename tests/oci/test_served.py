@@ -93,7 +93,9 @@ def test_commands_on_a_created_container_run_in_the_roots_server(served: Runtime
     done, imported = _imports(served, "delete", "s1")
     assert (done.returncode, imported) == (0, False), done.stderr
     assert not (served.root / "s1").exists()
-    # A failure reaches the caller as runc's: its message on stderr, exit status 1.
+    # A failure reaches the caller as runc's: its message on stderr, exit status 1 (served while the
+    # root holds a container).
+    assert served.create("s0", bundle, **_devnull()).returncode == 0
     done, imported = _imports(served, "state", "s1")
     assert (done.returncode, imported) == (1, False)
     assert "container s1 does not exist" in done.stderr
@@ -106,4 +108,11 @@ def test_without_the_server_every_command_runs_in_the_callers_process(served: Ru
     assert served.create("s2", bundle, **_devnull()).returncode == 0
     done, imported = _imports(served, "delete", "--force", "s2")
     assert (done.returncode, imported) == (0, True), done.stderr
+    assert not (served.root / ".run" / "supervisor.sock").exists()
+
+
+def test_a_root_that_holds_no_container_starts_no_server(served: Runtime) -> None:
+    done, imported = _imports(served, "state", "nothing-here")
+    assert (done.returncode, imported) == (1, True)  # run here: there is nothing to serve
+    assert "container nothing-here does not exist" in done.stderr
     assert not (served.root / ".run" / "supervisor.sock").exists()
