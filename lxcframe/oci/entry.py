@@ -81,13 +81,6 @@ def _holds_containers(root: str) -> bool:
         return False
 
 
-#: How long a server ``create`` starts waits for work before it leaves (``LXCFRAME_SUPERVISOR_IDLE``
-#: says otherwise): an orchestrator's calls for one container come seconds apart (podman's ``delete``
-#: when the container exits), and a server that has just left is not up again for the next one.
-SERVER_IDLE = 30.0
-_IDLE_ENV = "LXCFRAME_SUPERVISOR_IDLE"
-
-
 def _start_server() -> None:
     """Start the server of this run directory for the commands after ``create``, unless one listens."""
     from lxcframe.run_root import connect
@@ -99,14 +92,7 @@ def _start_server() -> None:
     os.makedirs(os.environ["LXCFRAME_RUNDIR"], mode=0o711, exist_ok=True)
     from lxcframe.spawning import start_server
 
-    given = _IDLE_ENV in os.environ
-    if not given:  # the server's environment only: not create's hooks' and init's
-        os.environ[_IDLE_ENV] = f"{SERVER_IDLE:g}"
-    try:
-        start_server(wait=False)
-    finally:
-        if not given:
-            del os.environ[_IDLE_ENV]
+    start_server(wait=False)
 
 
 if __name__ == "__main__":

@@ -116,19 +116,3 @@ def test_a_root_that_holds_no_container_starts_no_server(served: Runtime) -> Non
     assert (done.returncode, imported) == (1, True)  # run here: there is nothing to serve
     assert "container nothing-here does not exist" in done.stderr
     assert not (served.root / ".run" / "supervisor.sock").exists()
-
-
-def test_a_server_create_starts_waits_longer_for_work_unless_told(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
-    from lxcframe import spawning
-    from lxcframe.oci import entry
-
-    seen: list[str | None] = []
-    monkeypatch.setattr(spawning, "start_server", lambda wait: seen.append(os.environ.get("LXCFRAME_SUPERVISOR_IDLE")))
-    monkeypatch.setenv("LXCFRAME_RUNDIR", str(tmp_path / "run"))
-    monkeypatch.delenv("LXCFRAME_SUPERVISOR_IDLE", raising=False)
-    entry._start_server()
-    assert seen == ["30"] and "LXCFRAME_SUPERVISOR_IDLE" not in os.environ  # create's own environment kept
-    monkeypatch.setenv("LXCFRAME_SUPERVISOR_IDLE", "2")
-    entry._start_server()
-    assert seen == ["30", "2"]
