@@ -54,10 +54,11 @@ def _isatty(fd: int) -> bool:
         return False
 
 
-def run(args: list[str]) -> int | None:
+def run(args: list[str], *, start_server: bool = True) -> int | None:
     """Run the command in a worker of the server; its exit status, or ``None`` when the server would
-    not take it (nothing was done: the caller runs it itself)."""
-    conn = _connect()
+    not take it (nothing was done: the caller runs it itself). ``start_server``: with none listening,
+    one is started for the commands after this one."""
+    conn = _connect(start_server)
     if conn is None:
         return None
     with conn:
@@ -70,10 +71,13 @@ def run(args: list[str]) -> int | None:
             os.close(pidfd)
 
 
-def _connect() -> socket.socket | None:
-    """The server's connection; with no server listening, one is started for the next command and
-    this one runs in the caller's process (it would wait longer for a server to start than it takes)."""
+def _connect(start: bool) -> socket.socket | None:
+    """The server's connection; with no server listening, one is started for the next command (if
+    ``start``) and this one runs in the caller's process (it would wait longer for a server to start
+    than it takes)."""
     conn = connect()
+    if conn is None and not start:
+        return None
     if conn is None:
         from lxcframe.spawning import start_server
 

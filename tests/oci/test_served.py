@@ -1,5 +1,6 @@
 """Which process runs an OCI command: ``create`` in the caller's (init must be its child), the commands
-on a created container in a worker of the warm server of the ``--root``, which ``create`` starts."""
+on a created container in a worker of the warm server of the ``--root`` when one runs; no command
+starts a server, which would outlive it in the orchestrator's cgroups."""
 
 from __future__ import annotations
 
@@ -72,10 +73,19 @@ def _imports(runtime: Runtime, *args: str, **env: str) -> tuple[subprocess.Compl
     return done, f"| {COMMAND_MODULE}\n" in done.stderr
 
 
+def _spawn_server(runtime: Runtime) -> int:
+    """The root's server, started as an operator would (``python -m lxcframe.supervisor``)."""
+    env = {**runtime.env, "LXCFRAME_RUNDIR": str(runtime.root / ".run")}
+    (runtime.root / ".run").mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "lxcframe.supervisor"], env=env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT, check=True)
+    return _server_pid(runtime.root / ".run")
+
+
 def test_commands_on_a_created_container_run_in_the_roots_server(served: Runtime) -> None:
     bundle = served.bundle(["sleep", "100"])
     assert served.create("s1", bundle, **_devnull()).returncode == 0
-    server = _server_pid(served.root / ".run")  # started by create for the commands after it
+    server = _spawn_server(served)
 
     done, imported = _imports(served, "state", "s1")
     assert done.returncode == 0, done.stderr
@@ -93,26 +103,38 @@ def test_commands_on_a_created_container_run_in_the_roots_server(served: Runtime
     done, imported = _imports(served, "delete", "s1")
     assert (done.returncode, imported) == (0, False), done.stderr
     assert not (served.root / "s1").exists()
-    # A failure reaches the caller as runc's: its message on stderr, exit status 1 (served while the
-    # root holds a container).
-    assert served.create("s0", bundle, **_devnull()).returncode == 0
+    # A failure reaches the caller as runc's: its message on stderr, exit status 1.
     done, imported = _imports(served, "state", "s1")
     assert (done.returncode, imported) == (1, False)
     assert "container s1 does not exist" in done.stderr
     assert _server_pid(served.root / ".run") == server
 
 
-def test_without_the_server_every_command_runs_in_the_callers_process(served: Runtime) -> None:
-    served.env["LXCFRAME_SERVER"] = "0"
+def test_no_command_starts_a_server_and_none_outlives_the_container(served: Runtime) -> None:
+    """Without a server every command runs in its caller's process, and nothing of the runtime is left
+    once ``delete`` returned: no process in the caller's cgroup (an orchestrator removes it), no server."""
     bundle = served.bundle(["sleep", "100"])
     assert served.create("s2", bundle, **_devnull()).returncode == 0
-    done, imported = _imports(served, "delete", "--force", "s2")
+    for args in (("state", "s2"), ("start", "s2"), ("kill", "s2", "KILL")):
+        done, imported = _imports(served, *args)
+        assert (done.returncode, imported) == (0, True), done.stderr
+    served.wait_status("s2", "stopped")
+    done, imported = _imports(served, "delete", "s2")
     assert (done.returncode, imported) == (0, True), done.stderr
     assert not (served.root / ".run" / "supervisor.sock").exists()
+    assert _processes_of(served.root) == []
 
 
-def test_a_root_that_holds_no_container_starts_no_server(served: Runtime) -> None:
-    done, imported = _imports(served, "state", "nothing-here")
-    assert (done.returncode, imported) == (1, True)  # run here: there is nothing to serve
-    assert "container nothing-here does not exist" in done.stderr
-    assert not (served.root / ".run" / "supervisor.sock").exists()
+def _processes_of(root: Path) -> list[str]:
+    """Processes whose environment names ``root``'s run directory (what lxcframe-oci gives what it starts)."""
+    mark = f"LXCFRAME_RUNDIR={root / '.run'}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as handle:
+            if mark in handle.read().split(b"\0"):
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    words = cmdline.read().split(b"\0")
+                found.append(f"{entry}: {b' '.join(words).decode(errors='replace')}")
+    return found
