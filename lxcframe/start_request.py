@@ -59,6 +59,17 @@ class PluginSelection:
 LoadPlugins = Callable[[PluginSelection, dict[str, str]], Any]
 
 
+def reusing(plugins: Any) -> LoadPlugins:
+    """A :data:`LoadPlugins` that gives ``plugins``, loaded already, for the selection they are (the
+    common case: a warm process's own), and loads any other selection afresh."""
+    own = PluginSelection.of(plugins)
+
+    def load(selection: PluginSelection, environ: dict[str, str]) -> Any:
+        return plugins if selection == own else selection.load(environ)
+
+    return load
+
+
 @attrs.frozen
 class LogSettings:
     level: int | None

@@ -148,7 +148,8 @@ class _Server:
         self.lock_fd = lock_fd
         self.plugins = plugins
         self.own_fingerprint = fingerprint(plugins)
-        self.own_selection = start_request.PluginSelection.of(plugins)
+        #: The preloaded plugins for a caller whose selection is the supervisor's own, else it loaded afresh.
+        self._plugins_for = start_request.reusing(plugins)
         self.own_installation = installation()
         self.pending: dict[int, tuple[socket.socket, float]] = {}
         self.children: set[int] = set()
@@ -244,11 +245,6 @@ class _Server:
             return start_request.decode(request["start"], self._plugins_for), ""
         except Exception as err:  # whatever the input, the supervisor says why and serves on
             return None, f"no: malformed start request: {err}"
-
-    def _plugins_for(self, selection: start_request.PluginSelection, environ: dict[str, str]) -> Any:
-        """The preloaded plugins when the caller's selection is the supervisor's own (the common
-        case), else that selection loaded afresh."""
-        return self.plugins if selection == self.own_selection else selection.load(environ)
 
     def _check_work(self, conn: socket.socket, request: dict[str, Any], fds: list[int]
                     ) -> tuple[Callable[[], int] | None, str]:

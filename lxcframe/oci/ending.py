@@ -40,12 +40,7 @@ def end_container(store: Store, container_id: str, plugins: Any = None) -> None:
             data = handle.read()
     except FileNotFoundError:
         data = None
-
-    def load(selection: Any, environ: dict[str, str]) -> Any:
-        if plugins is not None and selection == start_request.PluginSelection.of(plugins):
-            return plugins
-        return selection.load(environ)
-
+    load = start_request.reusing(plugins) if plugins is not None else start_request.PluginSelection.load
     try:
         if data is not None:
             request, loaded = start_request.decode(transfer.parse_json(data), load)

@@ -370,18 +370,10 @@ def test_console_socket(runtime: Runtime) -> None:
     master = fds[0]
     try:
         assert runtime.run("start", "t").returncode == 0
-        output = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the last holder of the pty's slave is gone
-                break
-            if not chunk:
-                break
-            output += chunk
+        output = _read_until_hangup(master)
     finally:
         os.close(master)
-    name, said = output.replace(b"\r", b"").decode().split()
+    name, said = output.split()
     assert name.startswith("/dev/pts/") and said == "hi"
     assert runtime.wait_status("t", "stopped")["status"] == "stopped"
     assert runtime.run("delete", "t").returncode == 0
