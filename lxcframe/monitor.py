@@ -17,6 +17,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lxcframe import driver, start_abort, started_config, started_parts, syscalls
@@ -159,10 +160,13 @@ class _MonitorCore:
     def running(self) -> None:
         ctx = self.ctx
         init_pid = ctx.init_pid or self.pid
+        if ctx.plan.mode == "execute":
+            _await_signal_collection(init_pid)
         _record_state(ctx, st.RUNNING)
         ctx.log.info("container running", init_pid=init_pid, command=" ".join(ctx.plan.argv))
         if self.forward_signals:
             _forward_signals_to(init_pid)
+        start_abort.release()
         self.notify({"ok": True, "init_pid": init_pid})
 
     def adopt(self) -> None:
@@ -351,18 +355,51 @@ def _supervise(core: _MonitorCore, finish: Callable[[], None]) -> int:
         ctx.log.error("start failed", **error)
         finish()
         notify({"ok": False, "error": error})
+        start_abort.release()
         if isinstance(err, (StageError, OSError, Exception)):
             return 1
         raise
     finally:
         core.host_end.close()
-    driver.walk_host_running(core)
+    try:
+        driver.walk_host_running(core)
+    finally:
+        start_abort.release()  # at the latest (the running step releases it once it forwards signals)
     if core.adoption is not None:
         # The server monitors the container from here: this worker leaves, and with it its pages.
         core.hand_over()
         return 0
     driver.walk_host_after_exit(core)
     return core.exit_code()
+
+
+#: tini blocks every signal it collects (SIGTERM among them), then ignores SIGTTIN and SIGTTOU. While it
+#: waits in sigtimedwait the kernel shows the waited signals unblocked, yet queues them: SIGTTOU ignored
+#: tells that its mask is set.
+_SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+_SIGTTOU_BIT = 1 << (signal.SIGTTOU - 1)
+
+
+def _await_signal_collection(pid: int, timeout: float = 2.0) -> None:
+    """Return once the static init executed as ``pid`` collects signals (or ``timeout`` passed, or it ended).
+
+    Why: the kernel drops a signal sent from outside a pid namespace to that namespace's init while
+    the init neither handles nor blocks it. Right after execve, before tini's first sigprocmask, a
+    stop or a forwarded SIGTERM would be lost and the container would run on; RUNNING is recorded
+    (and signals forwarded) only after this.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.0002
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        fields = dict(line.split(":", 1) for line in status.splitlines() if line.startswith(("SigBlk:", "SigIgn:")))
+        if int(fields.get("SigBlk", "0"), 16) & _SIGTERM_BIT or int(fields.get("SigIgn", "0"), 16) & _SIGTTOU_BIT:
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
 
 
 def _forward_signals_to(pid: int) -> None:

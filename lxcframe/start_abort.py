@@ -43,8 +43,25 @@ def armed() -> Iterator[None]:
 def done() -> None:
     """The start finished (well or not): from here SIGTERM no longer aborts it.
 
-    Ignored until the monitor installs its forwarding to init, so that a SIGTERM racing with the
-    end of the start neither interrupts the unwinding nor kills the monitor without its teardown.
+    Held back until the monitor installs its forwarding to init (:func:`release`), so that a SIGTERM
+    racing with the end of the start neither interrupts the unwinding nor kills the monitor without
+    its teardown, nor is lost: a stop sent as soon as RUNNING is recorded reaches init.
     """
+    global _held
     if signal.getsignal(signal.SIGTERM) is _abort:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}):
+            _held = True
+
+
+def release() -> None:
+    """Deliver a SIGTERM held back since :func:`done` to the handler now in place (the forwarding to
+    init; or, after a failed start, the ignoring one, which drops it)."""
+    global _held
+    if _held:
+        _held = False
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+#: Whether :func:`done` blocked SIGTERM (a caller that had it blocked keeps it so).
+_held = False

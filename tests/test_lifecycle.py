@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -481,3 +482,41 @@ def test_without_the_supervisor_the_caller_forks_the_monitor(make_container, mon
         assert not os.path.exists(os.path.join(rundir, "supervisor.sock"))  # no server was even started
     finally:
         container.stop(kill=True)
+
+
+def test_execute_is_running_only_once_its_init_takes_signals(make_container, lxcpath):
+    # The kernel drops a SIGTERM sent from the host to a pid namespace's init that neither handles nor
+    # blocks it: the instant after tini's execve. A stop that comes as soon as RUNNING shows must count.
+    container = make_container("app4")
+    for _round in range(12):
+        client = subprocess.Popen([sys.executable, "-m", "lxcframe", "-P", lxcpath, "execute", "app4", "--",
+                                   "/bin/sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while container.state != st.RUNNING and time.monotonic() < deadline:
+                time.sleep(0.001)
+            status = Path(f"/proc/{container.init_pid}/status").read_text()
+            blocked, ignored = (int(status.split(f"{field}:")[1].split()[0], 16) for field in ("SigBlk", "SigIgn"))
+            # tini blocks what it collects, then ignores SIGTTOU (waiting, it shows the collected unblocked).
+            assert blocked & (1 << (signal.SIGTERM - 1)) or ignored & (1 << (signal.SIGTTOU - 1))
+            client.send_signal(signal.SIGTERM)
+            assert client.wait(timeout=20) == 128 + signal.SIGTERM
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.communicate(timeout=30)
+
+
+def test_waiting_for_an_init_to_take_signals_waits_for_its_mask():
+    from lxcframe.monitor import _await_signal_collection
+
+    with subprocess.Popen([sys.executable, "-c", "import signal, sys, time; time.sleep(0.3); "
+                           "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
+                           "print(flush=True); time.sleep(30)"], stdout=subprocess.PIPE) as late:
+        try:
+            began = time.monotonic()
+            _await_signal_collection(late.pid)
+            assert time.monotonic() - began >= 0.25
+            assert late.stdout is not None and late.stdout.readline() == b"\n"
+        finally:
+            late.kill()
