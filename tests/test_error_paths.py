@@ -961,6 +961,9 @@ ALLOWED: dict[str, str] = {
     "lxcframe.plugins.namespaces:lxcframe_child_network:OSError:{}: cannot join that {} namespace":
         "setns of a namespace file root opened from a live process, by a single-threaded root child without a "
         "user namespace (refused with lxc.idmap before any start): a kernel refusal only",
+    "lxcframe.plugins.namespaces_target:_open_namespace_file:_refuse:cannot open {}: {}":
+        "root opening a file that exists and is no directory, by O_PATH and then through /proc/self/fd: a "
+        "race (it was removed in between) or a kernel refusal only",
     "lxcframe.plugins.namespaces_target:open_namespace:_refuse:process {} ended while its {} namespace":
         "a race: the process exits between opening its namespace file and asking its pidfd",
     "lxcframe.plugins.seccomp.load:load_program:ValueError:not a seccomp program: {} bytes":
@@ -980,6 +983,9 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
         "test_namespaces.py", "test_a_share_target_that_is_not_running_stops_the_start") for site in (
         "_target_pidfd:_refuse:no process {} is running", "_target_pidfd:_refuse:a container cannot share",
         "_target_pidfd:_refuse:container {} of {} is not", "open_namespace:_refuse:cannot open the {} namespace")},
+    **{f"lxcframe.plugins.namespaces_target:_open_namespace_file:_refuse:{site}": (
+        "test_namespaces.py", "test_a_namespace_file_target_must_be_a_namespace_of_its_kind") for site in (
+        "{} is not a namespace file", "{} is a {} namespace, not a {} one")},
     "lxcframe.plugins.namespaces:_new_time_namespace:OSError:{}: the kernel refused these offsets":
         ("test_namespaces.py", "test_an_offset_the_kernel_refuses_stops_the_start"),
     "lxcframe.attach_options:_descriptor:ContainerError:attach {}: {} is neither a descriptor":

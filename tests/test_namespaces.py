@@ -14,6 +14,7 @@ import pytest
 from lxcframe.container import Container
 from lxcframe.errors import ConfigError, StageError
 
+from .bound_namespace import bound_namespace, in_namespace
 from .test_error_paths import assert_message_of, validate_cli
 from .test_lifecycle import capture
 
@@ -90,6 +91,49 @@ def test_share_by_pid_joins_that_process_namespaces(make_container):
             joiner.stop(kill=True)
     finally:
         owner.stop(kill=True)
+
+
+def test_share_namespaces_kept_by_bind_mounts(make_container, tmp_path):
+    # As a pod's network namespace is handed to a runtime: a file of its own, no process in it.
+    with bound_namespace(tmp_path / "net", "net") as net, bound_namespace(tmp_path / "uts", "uts") as uts:
+        in_namespace(net, "net", "ip", "addr", "add", "192.0.2.9/24", "dev", "lo")
+        in_namespace(uts, "uts", "hostname", "bound-uts")
+        container = make_container("nsbound", config=(("lxc.namespace.share.net", str(net)),
+                                                      ("lxc.namespace.share.uts", str(uts))))
+        pid = container.start()
+        try:
+            assert (ns_inode(pid, "net"), ns_inode(pid, "uts")) == (os.stat(net).st_ino, os.stat(uts).st_ino)
+            assert ns_inode(pid, "ipc") != ns_inode("self", "ipc")
+            code, out = capture(container, "/bin/sh", "-c", "hostname; ip -4 addr show dev lo")
+            assert code == 0 and out.startswith("bound-uts\n") and "192.0.2.9/24" in out
+        finally:
+            container.stop(kill=True)
+
+
+def test_a_namespace_file_target_must_be_a_namespace_of_its_kind(make_container, tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("not a namespace\n")
+    container = make_container("nsfile", config=(("lxc.namespace.share.net", str(plain)),))
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))  # neither opened nor taken for a namespace
+    with listening, bound_namespace(tmp_path / "uts", "uts") as uts:
+        for target, site in ((plain, f"{T}:_open_namespace_file:_refuse:{{}} is not a namespace file"),
+                             (uts, f"{T}:_open_namespace_file:_refuse:{{}} is a {{}} namespace, not a {{}} one"),
+                             (tmp_path / "sock", f"{T}:_open_namespace_file:_refuse:{{}} is not a namespace file")):
+            container.set_config_item("lxc.namespace.share.net", str(target))
+            container.save_config()
+            with pytest.raises(StageError) as info:
+                container.execute(["/bin/true"])
+            assert (info.value.stage, info.value.plugin) == ("pre-start", "namespaces")
+            assert info.value.message.startswith(f"{line_of(container, 'lxc.namespace.share.net')} = '{target}': ")
+            assert_message_of(site, info.value.message)
+            assert container.state == "STOPPED"
+    # A path that is no file is a container's (/LXCPATH/NAME), as before.
+    container.set_config_item("lxc.namespace.share.net", str(tmp_path / "nowhere"))
+    container.save_config()
+    with pytest.raises(StageError) as info:
+        container.execute(["/bin/true"])
+    assert_message_of(f"{T}:_target_pidfd:_refuse:container {{}} of {{}} is not running", info.value.message)
 
 
 def test_clone_without_net_keeps_the_hosts_network_namespace(make_container):

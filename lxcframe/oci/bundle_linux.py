@@ -28,8 +28,9 @@ READONLY_UNDER = ("/proc/", "/sys/")
 
 
 def namespaces(out: Translation, linux: dict[str, Any]) -> None:
-    """``linux.namespaces``: ``lxc.namespace.clone`` for the new ones, ``lxc.namespace.share.NS`` (a pid)
-    for those joined by ``/proc/PID/ns/NS``. A type not listed is the runtime's, as the spec says."""
+    """``linux.namespaces``: ``lxc.namespace.clone`` for the new ones, ``lxc.namespace.share.NS`` for those
+    joined by path (a pid for ``/proc/PID/ns/NS``, else the file). A type not listed is the runtime's, as
+    the spec says."""
     field = "linux.namespaces"
     cloned: list[str] = []
     for at, entry in out.objects(linux, "namespaces", "linux"):
@@ -50,12 +51,12 @@ def namespaces(out: Translation, linux: dict[str, Any]) -> None:
         if not path:
             cloned.append(name)
             continue
-        pid = _proc_ns_pid(path, name)
-        if pid is None:
-            out.fail(f"{at}.path", f"{path!r}: only /proc/PID/ns/{name} can be joined (lxc.namespace.share.{name} "
-                     "takes a pid)")
+        if not path.startswith("/"):
+            out.fail(f"{at}.path", f"{path!r}: a namespace file's path must be absolute")
             continue
-        out.add(f"lxc.namespace.share.{name}", pid, f"{at}.path")
+        # /proc/PID/ns/NS by its pid, proven alive while its namespace is opened; any other file as it is
+        # (a namespace bound elsewhere, as CNI and containerd's CRI keep a pod's network namespace).
+        out.add(f"lxc.namespace.share.{name}", _proc_ns_pid(path, name) or path, f"{at}.path")
     for required, kind, why in (("mnt", "mount", "the rootfs is mounted in a mount namespace of the container's"),
                                 ("pid", "pid", "the container's process is pid 1 of a pid namespace of its own")):
         if required not in cloned:

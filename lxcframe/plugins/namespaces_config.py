@@ -51,16 +51,18 @@ def namespace_list(value: str) -> int:
 
 
 def share_target(value: str) -> str:
-    """``lxc.namespace.share.NS``: a pid, a container name of the same lxcpath, or ``/LXCPATH/NAME``."""
+    """``lxc.namespace.share.NS``: a pid, a container name of the same lxcpath, ``/LXCPATH/NAME``, or the
+    path of a namespace file (``/proc/PID/ns/NS``, or one bound elsewhere as ``ip netns`` and CNI do)."""
     text = value.strip()
     if text.isdigit():
         if int(text) <= 0:
-            raise ValueError("expected a pid above 0, a container name or /LXCPATH/NAME")
+            raise ValueError("expected a pid above 0, a container name, /LXCPATH/NAME or the path of a namespace file")
         return text
     if not text or any(ch.isspace() for ch in text) or text.endswith("/") or (
             "/" in text and not text.startswith("/")):
-        raise ValueError("expected a pid, a container name or /LXCPATH/NAME")
+        raise ValueError("expected a pid, a container name, /LXCPATH/NAME or the path of a namespace file")
     return text
+
 
 
 def _not_shareable(name: str) -> Callable[[str], str]:

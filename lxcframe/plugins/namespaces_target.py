@@ -4,15 +4,20 @@ The target is a pid, or a container (``NAME`` in the same lxcpath, or ``/LXCPATH
 proven from its state file as every command proves it (:mod:`lxcframe.process_proof`). The namespace
 file is opened while a pidfd of the process is held, and the pidfd is asked afterwards whether the
 process still lives: if it does, the namespace is that process's, not a recycled pid's.
+
+An absolute path that is no directory is a namespace file itself: ``/proc/PID/ns/NS``, or a namespace
+kept by a bind mount (``ip netns add``, the network namespaces CNI plugins and containerd's CRI make
+for a pod). It is opened as it is, and must be a namespace of the key's kind.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from lxcframe import process_proof, syscalls
 from lxcframe.errors import ConfigError
-from lxcframe.plugins.namespaces_config import Share
+from lxcframe.plugins.namespaces_config import NAMES, Share
 from lxcframe.state import read_state
 
 
@@ -44,9 +49,45 @@ def _target_pidfd(share: Share, lxcpath: str, own_name: str) -> tuple[int, int]:
     return state.init_pid, pidfd
 
 
+def _open_namespace_file(share: Share) -> int:
+    """A descriptor of the namespace file ``share.target``, checked to be a namespace of ``share.name``."""
+    try:
+        fd = _open_if_regular(share.target)
+    except OSError as err:
+        raise _refuse(share, f"cannot open {share.target}: {err.strerror}") from None
+    kind = None
+    if fd is not None:
+        try:
+            kind = syscalls.namespace_type(fd)
+        except OSError:
+            os.close(fd)
+    if fd is None or kind is None:
+        raise _refuse(share, f"{share.target} is not a namespace file")
+    if kind != share.flag:
+        os.close(fd)
+        raise _refuse(share, f"{share.target} is a {NAMES.get(kind, hex(kind))} namespace, not a {share.name} one")
+    return fd
+
+
+def _open_if_regular(path: str) -> int | None:
+    """``path`` opened for reading if it is a regular file (a namespace file is one, of nsfs), else ``None``.
+
+    Looked at through an ``O_PATH`` descriptor first: opening a device or a fifo for reading can act on
+    it (a watchdog starts counting)."""
+    where = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(where).st_mode):
+            return None
+        return os.open(f"/proc/self/fd/{where}", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(where)
+
+
 def open_namespace(share: Share, lxcpath: str, own_name: str) -> int:
     """A descriptor of the target's ``share.name`` namespace (close-on-exec), or a :class:`ConfigError`
     naming the line."""
+    if share.target.startswith("/") and os.path.exists(share.target) and not os.path.isdir(share.target):
+        return _open_namespace_file(share)
     pid, pidfd = _target_pidfd(share, lxcpath, own_name)
     try:
         try:

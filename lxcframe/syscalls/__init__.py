@@ -179,6 +179,7 @@ from lxcframe.syscalls.mounts import (
     umount2,
 )
 from lxcframe.syscalls.namespaces import (
+    namespace_type,
     pidfd_open,
     pidfd_send_signal,
     sethostname,
@@ -349,6 +350,7 @@ __all__ = [
     "mount",
     "mount_setattr",
     "move_mount",
+    "namespace_type",
     "open_tree",
     "openat2",
     "pidfd_open",

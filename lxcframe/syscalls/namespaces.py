@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+
 from lxcframe.syscalls.libc import _checked, _libc, _raw
+
+#: ioctl_ns(2): the CLONE_NEW* type of the namespace an nsfs descriptor refers to.
+NS_GET_NSTYPE = 0xB703
 
 
 def unshare(flags: int) -> None:
@@ -13,6 +18,11 @@ def unshare(flags: int) -> None:
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace referred to by ``fd`` (nsfs file or pidfd)."""
     _checked("setns", _libc().setns(fd, nstype))
+
+
+def namespace_type(fd: int) -> int:
+    """The ``CLONE_NEW*`` flag of the namespace ``fd`` refers to (``OSError`` ENOTTY: not a namespace)."""
+    return fcntl.ioctl(fd, NS_GET_NSTYPE)
 
 
 def sethostname(name: str | bytes) -> None:

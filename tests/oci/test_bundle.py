@@ -104,6 +104,11 @@ def test_namespaces_new_and_joined(tmp_path: Path, registry: Any) -> None:
     assert bundle.values("lxc.namespace.share.net") == [str(os.getpid())]
     config = bundle.config(registry)
     assert config.get("lxc.namespace.share.net") == str(os.getpid())
+    # Any other namespace file (a pod's network namespace kept by a bind mount) is joined as it is.
+    bundle = translated(tmp_path, linux__namespaces=[
+        {"type": "pid"}, {"type": "mount"}, {"type": "network", "path": "/var/run/netns/cni-0123"}])
+    assert bundle.values("lxc.namespace.share.net") == ["/var/run/netns/cni-0123"]
+    assert bundle.config(registry).get("lxc.namespace.share.net") == "/var/run/netns/cni-0123"
 
 
 def test_id_maps_and_time_offsets(tmp_path: Path, registry: Any) -> None:

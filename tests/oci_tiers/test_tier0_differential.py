@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ..bound_namespace import bound_namespace, in_namespace
 from .harness import Oci, Transcript, assert_transcript, read_pid, state_summary
 from .runtimes import make_bundle, runtime_params
 
@@ -352,6 +353,42 @@ def test_kill_all(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path)
     want = [("create", "0"), ("start", "0"), ("ready", "True"), ("ps count", "3"), ("kill --all", "0"),
             ("init status", "signal 9"), ("state", "rc=0 status=stopped pid=0 wrong=-"), ("delete", "0")]
     _differential(runtime, oci, busybox_rootfs, kill_all, want)
+
+
+def joined_by_path(oci: Oci, rootfs: Path) -> Transcript:
+    """Namespaces given as files kept by bind mounts, as containerd's CRI hands a pod's network namespace."""
+    t, cid = Transcript(), "tier0-join"
+    bundle = _bundle(oci, rootfs, cid, ["sh", "-c", "hostname; ip -4 -o addr show dev lo | grep -o '192.0.2.9/24'"])
+    with bound_namespace(oci.work / "join-net", "net") as net, bound_namespace(oci.work / "join-uts", "uts") as uts:
+        in_namespace(net, "net", "ip", "addr", "add", "192.0.2.9/24", "dev", "lo")
+        in_namespace(uts, "uts", "hostname", "bound-uts")
+        config_path = bundle / "config.json"
+        config = json.loads(config_path.read_text())
+        config.pop("hostname", None)  # the joined UTS namespace keeps its own
+        config["linux"]["namespaces"] = [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+                                         {"type": "network", "path": str(net)}, {"type": "uts", "path": str(uts)}]
+        config_path.write_text(json.dumps(config))
+        launched, pid_file = oci.create(cid, bundle)
+        t.add("create", launched.command_rc())
+        init = read_pid(pid_file)
+        t.add("start", oci.call("start", cid).rc)
+        t.add("init status", launched.exit_of(init, timeout=10))
+        t.add("stdout", repr(launched.output()))
+        t.add("delete", oci.call("delete", cid).rc)
+        # A path that is no namespace is refused by create.
+        config["linux"]["namespaces"][3]["path"] = str(bundle / "config.json")
+        config_path.write_text(json.dumps(config))
+        refused, _pid_file = oci.create(cid, bundle)
+        t.add("create with a plain file", refused.command_rc())
+        t.add("state after", oci.state(cid)[0].rc)
+    return t
+
+
+@pytest.mark.parametrize("runtime", runtime_params())
+def test_namespaces_joined_by_path(runtime: str, oci: Callable[[str], Oci], busybox_rootfs: Path) -> None:
+    want = [("create", "0"), ("start", "0"), ("init status", "exit 0"), ("stdout", repr("bound-uts\n192.0.2.9/24\n")),
+            ("delete", "0"), ("create with a plain file", "1"), ("state after", "1")]
+    _differential(runtime, oci, busybox_rootfs, joined_by_path, want)
 
 
 def kill_created(oci: Oci, rootfs: Path) -> Transcript:
