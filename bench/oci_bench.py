@@ -9,6 +9,12 @@ For runc, crun and lxcframe-oci (when built: ``LXCFRAME_OCI_RUNTIME``, ``PATH``,
   the init's exit (waitpid), ``delete``;
 - ``podman run --rm /bin/true``: a private podman (vfs storage, no network) with ``--runtime PATH``.
 
+lxcframe-oci is timed twice: as it runs by default (each command a cold interpreter), and as
+``lxcframe-oci (served)``, with the warm server of its ``--root`` running as an operator would start
+it (``LXCFRAME_RUNDIR=<root>/.run python -m lxcframe.supervisor``), which takes ``start`` and
+``delete``; ``create`` runs in the caller's process either way. The served row has no podman figure
+(podman's cleanup calls the runtime with its own root).
+
 Prints a markdown table of the median (min–max) in ms of ``--runs`` rounds, after ``--warmup``
 rounds; a runtime that fails a step shows its first error instead (crun fails on hybrid cgroups).
 
@@ -21,11 +27,15 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -62,6 +72,14 @@ def _run(argv: list[str], env: dict[str, str] | None = None, output: Path | None
         raise Failed(f"{' '.join(argv[:4])}… exited {done.returncode}: {said[-300:]}")
 
 
+#: The name of lxcframe-oci's row with the root's server running.
+SERVED = "lxcframe-oci (served)"
+
+
+def root_of(work: Path, name: str) -> Path:
+    return work / f"root-{name.replace(' (served)', '-served')}"
+
+
 def runtimes() -> list[tuple[str, str]]:
     found = []
     for name in ("runc", "crun"):
@@ -70,8 +88,47 @@ def runtimes() -> list[tuple[str, str]]:
             found.append((name, path))
     under_test = lxcframe_oci_path()
     if under_test:
-        found.append(("lxcframe-oci", under_test))
+        found += [("lxcframe-oci", under_test), (SERVED, under_test)]
     return found
+
+
+def _server_pid(socket_path: Path) -> int | None:
+    with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
+        try:
+            probe.connect(str(socket_path))
+        except OSError:
+            return None
+        return int(struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
+
+
+@contextlib.contextmanager
+def root_server(runtime: str, root: Path, work: Path) -> Iterator[None]:
+    """The warm server of ``root``'s run directory, run by the runtime's own interpreter (the client uses
+    only a server of its own installation) from ``work`` (not this checkout); waited for until it leaves."""
+    interpreter = Path(runtime).read_text().splitlines()[0].removeprefix("#!").strip()
+    rundir = root / ".run"
+    rundir.mkdir(parents=True, exist_ok=True)
+    # Rounds of the other runtimes come between this runtime's: 10 s without work is the end of the bench.
+    env = {**os.environ, "LXCFRAME_RUNDIR": str(rundir), "LXCFRAME_SUPERVISOR_IDLE": "10"}
+    subprocess.run([interpreter, "-m", "lxcframe.supervisor"], env=env, cwd=work, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT, check=True)
+    deadline = time.monotonic() + TIMEOUT
+    pid = None
+    while pid is None and time.monotonic() < deadline:
+        pid = _server_pid(rundir / "supervisor.sock")
+        time.sleep(0.02)
+    if pid is None:
+        raise Failed(f"no server of {rundir} within {TIMEOUT} s")
+    try:
+        yield
+    finally:
+        # It leaves once idle, removing its socket; one that does not is ended by its pid.
+        deadline = time.monotonic() + 30
+        while (rundir / "supervisor.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if (rundir / "supervisor.sock").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def version(path: str) -> str:
@@ -122,6 +179,8 @@ def podman_run(engine: Podman) -> float:
 
 
 def cell(values: list[float], error: str | None) -> str:
+    if error == "–":
+        return error
     if error is not None:
         return f"failed: {error}".replace("|", "/").replace("\n", " ")
     return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
@@ -143,6 +202,7 @@ def main() -> int:
     # podman's cleanup calls the runtime with no --root: a default root it makes is removed at the end.
     roots_before = {path for path in DEFAULT_ROOTS.values() if os.path.exists(path)}
     engines: dict[str, Podman] = {}
+    servers = contextlib.ExitStack()
     try:
         rootfs = make_busybox_rootfs(work / "rootfs")
         bundle = make_bundle(work / "bundle", rootfs, ["/bin/true"])
@@ -156,9 +216,14 @@ def main() -> int:
         step_samples: dict[tuple[str, str], list[float]] = {(name, step): [] for name, _ in found for step in STEPS}
         errors: dict[tuple[str, str], str] = {}
         for name, path in found:
-            if not args.no_podman:
+            if name == SERVED:
+                errors[(name, "podman run --rm /bin/true")] = "–"
+            elif not args.no_podman:
                 engines[name] = Podman(path)
                 engines[name].import_image(work / "rootfs.tar")
+        for name, path in found:
+            if name == SERVED:
+                servers.enter_context(root_server(path, root_of(work, name), work))
         number = 0
         for round_number in range(args.warmup + args.runs):
             for name, path in found:
@@ -168,7 +233,7 @@ def main() -> int:
                     number += 1
                     try:
                         if row == "create+start+delete":
-                            elapsed, steps = lifecycle(path, work / f"root-{name}", bundle, number)
+                            elapsed, steps = lifecycle(path, root_of(work, name), bundle, number)
                             if round_number >= args.warmup:
                                 for step, value in steps.items():
                                     step_samples[(name, step)].append(value)
@@ -196,6 +261,7 @@ def main() -> int:
             print("\nlxcframe-oci: not built (no LXCFRAME_OCI_RUNTIME, none on PATH or in .venv/bin)")
         return 0
     finally:
+        servers.close()
         for engine in engines.values():
             for problem in engine.teardown():
                 print(f"cleanup: {problem}", file=sys.stderr)
