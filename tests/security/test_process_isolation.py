@@ -315,6 +315,44 @@ def test_no_signal_ignored_or_blocked_in_what_runs_inside(make_container):
         container.stop(kill=True)
 
 
+#: What a program sees of its own dispositions, run three ways: executed directly, as the last (and only)
+#: command of ``sh -c``, and through ``sh -c 'exec …'``.
+_STATUS = "grep SigIgn /proc/self/status"
+SHELL_FORMS = {"direct": ["grep", "SigIgn", "/proc/self/status"], "sh -c": ["sh", "-c", _STATUS],
+               "sh -c exec": ["sh", "-c", f"exec {_STATUS}"]}
+#: Runs its arguments with every signal default: the host's control, a parent that ignores nothing.
+_CLEAN_PARENT = ("import os, signal, sys\n"
+                 "for signum in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}: "
+                 "signal.signal(signum, signal.SIG_DFL)\n"
+                 "os.execv(sys.argv[1], sys.argv[1:])\n")
+
+
+def test_what_runs_inside_holds_what_it_would_hold_on_the_host(make_container, caller_ignores_sigquit):
+    """Busybox's ``sh -c 'CMD'`` ignores SIGQUIT itself and executes its last command without a fork,
+    without restoring it (SigIgn 0000000000000004, under runc as under lxcframe; ``exec CMD`` or a
+    second command restores it): the runtime adds nothing to what the image's programs do themselves,
+    whatever the caller ignores, and a program it executes directly has every signal default."""
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    on_host = {form: subprocess.run([sys.executable, "-c", _CLEAN_PARENT, busybox, *argv], capture_output=True,
+                                    text=True, timeout=60, check=True).stdout.split()
+               for form, argv in SHELL_FORMS.items()}
+    assert on_host["direct"] == ["SigIgn:", "0000000000000000"]
+    container = make_container("sigsh")
+
+    def inside(execute: bool) -> dict[str, tuple[int, list[str]]]:
+        ran = {form: capture(container, f"/bin/{argv[0]}", *argv[1:], execute=execute)
+               for form, argv in SHELL_FORMS.items()}
+        return {form: (code, out.split()) for form, (code, out) in ran.items()}
+
+    expected = {form: (0, seen) for form, seen in on_host.items()}
+    assert inside(execute=True) == expected
+    container.start()
+    try:
+        assert inside(execute=False) == expected
+    finally:
+        container.stop(kill=True)
+
+
 @pytest.fixture
 def caller_ignores_sigquit():
     """The caller ignores SIGINT and SIGQUIT, as a non-interactive shell's background job does."""
