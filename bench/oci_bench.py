@@ -28,9 +28,7 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from lxcframe.run_root import listening_pid  # noqa: E402
 from lxcframe.syscalls import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
 from tests.oci_tiers.podman import DEFAULT_ROOTS, IMAGE, Podman  # noqa: E402
 from tests.oci_tiers.runtimes import lxcframe_oci_path, make_bundle, make_busybox_rootfs  # noqa: E402
@@ -92,15 +91,6 @@ def runtimes() -> list[tuple[str, str]]:
     return found
 
 
-def _server_pid(socket_path: Path) -> int | None:
-    with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
-        try:
-            probe.connect(str(socket_path))
-        except OSError:
-            return None
-        return int(struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
-
-
 @contextlib.contextmanager
 def root_server(runtime: str, root: Path, work: Path) -> Iterator[None]:
     """The warm server of ``root``'s run directory, run by the runtime's own interpreter (the client uses
@@ -115,7 +105,7 @@ def root_server(runtime: str, root: Path, work: Path) -> Iterator[None]:
     deadline = time.monotonic() + TIMEOUT
     pid = None
     while pid is None and time.monotonic() < deadline:
-        pid = _server_pid(rundir / "supervisor.sock")
+        pid = listening_pid(str(rundir / "supervisor.sock"))
         time.sleep(0.02)
     if pid is None:
         raise Failed(f"no server of {rundir} within {TIMEOUT} s")

@@ -17,10 +17,9 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from lxcframe import driver, start_abort, started_config, started_parts, syscalls
+from lxcframe import driver, process_proof, start_abort, started_config, started_parts, syscalls
 from lxcframe import state as st
 from lxcframe.adoption import AdoptionError, AdoptionLink
 from lxcframe.channel import Channel
@@ -391,11 +390,9 @@ def _await_signal_collection(pid: int, timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.0002
     while time.monotonic() < deadline:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        fields = dict(line.split(":", 1) for line in status.splitlines() if line.startswith(("SigBlk:", "SigIgn:")))
+        fields = process_proof.status_fields(pid)
+        if not fields:
+            return  # ended
         if int(fields.get("SigBlk", "0"), 16) & _SIGTERM_BIT or int(fields.get("SigIgn", "0"), 16) & _SIGTTOU_BIT:
             return
         time.sleep(delay)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from lxcframe import syscalls
 
 
-def _status(pid: int) -> dict[str, str]:
+def status_fields(pid: int) -> dict[str, str]:
     """The ``/proc/PID/status`` fields (empty when the process is gone)."""
     try:
         with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as handle:
@@ -74,13 +74,13 @@ def holds_file(pid: int, path: str) -> bool:
 
 
 def _parent(pid: int) -> int | None:
-    value = _status(pid).get("PPid")
+    value = status_fields(pid).get("PPid")
     return int(value) if value and value.isdigit() else None
 
 
 def is_namespace_init(pid: int, recorded_pidns: int | None) -> bool:
     """``pid`` is pid 1 of a pid namespace other than ours (and the one recorded, if any)."""
-    nspids = _status(pid).get("NSpid", "").split()
+    nspids = status_fields(pid).get("NSpid", "").split()
     if len(nspids) < 2 or nspids[-1] != "1":
         return False
     inode = pidns_inode(pid)

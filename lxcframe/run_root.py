@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 
 RUN_ROOT_ENV = "LXCFRAME_RUNDIR"
 DEFAULT_RUN_ROOT = "/run/lxcframe"
@@ -33,6 +34,23 @@ def run_root() -> str:
 
 def socket_path() -> str:
     return os.path.join(run_root(), SOCKET_NAME)
+
+
+def peer_credentials(conn: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of the unix socket ``conn`` (``SO_PEERCRED``;
+    a pid of 0 is one outside this process's pid namespace)."""
+    pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid, uid, gid
+
+
+def listening_pid(path: str) -> int | None:
+    """The pid of the server listening on the socket at ``path``, or ``None`` when none listens."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return None
+        return peer_credentials(probe)[0]
 
 
 def connect() -> socket.socket | None:

@@ -40,7 +40,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +50,7 @@ from lxcframe.adopted import Adoptions
 from lxcframe.adoption import AdoptionLink, adopting
 from lxcframe.channel import Channel
 from lxcframe.installation import installation
-from lxcframe.run_root import socket_path
+from lxcframe.run_root import peer_credentials, socket_path
 from lxcframe.spawning import MONITOR_UMASK, fork_worker, runtime_environment
 from lxcframe.start_request import StartRequest
 from lxcframe.start_status import error_record, notifier
@@ -262,7 +261,7 @@ class _Server:
             if len(fds) != served.DESCRIPTORS + len(command.pass_fds):
                 return None, (f"no: a command carries stdin, stdout, stderr, its directory and the "
                               f"{len(command.pass_fds)} descriptors it passes")
-            client_pid = _peer_pid(conn)
+            client_pid = peer_credentials(conn)[0]
             return lambda: served.run_in_worker(command, fds, client_pid, self.plugins), ""
         if request.get("fingerprint") != self.own_fingerprint:
             return None, "no: this supervisor runs another installation of lxcframe"
@@ -422,8 +421,7 @@ class _Server:
 def _refusal(conn: socket.socket) -> bytes | None:
     """Why this peer may not use the supervisor, or ``None``: only root and our own uid may."""
     try:
-        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                              struct.calcsize("3i")))
+        _pid, uid, _gid = peer_credentials(conn)
     except OSError:
         return b"no: cannot read the caller's credentials"
     if uid in (0, os.geteuid()):
@@ -442,11 +440,6 @@ def _parsed(data: bytes, flags: int) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(request, dict):
         return None, "no: not a JSON object"
     return request, ""
-
-
-def _peer_pid(conn: socket.socket) -> int:
-    pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    return int(pid)
 
 
 def _answer(conn: socket.socket, message: bytes) -> None:

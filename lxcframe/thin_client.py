@@ -22,11 +22,10 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
 
 from lxcframe.installation import installation
-from lxcframe.run_root import connect
+from lxcframe.run_root import connect, peer_credentials
 
 ENABLE_ENV = "LXCFRAME_SERVER"
 #: What a terminal, a shell or a service manager sends a command: passed on to its worker.
@@ -98,7 +97,7 @@ def same_namespaces(conn: socket.socket) -> bool:
     """Whether the server at the other end of ``conn`` is in this process's namespaces. A server started
     from another mount or network namespace (a run directory seen from both) would run the command in
     its own: it is not used."""
-    pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+    pid = peer_credentials(conn)[0]
     if pid <= 0:  # not in this process's pid namespace
         return False
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import attrs
 
-from lxcframe.run_root import socket_path
+from lxcframe.run_root import listening_pid, socket_path
 
 from . import hostfacts
 
@@ -195,10 +195,9 @@ def server_up() -> bool:
 
 def server_pid() -> int:
     """The pid of the process listening on this run directory's socket (its connection's credentials)."""
-    with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
-        probe.connect(socket_path())
-        pid, _, _ = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    return int(pid)
+    pid = listening_pid(socket_path())
+    assert pid is not None, f"no server listens on {socket_path()}"
+    return pid
 
 
 #: Seconds a test waits for a server to leave once idle (its idle time plus the poll rounds around it).

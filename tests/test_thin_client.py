@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 from lxcframe import thin_client
 from lxcframe.run_root import socket_path
 
-from .server_fixtures import server_up
+from .server_fixtures import server_pid, server_up
 
 pytestmark = pytest.mark.container
 
@@ -68,13 +67,6 @@ def _wait_until(condition: Callable[[], object], timeout: float = 10.0) -> objec
     raise AssertionError(f"not within {timeout} s: {condition}")
 
 
-def _server_pid() -> int:
-    with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
-        probe.connect(socket_path())
-        pid, _, _ = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    return int(pid)
-
-
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for task in os.listdir(f"/proc/{pid}/task"):
@@ -106,7 +98,7 @@ def test_the_command_runs_in_a_worker_of_the_server_and_signals_reach_it(make_co
     container = make_container("tcsig")
     with _running(_cli(lxcpath, "execute", "tcsig", "--", "/bin/sleep", "60"), served_env) as client:
         _wait_until(lambda: container.state == "RUNNING")
-        server = _server_pid()
+        server = server_pid()
         # The client has no child: its command is a worker of the server, which is the container's monitor.
         assert _children(client.pid) == set()
         monitor = container.current_state().monitor_pid
@@ -159,7 +151,7 @@ def test_the_client_imports_no_command_and_another_installation_runs_it_itself(m
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     note = tmp_path / "note"
-    server = _server_pid()
+    server = server_pid()
     # A client whose module search path differs is another installation to the server: it runs the
     # command itself, with the same result.
     other = {**served_env, "PYTHONPATH": os.pathsep.join([str(site), served_env.get("PYTHONPATH", "")]),
@@ -168,7 +160,7 @@ def test_the_client_imports_no_command_and_another_installation_runs_it_itself(m
     assert (done.returncode, done.stdout) == (0, "tcinst\n")
     [(_pid, imported)] = [line.split() for line in note.read_text().splitlines()]
     assert imported == "True"
-    assert _server_pid() == server  # refused, not taken down
+    assert server_pid() == server  # refused, not taken down
     # A client of the server's installation is served, and imports none of the commands itself.
     done = subprocess.run([sys.executable, "-c", "import sys; from lxcframe.cli.main import main; "
                            f"code = main(['-P', {lxcpath!r}, 'ls']); "
@@ -180,7 +172,7 @@ def test_the_client_imports_no_command_and_another_installation_runs_it_itself(m
 def test_a_client_in_other_namespaces_than_the_server_runs_its_command_itself(make_container, lxcpath,
                                                                              served_env):
     make_container("tcns")
-    server = _server_pid()
+    server = server_pid()
     probe = ("import sys; from lxcframe.cli.main import main; "
              f"code = main(['-P', {lxcpath!r}, 'ls']); "
              "print('lxcframe.cli.commands' in sys.modules, file=sys.stderr); sys.exit(code)")
@@ -189,7 +181,7 @@ def test_a_client_in_other_namespaces_than_the_server_runs_its_command_itself(ma
     done = subprocess.run(["unshare", "--net", sys.executable, "-c", probe], env=served_env, capture_output=True,
                           text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "tcns\n", "True\n")
-    assert _server_pid() == server
+    assert server_pid() == server
     # The same client in the server's namespaces is served.
     done = subprocess.run([sys.executable, "-c", probe], env=served_env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "tcns\n", "False\n")
@@ -260,7 +252,7 @@ def _rmdir(path: str) -> bool:
 
 
 def test_a_malformed_command_is_refused_and_nothing_runs(lxcpath, served_env):
-    server = _server_pid()
+    server = server_pid()
     from lxcframe.installation import installation
 
     for command, expected in (
@@ -434,7 +426,7 @@ def test_a_server_started_by_a_background_job_keeps_none_of_its_ignored_signals(
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     _wait_until(server_up)
-    status = Path(f"/proc/{_server_pid()}/status").read_text()
+    status = Path(f"/proc/{server_pid()}/status").read_text()
     [ignored] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:")]
     [blocked] = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigBlk:")]
     assert (ignored, blocked) == (PYTHON_IGNORES, 0)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lxcframe.run_root import SOCKET_NAME, listening_pid
 from lxcframe.testing import wait_for_supervisor_exit
 
 from .test_lifecycle import TIMEOUT, Runtime, _devnull, rootfs, runtime_env  # noqa: F401 (rootfs: a fixture)
@@ -42,17 +41,11 @@ def served(tmp_path: Path, rootfs: Path, host: object) -> Iterator[Runtime]:  # 
 
 def _server_pid(rundir: Path, timeout: float = 15.0) -> int:
     deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)) as probe:
-            try:
-                probe.connect(str(rundir / "supervisor.sock"))
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no server of {rundir} within {timeout} s") from None
-                time.sleep(0.02)
-                continue
-            pid, _, _ = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            return int(pid)
+    while (pid := listening_pid(str(rundir / SOCKET_NAME))) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no server of {rundir} within {timeout} s")
+        time.sleep(0.02)
+    return pid
 
 
 def _stop_server(rundir: Path) -> None:
