@@ -30,9 +30,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -278,9 +280,6 @@ def await_init(fd: int, container_id: str, alive: Callable[[], bool], timeout: f
     """Read init's answer on the exec fifo (``fd``, opened non-blocking): ``GO``; or ``HOOKS_RUNNING``
     (then no deadline: the startContainer hooks have their own timeouts) and ``GO`` or ``FAILED`` with
     the reason."""
-    import select
-    import time
-
     deadline: float | None = time.monotonic() + timeout
     answer = b""
     while True:

@@ -64,7 +64,6 @@ def share_target(value: str) -> str:
     return text
 
 
-
 def _not_shareable(name: str) -> Callable[[str], str]:
     def refuse(value: str) -> str:
         raise ValueError(f"sharing the {name} namespace is not supported: {_NOT_SHAREABLE[name]}")

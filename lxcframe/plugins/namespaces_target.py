@@ -52,35 +52,35 @@ def _target_pidfd(share: Share, lxcpath: str, own_name: str) -> tuple[int, int]:
 def _open_namespace_file(share: Share) -> int:
     """A descriptor of the namespace file ``share.target``, checked to be a namespace of ``share.name``."""
     try:
-        fd = _open_if_regular(share.target)
+        opened = _namespace_at(share.target)
     except OSError as err:
         raise _refuse(share, f"cannot open {share.target}: {err.strerror}") from None
-    kind = None
-    if fd is not None:
-        try:
-            kind = syscalls.namespace_type(fd)
-        except OSError:
-            os.close(fd)
-    if fd is None or kind is None:
+    if opened is None:
         raise _refuse(share, f"{share.target} is not a namespace file")
+    fd, kind = opened
     if kind != share.flag:
         os.close(fd)
         raise _refuse(share, f"{share.target} is a {NAMES.get(kind, hex(kind))} namespace, not a {share.name} one")
     return fd
 
 
-def _open_if_regular(path: str) -> int | None:
-    """``path`` opened for reading if it is a regular file (a namespace file is one, of nsfs), else ``None``.
+def _namespace_at(path: str) -> tuple[int, int] | None:
+    """``(descriptor, CLONE_NEW* type)`` of the namespace file at ``path``; ``None`` when it is none.
 
     Looked at through an ``O_PATH`` descriptor first: opening a device or a fifo for reading can act on
-    it (a watchdog starts counting)."""
+    it (a watchdog starts counting), and a namespace file is a regular file of nsfs."""
     where = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(where).st_mode):
             return None
-        return os.open(f"/proc/self/fd/{where}", os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(f"/proc/self/fd/{where}", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(where)
+    try:
+        return fd, syscalls.namespace_type(fd)
+    except OSError:  # ENOTTY: a regular file of another filesystem
+        os.close(fd)
+        return None
 
 
 def open_namespace(share: Share, lxcpath: str, own_name: str) -> int:
